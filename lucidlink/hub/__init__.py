@@ -1,0 +1,1 @@
+"""LucidHub: the filespace server (auth, namespace, file versions, blocks, journal)."""

@@ -1,0 +1,159 @@
+"""The hub's aiohttp application: factory, middlewares, lifecycle and ``serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from lucidlink.exceptions import LucidLinkError
+from lucidlink.hub import gc
+from lucidlink.hub.blockstore.base import BlockStore
+from lucidlink.hub.blockstore.local import LocalBlockStore
+from lucidlink.hub.config import HubSettings
+from lucidlink.hub.http import error_response
+from lucidlink.hub.keys import HUB_KEY
+from lucidlink.hub.routes import add_routes
+from lucidlink.hub.signing import UrlSigner, load_or_create_key
+from lucidlink.hub.state import Hub
+from lucidlink.hub.store.base import MetadataStore
+from lucidlink.hub.store.sqlite import SqliteStore
+
+log = structlog.get_logger("lucidlink.hub")
+
+
+def embedded_stores(settings: HubSettings) -> tuple[MetadataStore, BlockStore]:
+    """The zero-set-up pair: SQLite and a block directory in the data dir."""
+    signer = UrlSigner(load_or_create_key(settings.key_path))
+    return SqliteStore(settings.metadata_path), LocalBlockStore(settings.blocks_path, signer)
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Turn errors into the JSON envelope; log and count every request once."""
+    hub: Hub = request.app[HUB_KEY]
+    started = time.perf_counter()
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    try:
+        response = await handler(request)
+    except LucidLinkError as err:
+        response = error_response(err)
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            code = {404: "route_not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+                exc.status, "bad_request"
+            )
+            response = web.json_response(
+                {"error": {"code": code, "message": f"{exc.reason}: {request.method} {request.path}"}},
+                status=exc.status,
+            )
+        else:
+            raise
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("hub.request.failed", method=request.method, route=route)
+        response = web.json_response(
+            {"error": {"code": "internal", "message": "internal hub error; see the hub's log"}}, status=500
+        )
+    elapsed = time.perf_counter() - started
+    hub.metrics.observe(route, request.method, response.status, elapsed)
+    if request.method == "GET" and route == "/v1/blocks/{fs}/{hash}" and response.content_length:
+        hub.metrics.block_bytes["out"] += response.content_length
+    log.info("hub.request", method=request.method, route=route, status=response.status,
+             duration_ms=round(elapsed * 1000, 3))
+    return response
+
+
+async def collect_garbage(hub: Hub, grace_seconds: float | None = None) -> int:
+    """One GC pass (see :mod:`lucidlink.hub.gc`); returns how many blocks were deleted."""
+    grace = hub.settings.gc_grace_seconds if grace_seconds is None else grace_seconds
+    pairs = await hub.store.write(gc.marked)
+    pairs += await hub.store.write(gc.mark, grace)
+    by_fs: dict[str, list[str]] = {}
+    for fs_id, digest in pairs:
+        by_fs.setdefault(fs_id, []).append(digest)
+    for fs_id, digests in by_fs.items():
+        await hub.blocks.delete(fs_id, digests)
+    await hub.store.write(gc.forget, pairs)
+    await hub.store.write(gc.expire_sessions)
+    if pairs:
+        log.info("hub.gc", deleted_blocks=len(pairs))
+    return len(pairs)
+
+
+async def _gc_loop(hub: Hub) -> None:
+    while True:
+        await asyncio.sleep(hub.settings.gc_interval_seconds)
+        try:
+            await collect_garbage(hub)
+        except Exception:
+            log.exception("hub.gc.failed")
+
+
+def create_app(
+    settings: HubSettings,
+    store: MetadataStore | None = None,
+    blocks: BlockStore | None = None,
+) -> web.Application:
+    """Build the hub application; the stores default to the embedded pair."""
+    if store is None or blocks is None:
+        default_store, default_blocks = embedded_stores(settings)
+        store = store or default_store
+        blocks = blocks or default_blocks
+    hub = Hub(settings, store, blocks)
+    # Block uploads are read with an explicit limit; this only bounds other bodies.
+    app = web.Application(middlewares=[observe], client_max_size=settings.max_json_bytes + 1)
+    app[HUB_KEY] = hub
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await hub.store.open()
+        await hub.blocks.open()
+        gc_task = asyncio.create_task(_gc_loop(hub))
+        yield
+        gc_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gc_task
+        await hub.blocks.close()
+        await hub.store.close()
+
+    async def on_shutdown(app: web.Application) -> None:
+        hub.closing.set()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(on_shutdown)
+    add_routes(app)
+    return app
+
+
+async def serve(settings: HubSettings, ready: asyncio.Event | None = None) -> None:
+    """Run a hub until SIGINT/SIGTERM; in-flight requests finish, the store closes cleanly."""
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                           shutdown_timeout=settings.shutdown_timeout_seconds)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1] if site._server else settings.port  # type: ignore[union-attr]
+        hub = app[HUB_KEY]
+        log.info("hub.ready", url=f"http://{settings.host}:{port}", data_dir=str(settings.data_dir),
+                 metadata=hub.store.engine, blocks=hub.blocks.engine)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        log.info("hub.stopping")
+    finally:
+        await runner.cleanup()
+        log.info("hub.stopped")

@@ -1,0 +1,241 @@
+"""``lucidlink hub ...``: serve, and the admin commands that work on a data dir.
+
+Admin commands open the metadata store directly, so they work whether or not a hub is
+running on the same data dir (SQLite's WAL lets both write safely).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lucidlink.exceptions import LucidLinkError
+from lucidlink.hub import admin
+from lucidlink.hub.config import DEFAULT_HOST, DEFAULT_PORT, HubSettings
+from lucidlink.hub.store.sqlite import SqliteStore
+
+DEFAULT_WORKSPACE = "demo"
+DEFAULT_FILESPACE = "production-data"
+
+
+def _with_store(data_dir: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def run() -> Any:
+        store = SqliteStore(HubSettings(data_dir=Path(data_dir)).metadata_path)
+        await store.open()
+        try:
+            return await store.write(fn, *args, **kwargs)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from lucidlink.hub import logs
+    from lucidlink.hub.app import serve
+
+    logs.configure()
+    settings = HubSettings(data_dir=Path(args.data_dir), host=args.host, port=args.port,
+                           public_url=args.public_url)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _init(tx: Any, workspace: str, filespaces: list[str], block_size: int) -> str:
+    ws, _ = admin.ensure_workspace(tx, workspace)
+    for name in filespaces:
+        admin.ensure_filespace(tx, ws["id"], name, block_size)
+    token, _ = admin.create_token(tx, ws["id"], admin=True, description="created by hub init")
+    return token
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    token = _with_store(args.data_dir, _init, args.workspace, args.filespace or [], args.block_size)
+    print(f"workspace {args.workspace}: filespaces {', '.join(args.filespace or []) or '(none)'}")
+    print(token)
+    return 0
+
+
+def _token_create(tx: Any, workspace: str, filespaces: list[str] | None, read_only: bool, is_admin: bool,
+                  description: str) -> str:
+    ws = admin.get_workspace(tx, workspace)
+    ids = None
+    if filespaces:
+        ids = [admin.filespace_by_name(tx, ws["id"], name)["id"] for name in filespaces]
+    token, _ = admin.create_token(tx, ws["id"], filespace_ids=ids, read_only=read_only, admin=is_admin,
+                                  description=description)
+    return token
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    print(_with_store(args.data_dir, _token_create, args.workspace, args.filespace, args.read_only,
+                      args.admin, args.description))
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    _with_store(args.data_dir, admin.revoke_token, args.key_id)
+    print(f"revoked {args.key_id}")
+    return 0
+
+
+def _token_list(tx: Any, workspace: str | None) -> list[dict[str, Any]]:
+    ws_id = admin.get_workspace(tx, workspace)["id"] if workspace else None
+    return admin.list_tokens(tx, ws_id)
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    for t in _with_store(args.data_dir, _token_list, args.workspace):
+        state = "revoked" if t["revoked"] else "active"
+        rights = ("read-only" if t["read_only"] else "read-write") + (" admin" if t["admin"] else "")
+        scope = ",".join(t["filespaces"]) if t["filespaces"] else "all filespaces"
+        print(f"{t['key_id']}  {t['workspace']}  {rights}  {scope}  {state}")
+    return 0
+
+
+def cmd_workspace_create(args: argparse.Namespace) -> int:
+    row = _with_store(args.data_dir, admin.create_workspace, args.name)
+    print(f"{row['id']}  {row['name']}")
+    return 0
+
+
+def cmd_workspace_list(args: argparse.Namespace) -> int:
+    for row in _with_store(args.data_dir, admin.list_workspaces):
+        print(f"{row['id']}  {row['name']}")
+    return 0
+
+
+def _filespace_create(tx: Any, workspace: str, name: str, block_size: int) -> Any:
+    ws = admin.get_workspace(tx, workspace)
+    row, created = admin.ensure_filespace(tx, ws["id"], name, block_size)
+    if not created:
+        raise admin.PathExistsError(f"filespace {name!r} already exists in {workspace!r}")
+    return row
+
+
+def cmd_filespace_create(args: argparse.Namespace) -> int:
+    row = _with_store(args.data_dir, _filespace_create, args.workspace, args.name, args.block_size)
+    print(f"{row['id']}  {row['name']}  block_size={row['block_size']}")
+    return 0
+
+
+def _filespace_list(tx: Any, workspace: str) -> list[Any]:
+    return admin.list_filespaces(tx, admin.get_workspace(tx, workspace)["id"])
+
+
+def cmd_filespace_list(args: argparse.Namespace) -> int:
+    for row in _with_store(args.data_dir, _filespace_list, args.workspace):
+        print(f"{row['id']}  {row['name']}  block_size={row['block_size']}")
+    return 0
+
+
+def cmd_embedded(args: argparse.Namespace) -> int:
+    """Start a throw-away hub, point a command at it, stop the hub when it exits."""
+    from lucidlink.hub.embedded import EmbeddedHub
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        print("give a command to run after '--', e.g. lucidlink hub embedded -- python examples/quickstart.py",
+              file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="lucidhub-") as tmp:
+        data_dir = args.data_dir or tmp
+        with EmbeddedHub(data_dir) as hub:
+            token = hub.init(args.workspace, args.filespace or [DEFAULT_FILESPACE], admin=True)
+            env = {**os.environ, "LUCIDLINK_HUB_URL": hub.url, "LUCIDLINK_TOKEN": token,
+                   "LUCIDLINK_FILESPACE": (args.filespace or [DEFAULT_FILESPACE])[0]}
+            print(f"lucidhub: serving {hub.url} (data dir {data_dir}); running: {' '.join(command)}",
+                  file=sys.stderr)
+            return subprocess.call(command, env=env)
+
+
+def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except LucidLinkError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole ``lucidlink`` command tree."""
+    parser = argparse.ArgumentParser(prog="lucidlink", description="lucidlink filespaces")
+    top = parser.add_subparsers(title="commands")
+    hub = top.add_parser("hub", help="run and administer a hub").add_subparsers(title="hub commands")
+
+    def data_dir(p: argparse.ArgumentParser, required: bool = True) -> None:
+        p.add_argument("--data-dir", required=required, help="the hub's data directory")
+
+    p = hub.add_parser("serve", help="serve the hub (SQLite + local blocks in --data-dir)")
+    data_dir(p)
+    p.add_argument("--host", default=DEFAULT_HOST)
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    p.add_argument("--public-url", default=None, help="base URL clients reach this hub at")
+    p.set_defaults(func=_guard(cmd_serve))
+
+    p = hub.add_parser("init", help="create a workspace and filespaces if missing; print an admin token")
+    data_dir(p)
+    p.add_argument("--workspace", required=True)
+    p.add_argument("--filespace", action="append")
+    p.add_argument("--block-size", type=int, default=admin.DEFAULT_BLOCK_SIZE)
+    p.set_defaults(func=_guard(cmd_init))
+
+    token = hub.add_parser("token", help="service-account tokens").add_subparsers(title="token commands")
+    p = token.add_parser("create", help="print a new token")
+    data_dir(p)
+    p.add_argument("--workspace", required=True)
+    p.add_argument("--filespace", action="append", help="limit to this filespace (repeatable)")
+    p.add_argument("--read-only", action="store_true")
+    p.add_argument("--admin", action="store_true")
+    p.add_argument("--description", default="")
+    p.set_defaults(func=_guard(cmd_token_create))
+    p = token.add_parser("revoke", help="revoke a token by key id (effective at once)")
+    data_dir(p)
+    p.add_argument("key_id")
+    p.set_defaults(func=_guard(cmd_token_revoke))
+    p = token.add_parser("list", help="list tokens (never their secrets)")
+    data_dir(p)
+    p.add_argument("--workspace")
+    p.set_defaults(func=_guard(cmd_token_list))
+
+    ws = hub.add_parser("workspace", help="workspaces").add_subparsers(title="workspace commands")
+    p = ws.add_parser("create")
+    data_dir(p)
+    p.add_argument("name")
+    p.set_defaults(func=_guard(cmd_workspace_create))
+    p = ws.add_parser("list")
+    data_dir(p)
+    p.set_defaults(func=_guard(cmd_workspace_list))
+
+    fsp = hub.add_parser("filespace", help="filespaces").add_subparsers(title="filespace commands")
+    p = fsp.add_parser("create")
+    data_dir(p)
+    p.add_argument("--workspace", required=True)
+    p.add_argument("name")
+    p.add_argument("--block-size", type=int, default=admin.DEFAULT_BLOCK_SIZE,
+                   help=f"bytes, a power of two (default {admin.DEFAULT_BLOCK_SIZE})")
+    p.set_defaults(func=_guard(cmd_filespace_create))
+    p = fsp.add_parser("list")
+    data_dir(p)
+    p.add_argument("--workspace", required=True)
+    p.set_defaults(func=_guard(cmd_filespace_list))
+
+    p = hub.add_parser("embedded", help="run COMMAND against a throw-away hub on a free loopback port")
+    data_dir(p, required=False)
+    p.add_argument("--workspace", default=DEFAULT_WORKSPACE)
+    p.add_argument("--filespace", action="append")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_guard(cmd_embedded))
+    return parser
+
+

@@ -1,0 +1,284 @@
+"""File contents: block lists, change-based atomic commits, truncate and server-side copy.
+
+A file version is an ordered list of fixed-size slots; slot ``i`` covers bytes
+``[i*block_size, (i+1)*block_size)`` and holds at most one block ``(hash, length,
+used)``. ``used`` is how many of the block's bytes are visible; from ``used`` to the
+end of the slot (bounded by the file size) the file reads as zeros. A missing slot is
+a hole of zeros. This lets ``truncate`` shrink or extend a file without moving bytes,
+and lets two writers that touch different slots both land.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from lucidlink.exceptions import (
+    BadRequestError,
+    BlockMissingError,
+    IsADirectoryFilespaceError,
+    PathExistsError,
+    PathNotFoundError,
+    VersionConflictError,
+)
+from lucidlink.hub import journal, namespace
+from lucidlink.hub.store.base import Row, Tx
+
+HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+COMMIT_MODES = ("create", "exclusive", "existing")
+
+
+def block_size_of(tx: Tx, filespace_id: str) -> int:
+    """The filespace's block size."""
+    row = tx.one("SELECT block_size FROM filespaces WHERE id = ?", (filespace_id,))
+    assert row is not None
+    return int(row["block_size"])
+
+
+def blocks_of(tx: Tx, node_id: int) -> list[dict[str, Any]]:
+    """The block list of a file, by slot."""
+    return [
+        dict(r)
+        for r in tx.all(
+            "SELECT idx AS \"index\", hash, length, used FROM file_blocks "
+            "WHERE node_id = ? ORDER BY idx",
+            (node_id,),
+        )
+    ]
+
+
+def read_file(tx: Tx, filespace_id: str, path: str) -> dict[str, Any]:
+    """A file's entry, its block size and its block list (one consistent version)."""
+    node = namespace.get(tx, filespace_id, path)
+    if node["type"] == "dir":
+        raise IsADirectoryFilespaceError(f"{path} is a directory, not a file", path=path)
+    return {
+        "entry": namespace.entry_json(node, path),
+        "block_size": block_size_of(tx, filespace_id),
+        "blocks": blocks_of(tx, node["id"]),
+    }
+
+
+def _validate_blocks(blocks: Any, size: int, block_size: int) -> list[tuple[int, str, int, int]]:
+    if not isinstance(blocks, list):
+        raise BadRequestError("'blocks' must be a list of {index, hash, length} objects")
+    out: dict[int, tuple[int, str, int, int]] = {}
+    for item in blocks:
+        if not isinstance(item, dict):
+            raise BadRequestError("each block must be an object {index, hash, length}")
+        idx, digest, length = item.get("index"), item.get("hash"), item.get("length")
+        if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
+            raise BadRequestError(f"block index {idx!r} must be a non-negative integer")
+        if not isinstance(digest, str) or not HASH_RE.match(digest):
+            raise BadRequestError(f"block hash {digest!r} must be 64 lowercase hex digits (SHA-256)")
+        if not isinstance(length, int) or isinstance(length, bool) or not 0 < length <= block_size:
+            raise BadRequestError(f"block length {length!r} must be between 1 and {block_size}")
+        if idx * block_size >= size:
+            raise BadRequestError(
+                f"block {idx} starts at byte {idx * block_size}, beyond the new size {size}"
+            )
+        if idx in out:
+            raise BadRequestError(f"block index {idx} appears twice in one commit")
+        used = min(length, size - idx * block_size)
+        out[idx] = (idx, digest, length, used)
+    return [out[i] for i in sorted(out)]
+
+
+def _check_blocks_present(tx: Tx, filespace_id: str, hashes: set[str]) -> None:
+    missing = []
+    for digest in sorted(hashes):
+        row = tx.one(
+            "SELECT state FROM blocks WHERE filespace_id = ? AND hash = ?", (filespace_id, digest)
+        )
+        if row is None or row["state"] != "live":
+            missing.append(digest)
+    if missing:
+        raise BlockMissingError(
+            f"{len(missing)} block(s) of this commit are not in the block store; upload them "
+            "and commit again",
+            missing=missing,
+        )
+
+
+def _shrink(tx: Tx, node_id: int, size: int, block_size: int) -> None:
+    """Drop slots past ``size`` and clip the ``used`` of the new last slot."""
+    last_slot = (size - 1) // block_size if size > 0 else -1
+    tx.execute("DELETE FROM file_blocks WHERE node_id = ? AND idx > ?", (node_id, last_slot))
+    if size > 0:
+        tx.execute(
+            "UPDATE file_blocks SET used = ? WHERE node_id = ? AND idx = ? AND used > ?",
+            (size - last_slot * block_size, node_id, last_slot, size - last_slot * block_size),
+        )
+
+
+def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | None) -> dict[str, Any]:
+    """Apply one change to a file atomically and bump its version.
+
+    ``change``: ``path``; ``size`` (new size); ``blocks`` (the slots this change
+    replaces); ``replace`` (true: the file's old slots are all dropped first, as for a
+    file opened with ``w``); ``mode`` (``create`` makes the file if missing,
+    ``exclusive`` requires that it is missing, ``existing`` that it exists);
+    ``base_version`` (optional optimistic check); ``mtime`` (ns, optional).
+    """
+    path = change.get("path")
+    size = change.get("size")
+    mode = change.get("mode", "create")
+    if not isinstance(path, str):
+        raise BadRequestError("'path' must be a string")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise BadRequestError(f"'size' must be a non-negative integer, not {size!r}")
+    if mode not in COMMIT_MODES:
+        raise BadRequestError(f"'mode' must be one of {', '.join(COMMIT_MODES)}, not {mode!r}")
+    mtime = change.get("mtime")
+    if mtime is not None and (not isinstance(mtime, int) or isinstance(mtime, bool)):
+        raise BadRequestError("'mtime' must be an integer of nanoseconds")
+    base_version = change.get("base_version")
+    block_size = block_size_of(tx, filespace_id)
+    blocks = _validate_blocks(change.get("blocks", []), size, block_size)
+
+    parent, name = namespace.parent_dir(tx, filespace_id, path)
+    node = namespace.child(tx, parent["id"], name)
+    now = time.time_ns()
+    created = node is None
+    if node is None:
+        if mode == "existing":
+            raise PathNotFoundError(f"{path} does not exist; create it first", path=path)
+        node = namespace._insert_node(tx, filespace_id, parent["id"], name, "file", now)
+        namespace._touch_dir(tx, parent["id"], now)
+    elif node["type"] == "dir":
+        raise IsADirectoryFilespaceError(f"{path} is a directory; it cannot be written", path=path)
+    elif node["type"] != "file":
+        raise IsADirectoryFilespaceError(f"{path} is read-only ({node['type']})", path=path)
+    elif mode == "exclusive":
+        raise PathExistsError(f"{path} already exists (opened with 'x')", path=path)
+    if base_version is not None and not created and base_version != node["version"]:
+        raise VersionConflictError(
+            f"{path} changed (version {node['version']}, expected {base_version}); re-read it",
+            path=path,
+        )
+    _check_blocks_present(tx, filespace_id, {b[1] for b in blocks})
+    node_id = int(node["id"])
+    if change.get("replace"):
+        tx.execute("DELETE FROM file_blocks WHERE node_id = ?", (node_id,))
+    else:
+        _shrink(tx, node_id, size, block_size)
+    if blocks:
+        tx.executemany(
+            "INSERT INTO file_blocks (node_id, idx, filespace_id, hash, length, used) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (node_id, idx) DO UPDATE SET "
+            "hash = excluded.hash, length = excluded.length, used = excluded.used",
+            [(node_id, i, filespace_id, h, n, u) for i, h, n, u in blocks],
+        )
+    version = (0 if created else int(node["version"])) + 1
+    tx.execute(
+        "UPDATE nodes SET size = ?, mtime = ?, version = ? WHERE id = ?",
+        (size, mtime if mtime is not None else now, version, node_id),
+    )
+    seq = journal.append(
+        tx, filespace_id, "create" if created else "modify", path, node_id=node_id, type="file",
+        size=size, version=version, session_id=session_id,
+    )
+    updated = tx.one(f"SELECT {namespace.NODE_COLUMNS} FROM nodes WHERE id = ?", (node_id,))
+    assert updated is not None
+    return {"entry": namespace.entry_json(updated, path), "seq": seq, "created": created}
+
+
+def truncate(tx: Tx, filespace_id: str, path: str, size: int, session_id: str | None) -> dict[str, Any]:
+    """Shrink or extend a file to ``size`` without moving any bytes."""
+    return commit(tx, filespace_id, {"path": path, "size": size, "mode": "existing"}, session_id)
+
+
+def copy(
+    tx: Tx, filespace_id: str, src: str, dst: str, *, overwrite: bool, session_id: str | None
+) -> dict[str, Any]:
+    """Server-side copy of a file: the new file references the same blocks."""
+    info = read_file(tx, filespace_id, src)
+    parent, name = namespace.parent_dir(tx, filespace_id, dst)
+    existing = namespace.child(tx, parent["id"], name)
+    if existing is not None and not overwrite:
+        raise PathExistsError(f"{dst} already exists; pass overwrite=True to replace it", path=dst)
+    change = {
+        "path": dst,
+        "size": info["entry"]["size"],
+        "blocks": [{"index": b["index"], "hash": b["hash"], "length": b["length"]} for b in info["blocks"]],
+        "replace": True,
+        "mode": "create",
+    }
+    result = commit(tx, filespace_id, change, session_id)
+    # Carry the visible lengths across exactly (holes inside blocks stay holes).
+    for b in info["blocks"]:
+        tx.execute(
+            "UPDATE file_blocks SET used = ? WHERE node_id = ? AND idx = ?",
+            (b["used"], result["entry"]["id"], b["index"]),
+        )
+    return result
+
+
+def known_blocks(tx: Tx, filespace_id: str, hashes: list[str]) -> set[str]:
+    """Which of ``hashes`` the block store holds (live) for this filespace."""
+    found = set()
+    for digest in hashes:
+        row = tx.one(
+            "SELECT state FROM blocks WHERE filespace_id = ? AND hash = ?", (filespace_id, digest)
+        )
+        if row is not None and row["state"] == "live":
+            found.add(digest)
+    return found
+
+
+def claim_block(tx: Tx, filespace_id: str, digest: str, length: int) -> bool:
+    """Mark a block live before its bytes are written; ``False`` while the GC deletes it.
+
+    Claiming first and writing second is what keeps the GC from deleting bytes a
+    concurrent upload just wrote (see :mod:`lucidlink.hub.gc`).
+    """
+    row = tx.one("SELECT state FROM blocks WHERE filespace_id = ? AND hash = ?", (filespace_id, digest))
+    now = time.time_ns()
+    if row is not None and row["state"] == "deleting":
+        return False
+    tx.execute(
+        "INSERT INTO blocks (filespace_id, hash, length, state, last_seen) VALUES (?, ?, ?, 'live', ?) "
+        "ON CONFLICT (filespace_id, hash) DO UPDATE SET last_seen = excluded.last_seen",
+        (filespace_id, digest, length, now),
+    )
+    return True
+
+
+def statistics(tx: Tx, filespace_id: str) -> dict[str, Any]:
+    """Counts and byte totals of a filespace."""
+    counts = {
+        r["type"]: (int(r["n"]), int(r["total"] or 0))
+        for r in tx.all(
+            "SELECT type, COUNT(*) AS n, SUM(size) AS total FROM nodes "
+            "WHERE filespace_id = ? GROUP BY type",
+            (filespace_id,),
+        )
+    }
+    storage = tx.one(
+        "SELECT COUNT(*) AS n, SUM(length) AS total FROM blocks b WHERE b.filespace_id = ? "
+        "AND b.state = 'live' AND EXISTS (SELECT 1 FROM file_blocks f "
+        "WHERE f.filespace_id = b.filespace_id AND f.hash = b.hash)",
+        (filespace_id,),
+    )
+    files, data = counts.get("file", (0, 0))
+    dirs, _ = counts.get("dir", (0, 0))
+    external, external_size = counts.get("external", (0, 0))
+    dirs = max(dirs - 1, 0)  # the root is not counted
+    return {
+        "file_count": files,
+        "directory_count": dirs,
+        "symlink_count": 0,
+        "entries": files + dirs + external,
+        "entries_size": data + external_size,
+        "data_size": data,
+        "storage_size": int(storage["total"] or 0) if storage else 0,
+        "block_count": int(storage["n"] or 0) if storage else 0,
+        "external_files_size": external_size,
+        "external_files_count": external,
+    }
+
+
+def node_row(tx: Tx, node_id: int) -> Row | None:
+    """A node by id."""
+    return tx.one(f"SELECT {namespace.NODE_COLUMNS} FROM nodes WHERE id = ?", (node_id,))

@@ -1,0 +1,111 @@
+"""Request parsing and response helpers shared by the hub's handlers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from lucidlink.exceptions import BadRequestError, InvalidPathError, LucidLinkError, PayloadTooLargeError
+from lucidlink.paths import normalize_path
+
+
+def error_response(err: LucidLinkError) -> web.Response:
+    """The one JSON error envelope: ``{"error": {"code", "message", "path"?, "details"?}}``."""
+    body: dict[str, Any] = {"code": err.code, "message": err.message}
+    if err.path is not None:
+        body["path"] = err.path
+    if err.details:
+        body["details"] = err.details
+    return web.json_response({"error": body}, status=err.http_status)
+
+
+def ok(data: Any, status: int = 200) -> web.Response:
+    """A JSON response."""
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+async def json_body(request: web.Request, max_bytes: int) -> dict[str, Any]:
+    """The request's JSON object; 413 when too large, 400 when not a UTF-8 JSON object."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLargeError(
+            f"the request body is {request.content_length} bytes; the limit is {max_bytes}"
+        )
+    raw = await request.content.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise PayloadTooLargeError(f"the request body is over the limit of {max_bytes} bytes")
+    if not raw:
+        return {}
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequestError(f"the request body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequestError(f"the request body is not valid JSON: {exc.msg} at {exc.pos}") from None
+    if not isinstance(data, dict):
+        raise BadRequestError("the request body must be a JSON object")
+    return data
+
+
+def query(request: web.Request) -> dict[str, str]:
+    """The query string, decoded strictly as UTF-8 (aiohttp would silently replace bad bytes)."""
+    out: dict[str, str] = {}
+    raw = request.rel_url.raw_query_string
+    if not raw:
+        return out
+    for pair in raw.split("&"):
+        if not pair:
+            continue
+        key, _, value = pair.partition("=")
+        try:
+            out[unquote(key.replace("+", " "), errors="strict")] = unquote(
+                value.replace("+", " "), errors="strict"
+            )
+        except UnicodeDecodeError:
+            raise InvalidPathError(
+                f"query parameter {key!r} is not valid UTF-8 once percent-decoded"
+            ) from None
+    return out
+
+
+def path_arg(value: Any, name: str = "path") -> str:
+    """A path argument, validated and normalised."""
+    if value is None:
+        raise BadRequestError(f"'{name}' is required")
+    return normalize_path(value)
+
+
+def int_arg(value: Any, name: str, *, default: int | None = None, lo: int = 0, hi: int | None = None) -> int:
+    """An integer argument from JSON or a query string, within bounds."""
+    if value is None or value == "":
+        if default is None:
+            raise BadRequestError(f"'{name}' is required")
+        return default
+    if isinstance(value, bool):
+        raise BadRequestError(f"'{name}' must be an integer")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise BadRequestError(f"'{name}' must be an integer, not {value!r}") from None
+    if number < lo or (hi is not None and number > hi):
+        raise BadRequestError(f"'{name}' must be between {lo} and {hi if hi is not None else 'any'}")
+    return number
+
+
+def bool_arg(value: Any, name: str, default: bool = False) -> bool:
+    """A boolean argument (JSON true/false, or "true"/"false"/"1"/"0" in a query)."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
+        return value.lower() in ("true", "1")
+    raise BadRequestError(f"'{name}' must be a boolean, not {value!r}")

@@ -1,0 +1,64 @@
+"""The hub's running state: its stores, signer, settings and change notifier."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from lucidlink.hub import admin
+from lucidlink.hub.blockstore.base import BlockStore
+from lucidlink.hub.config import HubSettings
+from lucidlink.hub.metrics import Metrics
+from lucidlink.hub.principal import Principal, filespace_not_visible
+from lucidlink.hub.store.base import MetadataStore
+
+
+class ChangeNotifier:
+    """Wakes long-polls in this process when a filespace's journal grows.
+
+    Other hub processes sharing the store are noticed by the long-poll's periodic
+    re-read; this only makes the common single-process case immediate.
+    """
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def notify(self, filespace_id: str) -> None:
+        """Wake every waiter of ``filespace_id``."""
+        event = self._events.pop(filespace_id, None)
+        if event is not None:
+            event.set()
+
+    async def wait(self, filespace_id: str, timeout: float) -> None:
+        """Wait for the next change of ``filespace_id``, or ``timeout`` seconds."""
+        event = self._events.setdefault(filespace_id, asyncio.Event())
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+
+class Hub:
+    """What every handler needs, stored on the app under :data:`HUB_KEY`."""
+
+    def __init__(self, settings: HubSettings, store: MetadataStore, blocks: BlockStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.blocks = blocks
+        self.metrics = Metrics()
+        self.changes = ChangeNotifier()
+        self.closing = asyncio.Event()
+        self._filespaces: dict[str, dict[str, Any]] = {}
+
+    async def filespace(self, principal: Principal, filespace_id: str) -> dict[str, Any]:
+        """A filespace the principal may use (cached: id, workspace and block size never change)."""
+        row = self._filespaces.get(filespace_id)
+        if row is None:
+            found = await self.store.read(admin.get_filespace, filespace_id)
+            if found is None:
+                raise filespace_not_visible(filespace_id)
+            row = dict(found)
+            self._filespaces[filespace_id] = row
+        if row["workspace_id"] != principal.workspace_id or not principal.may_use(filespace_id):
+            raise filespace_not_visible(filespace_id)
+        return row

@@ -1,0 +1,61 @@
+"""The metadata store interface.
+
+The hub's logic is written once, as plain functions that take a :class:`Tx` and speak
+portable SQL (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``, ``WITH RECURSIVE``,
+nothing engine-specific). A store runs such a function inside one transaction on a
+worker thread of its own, so the event loop never waits on the database. SQLite is
+the embedded engine; PostgreSQL drops in by implementing this same interface.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+Row = Mapping[str, Any]
+"""A result row, addressed by column name."""
+
+
+class Tx(Protocol):
+    """One open transaction."""
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """Run a query and return its first row, or ``None``."""
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run a query and return every row."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement and return the number of rows it changed."""
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run a statement once per parameter row."""
+
+
+class MetadataStore(abc.ABC):
+    """Runs the hub's transactional functions against one database."""
+
+    #: Name of the engine, for logs and ``/healthz``.
+    engine: str = "abstract"
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and create or migrate the schema."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Finish in-flight work and close every connection cleanly."""
+
+    @abc.abstractmethod
+    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(tx, *args, **kwargs)`` in a read-write transaction; commit, or roll back on error."""
+
+    @abc.abstractmethod
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(tx, *args, **kwargs)`` in a read-only transaction (a consistent snapshot)."""
+
+
+SCHEMA_VERSION = 1

@@ -1,0 +1,79 @@
+"""Filespace path rules, shared by the hub and the SDK.
+
+A filespace path is absolute and ``/``-separated. Empty components (``//``, a trailing
+``/``) are ignored as POSIX does; ``.`` and ``..`` are refused rather than resolved, so
+a path always names what it says. A name is at most :data:`MAX_NAME_BYTES` bytes of
+UTF-8 and never contains NUL; a whole path at most :data:`MAX_PATH_BYTES`.
+"""
+
+from __future__ import annotations
+
+from lucidlink.exceptions import InvalidPathError
+
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4096
+
+
+def split_path(path: object) -> list[str]:
+    """Validate ``path`` and return its components (``[]`` for the root).
+
+    Raises
+    ------
+    InvalidPathError
+        With a message naming the path and what is wrong with it.
+    """
+    if not isinstance(path, str):
+        raise InvalidPathError(f"a path must be a string, not {type(path).__name__}")
+    shown = path if len(path) <= 200 else path[:200] + "..."
+    if "\x00" in path:
+        raise InvalidPathError(f"path {shown!r} contains a NUL byte; remove it", path=shown)
+    try:
+        encoded = path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidPathError(
+            f"path {shown!r} is not valid UTF-8 (it holds a lone surrogate); pass text", path=shown
+        ) from None
+    if len(encoded) > MAX_PATH_BYTES:
+        raise InvalidPathError(
+            f"path {shown!r} is {len(encoded)} bytes long; the limit is {MAX_PATH_BYTES}", path=shown
+        )
+    parts = [p for p in path.split("/") if p]
+    for part in parts:
+        if part in (".", ".."):
+            raise InvalidPathError(
+                f"path {shown!r} contains {part!r}; give a normalised absolute path", path=shown
+            )
+        if len(part.encode("utf-8")) > MAX_NAME_BYTES:
+            raise InvalidPathError(
+                f"name {part[:40]!r}... in {shown!r} is longer than {MAX_NAME_BYTES} bytes",
+                path=shown,
+            )
+    return parts
+
+
+def normalize_path(path: object) -> str:
+    """Return the canonical form of ``path``: ``/a/b`` (``/`` for the root)."""
+    return "/" + "/".join(split_path(path))
+
+
+def join_path(parent: str, name: str) -> str:
+    """Join a canonical directory path and a name."""
+    return ("" if parent == "/" else parent) + "/" + name
+
+
+def parent_and_name(path: str) -> tuple[str, str]:
+    """Split a canonical path into its parent path and last name (root has no name)."""
+    parts = split_path(path)
+    if not parts:
+        return "/", ""
+    return "/" + "/".join(parts[:-1]), parts[-1]
+
+
+def validate_name(name: object) -> str:
+    """Validate a single path component."""
+    if not isinstance(name, str) or not name:
+        raise InvalidPathError("a name must be a non-empty string")
+    if "/" in name:
+        raise InvalidPathError(f"name {name!r} contains '/'; give a single name")
+    split_path("/" + name)
+    return name

@@ -1,0 +1,34 @@
+"""Shared fixtures: real hubs on free loopback ports, started and stopped per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+from lucidlink.hub.embedded import EmbeddedHub
+
+pytest_plugins = ["tests.hubclient"]
+
+
+@attrs.frozen
+class RunningHub:
+    """A hub started for a test, with an admin read-write token on workspace ``demo``."""
+
+    hub: EmbeddedHub
+    url: str
+    token: str
+    workspace: str
+    filespaces: tuple[str, ...]
+    data_dir: Path
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[RunningHub]:
+    """A fresh embedded hub (SQLite + local blocks) with filespaces ``data`` and ``other``."""
+    data_dir = tmp_path / "hub"
+    with EmbeddedHub(data_dir, gc_interval_seconds=3600) as embedded:
+        token = embedded.init("demo", ["data", "other"], admin=True)
+        yield RunningHub(embedded, embedded.url, token, "demo", ("data", "other"), data_dir)
