@@ -26,6 +26,7 @@ from lucidlink.hub import journal, namespace
 from lucidlink.hub.store.base import Row, Tx
 
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+MAX_INT64 = 2**63 - 1
 COMMIT_MODES = ("create", "exclusive", "existing")
 
 
@@ -117,7 +118,8 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
 
     ``change``: ``path``; ``size`` (new size); ``blocks`` (the slots this change
     replaces); ``replace`` (true: the file's old slots are all dropped first, as for a
-    file opened with ``w``); ``mode`` (``create`` makes the file if missing,
+    file opened with ``w``); ``truncate_to`` (the file was cut to this size before the
+    new blocks were written, so slots past it are dropped first); ``mode`` (``create`` makes the file if missing,
     ``exclusive`` requires that it is missing, ``existing`` that it exists);
     ``base_version`` (optional optimistic check); ``mtime`` (ns, optional).
     """
@@ -126,14 +128,26 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
     mode = change.get("mode", "create")
     if not isinstance(path, str):
         raise BadRequestError("'path' must be a string")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise BadRequestError(f"'size' must be a non-negative integer, not {size!r}")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_INT64:
+        raise BadRequestError(f"'size' must be an integer from 0 to {MAX_INT64}, not {size!r}")
     if mode not in COMMIT_MODES:
         raise BadRequestError(f"'mode' must be one of {', '.join(COMMIT_MODES)}, not {mode!r}")
     mtime = change.get("mtime")
-    if mtime is not None and (not isinstance(mtime, int) or isinstance(mtime, bool)):
-        raise BadRequestError("'mtime' must be an integer of nanoseconds")
+    if mtime is not None and (
+        not isinstance(mtime, int) or isinstance(mtime, bool) or not -MAX_INT64 <= mtime <= MAX_INT64
+    ):
+        raise BadRequestError("'mtime' must be an integer of nanoseconds since the epoch")
     base_version = change.get("base_version")
+    if base_version is not None and (not isinstance(base_version, int) or isinstance(base_version, bool)):
+        raise BadRequestError(f"'base_version' must be an integer, not {base_version!r}")
+    replace = change.get("replace", False)
+    if not isinstance(replace, bool):
+        raise BadRequestError(f"'replace' must be a boolean, not {replace!r}")
+    truncate_to = change.get("truncate_to")
+    if truncate_to is not None and (
+        not isinstance(truncate_to, int) or isinstance(truncate_to, bool) or truncate_to < 0
+    ):
+        raise BadRequestError(f"'truncate_to' must be a non-negative integer, not {truncate_to!r}")
     block_size = block_size_of(tx, filespace_id)
     blocks = _validate_blocks(change.get("blocks", []), size, block_size)
 
@@ -159,10 +173,11 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
         )
     _check_blocks_present(tx, filespace_id, {b[1] for b in blocks})
     node_id = int(node["id"])
-    if change.get("replace"):
+    if replace:
         tx.execute("DELETE FROM file_blocks WHERE node_id = ?", (node_id,))
-    else:
-        _shrink(tx, node_id, size, block_size)
+    elif truncate_to is not None:
+        _shrink(tx, node_id, truncate_to, block_size)
+    _shrink(tx, node_id, size, block_size)
     if blocks:
         tx.executemany(
             "INSERT INTO file_blocks (node_id, idx, filespace_id, hash, length, used) "
@@ -216,7 +231,11 @@ def copy(
 
 
 def known_blocks(tx: Tx, filespace_id: str, hashes: list[str]) -> set[str]:
-    """Which of ``hashes`` the block store holds (live) for this filespace."""
+    """Which of ``hashes`` the block store holds (live) for this filespace.
+
+    Refreshes their ``last_seen`` (in a write transaction): a client told a block is
+    present commits it without uploading, so the GC must not mark it meanwhile.
+    """
     found = set()
     for digest in hashes:
         row = tx.one(
@@ -224,6 +243,12 @@ def known_blocks(tx: Tx, filespace_id: str, hashes: list[str]) -> set[str]:
         )
         if row is not None and row["state"] == "live":
             found.add(digest)
+    if found:
+        now = time.time_ns()
+        tx.executemany(
+            "UPDATE blocks SET last_seen = ? WHERE filespace_id = ? AND hash = ? AND state = 'live'",
+            [(now, filespace_id, digest) for digest in sorted(found)],
+        )
     return found
 
 

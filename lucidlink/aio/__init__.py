@@ -1,0 +1,40 @@
+"""The async SDK: the one implementation of all client behaviour.
+
+>>> async with lucidlink.aio.create_daemon() as daemon:
+...     workspace = await daemon.authenticate(ServiceAccountCredentials(token=...))
+...     async with workspace.link_filespace(name="production-data") as filespace:
+...         await filespace.fs.write_file("/hello.txt", b"hi")
+"""
+
+from lucidlink.aio._util import AwaitableContext
+from lucidlink.aio.daemon import AsyncDaemon, create_daemon
+from lucidlink.aio.file import AsyncFile
+from lucidlink.aio.filespace import AsyncFilespace
+from lucidlink.aio.filesystem import AsyncFilesystem
+from lucidlink.aio.workspace import AsyncWorkspace
+from lucidlink.types import (
+    DirEntry,
+    FilespaceInfo,
+    FilespaceSize,
+    FilespaceStatistics,
+    LockType,
+    ServiceAccountCredentials,
+    SyncMode,
+)
+
+__all__ = [
+    "AsyncDaemon",
+    "AsyncFile",
+    "AsyncFilespace",
+    "AsyncFilesystem",
+    "AsyncWorkspace",
+    "AwaitableContext",
+    "DirEntry",
+    "FilespaceInfo",
+    "FilespaceSize",
+    "FilespaceStatistics",
+    "LockType",
+    "ServiceAccountCredentials",
+    "SyncMode",
+    "create_daemon",
+]

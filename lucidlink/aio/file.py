@@ -1,0 +1,426 @@
+"""Async file objects: streaming reads with read-ahead, writes through a staging file.
+
+A handle sees one version of the file: the block list as it was at ``open`` (readers
+never see a mix of versions), plus its own writes. Writes land in a sparse staging
+file in the daemon's root dir, so memory stays bounded whatever the file's size;
+slots the writer has finished are hashed and uploaded in the background while it
+keeps writing; ``close`` hands the change to the daemon's write-back queue, which
+commits it (see :mod:`lucidlink.aio.writeback`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+import attrs
+
+from lucidlink.aio.blocks import sha256_hex
+from lucidlink.aio.writeback import PendingCommit
+
+if TYPE_CHECKING:
+    from lucidlink.aio.filespace import AsyncFilespace
+
+BINARY_MODES = ("rb", "wb", "ab", "xb", "r+b", "w+b", "a+b", "x+b")
+
+
+@attrs.frozen
+class BlockRef:
+    """One slot of the file's committed version."""
+
+    hash: str
+    length: int
+    used: int
+
+
+def _zeros(n: int) -> bytes:
+    return bytes(n)
+
+
+class AsyncFile:
+    """A binary file of a filespace, opened by :meth:`AsyncFilesystem.open`.
+
+    Supports ``read``/``readinto``/``write``/``seek``/``tell``/``truncate``/``flush``/
+    ``close``, ``async with`` and ``async for`` (lines, as bytes).
+    """
+
+    def __init__(self, filespace: AsyncFilespace, path: str, mode: str, *, size: int, version: int | None,
+                 block_size: int, blocks: dict[int, BlockRef], exists: bool) -> None:
+        self._filespace = filespace
+        self._io = filespace._blocks
+        self.name = path
+        self.mode = mode
+        self.closed = False
+        self._readable = mode.startswith("r") or "+" in mode
+        self._writable = not mode.startswith("r") or "+" in mode
+        self._append = mode.startswith("a")
+        self._bs = block_size
+        self._size = size
+        self._version = version
+        self._base = blocks
+        self._pos = 0
+        self._exists = exists
+        # Write state.
+        self._staging_path: Path | None = None
+        self._fd: int | None = None
+        self._loaded: set[int] = set()
+        self._dirty: set[int] = set()
+        self._gen: dict[int, int] = {}
+        self._uploaded: dict[int, tuple[str, int, int]] = {}  # slot -> (hash, length, gen)
+        self._uploads: dict[int, asyncio.Task[None]] = {}
+        self._truncated_to: int | None = 0 if mode.startswith("w") else None
+        self._changed = mode.startswith(("w", "x")) or (self._append and not exists)
+        # Read state.
+        self._cur: tuple[int, bytes] | None = None
+        self._ahead: dict[int, asyncio.Task[bytes]] = {}
+        self._last_slot = -2
+        self._window = 0
+
+    # -- io-like predicates ----------------------------------------------------------
+
+    def readable(self) -> bool:
+        """Whether the handle was opened for reading."""
+        return self._readable
+
+    def writable(self) -> bool:
+        """Whether the handle was opened for writing."""
+        return self._writable
+
+    def seekable(self) -> bool:
+        """Always ``True``."""
+        return True
+
+    def tell(self) -> int:
+        """The current position."""
+        self._check_open()
+        return self._pos
+
+    @property
+    def size(self) -> int:
+        """The file's size as this handle sees it."""
+        return self._size
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError(f"I/O operation on closed file {self.name}")
+
+    def __repr__(self) -> str:
+        return f"<AsyncFile {self.name!r} mode={self.mode!r}{' closed' if self.closed else ''}>"
+
+    # -- reading ---------------------------------------------------------------------
+
+    async def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes (all that is left when negative)."""
+        self._check_open()
+        if not self._readable:
+            raise io.UnsupportedOperation("read: the file was not opened for reading")
+        if size is None or size < 0:
+            size = max(0, self._size - self._pos)
+        buf = bytearray(min(size, max(0, self._size - self._pos)))
+        n = await self.readinto(buf)
+        del buf[n:]
+        return bytes(buf)
+
+    async def readinto(self, buffer: Any) -> int:
+        """Read into a writable buffer; return the number of bytes read (0 at end of file)."""
+        self._check_open()
+        if not self._readable:
+            raise io.UnsupportedOperation("read: the file was not opened for reading")
+        out = memoryview(buffer).cast("B")
+        want = min(len(out), max(0, self._size - self._pos))
+        done = 0
+        while done < want:
+            slot, off = divmod(self._pos, self._bs)
+            take = min(want - done, self._bs - off)
+            await self._copy_slot(slot, off, out[done:done + take])
+            done += take
+            self._pos += take
+        return done
+
+    async def _copy_slot(self, slot: int, off: int, out: memoryview) -> None:
+        take = len(out)
+        if slot in self._loaded:
+            assert self._fd is not None
+            data = await anyio.to_thread.run_sync(os.pread, self._fd, take, slot * self._bs + off)
+            out[: len(data)] = data
+            out[len(data):] = _zeros(take - len(data))
+            return
+        ref = self._base.get(slot)
+        if ref is None:
+            out[:] = _zeros(take)
+            return
+        block = await self._block(slot, ref)
+        visible = max(0, min(ref.used, len(block)) - off)
+        n = min(take, visible)
+        out[:n] = memoryview(block)[off:off + n]
+        if n < take:
+            out[n:] = _zeros(take - n)
+
+    async def _block(self, slot: int, ref: BlockRef) -> bytes:
+        if self._cur is not None and self._cur[0] == slot:
+            return self._cur[1]
+        sequential = slot in (self._last_slot, self._last_slot + 1)
+        self._last_slot = slot
+        task = self._ahead.pop(slot, None)
+        for stale in [s for s in self._ahead if s < slot]:
+            self._ahead.pop(stale).cancel()
+        if sequential:
+            self._window = min(self._filespace._config.readahead_max_blocks, max(2, self._window * 2))
+            await self._read_ahead(slot)
+        else:
+            self._window = 0
+            for t in self._ahead.values():
+                t.cancel()
+            self._ahead.clear()
+        data = await task if task is not None else await self._io.get(ref.hash, ref.length)
+        self._cur = (slot, data)
+        return data
+
+    async def _read_ahead(self, slot: int) -> None:
+        wanted = [s for s in range(slot + 1, slot + 1 + self._window)
+                  if s in self._base and s not in self._ahead and s not in self._loaded]
+        if not wanted:
+            return
+        # One hub call signs the URLs of a long stretch ahead, not just this window.
+        horizon = [self._base[s].hash for s in range(slot, slot + 64) if s in self._base]
+        await self._io.prepare_get_urls(horizon)
+        for s in wanted:
+            ref = self._base[s]
+            self._ahead[s] = asyncio.create_task(self._io.get(ref.hash, ref.length))
+
+    async def readline(self, size: int = -1) -> bytes:
+        """Read one line (up to and including ``b"\\n"``)."""
+        line = bytearray()
+        while size < 0 or len(line) < size:
+            chunk_size = 8192 if size < 0 else min(8192, size - len(line))
+            start = self._pos
+            chunk = await self.read(chunk_size)
+            if not chunk:
+                break
+            nl = chunk.find(b"\n")
+            if nl >= 0:
+                line += chunk[: nl + 1]
+                self._pos = start + nl + 1
+                break
+            line += chunk
+        return bytes(line)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._lines()
+
+    async def _lines(self) -> AsyncIterator[bytes]:
+        while True:
+            line = await self.readline()
+            if not line:
+                return
+            yield line
+
+    # -- writing ---------------------------------------------------------------------
+
+    async def _ensure_staging(self) -> int:
+        if self._fd is None:
+            staging_dir = self._filespace._daemon._staging_dir
+            self._staging_path = staging_dir / f"{uuid.uuid4().hex}"
+            self._fd = await anyio.to_thread.run_sync(
+                lambda: os.open(self._staging_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            )
+        return self._fd
+
+    def _slot_extent(self, slot: int) -> int:
+        return max(0, min(self._bs, self._size - slot * self._bs))
+
+    async def _load_slot(self, slot: int, off: int, take: int) -> None:
+        """Bring a committed slot into staging before a partial overwrite of it."""
+        fd = await self._ensure_staging()
+        ref = self._base.get(slot)
+        extent = self._slot_extent(slot)
+        if ref is not None and not (off == 0 and take >= extent):
+            block = await self._io.get(ref.hash, ref.length)
+            visible = memoryview(block)[: min(ref.used, extent)]
+            await anyio.to_thread.run_sync(os.pwrite, fd, visible, slot * self._bs)
+        self._loaded.add(slot)
+
+    async def write(self, data: Any) -> int:
+        """Write bytes at the position (at the end in append modes); return how many."""
+        self._check_open()
+        if not self._writable:
+            raise io.UnsupportedOperation("write: the file was not opened for writing")
+        view = memoryview(data).cast("B")
+        n = len(view)
+        if n == 0:
+            return 0
+        if self._append:
+            self._pos = self._size
+        fd = await self._ensure_staging()
+        first, last = self._pos // self._bs, (self._pos + n - 1) // self._bs
+        for slot in range(first, last + 1):
+            if slot not in self._loaded:
+                start = max(self._pos, slot * self._bs)
+                end = min(self._pos + n, (slot + 1) * self._bs)
+                await self._load_slot(slot, start - slot * self._bs, end - start)
+        await anyio.to_thread.run_sync(os.pwrite, fd, view, self._pos)
+        for slot in range(first, last + 1):
+            self._dirty.add(slot)
+            self._gen[slot] = self._gen.get(slot, 0) + 1
+            self._uploaded.pop(slot, None)
+        if self._cur is not None and first <= self._cur[0] <= last:
+            self._cur = None
+        self._pos += n
+        self._size = max(self._size, self._pos)
+        self._changed = True
+        await self._upload_finished_slots(before=self._pos // self._bs)
+        return n
+
+    async def _upload_finished_slots(self, before: int) -> None:
+        """Start uploading dirty slots the writer has moved past (sequential writing)."""
+        for slot in sorted(self._dirty):
+            if slot >= before:
+                break
+            if slot in self._uploaded or slot in self._uploads:
+                continue
+            self._uploads[slot] = asyncio.create_task(self._upload_slot(slot, self._gen[slot]))
+        # Bound the work (and memory) in flight: wait for the oldest uploads.
+        limit = 2 * self._filespace._config.upload_concurrency
+        while len(self._uploads) > limit:
+            oldest = min(self._uploads)
+            await self._finish_upload(oldest)
+
+    async def _finish_upload(self, slot: int) -> None:
+        task = self._uploads.pop(slot)
+        await task
+
+    async def _read_staged(self, slot: int) -> bytes:
+        assert self._fd is not None
+        length = self._slot_extent(slot)
+        data = await anyio.to_thread.run_sync(os.pread, self._fd, length, slot * self._bs)
+        return data + _zeros(length - len(data))
+
+    async def _upload_slot(self, slot: int, gen: int) -> None:
+        data = await self._read_staged(slot)
+        digest = await sha256_hex(data)
+        await self._io.upload({digest: data})
+        if self._gen.get(slot) == gen and slot in self._dirty and len(data) == self._slot_extent(slot):
+            self._uploaded[slot] = (digest, len(data), gen)
+
+    async def seek(self, offset: int, whence: int = 0) -> int:
+        """Move the position; whence 0 (start), 1 (current) or 2 (end). Past the end is allowed."""
+        self._check_open()
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = self._size + offset
+        else:
+            raise ValueError(f"invalid whence ({whence}, should be 0, 1 or 2)")
+        if pos < 0:
+            raise OSError(22, f"Invalid argument: negative seek position {pos} in {self.name}")
+        self._pos = pos
+        return pos
+
+    async def truncate(self, size: int | None = None) -> int:
+        """Cut or extend the file to ``size`` (default: the position); the position is kept."""
+        self._check_open()
+        if not self._writable:
+            raise io.UnsupportedOperation("truncate: the file was not opened for writing")
+        size = self._pos if size is None else size
+        if size < 0:
+            raise OSError(22, f"Invalid argument: negative size {size} for {self.name}")
+        if size < self._size:
+            last = (size - 1) // self._bs if size > 0 else -1
+            for slot in [s for s in self._base if s > last]:
+                del self._base[slot]
+            if last in self._base:
+                ref = self._base[last]
+                self._base[last] = attrs.evolve(ref, used=min(ref.used, size - last * self._bs))
+            for slot in [s for s in self._loaded if s > last]:
+                self._loaded.discard(slot)
+                self._dirty.discard(slot)
+                self._uploaded.pop(slot, None)
+            self._truncated_to = size if self._truncated_to is None else min(self._truncated_to, size)
+            self._cur = None
+        if self._fd is not None:
+            await anyio.to_thread.run_sync(os.ftruncate, self._fd, min(size, self._size))
+        for slot in (size // self._bs, (self._size - 1) // self._bs if self._size else 0):
+            if slot in self._dirty:
+                self._gen[slot] = self._gen.get(slot, 0) + 1
+                self._uploaded.pop(slot, None)
+        self._size = size
+        self._changed = True
+        return size
+
+    async def flush(self) -> None:
+        """Nothing to do: bytes are in staging at once; ``close`` (or sync) commits them."""
+        self._check_open()
+
+    # -- closing ---------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the handle; a written file's change is queued for commit (see ``sync_all``)."""
+        if self.closed:
+            return
+        self.closed = True
+        for task in self._ahead.values():
+            task.cancel()
+        self._ahead.clear()
+        self._cur = None
+        try:
+            if self._writable and self._changed:
+                await self._hand_over()
+        finally:
+            self._filespace._open_files.discard(self)
+            if self._fd is not None:
+                fd, self._fd = self._fd, None
+                await anyio.to_thread.run_sync(os.close, fd)
+
+    async def _hand_over(self) -> None:
+        # Uploads still running finish; slots changed after their upload are redone
+        # by the flusher from staging.
+        results = await asyncio.gather(*self._uploads.values(), return_exceptions=True)
+        self._uploads.clear()
+        del results  # failures are retried below from staging
+        blocks: list[dict[str, Any]] = []
+        to_upload: dict[str, tuple[int, int]] = {}
+        for slot in sorted(self._dirty):
+            length = self._slot_extent(slot)
+            if length == 0:
+                continue
+            done = self._uploaded.get(slot)
+            if done is not None and done[2] == self._gen.get(slot) and done[1] == length:
+                digest = done[0]
+            else:
+                digest = await sha256_hex(await self._read_staged(slot))
+                to_upload[digest] = (slot * self._bs, length)
+            blocks.append({"index": slot, "hash": digest, "length": length})
+        mode = "exclusive" if self.mode.startswith("x") else ("existing" if self.mode.startswith("r") else "create")
+        commit = PendingCommit(
+            id=uuid.uuid4().hex,
+            filespace_id=self._filespace.id,
+            path=self.name,
+            size=self._size,
+            mode=mode,
+            replace=self.mode.startswith("w"),
+            truncate_to=self._truncated_to,
+            blocks=blocks,
+            to_upload=to_upload,
+            staging=str(self._staging_path) if self._staging_path else None,
+            mtime=time.time_ns(),
+            created=time.time(),
+            block_size=self._bs,
+        )
+        await self._filespace._writeback.enqueue(commit)
+
+    async def __aenter__(self) -> AsyncFile:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()

@@ -1,0 +1,250 @@
+"""``filespace.fs``: the namespace and file operations of a linked filespace."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lucidlink.aio._util import AwaitableContext
+from lucidlink.aio.file import BINARY_MODES, AsyncFile, BlockRef
+from lucidlink.exceptions import (
+    ConfigurationError,
+    IsADirectoryFilespaceError,
+    LockError,
+    NotADirectoryFilespaceError,
+    PathExistsError,
+    PathNotFoundError,
+)
+from lucidlink.paths import normalize_path, parent_and_name
+from lucidlink.types import DirEntry, FilespaceSize, FilespaceStatistics, LockType
+
+if TYPE_CHECKING:
+    from lucidlink.aio.filespace import AsyncFilespace
+
+_PAGE = 5000
+
+
+def entry_from_json(data: dict[str, Any]) -> DirEntry:
+    """A :class:`DirEntry` from the hub's entry JSON."""
+    kind = data["type"]
+    external = data.get("external") or {}
+    return DirEntry(
+        name=data["name"],
+        size=int(data["size"]),
+        type="file" if kind in ("file", "external") else ("dir" if kind == "dir" else "unknown"),
+        file_id=int(data["id"]),
+        file_id_external=f"{external['store']}:{external['object_id']}" if external else "",
+        ctime=int(data["ctime"]),
+        mtime=int(data["mtime"]),
+        path=data["path"],
+    )
+
+
+class AsyncFilesystem:
+    """File and directory operations on one linked filespace (paths are absolute, ``/``-separated)."""
+
+    def __init__(self, filespace: AsyncFilespace) -> None:
+        self._fsp = filespace
+
+    def __repr__(self) -> str:
+        return f"<AsyncFilesystem of {self._fsp.full_name}>"
+
+    async def _call(self, method: str, suffix: str, **kw: Any) -> Any:
+        return await self._fsp._call(method, suffix, **kw)
+
+    # -- reading the namespace ---------------------------------------------------------
+
+    async def get_entry(self, path: str) -> DirEntry:
+        """The entry at ``path``; ``FileNotFoundError`` when missing."""
+        path = normalize_path(path)
+        await self._fsp._before(path, "exact")
+        return entry_from_json(await self._call("GET", "/entry", params={"path": path}))
+
+    async def _stat_or_none(self, path: str) -> DirEntry | None:
+        try:
+            return await self.get_entry(path)
+        except (PathNotFoundError, NotADirectoryFilespaceError):
+            return None
+
+    async def file_exists(self, path: str) -> bool:
+        """Whether ``path`` is an existing file."""
+        entry = await self._stat_or_none(path)
+        return entry is not None and entry.is_file()
+
+    async def dir_exists(self, path: str) -> bool:
+        """Whether ``path`` is an existing directory."""
+        entry = await self._stat_or_none(path)
+        return entry is not None and entry.is_dir()
+
+    async def read_dir(self, path: str = "/") -> list[DirEntry]:
+        """The entries of a directory, by name."""
+        path = normalize_path(path)
+        await self._fsp._before(path, "children")
+        entries: list[DirEntry] = []
+        cursor: str | None = None
+        while True:
+            params = {"path": path, "limit": str(_PAGE)}
+            if cursor is not None:
+                params["cursor"] = cursor
+            page = await self._call("GET", "/list", params=params)
+            entries.extend(entry_from_json(e) for e in page["entries"])
+            cursor = page["cursor"]
+            if cursor is None:
+                return entries
+
+    async def list_dir(self, path: str = "/") -> list[str]:
+        """The names in a directory, sorted."""
+        return [e.name for e in await self.read_dir(path)]
+
+    # -- changing the namespace --------------------------------------------------------
+
+    async def create_dir(self, path: str) -> None:
+        """Create a directory and any missing parents (no error if it exists)."""
+        path = normalize_path(path)
+        self._fsp._require_writable("create directories")
+        await self._call("POST", "/mkdir", json={"path": path, "parents": True, "exist_ok": True})
+
+    async def delete(self, path: str) -> None:
+        """Delete a file; ``IsADirectoryError`` for a directory (use :meth:`delete_dir`)."""
+        path = normalize_path(path)
+        await self._fsp._before(path, "exact")
+        await self._call("POST", "/delete", json={"path": path, "type": "file"})
+
+    async def delete_dir(self, path: str, recursive: bool = False) -> None:
+        """Delete a directory; with ``recursive`` everything in it too, in one hub call."""
+        path = normalize_path(path)
+        await self._fsp._before(path, "subtree")
+        await self._call("POST", "/delete", json={"path": path, "type": "dir", "recursive": recursive})
+
+    async def move(self, src: str, dst: str, overwrite: bool = True) -> None:
+        """Rename or move a file or directory (one metadata update, never a copy).
+
+        Like POSIX ``rename``: an existing file at ``dst`` is replaced, as is an empty
+        directory by a directory; pass ``overwrite=False`` to get ``FileExistsError``.
+        """
+        src, dst = normalize_path(src), normalize_path(dst)
+        await self._fsp._before(src, "subtree")
+        await self._fsp._before(dst, "subtree")
+        await self._call("POST", "/move", json={"src": src, "dst": dst, "overwrite": overwrite})
+
+    async def copy_file(self, src: str, dst: str, overwrite: bool = True) -> None:
+        """Copy a file inside the filespace without moving bytes (the copy shares blocks)."""
+        src, dst = normalize_path(src), normalize_path(dst)
+        await self._fsp._before(src, "exact")
+        await self._fsp._before(dst, "exact")
+        await self._call("POST", "/copy", json={"src": src, "dst": dst, "overwrite": overwrite})
+
+    async def truncate(self, path: str, size: int) -> None:
+        """Shrink or extend a file to ``size`` bytes (extension reads as zeros)."""
+        path = normalize_path(path)
+        if not isinstance(size, int) or size < 0:
+            raise ConfigurationError(f"truncate size must be a non-negative integer, not {size!r}")
+        await self._fsp._before(path, "exact")
+        await self._call("POST", "/truncate", json={"path": path, "size": size})
+
+    # -- contents ----------------------------------------------------------------------
+
+    def open(self, path: str, mode: str = "rb", lock_type: str = "") -> AwaitableContext[AsyncFile]:
+        """Open a file: ``f = await fs.open(p, "rb")`` or ``async with fs.open(p, "wb") as f``.
+
+        Modes are the builtin's binary modes (``rb wb ab xb r+b w+b a+b x+b``); the
+        blocking API adds text modes on top. A written file is committed after
+        ``close`` (within ``fs.flush.delay_ms``); ``filespace.sync_all()`` waits for it.
+        """
+        return AwaitableContext(self._open(path, mode, lock_type))
+
+    async def _open(self, path: str, mode: str, lock_type: str) -> AsyncFile:
+        if mode not in BINARY_MODES:
+            raise ConfigurationError(
+                f"mode {mode!r} is not a binary mode ({', '.join(BINARY_MODES)}); async files are "
+                "binary, the blocking API adds text modes"
+            )
+        try:
+            lock = LockType(lock_type or "")
+        except ValueError:
+            raise ConfigurationError(
+                f"lock_type {lock_type!r} is invalid; use '', 'shared' or 'exclusive'"
+            ) from None
+        if lock is not LockType.NONE:
+            raise LockError(f"file locks are not available on this hub yet (opening {path})", path=path)
+        path = normalize_path(path)
+        if path == "/":
+            raise IsADirectoryFilespaceError("/ is a directory; it cannot be opened as a file", path=path)
+        self._fsp._check_linked()
+        if mode[0] != "r":
+            self._fsp._require_writable(f"open {path} for writing")
+        if mode[0] != "w":
+            await self._fsp._before(path, "exact")
+        info = None
+        if mode[0] in "ra":
+            try:
+                info = await self._call("GET", "/file", params={"path": path})
+            except PathNotFoundError:
+                if mode[0] == "r":
+                    raise
+        if info is None:
+            await self._check_creatable(path, exclusive=mode[0] == "x")
+        block_size = info["block_size"] if info else self._fsp.block_size
+        entry = info["entry"] if info else None
+        blocks = {b["index"]: BlockRef(b["hash"], b["length"], b["used"]) for b in info["blocks"]} if info else {}
+        handle = AsyncFile(
+            self._fsp, path, mode,
+            size=entry["size"] if entry else 0,
+            version=entry["version"] if entry else None,
+            block_size=block_size,
+            blocks=blocks,
+            exists=info is not None,
+        )
+        self._fsp._open_files.add(handle)
+        return handle
+
+    async def _check_creatable(self, path: str, *, exclusive: bool) -> None:
+        if exclusive and path in self._fsp._writeback.pending_paths:
+            raise PathExistsError(f"{path} already exists (opened with 'x')", path=path)
+        entry = await self._stat_or_none(path)
+        if entry is not None:
+            if entry.is_dir():
+                raise IsADirectoryFilespaceError(f"{path} is a directory; it cannot be opened as a file",
+                                                 path=path)
+            if exclusive:
+                raise PathExistsError(f"{path} already exists (opened with 'x')", path=path)
+            return
+        parent, _ = parent_and_name(path)
+        parent_entry = await self._stat_or_none(parent)
+        if parent_entry is None:
+            raise PathNotFoundError(
+                f"cannot create {path}: the directory {parent} does not exist; create it with create_dir",
+                path=path,
+            )
+        if not parent_entry.is_dir():
+            raise NotADirectoryFilespaceError(f"cannot create {path}: {parent} is a file", path=path)
+
+    async def read_file(self, path: str) -> bytes:
+        """The whole content of a file."""
+        async with self.open(path, "rb") as f:
+            return await f.read()
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        """Create or replace a file with ``data``."""
+        async with self.open(path, "wb") as f:
+            await f.write(data)
+
+    # -- statistics --------------------------------------------------------------------
+
+    async def get_statistics(self) -> FilespaceStatistics:
+        """Counts and sizes of the whole filespace."""
+        await self._fsp._before("/", "all")
+        s = await self._call("GET", "/statistics")
+        return FilespaceStatistics(
+            file_count=s["file_count"], directory_count=s["directory_count"], symlink_count=s["symlink_count"],
+            entries_size=s["entries_size"], data_size=s["data_size"], storage_size=s["storage_size"],
+            external_files_size=s["external_files_size"], external_files_count=s["external_files_count"],
+        )
+
+    async def get_size(self) -> FilespaceSize:
+        """Sizes of the whole filespace."""
+        await self._fsp._before("/", "all")
+        s = await self._call("GET", "/statistics")
+        return FilespaceSize(
+            entries=s["entries"], data=s["data_size"], storage=s["storage_size"],
+            external_files_size=s["external_files_size"], external_files_count=s["external_files_count"],
+        )
