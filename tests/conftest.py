@@ -10,7 +10,7 @@ import pytest
 
 from lucidlink.hub.embedded import EmbeddedHub
 
-pytest_plugins = ["tests.hubclient"]
+pytest_plugins = ["tests.hubclient", "tests.hubfixtures", "tests.sdkfixtures"]
 
 
 @attrs.frozen
@@ -32,3 +32,13 @@ def hub(tmp_path: Path) -> Iterator[RunningHub]:
     with EmbeddedHub(data_dir, gc_interval_seconds=3600) as embedded:
         token = embedded.init("demo", ["data", "other"], admin=True)
         yield RunningHub(embedded, embedded.url, token, "demo", ("data", "other"), data_dir)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_hub_logs() -> None:
+    """Keep the embedded hubs' per-request info logs out of failure reports."""
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))

@@ -66,7 +66,7 @@ class AsyncFile:
         self._size = size
         self._version = version
         self._base = blocks
-        self._pos = 0
+        self._pos = size if self._append else 0  # as the builtin: append handles start at the end
         self._exists = exists
         # Write state.
         self._staging_path: Path | None = None

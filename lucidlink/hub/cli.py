@@ -138,8 +138,12 @@ def cmd_filespace_list(args: argparse.Namespace) -> int:
 
 def cmd_embedded(args: argparse.Namespace) -> int:
     """Start a throw-away hub, point a command at it, stop the hub when it exits."""
+    import logging
+
+    from lucidlink.hub import logs
     from lucidlink.hub.embedded import EmbeddedHub
 
+    logs.configure(level=logging.WARNING)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         print("give a command to run after '--', e.g. lucidlink hub embedded -- python examples/quickstart.py",

@@ -80,12 +80,13 @@ class EmbeddedHub:
         store = self.app[HUB_KEY].store
         return self.call(store.write(lambda tx: fn(tx, *args, **kwargs)))
 
-    def init(self, workspace: str, filespaces: list[str], **token_rights: Any) -> str:
+    def init(self, workspace: str, filespaces: list[str], *, block_size: int = admin.DEFAULT_BLOCK_SIZE,
+             **token_rights: Any) -> str:
         """Create the workspace and filespaces if missing; return a new token for them."""
         def _init(tx: Any) -> str:
             ws, _ = admin.ensure_workspace(tx, workspace)
             for name in filespaces:
-                admin.ensure_filespace(tx, ws["id"], name)
+                admin.ensure_filespace(tx, ws["id"], name, block_size)
             token, _ = admin.create_token(tx, ws["id"], **token_rights)
             return token
 
