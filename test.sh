@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The one test command: make a virtualenv, install the package with its test extras,
+# run the whole suite (benchmarks and soak tests marked "slow" are skipped; run them
+# with: .venv/bin/python -m pytest -m slow).
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+.venv/bin/python tools/generate_sync.py --check
+exec .venv/bin/python -m pytest -m "not slow" -p no:cacheprovider "$@"
