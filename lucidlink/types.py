@@ -139,3 +139,23 @@ class FilespaceStatistics:
     def __str__(self) -> str:
         return (f"{self.file_count} files, {self.directory_count} directories, {self.data_size} bytes "
                 f"of data ({self.storage_size} stored), {self.external_files_count} external files")
+
+
+@attrs.frozen
+class LockInfo:
+    """A lock held on, or requested for, a path (see ``fs.get_locks``)."""
+
+    path: str
+    mode: str
+    """``"shared"`` or ``"exclusive"``."""
+    state: str
+    """``"held"`` or ``"waiting"``."""
+    session_id: str
+    client: str
+    since: int
+    expires: int
+    token: int
+    """The fencing token of the grant."""
+
+    def __str__(self) -> str:
+        return f"{self.mode} lock on {self.path} {self.state} by {self.client or self.session_id}"

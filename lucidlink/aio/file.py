@@ -28,6 +28,7 @@ from lucidlink.aio.writeback import PendingCommit
 
 if TYPE_CHECKING:
     from lucidlink.aio.filespace import AsyncFilespace
+    from lucidlink.aio.locks import HeldLock
 
 BINARY_MODES = ("rb", "wb", "ab", "xb", "r+b", "w+b", "a+b", "x+b")
 
@@ -53,7 +54,8 @@ class AsyncFile:
     """
 
     def __init__(self, filespace: AsyncFilespace, path: str, mode: str, *, size: int, version: int | None,
-                 block_size: int, blocks: dict[int, BlockRef], exists: bool) -> None:
+                 block_size: int, blocks: dict[int, BlockRef], exists: bool,
+                 lock: HeldLock | None = None) -> None:
         self._filespace = filespace
         self._io = filespace._blocks
         self.name = path
@@ -68,6 +70,7 @@ class AsyncFile:
         self._base = blocks
         self._pos = size if self._append else 0  # as the builtin: append handles start at the end
         self._exists = exists
+        self._lock = lock
         # Write state.
         self._staging_path: Path | None = None
         self._fd: int | None = None
@@ -111,6 +114,13 @@ class AsyncFile:
     def _check_open(self) -> None:
         if self.closed:
             raise ValueError(f"I/O operation on closed file {self.name}")
+        if self._lock is not None:
+            self._lock.check()
+
+    @property
+    def lock_token(self) -> int | None:
+        """The fencing token of this handle's lock, if it holds one."""
+        return self._lock.token if self._lock is not None else None
 
     def __repr__(self) -> str:
         return f"<AsyncFile {self.name!r} mode={self.mode!r}{' closed' if self.closed else ''}>"
@@ -375,7 +385,16 @@ class AsyncFile:
         try:
             if self._writable and self._changed:
                 await self._hand_over()
+                if self._lock is not None:
+                    # A locked change lands before the lock is given back, so the next
+                    # holder reads it.
+                    self._lock.check()
+                    await self._filespace._writeback.flush()
+            elif self._lock is not None and self._lock.lost():
+                self._lock.check()
         finally:
+            if self._lock is not None:
+                await self._lock.release()
             self._filespace._open_files.discard(self)
             if self._fd is not None:
                 fd, self._fd = self._fd, None
@@ -415,6 +434,7 @@ class AsyncFile:
             mtime=time.time_ns(),
             created=time.time(),
             block_size=self._bs,
+            lock_id=self._lock.lock_id if self._lock is not None else None,
         )
         await self._filespace._writeback.enqueue(commit)
 

@@ -43,13 +43,16 @@ class AsyncFilespace:
         self._heartbeat: asyncio.Task[None] | None = None
         self._open_files: set[AsyncFile] = set()
         self._seq = 0
+        self._lease = 30.0
+        self._last_renewal = 0.0
+        self._session_started = 0.0
         self._blocks = BlockIO(
             self._transport, info["id"], self._daemon._cache,
             download_concurrency=self._config.download_concurrency,
             upload_concurrency=self._config.upload_concurrency,
         )
         self._writeback = WriteBack(
-            self._transport, self._blocks, info["id"], self._daemon._pending_dir,
+            self._transport, self._blocks, info["id"], lambda: self._session_id, self._daemon._pending_dir,
             durable=self._daemon.persist_files, delay=self._config.flush_delay_ms / 1000,
         )
         self._fs = AsyncFilesystem(self)
@@ -106,19 +109,25 @@ class AsyncFilespace:
                                           json={"client": f"lucidlink-python daemon {self._daemon._id}"})
         self._session_id = body["session_id"]
         self._lease = float(body["lease_seconds"])
-        self._transport.session_id = self._session_id
+        self._session_started = self._last_renewal = asyncio.get_running_loop().time()
 
     async def _renew(self) -> None:
         while True:
             await asyncio.sleep(self._lease / 3)
             try:
+                sent = asyncio.get_running_loop().time()
                 await self._transport.call("POST", f"/v1/sessions/{self._session_id}/heartbeat", idempotent=True)
+                self._last_renewal = sent
             except SessionExpiredError:
                 log.warning("lucidlink.session.expired", filespace=self.full_name)
                 with contextlib.suppress(LucidLinkError):
                     await self._open_session()
             except LucidLinkError as exc:
                 log.warning("lucidlink.session.heartbeat_failed", filespace=self.full_name, error=str(exc))
+
+    def _session_epoch_lost(self, since: float) -> bool:
+        """Whether the session that existed at loop time ``since`` has been replaced."""
+        return self._session_started > since
 
     def _check_linked(self) -> None:
         if not self._linked:
@@ -141,7 +150,8 @@ class AsyncFilespace:
 
     async def _call(self, method: str, suffix: str, **kw: Any) -> Any:
         self._check_linked()
-        return await self._transport.call(method, f"/v1/filespaces/{self.id}{suffix}", **kw)
+        return await self._transport.call(method, f"/v1/filespaces/{self.id}{suffix}",
+                                          session_id=self._session_id, **kw)
 
     async def sync_all(self) -> None:
         """The barrier both ways.

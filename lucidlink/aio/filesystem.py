@@ -6,16 +6,16 @@ from typing import TYPE_CHECKING, Any
 
 from lucidlink.aio._util import AwaitableContext
 from lucidlink.aio.file import BINARY_MODES, AsyncFile, BlockRef
+from lucidlink.aio.locks import DEFAULT_LOCK_TIMEOUT, HeldLock, acquire
 from lucidlink.exceptions import (
     ConfigurationError,
     IsADirectoryFilespaceError,
-    LockError,
     NotADirectoryFilespaceError,
     PathExistsError,
     PathNotFoundError,
 )
 from lucidlink.paths import normalize_path, parent_and_name
-from lucidlink.types import DirEntry, FilespaceSize, FilespaceStatistics, LockType
+from lucidlink.types import DirEntry, FilespaceSize, FilespaceStatistics, LockInfo, LockType
 
 if TYPE_CHECKING:
     from lucidlink.aio.filespace import AsyncFilespace
@@ -143,16 +143,23 @@ class AsyncFilesystem:
 
     # -- contents ----------------------------------------------------------------------
 
-    def open(self, path: str, mode: str = "rb", lock_type: str = "") -> AwaitableContext[AsyncFile]:
+    def open(self, path: str, mode: str = "rb", lock_type: str = "",
+             lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT) -> AwaitableContext[AsyncFile]:
         """Open a file: ``f = await fs.open(p, "rb")`` or ``async with fs.open(p, "wb") as f``.
 
         Modes are the builtin's binary modes (``rb wb ab xb r+b w+b a+b x+b``); the
         blocking API adds text modes on top. A written file is committed after
         ``close`` (within ``fs.flush.delay_ms``); ``filespace.sync_all()`` waits for it.
-        """
-        return AwaitableContext(self._open(path, mode, lock_type))
 
-    async def _open(self, path: str, mode: str, lock_type: str) -> AsyncFile:
+        ``lock_type`` ``"shared"`` or ``"exclusive"`` takes a whole-file lock, held
+        until the handle closes, waiting up to ``lock_timeout`` seconds (``None``: for
+        ever, ``0``: not at all) before raising ``LockTimeoutError`` (a
+        ``TimeoutError``). A locked handle's changes are committed before ``close``
+        returns and the lock is released.
+        """
+        return AwaitableContext(self._open(path, mode, lock_type, lock_timeout))
+
+    async def _open(self, path: str, mode: str, lock_type: str, lock_timeout: float | None) -> AsyncFile:
         if mode not in BINARY_MODES:
             raise ConfigurationError(
                 f"mode {mode!r} is not a binary mode ({', '.join(BINARY_MODES)}); async files are "
@@ -164,8 +171,8 @@ class AsyncFilesystem:
             raise ConfigurationError(
                 f"lock_type {lock_type!r} is invalid; use '', 'shared' or 'exclusive'"
             ) from None
-        if lock is not LockType.NONE:
-            raise LockError(f"file locks are not available on this hub yet (opening {path})", path=path)
+        if lock_timeout is not None and (not isinstance(lock_timeout, (int, float)) or lock_timeout < 0):
+            raise ConfigurationError(f"lock_timeout must be None or a number >= 0, not {lock_timeout!r}")
         path = normalize_path(path)
         if path == "/":
             raise IsADirectoryFilespaceError("/ is a directory; it cannot be opened as a file", path=path)
@@ -174,6 +181,19 @@ class AsyncFilesystem:
             self._fsp._require_writable(f"open {path} for writing")
         if mode[0] != "w":
             await self._fsp._before(path, "exact")
+        held = None
+        if lock is not LockType.NONE:
+            if lock is LockType.EXCLUSIVE:
+                self._fsp._require_writable(f"lock {path} exclusively")
+            held = await acquire(self._fsp, path, lock, must_exist=mode[0] == "r", timeout=lock_timeout)
+        try:
+            return await self._open_locked(path, mode, held)
+        except BaseException:
+            if held is not None:
+                await held.release()
+            raise
+
+    async def _open_locked(self, path: str, mode: str, held: HeldLock | None) -> AsyncFile:
         info = None
         if mode[0] in "ra":
             try:
@@ -193,6 +213,7 @@ class AsyncFilesystem:
             block_size=block_size,
             blocks=blocks,
             exists=info is not None,
+            lock=held,
         )
         self._fsp._open_files.add(handle)
         return handle
@@ -248,3 +269,13 @@ class AsyncFilesystem:
             entries=s["entries"], data=s["data_size"], storage=s["storage_size"],
             external_files_size=s["external_files_size"], external_files_count=s["external_files_count"],
         )
+
+    # -- locks -------------------------------------------------------------------------
+
+    async def get_locks(self, path: str | None = None) -> list[LockInfo]:
+        """Who holds (and who waits for) locks on ``path``, or on every path of the filespace."""
+        params = {"path": normalize_path(path)} if path is not None else None
+        body = await self._call("GET", "/locks", params=params)
+        return [LockInfo(path=r["path"], mode=r["mode"], state=r["state"], session_id=r["session_id"],
+                         client=r["client"] or "", since=r["since"], expires=r["expires"], token=r["token"])
+                for r in body["locks"]]

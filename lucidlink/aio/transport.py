@@ -38,8 +38,6 @@ class Transport:
         self._retries = retries
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
-        self.session_id: str | None = None
-        """The daemon session changes are made under (sent as ``X-Lucid-Session``)."""
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -61,7 +59,8 @@ class Transport:
         await asyncio.sleep(min(2.0, 0.05 * (2**attempt)) * (0.5 + random.random()))
 
     async def call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-                   idempotent: bool | None = None, timeout: float | None = None) -> Any:
+                   idempotent: bool | None = None, timeout: float | None = None,
+                   session_id: str | None = None) -> Any:
         """One JSON request to the hub; returns the decoded body or raises the mapped error.
 
         Connection failures and 502/503/504 are retried for idempotent requests (reads,
@@ -70,8 +69,8 @@ class Transport:
         if idempotent is None:
             idempotent = method in _IDEMPOTENT
         headers = {"Authorization": f"Bearer {self._token}"}
-        if self.session_id:
-            headers["X-Lucid-Session"] = self.session_id
+        if session_id:
+            headers["X-Lucid-Session"] = session_id  # the daemon session a change is made under
         url = self.hub_url + path
         req_timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout) if timeout else None
         attempt = 0
@@ -84,9 +83,7 @@ class Transport:
                         await self._backoff(attempt)
                         continue
                     body = await resp.json(content_type=None) if resp.content_length != 0 else None
-                    if resp.status >= 400:
-                        raise error_from_envelope(resp.status, body)
-                    return body
+                    status = resp.status
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError, aiohttp.ClientPayloadError) as exc:
                 if idempotent and attempt < self._retries:
                     attempt += 1
@@ -99,6 +96,11 @@ class Transport:
                 ) from exc
             except ValueError as exc:  # a non-JSON body
                 raise LucidLinkError(f"the hub answered {method} {path} with a body that is not JSON") from exc
+            # Raised outside the try: a hub error such as LockTimeoutError is a
+            # TimeoutError too and must not be mistaken for a transport timeout.
+            if status >= 400:
+                raise error_from_envelope(status, body)
+            return body
 
     async def get_bytes(self, url: str, *, headers: dict[str, str] | None = None) -> bytes:
         """GET a block URL; retries transient failures; raises :class:`SignedUrlError` on 403."""
@@ -112,13 +114,14 @@ class Transport:
                         attempt += 1
                         await self._backoff(attempt)
                         continue
-                    raise await self._block_error(resp)
+                    error = await self._block_error(resp)
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError, aiohttp.ClientPayloadError) as exc:
                 if attempt < self._retries:
                     attempt += 1
                     await self._backoff(attempt)
                     continue
                 raise HubUnavailableError(f"block download failed after retries: {type(exc).__name__}") from exc
+            raise error
 
     async def put_bytes(self, url: str, data: bytes | memoryview) -> None:
         """PUT a block on a signed URL (idempotent: blocks are content-addressed)."""
@@ -133,13 +136,14 @@ class Transport:
                         attempt += 1
                         await self._backoff(attempt)
                         continue
-                    raise await self._block_error(resp)
+                    error = await self._block_error(resp)
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError, aiohttp.ClientPayloadError) as exc:
                 if attempt < self._retries:
                     attempt += 1
                     await self._backoff(attempt)
                     continue
                 raise HubUnavailableError(f"block upload failed after retries: {type(exc).__name__}") from exc
+            raise error
 
     @staticmethod
     async def _block_error(resp: aiohttp.ClientResponse) -> LucidLinkError:

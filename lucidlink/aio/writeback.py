@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,8 @@ class PendingCommit:
     mtime: int
     created: float
     block_size: int
+    lock_id: str | None = None
+    """The lock the change was made under; the hub refuses it once that lease is lost."""
 
     def change(self) -> dict[str, Any]:
         """The hub's commit body."""
@@ -56,17 +58,21 @@ class PendingCommit:
                                 "replace": self.replace, "mtime": self.mtime}
         if self.truncate_to is not None:
             body["truncate_to"] = self.truncate_to
+        if self.lock_id is not None:
+            body["lock_id"] = self.lock_id
         return body
 
 
 class WriteBack:
     """The queue of pending commits of one linked filespace, and its flusher task."""
 
-    def __init__(self, transport: Transport, blocks: BlockIO, filespace_id: str, journal_dir: Path, *,
+    def __init__(self, transport: Transport, blocks: BlockIO, filespace_id: str,
+                 session: Callable[[], str | None], journal_dir: Path, *,
                  durable: bool, delay: float) -> None:
         self._transport = transport
         self._blocks = blocks
         self._filespace_id = filespace_id
+        self._session = session
         self._dir = journal_dir
         self._durable = durable
         self._delay = delay
@@ -184,6 +190,8 @@ class WriteBack:
         if self._failures:
             failures, self._failures = self._failures, []
             first = failures[0][1]
+            if len(failures) == 1:
+                raise first
             names = ", ".join(c.path for c, _ in failures[:5])
             raise FilespaceError(
                 f"{len(failures)} closed file(s) could not be committed ({names}): {first}", path=failures[0][0].path
@@ -241,7 +249,8 @@ class WriteBack:
         await self._upload(batch)
         api = f"/v1/filespaces/{self._filespace_id}/commits"
         try:
-            await self._transport.call("POST", api, json={"commits": [c.change() for c in batch]})
+            await self._transport.call("POST", api, json={"commits": [c.change() for c in batch]},
+                                       session_id=self._session())
             await self._drop(batch)
             return
         except BlockMissingError:
@@ -253,7 +262,8 @@ class WriteBack:
         # One change was refused: commit one by one so the others still land.
         for commit in batch:
             try:
-                await self._transport.call("POST", api, json={"commits": [commit.change()]})
+                await self._transport.call("POST", api, json={"commits": [commit.change()]},
+                                           session_id=self._session())
             except LucidLinkError as err:
                 log.warning("lucidlink.writeback.refused", path=commit.path, code=err.code)
                 self._failures.append((commit, err))

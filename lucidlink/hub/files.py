@@ -22,7 +22,7 @@ from lucidlink.exceptions import (
     PathNotFoundError,
     VersionConflictError,
 )
-from lucidlink.hub import journal, namespace
+from lucidlink.hub import journal, locks, namespace
 from lucidlink.hub.store.base import Row, Tx
 
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -151,7 +151,11 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
     block_size = block_size_of(tx, filespace_id)
     blocks = _validate_blocks(change.get("blocks", []), size, block_size)
 
+    lock_id = change.get("lock_id")
+    if lock_id is not None and not isinstance(lock_id, str):
+        raise BadRequestError("'lock_id' must be a string")
     parent, name = namespace.parent_dir(tx, filespace_id, path)
+    locks.check_commit(tx, filespace_id, path, session_id, lock_id)
     node = namespace.child(tx, parent["id"], name)
     now = time.time_ns()
     created = node is None

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from lucidlink.exceptions import SessionExpiredError
+from lucidlink.hub import locks
 from lucidlink.hub.store.base import Tx
 
 
@@ -40,13 +41,15 @@ def heartbeat(tx: Tx, session_id: str, key_id: str, lease: float) -> dict[str, A
     row = _get(tx, session_id, key_id)
     expires = time.time_ns() + int(lease * 1e9)
     tx.execute("UPDATE sessions SET expires = ? WHERE id = ?", (expires, session_id))
+    locks.renew(tx, session_id, expires)
     return {"session_id": session_id, "filespace_id": row["filespace_id"], "expires": expires,
             "lease_seconds": lease}
 
 
 def close_session(tx: Tx, session_id: str, key_id: str) -> None:
     """End a session (idempotent)."""
-    tx.execute("DELETE FROM sessions WHERE id = ? AND key_id = ?", (session_id, key_id))
+    if tx.execute("DELETE FROM sessions WHERE id = ? AND key_id = ?", (session_id, key_id)):
+        tx.execute("DELETE FROM locks WHERE session_id = ?", (session_id,))
 
 
 def filespace_of(tx: Tx, session_id: str, key_id: str) -> str:

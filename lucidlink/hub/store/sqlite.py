@@ -55,6 +55,13 @@ CREATE TABLE IF NOT EXISTS changes (
     op TEXT NOT NULL, node_id INTEGER, type TEXT, path TEXT NOT NULL, new_path TEXT,
     size INTEGER, version INTEGER, session_id TEXT,
     PRIMARY KEY (filespace_id, seq));
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS locks (
+    id TEXT PRIMARY KEY, filespace_id TEXT NOT NULL, path TEXT NOT NULL,
+    session_id TEXT NOT NULL, mode TEXT NOT NULL, state TEXT NOT NULL,
+    ticket INTEGER NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS locks_path ON locks (filespace_id, path, ticket);
+CREATE INDEX IF NOT EXISTS locks_session ON locks (session_id);
 """
 
 

@@ -1,0 +1,84 @@
+"""Client side of file locks: acquiring with a timeout, noticing a lost lease, releasing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+import attrs
+
+from lucidlink.exceptions import LeaseExpiredError, LucidLinkError
+from lucidlink.types import LockType
+
+if TYPE_CHECKING:
+    from lucidlink.aio.filespace import AsyncFilespace
+
+DEFAULT_LOCK_TIMEOUT = 60.0
+"""Seconds ``open(..., lock_type=...)`` waits for a lock unless told otherwise (``None``: for ever)."""
+
+_POLL = 20.0
+
+
+@attrs.define
+class HeldLock:
+    """A granted lock: its id, its fencing token and when it was granted (loop time)."""
+
+    filespace: AsyncFilespace
+    path: str
+    mode: LockType
+    lock_id: str
+    token: int
+    granted_at: float
+    released: bool = False
+
+    def lost(self) -> bool:
+        """Whether the lease may have lapsed: no renewal for a whole lease, or the session died."""
+        fsp = self.filespace
+        last = max(self.granted_at, fsp._last_renewal)
+        return fsp._session_epoch_lost(self.granted_at) or (
+            asyncio.get_running_loop().time() - last > fsp._lease
+        )
+
+    def check(self) -> None:
+        """Raise :class:`LeaseExpiredError` when the lease is lost."""
+        if self.lost():
+            raise LeaseExpiredError(
+                f"the {self.mode.value} lock on {self.path} was lost (its lease expired); changes made "
+                "under it will be refused. Close the file and open it again to re-lock it",
+                path=self.path,
+            )
+
+    async def release(self) -> None:
+        """Give the lock back (idempotent; a lost lock has nothing to give back)."""
+        if self.released:
+            return
+        self.released = True
+        with contextlib.suppress(LucidLinkError):
+            await self.filespace._call("DELETE", f"/locks/{self.lock_id}")
+
+
+async def acquire(filespace: AsyncFilespace, path: str, mode: LockType, *, must_exist: bool,
+                  timeout: float | None) -> HeldLock:
+    """Wait (in arrival order) for a lock; ``LockTimeoutError`` after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + max(0.0, timeout)
+    lock_id: str | None = None
+    try:
+        while True:
+            remaining = _POLL if deadline is None else max(0.0, deadline - loop.time())
+            body = await filespace._call("POST", "/locks", json={
+                "path": path, "mode": mode.value, "wait": min(remaining, _POLL), "lock_id": lock_id,
+                "must_exist": must_exist,
+            }, timeout=_POLL + 30)
+            lock_id = body["lock_id"]
+            if body["state"] == "held":
+                return HeldLock(filespace, path, mode, body["lock_id"], int(body["token"]), loop.time())
+            if deadline is not None and loop.time() >= deadline:
+                await filespace._call("DELETE", f"/locks/{lock_id}", params={"timeout": "1", "path": path})
+                raise AssertionError("the hub did not report the lock timeout")  # pragma: no cover
+    except asyncio.CancelledError:
+        if lock_id is not None:
+            with contextlib.suppress(LucidLinkError):
+                await asyncio.shield(filespace._call("DELETE", f"/locks/{lock_id}"))
+        raise

@@ -1,0 +1,91 @@
+"""Lock routes: request/poll, release, and who holds what (see :mod:`lucidlink.hub.locks`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from lucidlink.exceptions import BadRequestError
+from lucidlink.hub import locks, sessions
+from lucidlink.hub.http import bool_arg, ok, path_arg, query
+from lucidlink.hub.routes import body_of, filespace_of, hub_of, route, session_id_of
+
+MAX_WAIT = 30
+
+
+def _lock_channel(filespace_id: str) -> str:
+    return f"locks:{filespace_id}"
+
+
+async def _session(request: web.Request, key_id: str, filespace_id: str) -> str:
+    sid = session_id_of(request)
+    if not sid:
+        raise BadRequestError("locks belong to a daemon session: send the X-Lucid-Session header")
+    if await hub_of(request).store.read(sessions.filespace_of, sid, key_id) != filespace_id:
+        raise BadRequestError(f"session {sid} is not a session on this filespace")
+    return sid
+
+
+@route("POST", "/v1/filespaces/{fs}/locks",
+       "Request a shared or exclusive lock on a path, waiting up to 'wait' seconds (FIFO).",
+       request={"type": "object", "properties": {
+           "path": {"type": "string"}, "mode": {"enum": ["shared", "exclusive"]},
+           "wait": {"type": "number"}, "lock_id": {"type": "string"}, "must_exist": {"type": "boolean"}},
+           "required": ["path", "mode"]})
+async def request_lock(request: web.Request) -> web.StreamResponse:
+    principal, fs = await filespace_of(request)
+    body = await body_of(request)
+    path = path_arg(body.get("path"))
+    mode = body.get("mode")
+    if mode == "exclusive":
+        principal.require_write(f"lock {path} exclusively")
+    wait = body.get("wait", 0)
+    if not isinstance(wait, (int, float)) or isinstance(wait, bool) or not 0 <= wait <= MAX_WAIT:
+        raise BadRequestError(f"'wait' must be a number of seconds between 0 and {MAX_WAIT}")
+    lock_id = body.get("lock_id")
+    if lock_id is not None and not isinstance(lock_id, str):
+        raise BadRequestError("'lock_id' must be a string")
+    must_exist = bool_arg(body.get("must_exist"), "must_exist")
+    hub = hub_of(request)
+    sid = await _session(request, principal.key_id, fs["id"])
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        result = await hub.store.write(locks.request, fs["id"], path, mode, sid, hub.settings.lease_seconds,
+                                       lock_id, must_exist, wait + 10.0)
+        lock_id = result["lock_id"]
+        remaining = deadline - loop.time()
+        if result["state"] == "held" or remaining <= 0 or hub.closing.is_set():
+            return ok(result, status=200 if result["state"] == "held" else 202)
+        # Releases in this process wake us at once; other hub processes' within 0.25 s.
+        await hub.changes.wait(_lock_channel(fs["id"]), min(remaining, 0.25))
+
+
+@route("DELETE", "/v1/filespaces/{fs}/locks/{lock_id}",
+       "Release a lock, or withdraw a waiting request ('timeout=1' reports who holds it).",
+       params=("timeout",))
+async def release_lock(request: web.Request) -> web.StreamResponse:
+    principal, fs = await filespace_of(request)
+    hub = hub_of(request)
+    sid = await _session(request, principal.key_id, fs["id"])
+    lock_id = request.match_info["lock_id"]
+    q = query(request)
+    if bool_arg(q.get("timeout"), "timeout"):
+        err = await hub.store.write(locks.give_up, fs["id"], path_arg(q.get("path")), lock_id)
+        hub.changes.notify(_lock_channel(fs["id"]))
+        raise err
+    released = await hub.store.write(locks.release, fs["id"], lock_id, sid)
+    hub.changes.notify(_lock_channel(fs["id"]))
+    return ok({"released": released})
+
+
+@route("GET", "/v1/filespaces/{fs}/locks", "Who holds and who waits for locks (one path, or all).",
+       params=("path",))
+async def list_locks(request: web.Request) -> web.StreamResponse:
+    _, fs = await filespace_of(request)
+    q = query(request)
+    path = path_arg(q["path"]) if q.get("path") else None
+    return ok({"locks": await hub_of(request).store.read(locks.list_locks, fs["id"], path)})
+
+
