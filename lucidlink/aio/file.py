@@ -11,6 +11,7 @@ commits it (see :mod:`lucidlink.aio.writeback`).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import os
 import time
@@ -237,12 +238,20 @@ class AsyncFile:
 
     async def _ensure_staging(self) -> int:
         if self._fd is None:
-            staging_dir = self._filespace._daemon._staging_dir
-            self._staging_path = staging_dir / f"{uuid.uuid4().hex}"
-            self._fd = await anyio.to_thread.run_sync(
-                lambda: os.open(self._staging_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-            )
+            await anyio.to_thread.run_sync(self._open_staging)
+        assert self._fd is not None
         return self._fd
+
+    def _open_staging(self) -> int:
+        """Create the staging file (call in a worker thread)."""
+        if self._fd is None:
+            self._staging_path = self._filespace._daemon._staging_dir / uuid.uuid4().hex
+            self._fd = os.open(self._staging_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        return self._fd
+
+    async def _pwrite(self, data: memoryview, pos: int) -> None:
+        # Creating the staging file and the first write share one trip to a thread.
+        await anyio.to_thread.run_sync(lambda: os.pwrite(self._open_staging(), data, pos))
 
     def _slot_extent(self, slot: int) -> int:
         return max(0, min(self._bs, self._size - slot * self._bs))
@@ -269,14 +278,13 @@ class AsyncFile:
             return 0
         if self._append:
             self._pos = self._size
-        fd = await self._ensure_staging()
         first, last = self._pos // self._bs, (self._pos + n - 1) // self._bs
         for slot in range(first, last + 1):
             if slot not in self._loaded:
                 start = max(self._pos, slot * self._bs)
                 end = min(self._pos + n, (slot + 1) * self._bs)
                 await self._load_slot(slot, start - slot * self._bs, end - start)
-        await anyio.to_thread.run_sync(os.pwrite, fd, view, self._pos)
+        await self._pwrite(view, self._pos)
         for slot in range(first, last + 1):
             self._dirty.add(slot)
             self._gen[slot] = self._gen.get(slot, 0) + 1
@@ -408,17 +416,34 @@ class AsyncFile:
         del results  # failures are retried below from staging
         blocks: list[dict[str, Any]] = []
         to_upload: dict[str, tuple[int, int]] = {}
+        todo: list[tuple[int, int]] = []
         for slot in sorted(self._dirty):
             length = self._slot_extent(slot)
             if length == 0:
                 continue
             done = self._uploaded.get(slot)
             if done is not None and done[2] == self._gen.get(slot) and done[1] == length:
-                digest = done[0]
+                blocks.append({"index": slot, "hash": done[0], "length": length})
             else:
-                digest = await sha256_hex(await self._read_staged(slot))
-                to_upload[digest] = (slot * self._bs, length)
+                todo.append((slot, length))
+        fd = self._fd
+
+        def hash_and_close() -> list[str]:
+            # One trip to a thread reads and hashes what is left, then closes staging.
+            digests = []
+            for slot, length in todo:
+                assert fd is not None
+                data = os.pread(fd, length, slot * self._bs)
+                digests.append(hashlib.sha256(data + bytes(length - len(data))).hexdigest())
+            if fd is not None:
+                os.close(fd)
+            return digests
+
+        self._fd = None
+        for (slot, length), digest in zip(todo, await anyio.to_thread.run_sync(hash_and_close)):
+            to_upload[digest] = (slot * self._bs, length)
             blocks.append({"index": slot, "hash": digest, "length": length})
+        blocks.sort(key=lambda b: b["index"])
         mode = "exclusive" if self.mode.startswith("x") else ("existing" if self.mode.startswith("r") else "create")
         commit = PendingCommit(
             id=uuid.uuid4().hex,

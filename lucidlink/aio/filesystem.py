@@ -221,23 +221,25 @@ class AsyncFilesystem:
     async def _check_creatable(self, path: str, *, exclusive: bool) -> None:
         if exclusive and path in self._fsp._writeback.pending_paths:
             raise PathExistsError(f"{path} already exists (opened with 'x')", path=path)
-        entry = await self._stat_or_none(path)
-        if entry is not None:
-            if entry.is_dir():
-                raise IsADirectoryFilespaceError(f"{path} is a directory; it cannot be opened as a file",
-                                                 path=path)
-            if exclusive:
-                raise PathExistsError(f"{path} already exists (opened with 'x')", path=path)
+        try:
+            entry = await self.get_entry(path)
+        except PathNotFoundError as err:
+            parent, _ = parent_and_name(path)
+            state = err.details.get("parent")
+            if state == "missing":
+                raise PathNotFoundError(
+                    f"cannot create {path}: the directory {parent} does not exist; create it with create_dir",
+                    path=path,
+                ) from None
+            if state == "file":
+                raise NotADirectoryFilespaceError(f"cannot create {path}: {parent} is a file", path=path) from None
             return
-        parent, _ = parent_and_name(path)
-        parent_entry = await self._stat_or_none(parent)
-        if parent_entry is None:
-            raise PathNotFoundError(
-                f"cannot create {path}: the directory {parent} does not exist; create it with create_dir",
-                path=path,
-            )
-        if not parent_entry.is_dir():
-            raise NotADirectoryFilespaceError(f"cannot create {path}: {parent} is a file", path=path)
+        except NotADirectoryFilespaceError as err:
+            raise NotADirectoryFilespaceError(f"cannot create {path}: {err}", path=path) from None
+        if entry.is_dir():
+            raise IsADirectoryFilespaceError(f"{path} is a directory; it cannot be opened as a file", path=path)
+        if exclusive:
+            raise PathExistsError(f"{path} already exists (opened with 'x')", path=path)
 
     async def read_file(self, path: str) -> bytes:
         """The whole content of a file."""

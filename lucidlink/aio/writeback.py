@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("lucidlink")
 _BATCH = 256
+_UPLOAD_GROUP_BYTES = 64 * 1024 * 1024
 
 
 @attrs.define
@@ -125,8 +126,9 @@ class WriteBack:
         return any(p == path or p.startswith(prefix) for p in paths)
 
     async def enqueue(self, commit: PendingCommit) -> None:
-        """Journal a change on disk, then queue it."""
-        await anyio.to_thread.run_sync(self._write_record, commit)
+        """Journal a change on disk (when the daemon persists its files), then queue it."""
+        if self._durable:
+            await anyio.to_thread.run_sync(self._write_record, commit)
         self._queue.append(commit)
         self._idle.clear()
         self._wake.set()
@@ -226,24 +228,38 @@ class WriteBack:
                 self._idle.set()
 
     async def _upload(self, batch: Iterable[PendingCommit], everything: bool = False) -> None:
-        def read(commit: PendingCommit) -> dict[str, bytes]:
-            out: dict[str, bytes] = {}
+        """Upload the batch's blocks the hub lacks, read from staging.
+
+        Reads go to a thread in groups of at most :data:`_UPLOAD_GROUP_BYTES`, so many
+        small files cost few thread trips and large ones never sit in memory whole.
+        """
+        wanted: list[tuple[str, str, int, int]] = []
+        for commit in batch:
             if commit.staging is None:
-                return out
-            wanted = dict(commit.to_upload)
+                continue
+            parts = dict(commit.to_upload)
             if everything:
                 for b in commit.blocks:
-                    wanted.setdefault(b["hash"], (b["index"] * commit.block_size, b["length"]))
-            with open(commit.staging, "rb") as f:
-                for digest, (offset, length) in wanted.items():
+                    parts.setdefault(b["hash"], (b["index"] * commit.block_size, b["length"]))
+            wanted.extend((commit.staging, digest, off, n) for digest, (off, n) in parts.items())
+
+        def read(group: list[tuple[str, str, int, int]]) -> dict[str, bytes]:
+            out: dict[str, bytes] = {}
+            for staging, digest, offset, length in group:
+                with open(staging, "rb") as f:
                     data = os.pread(f.fileno(), length, offset)
-                    out[digest] = data + bytes(length - len(data))
+                out[digest] = data + bytes(length - len(data))
             return out
 
-        for commit in batch:
-            if commit.to_upload or everything:
-                data = await anyio.to_thread.run_sync(read, commit)
-                await self._blocks.upload(data)
+        group: list[tuple[str, str, int, int]] = []
+        size = 0
+        for item in wanted + [("", "", 0, -1)]:
+            if group and (item[3] < 0 or size + item[3] > _UPLOAD_GROUP_BYTES):
+                await self._blocks.upload(await anyio.to_thread.run_sync(read, group))
+                group, size = [], 0
+            if item[3] >= 0:
+                group.append(item)
+                size += item[3]
 
     async def _commit_batch(self, batch: list[PendingCommit]) -> None:
         await self._upload(batch)

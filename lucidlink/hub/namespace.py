@@ -20,7 +20,7 @@ from lucidlink.exceptions import (
 )
 from lucidlink.hub import journal
 from lucidlink.hub.store.base import Row, Tx
-from lucidlink.paths import join_path, split_path
+from lucidlink.paths import join_path, parent_and_name, split_path
 
 NODE_COLUMNS = "id, parent_id, name, type, size, mtime, ctime, version"
 
@@ -115,8 +115,19 @@ def parent_dir(tx: Tx, filespace_id: str, path: str) -> tuple[Row, str]:
 
 
 def stat(tx: Tx, filespace_id: str, path: str) -> dict[str, Any]:
-    """The entry at ``path``."""
-    return entry_json(get(tx, filespace_id, path), path)
+    """The entry at ``path``.
+
+    When it is missing, the error's ``details.parent`` says whether its parent is a
+    ``dir`` (so the path can be created), ``file`` or ``missing``: a client about to
+    create a file learns all it needs in this one call.
+    """
+    node = lookup(tx, filespace_id, path)
+    if node is None:
+        parent_path, _ = parent_and_name(path)
+        parent = lookup(tx, filespace_id, parent_path)
+        state = "missing" if parent is None else ("dir" if parent["type"] == "dir" else "file")
+        raise PathNotFoundError(f"{path} does not exist in this filespace", path=path, parent=state)
+    return entry_json(node, path)
 
 
 def list_dir(
