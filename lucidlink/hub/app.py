@@ -64,11 +64,21 @@ async def observe(request: web.Request, handler: Any) -> web.StreamResponse:
         )
     elapsed = time.perf_counter() - started
     hub.metrics.observe(route, request.method, response.status, elapsed)
-    if request.method == "GET" and route == "/v1/blocks/{fs}/{hash}" and response.content_length:
-        hub.metrics.block_bytes["out"] += response.content_length
     log.info("hub.request", method=request.method, route=route, status=response.status,
              duration_ms=round(elapsed * 1000, 3))
     return response
+
+
+async def count_block_bytes(request: web.Request, response: web.StreamResponse) -> None:
+    """Count bytes served by the block endpoint.
+
+    A ``FileResponse`` knows its length (of the range, for a 206) only once it is
+    prepared, after the middleware has returned, hence this ``on_response_prepare`` hook.
+    """
+    resource = request.match_info.route.resource
+    if (request.method == "GET" and resource is not None and resource.canonical == "/v1/blocks/{fs}/{hash}"
+            and response.status in (200, 206) and response.content_length):
+        request.app[HUB_KEY].metrics.block_bytes["out"] += response.content_length
 
 
 async def collect_garbage(hub: Hub, grace_seconds: float | None = None) -> int:
@@ -128,6 +138,7 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(on_shutdown)
+    app.on_response_prepare.append(count_block_bytes)
     add_routes(app)
     return app
 

@@ -4,12 +4,14 @@ Three steps, each safe against concurrent uploads and commits:
 
 1. ``mark``: in one transaction, blocks that no file references and that nobody has
    uploaded or asked about for ``grace`` seconds become ``deleting``. A commit only
-   accepts ``live`` blocks, and an upload re-claims a block before writing it, which
-   refreshes ``last_seen`` so it cannot be marked; so no pending commit can still
-   count on a marked block.
+   accepts ``live`` blocks; an upload re-claims a block before writing it, and a
+   request for upload URLs that answers "present" refreshes the block, both of which
+   set ``last_seen`` so it cannot be marked; so no pending commit can still count on a
+   marked block (as long as ``grace`` exceeds the time from upload to commit).
 2. the bytes are deleted from the block store;
 3. ``forget``: the ``deleting`` rows are removed. An upload that arrives while a
-   block is ``deleting`` is told to retry (HTTP 409) and succeeds after step 3.
+   block is ``deleting`` is told to retry (HTTP 503 ``hub_unavailable``) and succeeds
+   after step 3.
 """
 
 from __future__ import annotations

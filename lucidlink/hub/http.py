@@ -11,6 +11,9 @@ from aiohttp import web
 from lucidlink.exceptions import BadRequestError, InvalidPathError, LucidLinkError, PayloadTooLargeError
 from lucidlink.paths import normalize_path
 
+MAX_INT64 = 2**63 - 1
+"""The largest integer the metadata store holds; bigger numbers in a request are refused."""
+
 
 def error_response(err: LucidLinkError) -> web.Response:
     """The one JSON error envelope: ``{"error": {"code", "message", "path"?, "details"?}}``."""
@@ -37,7 +40,7 @@ async def json_body(request: web.Request, max_bytes: int) -> dict[str, Any]:
         raise PayloadTooLargeError(
             f"the request body is {request.content_length} bytes; the limit is {max_bytes}"
         )
-    raw = await request.content.read(max_bytes + 1)
+    raw = await read_body(request, max_bytes)
     if len(raw) > max_bytes:
         raise PayloadTooLargeError(f"the request body is over the limit of {max_bytes} bytes")
     if not raw:
@@ -50,9 +53,28 @@ async def json_body(request: web.Request, max_bytes: int) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadRequestError(f"the request body is not valid JSON: {exc.msg} at {exc.pos}") from None
+    except RecursionError:
+        raise BadRequestError("the request body is JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise BadRequestError("the request body must be a JSON object")
     return data
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, but at most ``limit + 1`` bytes (so a caller can tell it is too long).
+
+    ``StreamReader.read(n)`` returns what is buffered, up to ``n`` bytes, so a body that
+    arrives in several chunks needs several reads.
+    """
+    chunks: list[bytes] = []
+    total = 0
+    while total <= limit:
+        chunk = await request.content.read(limit + 1 - total)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def query(request: web.Request) -> dict[str, str]:
@@ -95,8 +117,9 @@ def int_arg(value: Any, name: str, *, default: int | None = None, lo: int = 0, h
         number = int(value)
     except (TypeError, ValueError):
         raise BadRequestError(f"'{name}' must be an integer, not {value!r}") from None
-    if number < lo or (hi is not None and number > hi):
-        raise BadRequestError(f"'{name}' must be between {lo} and {hi if hi is not None else 'any'}")
+    top = MAX_INT64 if hi is None else hi
+    if number < lo or number > top:
+        raise BadRequestError(f"'{name}' must be between {lo} and {top}, not {number}")
     return number
 
 

@@ -83,7 +83,9 @@ def request(tx: Tx, filespace_id: str, path: str, mode: str, session_id: str, le
         raise PathNotFoundError(f"{path} does not exist, so it cannot be opened for reading", path=path)
     now = time.time_ns()
     rows = _live(tx, filespace_id, path, now)
-    me = next((r for r in rows if r["id"] == lock_id), None) if lock_id else None
+    # Only the session's own request: another session must not poll (and so be
+    # granted, or keep alive) a request whose id it read from the lock listing.
+    me = next((r for r in rows if r["id"] == lock_id and r["session_id"] == session_id), None) if lock_id else None
     if me is None:
         lock_id = uuid.uuid4().hex
         tx.execute(
@@ -104,9 +106,10 @@ def request(tx: Tx, filespace_id: str, path: str, mode: str, session_id: str, le
     return {"lock_id": me["id"], "state": "waiting", "holders": holders_json([r for r in rows if r["state"] == "held"])}
 
 
-def give_up(tx: Tx, filespace_id: str, path: str, lock_id: str) -> LockTimeoutError:
+def give_up(tx: Tx, filespace_id: str, path: str, lock_id: str, session_id: str) -> LockTimeoutError:
     """Drop a waiting request whose caller stopped waiting; the error names the holders."""
-    tx.execute("DELETE FROM locks WHERE id = ? AND state = 'waiting'", (lock_id,))
+    tx.execute("DELETE FROM locks WHERE id = ? AND filespace_id = ? AND session_id = ? AND state = 'waiting'",
+               (lock_id, filespace_id, session_id))
     holders = [r for r in _live(tx, filespace_id, path, time.time_ns()) if r["state"] == "held"]
     names = ", ".join(f"{r['mode']} by {r['client'] or r['session_id']}" for r in holders) or "nobody now"
     return LockTimeoutError(

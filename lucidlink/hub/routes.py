@@ -19,14 +19,14 @@ from aiohttp import web
 from lucidlink.exceptions import (
     AuthenticationError,
     BadRequestError,
+    HubUnavailableError,
     IntegrityError,
-    LucidLinkError,
     PathNotFoundError,
     PayloadTooLargeError,
 )
 from lucidlink.hub import admin, files, journal, namespace, sessions
 from lucidlink.hub.blockstore.local import LocalBlockStore
-from lucidlink.hub.http import bool_arg, int_arg, json_body, ok, path_arg, query
+from lucidlink.hub.http import bool_arg, int_arg, json_body, ok, path_arg, query, read_body
 from lucidlink.hub.keys import HUB_KEY
 from lucidlink.hub.principal import Principal
 from lucidlink.hub.state import Hub
@@ -305,7 +305,10 @@ async def copy(request: web.Request) -> web.StreamResponse:
 async def truncate(request: web.Request) -> web.StreamResponse:
     _, fs = await filespace_of(request, write="truncate")
     body = await body_of(request)
-    size = int_arg(body.get("size"), "size")
+    size = body.get("size")
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise BadRequestError(f"'size' must be an integer, not {size!r}")
+    size = int_arg(size, "size")
     result = await hub_of(request).store.write(
         files.truncate, fs["id"], path_arg(body.get("path")), size, session_id_of(request)
     )
@@ -362,12 +365,14 @@ async def commit_batch(request: web.Request) -> web.StreamResponse:
        request={"type": "object", "properties": {"op": {"enum": ["get", "put"]},
                                                  "hashes": {"type": "array", "items": {"type": "string"}}}})
 async def block_urls(request: web.Request) -> web.StreamResponse:
+    p, fs = await filespace_of(request)
     body = await body_of(request)
     op = body.get("op")
     if op not in ("get", "put"):
         raise BadRequestError("'op' must be 'get' or 'put'")
+    if op == "put":
+        p.require_write("upload blocks")
     hub = hub_of(request)
-    _, fs = await filespace_of(request, write="upload blocks" if op == "put" else None)
     hashes = body.get("hashes")
     if not isinstance(hashes, list) or len(hashes) > MAX_URL_BATCH:
         raise BadRequestError(f"'hashes' must be a list of at most {MAX_URL_BATCH} SHA-256 hex digests")
@@ -376,7 +381,9 @@ async def block_urls(request: web.Request) -> web.StreamResponse:
             raise BadRequestError(f"{digest!r} is not a SHA-256 hex digest")
     present: list[str] = []
     if op == "put":
-        known = await hub.store.read(files.known_blocks, fs["id"], hashes)
+        # A write: answering "present" refreshes the blocks' last_seen, so the GC keeps
+        # them for the commit the client is about to make without uploading them.
+        known = await hub.store.write(files.known_blocks, fs["id"], hashes)
         present = sorted(known)
         hashes = [h for h in hashes if h not in known]
     base = base_url_of(request)
@@ -428,7 +435,7 @@ async def put_block(request: web.Request) -> web.StreamResponse:
     limit = int(fs["block_size"])
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError(f"a block is at most {limit} bytes; this one is {request.content_length}")
-    data = await request.content.read(limit + 1)
+    data = await read_body(request, limit)
     if len(data) > limit:
         raise PayloadTooLargeError(f"a block is at most {limit} bytes")
     if not data:
@@ -441,7 +448,9 @@ async def put_block(request: web.Request) -> web.StreamResponse:
             expected=digest, actual=actual,
         )
     if not await hub.store.write(files.claim_block, fs_id, digest, len(data)):
-        raise LucidLinkError("the block is being garbage-collected; retry the upload in a moment")
+        raise HubUnavailableError(
+            f"block {digest[:12]}... is being garbage-collected; retry the upload in a moment"
+        )
     await store.write_verified(fs_id, digest, data)
     hub.metrics.block_bytes["in"] += len(data)
     return ok({"hash": digest, "length": len(data)}, status=201)
@@ -483,10 +492,17 @@ async def run_gc(request: web.Request) -> web.StreamResponse:
     p.require_admin("run the garbage collector")
     body = await body_of(request)
     grace = body.get("grace_seconds")
-    if grace is not None and (not isinstance(grace, (int, float)) or isinstance(grace, bool) or grace < 0):
-        raise BadRequestError("'grace_seconds' must be a non-negative number")
+    if grace is not None and (
+        not isinstance(grace, (int, float)) or isinstance(grace, bool)
+        or not 0 <= grace <= 100 * 365 * 86400  # also refuses NaN and infinities
+    ):
+        raise BadRequestError("'grace_seconds' must be a number of seconds from 0 to 100 years")
     from lucidlink.hub.app import collect_garbage
 
     deleted = await collect_garbage(hub_of(request), grace)
     return ok({"deleted_blocks": deleted})
 
+
+
+# Route modules that declare into ROUTES (imported last: they build on the helpers above).
+from lucidlink.hub import routes_locks  # noqa: E402,F401

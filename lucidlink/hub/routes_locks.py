@@ -55,6 +55,12 @@ async def request_lock(request: web.Request) -> web.StreamResponse:
         result = await hub.store.write(locks.request, fs["id"], path, mode, sid, hub.settings.lease_seconds,
                                        lock_id, must_exist, wait + 10.0)
         lock_id = result["lock_id"]
+        if request.transport is None or request.transport.is_closing():
+            # The client went away (it cancelled its wait): withdraw the request, or give
+            # back a lock it would never learn it holds and its heartbeats would keep alive.
+            await hub.store.write(locks.release, fs["id"], lock_id, sid)
+            hub.changes.notify(_lock_channel(fs["id"]))
+            return ok({"lock_id": lock_id, "state": "withdrawn"}, status=202)
         remaining = deadline - loop.time()
         if result["state"] == "held" or remaining <= 0 or hub.closing.is_set():
             return ok(result, status=200 if result["state"] == "held" else 202)
@@ -72,7 +78,7 @@ async def release_lock(request: web.Request) -> web.StreamResponse:
     lock_id = request.match_info["lock_id"]
     q = query(request)
     if bool_arg(q.get("timeout"), "timeout"):
-        err = await hub.store.write(locks.give_up, fs["id"], path_arg(q.get("path")), lock_id)
+        err = await hub.store.write(locks.give_up, fs["id"], path_arg(q.get("path")), lock_id, sid)
         hub.changes.notify(_lock_channel(fs["id"]))
         raise err
     released = await hub.store.write(locks.release, fs["id"], lock_id, sid)
