@@ -49,58 +49,7 @@ PUT_NAME = "hub PUT (hash-verified, fsync'd)"
 # -- the hub -----------------------------------------------------------------------------
 
 
-def _quiet_logs() -> None:
-    import structlog
-
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-
-
-def _serve_hub(data_dir: str, conn: Connection) -> None:
-    """Child process: run an embedded hub until the parent says stop."""
-    from lucidlink.hub.embedded import EmbeddedHub
-
-    _quiet_logs()
-    with EmbeddedHub(data_dir, gc_interval_seconds=3600) as hub:
-        token = hub.init("bench", ["data"], admin=True)
-        conn.send((hub.url, token))
-        conn.recv()
-
-
-class HubProcess:
-    """An embedded hub in a child process (or in this one with ``in_process``)."""
-
-    def __init__(self, data_dir: Path, in_process: bool) -> None:
-        self.data_dir = data_dir
-        self.in_process = in_process
-        self.url = self.token = ""
-        self._proc: Any = None
-        self._conn: Connection | None = None
-        self._hub: Any = None
-
-    def __enter__(self) -> HubProcess:
-        if self.in_process:
-            from lucidlink.hub.embedded import EmbeddedHub
-
-            _quiet_logs()
-            self._hub = EmbeddedHub(self.data_dir, gc_interval_seconds=3600).start()
-            self.url, self.token = self._hub.url, self._hub.init("bench", ["data"], admin=True)
-        else:
-            ctx = multiprocessing.get_context("spawn")
-            self._conn, child = ctx.Pipe()
-            self._proc = ctx.Process(target=_serve_hub, args=(str(self.data_dir), child), daemon=True)
-            self._proc.start()
-            if not self._conn.poll(60):
-                raise RuntimeError("the hub did not start within 60 s")
-            self.url, self.token = self._conn.recv()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._hub is not None:
-            self._hub.stop()
-        if self._proc is not None and self._conn is not None:
-            self._conn.send("stop")
-            self._proc.join(30)
-            self._conn.close()
+from _hubproc import HubProcess  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 
 # -- measuring ---------------------------------------------------------------------------

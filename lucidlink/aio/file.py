@@ -135,7 +135,16 @@ class AsyncFile:
             raise io.UnsupportedOperation("read: the file was not opened for reading")
         if size is None or size < 0:
             size = max(0, self._size - self._pos)
-        buf = bytearray(min(size, max(0, self._size - self._pos)))
+        size = min(size, max(0, self._size - self._pos))
+        slot, off = divmod(self._pos, self._bs)
+        ref = self._base.get(slot)
+        if 0 < size and off + size <= self._bs and ref is not None and slot not in self._loaded:
+            # Within one committed block: slice it (no copy at all for a whole block).
+            block = await self._block(slot, ref)
+            if off + size <= min(ref.used, len(block)):
+                self._pos += size
+                return block if (off == 0 and size == len(block)) else block[off:off + size]
+        buf = bytearray(size)
         n = await self.readinto(buf)
         del buf[n:]
         return bytes(buf)
