@@ -401,11 +401,15 @@ class AsyncFile:
         self._cur = None
         try:
             if self._writable and self._changed:
+                if self._lock is not None and self._lock.lost():
+                    # The hub would refuse this change; drop it here rather than queue
+                    # an error that would surface in some later, unrelated flush.
+                    await self._discard_staging()
+                    self._lock.check()
                 await self._hand_over()
                 if self._lock is not None:
                     # A locked change lands before the lock is given back, so the next
                     # holder reads it.
-                    self._lock.check()
                     await self._filespace._writeback.flush()
             elif self._lock is not None and self._lock.lost():
                 self._lock.check()
@@ -416,6 +420,18 @@ class AsyncFile:
             if self._fd is not None:
                 fd, self._fd = self._fd, None
                 await anyio.to_thread.run_sync(os.close, fd)
+
+    async def _discard_staging(self) -> None:
+        fd, path = self._fd, self._staging_path
+        self._fd = None
+
+        def discard() -> None:
+            if fd is not None:
+                os.close(fd)
+            if path is not None:
+                path.unlink(missing_ok=True)
+
+        await anyio.to_thread.run_sync(discard)
 
     async def _hand_over(self) -> None:
         # Uploads still running finish; slots changed after their upload are redone

@@ -145,11 +145,14 @@ class AsyncFilesystem:
 
     def open(self, path: str, mode: str = "rb", lock_type: str = "",
              lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT) -> AwaitableContext[AsyncFile]:
-        """Open a file: ``f = await fs.open(p, "rb")`` or ``async with fs.open(p, "wb") as f``.
+        """Open a file, like the builtin ``open``.
 
-        Modes are the builtin's binary modes (``rb wb ab xb r+b w+b a+b x+b``); the
-        blocking API adds text modes on top. A written file is committed after
-        ``close`` (within ``fs.flush.delay_ms``); ``filespace.sync_all()`` waits for it.
+        Blocking: ``with fs.open(p, "w") as f`` with every builtin mode, text ones
+        included, and ``buffering``/``encoding``/``errors``/``newline``. Async:
+        ``async with fs.open(p, "rb") as f`` (or ``f = await fs.open(...)``) with the
+        binary modes ``rb wb ab xb r+b w+b a+b x+b``. A written file is committed
+        after ``close`` (within ``fs.flush.delay_ms``); ``filespace.sync_all()`` waits
+        for it.
 
         ``lock_type`` ``"shared"`` or ``"exclusive"`` takes a whole-file lock, held
         until the handle closes, waiting up to ``lock_timeout`` seconds (``None``: for

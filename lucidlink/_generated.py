@@ -1,0 +1,454 @@
+# Generated from lucidlink.aio by tools/generate_sync.py. Do not edit; run python tools/generate_sync.py
+"""Blocking twins of the classes and factories of :mod:`lucidlink.aio`.
+
+Each class wraps an instance of its ``Async`` counterpart and runs every coroutine
+on the shared background event loop (:mod:`lucidlink._loop`).
+"""
+
+from __future__ import annotations
+
+import inspect as _inspect
+import re as _re
+from collections.abc import Iterator, Mapping
+from lucidlink.aio import (
+    DirEntry,
+    FilespaceInfo,
+    FilespaceSize,
+    FilespaceStatistics,
+    ServiceAccountCredentials,
+    SyncMode,
+)
+from lucidlink.types import LockInfo
+from types import TracebackType
+from typing import Any, IO
+
+import lucidlink.aio as _aio
+from lucidlink import _loop
+from lucidlink._fileio import open_blocking as _open_blocking
+
+__all__ = [
+    "Daemon",
+    "Workspace",
+    "Filespace",
+    "Filesystem",
+    "create_daemon",
+]
+
+_ASYNC_NAMES = _re.compile(
+    r"\bAsync(?=(?:Daemon|Filespace|Filesystem|Workspace)\b)"
+)
+
+
+def _unwrap(value: Any) -> Any:
+    """Replace blocking wrappers by their async objects, also inside lists, tuples, dicts."""
+    if isinstance(value, _Facade):
+        return value._async
+    if type(value) is list:
+        return [_unwrap(item) for item in value]
+    if type(value) is tuple:
+        return tuple(_unwrap(item) for item in value)
+    if type(value) is dict:
+        return {key: _unwrap(item) for key, item in value.items()}
+    return value
+
+
+def _default(function: Any, name: str) -> Any:
+    """Return the default of parameter ``name`` of ``function`` (non-literal defaults)."""
+    return _inspect.signature(function).parameters[name].default
+
+
+def _optional_of(convert: Any) -> Any:
+    return lambda value: None if value is None else convert(value)
+
+
+def _list_of(convert: Any) -> Any:
+    return lambda value: [convert(item) for item in value]
+
+
+def _tuple_of(convert: Any) -> Any:
+    return lambda value: tuple(convert(item) for item in value)
+
+
+def _fixed_tuple_of(*converts: Any) -> Any:
+    return lambda value: tuple(
+        item if convert is None else convert(item) for convert, item in zip(converts, value)
+    )
+
+
+def _dict_of(convert: Any) -> Any:
+    return lambda value: {key: convert(item) for key, item in value.items()}
+
+
+def _union_of(*cases: Any) -> Any:
+    def convert(value: Any) -> Any:
+        for cls, case in cases:
+            if isinstance(value, cls):
+                return case(value)
+        return value
+
+    return convert
+
+
+def _awaited(convert: Any) -> Any:
+    def convert_awaited(value: Any) -> Any:
+        result = _loop.run(value)
+        return result if convert is None else convert(result)
+
+    return convert_awaited
+
+
+def _iterator_of(convert: Any) -> Any:
+    return lambda value: _iterate(value, convert)
+
+
+def _iterate(aiterable: Any, convert: Any) -> Iterator[Any]:
+    """Iterate an async iterable from blocking code, one ``__anext__`` per step."""
+    iterator = aiterable if hasattr(aiterable, "__anext__") else aiterable.__aiter__()
+    exhausted = False
+    try:
+        while True:
+            try:
+                item = _loop.run(iterator.__anext__)
+            except StopAsyncIteration:
+                exhausted = True
+                return
+            yield item if convert is None else convert(item)
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if not exhausted and aclose is not None:
+            _loop.run(aclose)
+
+
+class _Facade:
+    """Base of the blocking wrappers: holds the wrapped async object in ``_async``."""
+
+    __slots__ = ("_async", "__weakref__")
+    _async_class: type = object
+
+    def __init__(self, async_obj: Any) -> None:
+        """Wrap ``async_obj``, an instance of the matching ``Async`` class."""
+        if not isinstance(async_obj, self._async_class):
+            raise TypeError(
+                f"{type(self).__name__} wraps an existing {self._async_class.__name__}, "
+                f"not {type(async_obj).__name__}"
+            )
+        self._async = async_obj
+
+    def __repr__(self) -> str:
+        """The async object's repr without the ``Async`` prefixes."""
+        return _ASYNC_NAMES.sub("", repr(self._async))
+
+    def __eq__(self, other: object) -> bool:
+        """Wrappers are equal when their async objects are."""
+        if isinstance(other, _Facade):
+            return bool(self._async == other._async)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        """Hash of the async object."""
+        return hash(self._async)
+
+
+class Daemon(_Facade):
+    """A lucidlink client. ``start`` it (or ``async with``), then ``authenticate``.
+
+    Sandboxed daemons keep their state in a private temporary directory; physical ones
+    in ``root_path`` (default ``./.lucid``), removed on ``stop`` unless
+    ``persist_files=True``, in which case changes closed but not yet committed when
+    the process died are committed on the next start.
+    """
+
+    __slots__ = ()
+    _async_class = _aio.AsyncDaemon
+    _async: _aio.AsyncDaemon
+
+    def __enter__(self) -> Daemon:
+        """Blocking version of ``AsyncDaemon.__aenter__``."""
+        result = _loop.run(self._async.__aenter__())
+        return self if result is self._async else Daemon(result)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Blocking version of ``AsyncDaemon.__aexit__``."""
+        return _loop.run(self._async.__aexit__(exc_type, exc, tb))
+
+    @property
+    def hub_url(self) -> str:
+        """The hub this daemon talks to."""
+        return self._async.hub_url
+
+    @property
+    def root_path(self) -> str | None:
+        """The daemon's root dir (cache, staging, pending journal) while running."""
+        return self._async.root_path
+
+    @property
+    def is_running(self) -> bool:
+        """Whether ``start`` was called and ``stop`` not yet."""
+        return self._async.is_running
+
+    def start(self) -> None:
+        """Prepare the root dir and the block cache. Idempotent while running."""
+        return _loop.run(self._async.start())
+
+    def authenticate(self, credentials: ServiceAccountCredentials) -> Workspace:
+        """Log in with a service-account token; returns its workspace.
+
+        Raises ``AuthenticationError`` when the hub refuses the token.
+        """
+        return Workspace(_loop.run(self._async.authenticate(credentials)))
+
+    def stop(self) -> None:
+        """Unlink every filespace (syncing per its sync mode), close connections, clean up."""
+        return _loop.run(self._async.stop())
+
+
+class Workspace(_Facade):
+    """The workspace a service-account token belongs to."""
+
+    __slots__ = ()
+    _async_class = _aio.AsyncWorkspace
+    _async: _aio.AsyncWorkspace
+
+    @property
+    def name(self) -> str:
+        """The workspace's name."""
+        return self._async.name
+
+    @property
+    def id(self) -> str:
+        """The workspace's id."""
+        return self._async.id
+
+    def list_filespaces(self) -> list[FilespaceInfo]:
+        """The filespaces this token may use."""
+        return _loop.run(self._async.list_filespaces())
+
+    def link_filespace(
+        self,
+        name: str,
+        sync_mode: SyncMode = SyncMode.SYNC_ALL,
+    ) -> Filespace:
+        """Link a filespace by name: ``fs = await ws.link_filespace(name=...)`` or ``async with``.
+
+        Raises ``FilespaceError`` naming the filespaces that exist when ``name`` is not one.
+        """
+        return Filespace(_loop.run(lambda: self._async.link_filespace(name, sync_mode)))
+
+
+class Filespace(_Facade):
+    """A filespace linked to a daemon: ``fs`` for files, ``sync_all`` as the barrier.
+
+    ``async with workspace.link_filespace(name=...) as filespace`` unlinks on exit
+    (after ``sync_all`` unless ``sync_mode`` is ``SyncMode.SYNC_NONE``).
+    """
+
+    __slots__ = ()
+    _async_class = _aio.AsyncFilespace
+    _async: _aio.AsyncFilespace
+
+    def __enter__(self) -> Filespace:
+        """Blocking version of ``AsyncFilespace.__aenter__``."""
+        result = _loop.run(self._async.__aenter__())
+        return self if result is self._async else Filespace(result)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Blocking version of ``AsyncFilespace.__aexit__``."""
+        return _loop.run(self._async.__aexit__(exc_type, exc, tb))
+
+    @property
+    def name(self) -> str:
+        """The filespace's name."""
+        return self._async.name
+
+    @property
+    def id(self) -> str:
+        """The filespace's id."""
+        return self._async.id
+
+    @property
+    def full_name(self) -> str:
+        """``<filespace>.<workspace>``."""
+        return self._async.full_name
+
+    @property
+    def block_size(self) -> int:
+        """The filespace's block size in bytes."""
+        return self._async.block_size
+
+    @property
+    def fs(self) -> Filesystem:
+        """File and directory operations."""
+        return Filesystem(self._async.fs)
+
+    @property
+    def is_linked(self) -> bool:
+        """Whether the filespace is still linked."""
+        return self._async.is_linked
+
+    def sync_all(self) -> None:
+        """The barrier both ways.
+
+        Returns once every change this daemon made (closed files included) is
+        committed in the hub, and this daemon has pulled every change committed before
+        the call. Raises if a closed file's change was refused.
+        """
+        return _loop.run(self._async.sync_all())
+
+    def unlink(self) -> None:
+        """Close open files, sync (unless ``SyncMode.SYNC_NONE``) and leave the filespace."""
+        return _loop.run(self._async.unlink())
+
+
+class Filesystem(_Facade):
+    """File and directory operations on one linked filespace (paths are absolute, ``/``-separated)."""
+
+    __slots__ = ()
+    _async_class = _aio.AsyncFilesystem
+    _async: _aio.AsyncFilesystem
+
+    def get_entry(self, path: str) -> DirEntry:
+        """The entry at ``path``; ``FileNotFoundError`` when missing."""
+        return _loop.run(self._async.get_entry(path))
+
+    def file_exists(self, path: str) -> bool:
+        """Whether ``path`` is an existing file."""
+        return _loop.run(self._async.file_exists(path))
+
+    def dir_exists(self, path: str) -> bool:
+        """Whether ``path`` is an existing directory."""
+        return _loop.run(self._async.dir_exists(path))
+
+    def read_dir(self, path: str = "/") -> list[DirEntry]:
+        """The entries of a directory, by name."""
+        return _loop.run(self._async.read_dir(path))
+
+    def list_dir(self, path: str = "/") -> list[str]:
+        """The names in a directory, sorted."""
+        return _loop.run(self._async.list_dir(path))
+
+    def create_dir(self, path: str) -> None:
+        """Create a directory and any missing parents (no error if it exists)."""
+        return _loop.run(self._async.create_dir(path))
+
+    def delete(self, path: str) -> None:
+        """Delete a file; ``IsADirectoryError`` for a directory (use :meth:`delete_dir`)."""
+        return _loop.run(self._async.delete(path))
+
+    def delete_dir(self, path: str, recursive: bool = False) -> None:
+        """Delete a directory; with ``recursive`` everything in it too, in one hub call."""
+        return _loop.run(self._async.delete_dir(path, recursive))
+
+    def move(self, src: str, dst: str, overwrite: bool = True) -> None:
+        """Rename or move a file or directory (one metadata update, never a copy).
+
+        Like POSIX ``rename``: an existing file at ``dst`` is replaced, as is an empty
+        directory by a directory; pass ``overwrite=False`` to get ``FileExistsError``.
+        """
+        return _loop.run(self._async.move(src, dst, overwrite))
+
+    def copy_file(self, src: str, dst: str, overwrite: bool = True) -> None:
+        """Copy a file inside the filespace without moving bytes (the copy shares blocks)."""
+        return _loop.run(self._async.copy_file(src, dst, overwrite))
+
+    def truncate(self, path: str, size: int) -> None:
+        """Shrink or extend a file to ``size`` bytes (extension reads as zeros)."""
+        return _loop.run(self._async.truncate(path, size))
+
+    def open(
+        self,
+        path: str,
+        mode: str = "r",
+        buffering: int = -1,
+        encoding: str | None = None,
+        errors: str | None = None,
+        newline: str | None = None,
+        lock_type: str = "",
+        lock_timeout: float | None = 60.0,
+    ) -> IO[Any]:
+        """Open a file, like the builtin ``open``.
+
+        Blocking: ``with fs.open(p, "w") as f`` with every builtin mode, text ones
+        included, and ``buffering``/``encoding``/``errors``/``newline``. Async:
+        ``async with fs.open(p, "rb") as f`` (or ``f = await fs.open(...)``) with the
+        binary modes ``rb wb ab xb r+b w+b a+b x+b``. A written file is committed
+        after ``close`` (within ``fs.flush.delay_ms``); ``filespace.sync_all()`` waits
+        for it.
+
+        ``lock_type`` ``"shared"`` or ``"exclusive"`` takes a whole-file lock, held
+        until the handle closes, waiting up to ``lock_timeout`` seconds (``None``: for
+        ever, ``0``: not at all) before raising ``LockTimeoutError`` (a
+        ``TimeoutError``). A locked handle's changes are committed before ``close``
+        returns and the lock is released.
+        """
+        return _open_blocking(
+            lambda binary_mode: self._async.open(path, binary_mode, lock_type=lock_type, lock_timeout=lock_timeout),
+            mode,
+            buffering,
+            encoding,
+            errors,
+            newline,
+        )
+
+    def read_file(self, path: str) -> bytes:
+        """The whole content of a file."""
+        return _loop.run(self._async.read_file(path))
+
+    def write_file(self, path: str, data: bytes) -> None:
+        """Create or replace a file with ``data``."""
+        return _loop.run(self._async.write_file(path, data))
+
+    def get_statistics(self) -> FilespaceStatistics:
+        """Counts and sizes of the whole filespace."""
+        return _loop.run(self._async.get_statistics())
+
+    def get_size(self) -> FilespaceSize:
+        """Sizes of the whole filespace."""
+        return _loop.run(self._async.get_size())
+
+    def get_locks(self, path: str | None = None) -> list[LockInfo]:
+        """Who holds (and who waits for) locks on ``path``, or on every path of the filespace."""
+        return _loop.run(self._async.get_locks(path))
+
+
+def create_daemon(
+    *,
+    sandboxed: bool = True,
+    persist_files: bool = False,
+    root_path: str | None = None,
+    hub_url: str | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Daemon:
+    """Create a daemon (not started yet).
+
+    Parameters
+    ----------
+    sandboxed
+        Keep state in a private temporary directory (default).
+    persist_files
+        With ``sandboxed=False``: keep the root dir after ``stop`` and resume changes
+        that were closed but not committed when the process died.
+    root_path
+        The root dir of a physical (``sandboxed=False``) daemon; default ``./.lucid``.
+    hub_url
+        The hub; else ``LUCIDLINK_HUB_URL``; else ``http://127.0.0.1:8470``.
+    config
+        Settings such as ``{"fs.cache.size": "2048"}`` (cache size in MB).
+    """
+    return Daemon(_loop.call(
+        _aio.create_daemon,
+        sandboxed=sandboxed,
+        persist_files=persist_files,
+        root_path=root_path,
+        hub_url=hub_url,
+        config=config,
+    ))
