@@ -7,5 +7,7 @@ cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+# Hub tests run on SQLite and on PostgreSQL: use the server on 127.0.0.1:5432, or start one.
+tools/ensure_postgres.sh || echo "test.sh: no PostgreSQL; its tests will skip (and fail under CI)" >&2
 .venv/bin/python tools/generate_sync.py --check
 exec .venv/bin/python -m pytest -m "not slow" -p no:cacheprovider "$@"

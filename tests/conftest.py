@@ -10,7 +10,7 @@ import pytest
 
 from lucidlink.hub.embedded import EmbeddedHub
 
-pytest_plugins = ["tests.hubclient", "tests.hubfixtures", "tests.sdkfixtures"]
+pytest_plugins = ["tests.hubclient", "tests.hubfixtures", "tests.sdkfixtures", "tests.pgfixture"]
 
 
 @attrs.frozen
@@ -26,10 +26,10 @@ class RunningHub:
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[RunningHub]:
-    """A fresh embedded hub (SQLite + local blocks) with filespaces ``data`` and ``other``."""
+def hub(tmp_path: Path, metadata_url: str | None) -> Iterator[RunningHub]:
+    """A fresh embedded hub with filespaces ``data`` and ``other``, once per metadata store."""
     data_dir = tmp_path / "hub"
-    with EmbeddedHub(data_dir, gc_interval_seconds=3600) as embedded:
+    with EmbeddedHub(data_dir, gc_interval_seconds=3600, metadata_url=metadata_url) as embedded:
         token = embedded.init("demo", ["data", "other"], admin=True)
         yield RunningHub(embedded, embedded.url, token, "demo", ("data", "other"), data_dir)
 

@@ -27,9 +27,9 @@ class SdkHub:
 
 
 @pytest.fixture
-def sdk_hub(tmp_path: Path) -> Iterator[SdkHub]:
-    """A fresh embedded hub with filespaces ``small`` and ``big`` in workspace ``demo``."""
-    with EmbeddedHub(tmp_path / "hub", gc_interval_seconds=3600) as hub:
+def sdk_hub(tmp_path: Path, metadata_url: str | None) -> Iterator[SdkHub]:
+    """A fresh embedded hub with filespaces ``small`` and ``big``, once per metadata store."""
+    with EmbeddedHub(tmp_path / "hub", gc_interval_seconds=3600, metadata_url=metadata_url) as hub:
         token = hub.init("demo", ["small"], block_size=SMALL_BLOCK)
         hub.init("demo", ["big"])
         ro = hub.init("demo", [], read_only=True)

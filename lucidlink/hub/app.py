@@ -23,15 +23,15 @@ from lucidlink.hub.routes import add_routes
 from lucidlink.hub.signing import UrlSigner, load_or_create_key
 from lucidlink.hub.state import Hub
 from lucidlink.hub.store.base import MetadataStore
-from lucidlink.hub.store.sqlite import SqliteStore
+from lucidlink.hub.store import create_metadata_store
 
 log = structlog.get_logger("lucidlink.hub")
 
 
 def embedded_stores(settings: HubSettings) -> tuple[MetadataStore, BlockStore]:
-    """The zero-set-up pair: SQLite and a block directory in the data dir."""
+    """The stores the settings name: by default SQLite and a block directory in the data dir."""
     signer = UrlSigner(load_or_create_key(settings.key_path))
-    return SqliteStore(settings.metadata_path), LocalBlockStore(settings.blocks_path, signer)
+    return create_metadata_store(settings), LocalBlockStore(settings.blocks_path, signer)
 
 
 @web.middleware

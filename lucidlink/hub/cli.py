@@ -18,19 +18,21 @@ from typing import Any
 
 from lucidlink.exceptions import LucidLinkError
 from lucidlink.hub import admin
-from lucidlink.hub.config import DEFAULT_HOST, DEFAULT_PORT, HubSettings
-from lucidlink.hub.store.sqlite import SqliteStore
+from lucidlink.hub.config import DEFAULT_HOST, DEFAULT_PORT, HubSettings, metadata_url_from_env
+from lucidlink.hub.store import create_metadata_store
 
 DEFAULT_WORKSPACE = "demo"
 DEFAULT_FILESPACE = "production-data"
 
 
-def _with_store(data_dir: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def _with_store(args: argparse.Namespace, fn: Callable[..., Any], *fn_args: Any, **kwargs: Any) -> Any:
+    settings = HubSettings(data_dir=Path(args.data_dir), metadata_url=metadata_url_from_env(args.metadata_url))
+
     async def run() -> Any:
-        store = SqliteStore(HubSettings(data_dir=Path(data_dir)).metadata_path)
+        store = create_metadata_store(settings)
         await store.open()
         try:
-            return await store.write(fn, *args, **kwargs)
+            return await store.write(fn, *fn_args, **kwargs)
         finally:
             await store.close()
 
@@ -43,7 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logs.configure()
     settings = HubSettings(data_dir=Path(args.data_dir), host=args.host, port=args.port,
-                           public_url=args.public_url)
+                           public_url=args.public_url, metadata_url=metadata_url_from_env(args.metadata_url))
     asyncio.run(serve(settings))
     return 0
 
@@ -57,7 +59,7 @@ def _init(tx: Any, workspace: str, filespaces: list[str], block_size: int) -> st
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    token = _with_store(args.data_dir, _init, args.workspace, args.filespace or [], args.block_size)
+    token = _with_store(args, _init, args.workspace, args.filespace or [], args.block_size)
     print(f"workspace {args.workspace}: filespaces {', '.join(args.filespace or []) or '(none)'}")
     print(token)
     return 0
@@ -75,13 +77,13 @@ def _token_create(tx: Any, workspace: str, filespaces: list[str] | None, read_on
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    print(_with_store(args.data_dir, _token_create, args.workspace, args.filespace, args.read_only,
+    print(_with_store(args, _token_create, args.workspace, args.filespace, args.read_only,
                       args.admin, args.description))
     return 0
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    _with_store(args.data_dir, admin.revoke_token, args.key_id)
+    _with_store(args, admin.revoke_token, args.key_id)
     print(f"revoked {args.key_id}")
     return 0
 
@@ -92,7 +94,7 @@ def _token_list(tx: Any, workspace: str | None) -> list[dict[str, Any]]:
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
-    for t in _with_store(args.data_dir, _token_list, args.workspace):
+    for t in _with_store(args, _token_list, args.workspace):
         state = "revoked" if t["revoked"] else "active"
         rights = ("read-only" if t["read_only"] else "read-write") + (" admin" if t["admin"] else "")
         scope = ",".join(t["filespaces"]) if t["filespaces"] else "all filespaces"
@@ -101,13 +103,13 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 
 def cmd_workspace_create(args: argparse.Namespace) -> int:
-    row = _with_store(args.data_dir, admin.create_workspace, args.name)
+    row = _with_store(args, admin.create_workspace, args.name)
     print(f"{row['id']}  {row['name']}")
     return 0
 
 
 def cmd_workspace_list(args: argparse.Namespace) -> int:
-    for row in _with_store(args.data_dir, admin.list_workspaces):
+    for row in _with_store(args, admin.list_workspaces):
         print(f"{row['id']}  {row['name']}")
     return 0
 
@@ -121,7 +123,7 @@ def _filespace_create(tx: Any, workspace: str, name: str, block_size: int) -> An
 
 
 def cmd_filespace_create(args: argparse.Namespace) -> int:
-    row = _with_store(args.data_dir, _filespace_create, args.workspace, args.name, args.block_size)
+    row = _with_store(args, _filespace_create, args.workspace, args.name, args.block_size)
     print(f"{row['id']}  {row['name']}  block_size={row['block_size']}")
     return 0
 
@@ -131,7 +133,7 @@ def _filespace_list(tx: Any, workspace: str) -> list[Any]:
 
 
 def cmd_filespace_list(args: argparse.Namespace) -> int:
-    for row in _with_store(args.data_dir, _filespace_list, args.workspace):
+    for row in _with_store(args, _filespace_list, args.workspace):
         print(f"{row['id']}  {row['name']}  block_size={row['block_size']}")
     return 0
 
@@ -151,7 +153,7 @@ def cmd_embedded(args: argparse.Namespace) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="lucidhub-") as tmp:
         data_dir = args.data_dir or tmp
-        with EmbeddedHub(data_dir) as hub:
+        with EmbeddedHub(data_dir, metadata_url=metadata_url_from_env(args.metadata_url)) as hub:
             token = hub.init(args.workspace, args.filespace or [DEFAULT_FILESPACE], admin=True)
             env = {**os.environ, "LUCIDLINK_HUB_URL": hub.url, "LUCIDLINK_TOKEN": token,
                    "LUCIDLINK_FILESPACE": (args.filespace or [DEFAULT_FILESPACE])[0]}
@@ -179,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def data_dir(p: argparse.ArgumentParser, required: bool = True) -> None:
         p.add_argument("--data-dir", required=required, help="the hub's data directory")
+        p.add_argument("--metadata-url", default=None,
+                       help="postgresql://user@host:port/db to keep metadata in PostgreSQL "
+                            "(default: $LUCIDHUB_METADATA_URL, else SQLite in the data dir)")
 
     p = hub.add_parser("serve", help="serve the hub (SQLite + local blocks in --data-dir)")
     data_dir(p)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import attrs
@@ -9,6 +10,8 @@ import attrs
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8470
 """The hub's documented default port (loopback)."""
+METADATA_URL_ENV = "LUCIDHUB_METADATA_URL"
+"""Environment variable naming the metadata store when ``--metadata-url`` is not given."""
 DEFAULT_HUB_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 """Where the SDK looks for a hub when neither ``hub_url=`` nor ``LUCIDLINK_HUB_URL`` is given."""
 
@@ -32,6 +35,8 @@ class HubSettings:
     max_json_bytes: int = 16 * 1024 * 1024
     long_poll_max_seconds: float = 60.0
     shutdown_timeout_seconds: float = 10.0
+    metadata_url: str | None = None
+    """``postgresql://...`` to keep metadata in PostgreSQL; default: SQLite in the data dir."""
 
     @property
     def metadata_path(self) -> Path:
@@ -47,3 +52,8 @@ class HubSettings:
     def key_path(self) -> Path:
         """The hub's URL-signing key."""
         return self.data_dir / "hub.key"
+
+
+def metadata_url_from_env(explicit: str | None) -> str | None:
+    """``--metadata-url`` if given, else ``LUCIDHUB_METADATA_URL``, else ``None`` (SQLite)."""
+    return explicit or os.environ.get(METADATA_URL_ENV) or None

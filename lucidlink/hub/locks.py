@@ -26,6 +26,7 @@ from lucidlink.exceptions import (
     LockConflictError,
     LockTimeoutError,
     PathNotFoundError,
+    ReadOnlyError,
 )
 from lucidlink.hub import namespace
 from lucidlink.hub.store.base import Row, Tx
@@ -79,6 +80,9 @@ def request(tx: Tx, filespace_id: str, path: str, mode: str, session_id: str, le
     node = namespace.lookup(tx, filespace_id, path)
     if node is not None and node["type"] == "dir":
         raise IsADirectoryFilespaceError(f"{path} is a directory; only files can be locked", path=path)
+    if node is not None and node["type"] == "external" and mode == "exclusive":  # Connect
+        raise ReadOnlyError(f"{path} is linked from a Connect data store and is read-only; it cannot be locked "
+                            "exclusively (a shared lock is fine)", path=path)
     if node is None and must_exist:
         raise PathNotFoundError(f"{path} does not exist, so it cannot be opened for reading", path=path)
     now = time.time_ns()
@@ -158,7 +162,7 @@ def check_commit(tx: Tx, filespace_id: str, path: str, session_id: str | None, l
             )
     other = tx.one(
         "SELECT session_id FROM locks WHERE filespace_id = ? AND path = ? AND mode = 'exclusive' "
-        "AND state = 'held' AND expires >= ? AND (? IS NULL OR session_id <> ?) LIMIT 1",
+        "AND state = 'held' AND expires >= ? AND (CAST(? AS TEXT) IS NULL OR session_id <> ?) LIMIT 1",
         (filespace_id, path, now, session_id, session_id),
     )
     if other is not None:

@@ -25,9 +25,9 @@ from lucidlink.paths import join_path, parent_and_name, split_path
 NODE_COLUMNS = "id, parent_id, name, type, size, mtime, ctime, version"
 
 
-def entry_json(row: Row, path: str) -> dict[str, Any]:
-    """The wire form of a node."""
-    return {
+def entry_json(row: Row, path: str, external: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The wire form of a node (a linked file's also names its data store and object)."""
+    out = {
         "id": row["id"],
         "path": path,
         "name": "" if path == "/" else row["name"],
@@ -37,6 +37,22 @@ def entry_json(row: Row, path: str) -> dict[str, Any]:
         "ctime": row["ctime"],
         "version": row["version"],
     }
+    if external is not None:  # Connect
+        out["external"] = {"store": external["store"], "object_id": external["object_id"]}
+    return out
+
+
+def externals(tx: Tx, rows: list[Row]) -> dict[int, dict[str, Any]]:
+    """Connect: ``{node id: {"store", "object_id"}}`` for the linked files among ``rows``."""
+    ids = [int(r["id"]) for r in rows if r["type"] == "external"]
+    if not ids:
+        return {}
+    found = tx.all(
+        "SELECT e.node_id, s.name AS store, e.object_id FROM external_files e "
+        f"JOIN data_stores s ON s.id = e.store_id WHERE e.node_id IN ({','.join('?' * len(ids))})",
+        ids,
+    )
+    return {int(r["node_id"]): {"store": r["store"], "object_id": r["object_id"]} for r in found}
 
 
 def root(tx: Tx, filespace_id: str) -> Row:
@@ -127,7 +143,7 @@ def stat(tx: Tx, filespace_id: str, path: str) -> dict[str, Any]:
         parent = lookup(tx, filespace_id, parent_path)
         state = "missing" if parent is None else ("dir" if parent["type"] == "dir" else "file")
         raise PathNotFoundError(f"{path} does not exist in this filespace", path=path, parent=state)
-    return entry_json(node, path)
+    return entry_json(node, path, externals(tx, [node]).get(int(node["id"])))
 
 
 def list_dir(
@@ -147,7 +163,8 @@ def list_dir(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    entries = [entry_json(r, join_path(path, r["name"])) for r in rows]
+    linked = externals(tx, rows)
+    entries = [entry_json(r, join_path(path, r["name"]), linked.get(int(r["id"]))) for r in rows]
     return entries, (rows[-1]["name"] if more else None)
 
 
@@ -206,7 +223,7 @@ def mkdir(
 
 def _subtree_ids(tx: Tx, node_id: int) -> list[int]:
     rows = tx.all(
-        "WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL "
+        "WITH RECURSIVE sub(id) AS (SELECT id FROM nodes WHERE id = ? UNION ALL "
         "SELECT n.id FROM nodes n JOIN sub ON n.parent_id = sub.id) SELECT id FROM sub",
         (node_id,),
     )
@@ -299,7 +316,7 @@ def move(
         )
     existing = child(tx, new_parent["id"], new_name)
     if existing is not None and existing["id"] == node["id"]:
-        return entry_json(node, dst)
+        return entry_json(node, dst, externals(tx, [node]).get(int(node["id"])))
     if existing is not None:
         if not overwrite:
             raise PathExistsError(
@@ -331,4 +348,4 @@ def move(
     )
     moved = tx.one(f"SELECT {NODE_COLUMNS} FROM nodes WHERE id = ?", (node["id"],))
     assert moved is not None
-    return entry_json(moved, dst)
+    return entry_json(moved, dst, externals(tx, [moved]).get(int(moved["id"])))

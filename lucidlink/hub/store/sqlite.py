@@ -62,6 +62,20 @@ CREATE TABLE IF NOT EXISTS locks (
     ticket INTEGER NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS locks_path ON locks (filespace_id, path, ticket);
 CREATE INDEX IF NOT EXISTS locks_session ON locks (session_id);
+-- Connect (lucidlink/hub/connect.py): data stores and the files linked from them.
+CREATE TABLE IF NOT EXISTS data_stores (
+    id TEXT PRIMARY KEY, filespace_id TEXT NOT NULL REFERENCES filespaces(id),
+    name TEXT NOT NULL, kind TEXT NOT NULL, access_key TEXT NOT NULL,
+    secret_sealed TEXT NOT NULL, config TEXT NOT NULL, key_id TEXT NOT NULL,
+    rekey_state TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL,
+    UNIQUE (filespace_id, name));
+CREATE TABLE IF NOT EXISTS external_files (
+    node_id INTEGER PRIMARY KEY REFERENCES nodes(id) ON DELETE CASCADE,
+    filespace_id TEXT NOT NULL, store_id TEXT NOT NULL REFERENCES data_stores(id),
+    object_id TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT, checksum TEXT,
+    object_mtime INTEGER, linked INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS external_files_store ON external_files (store_id, node_id);
+-- end Connect
 """
 
 
