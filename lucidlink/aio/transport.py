@@ -104,35 +104,23 @@ class Transport:
 
     async def get_bytes(self, url: str, *, headers: dict[str, str] | None = None) -> bytes:
         """GET a block URL; retries transient failures; raises :class:`SignedUrlError` on 403."""
-        attempt = 0
-        while True:
-            try:
-                async with self.session.get(url, headers=headers) as resp:
-                    if resp.status in (200, 206):
-                        return await resp.read()
-                    if resp.status in _RETRY_STATUS and attempt < self._retries:
-                        attempt += 1
-                        await self._backoff(attempt)
-                        continue
-                    error = await self._block_error(resp)
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError, aiohttp.ClientPayloadError) as exc:
-                if attempt < self._retries:
-                    attempt += 1
-                    await self._backoff(attempt)
-                    continue
-                raise HubUnavailableError(f"block download failed after retries: {type(exc).__name__}") from exc
-            raise error
+        return await self._transfer("GET", url, None, headers or {}, _RETRY_STATUS)
 
     async def put_bytes(self, url: str, data: bytes | memoryview) -> None:
-        """PUT a block on a signed URL (idempotent: blocks are content-addressed)."""
+        """PUT a block on a signed URL (idempotent: blocks are content-addressed, so 500 is retried)."""
+        await self._transfer("PUT", url, data, {"Content-Type": "application/octet-stream"},
+                             _RETRY_STATUS | {500})
+
+    async def _transfer(self, method: str, url: str, data: bytes | memoryview | None,
+                        headers: dict[str, str], retry_status: set[int]) -> bytes:
+        """One block transfer on a signed URL, with bounded retries; the body on success."""
         attempt = 0
         while True:
             try:
-                async with self.session.put(url, data=data,
-                                            headers={"Content-Type": "application/octet-stream"}) as resp:
-                    if resp.status in (200, 201, 204):
-                        return
-                    if (resp.status in _RETRY_STATUS or resp.status == 500) and attempt < self._retries:
+                async with self.session.request(method, url, data=data, headers=headers) as resp:
+                    if resp.status in (200, 201, 204, 206):
+                        return await resp.read()
+                    if resp.status in retry_status and attempt < self._retries:
                         attempt += 1
                         await self._backoff(attempt)
                         continue
@@ -142,7 +130,10 @@ class Transport:
                     attempt += 1
                     await self._backoff(attempt)
                     continue
-                raise HubUnavailableError(f"block upload failed after retries: {type(exc).__name__}") from exc
+                raise HubUnavailableError(
+                    f"block {'download' if method == 'GET' else 'upload'} failed after {attempt} retries: "
+                    f"{type(exc).__name__}"
+                ) from exc
             raise error
 
     @staticmethod
