@@ -114,13 +114,17 @@ async def run(hub: HubProcess, token: str, size_mb: int, small_files: int, chunk
                     got += len(data)
             cold_s = time.perf_counter() - t0
             assert got == total, got
-            rows.append(("cold read", _rate(total, cold_s), "raw GET", _rate(total, raw_get_s)))
-            # Warm re-read vs local disk read of the same cached bytes.
-            t0 = time.perf_counter()
-            async with fs.open("/big.bin", "rb") as f:
-                while await f.read(chunk):
-                    pass
-            warm_s = time.perf_counter() - t0
+            rows.append(("cold read", _rate(total, cold_s), "raw GET", 0.0))
+            raw_get_s = min(raw_get_s, await raw_get(hub.url, token, fsp.id, hashes, 8))
+            # Warm re-read vs local disk read of the same cached bytes (best of 3 each:
+            # these are short and the machine is shared).
+            warm_s = float("inf")
+            for _ in range(3):
+                t0 = time.perf_counter()
+                async with fs.open("/big.bin", "rb") as f:
+                    while await f.read(chunk):
+                        pass
+                warm_s = min(warm_s, time.perf_counter() - t0)
 
             def disk_read() -> tuple[float, int]:
                 files = [daemon._cache.root / fsp.id / h for h in hashes]
@@ -132,8 +136,12 @@ async def run(hub: HubProcess, token: str, size_mb: int, small_files: int, chunk
                             n += len(chunk_data)
                 return time.perf_counter() - t, n
 
-            disk_s, disk_bytes = await asyncio.to_thread(disk_read)
-            assert disk_bytes == total, (disk_bytes, total)
+            disk_s = float("inf")
+            for _ in range(3):
+                seconds, disk_bytes = await asyncio.to_thread(disk_read)
+                assert disk_bytes == total, (disk_bytes, total)
+                disk_s = min(disk_s, seconds)
+            rows[-1] = ("cold read", _rate(total, cold_s), "raw GET", _rate(total, raw_get_s))
             rows.append(("warm re-read", _rate(total, warm_s), "local disk", _rate(total, disk_s)))
             # Small files.
             await fs.create_dir("/small")
