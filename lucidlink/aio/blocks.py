@@ -39,7 +39,7 @@ class BlockIO:
         self._urls: dict[str, tuple[str, float]] = {}
         self._downloads = asyncio.Semaphore(download_concurrency)
         self._uploads = asyncio.Semaphore(upload_concurrency)
-        self._inflight: dict[str, asyncio.Future[bytes]] = {}
+        self._inflight: dict[str, asyncio.Future[bytes]] = {}  # digest -> download task
 
     def _api(self, suffix: str) -> str:
         return f"/v1/filespaces/{self.filespace_id}{suffix}"
@@ -60,25 +60,27 @@ class BlockIO:
                 self._urls[h] = (url, now + ttl)
 
     async def get(self, digest: str, length: int) -> bytes:
-        """A block's verified bytes: from the cache, a download already running, or a new one."""
+        """A block's verified bytes: from the cache, a download already running, or a new one.
+
+        A download runs as its own task that every reader of the block awaits through
+        ``shield``: one reader giving up (a cancelled read-ahead) never cancels it for
+        the others, and a finished download lands in the cache either way.
+        """
         cached = await self.cache.get(self.filespace_id, digest)
         if cached is not None:
             return cached
-        pending = self._inflight.get(digest)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._inflight[digest] = future
-        try:
-            data = await self._download(digest, length)
-            future.set_result(data)
-            return data
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters re-raise it themselves
-            raise
-        finally:
+        task = self._inflight.get(digest)
+        if task is None:
+            task = asyncio.ensure_future(self._download(digest, length))
+            self._inflight[digest] = task
+            task.add_done_callback(lambda t: self._download_done(digest, t))
+        return await asyncio.shield(task)
+
+    def _download_done(self, digest: str, task: asyncio.Future[bytes]) -> None:
+        if self._inflight.get(digest) is task:
             del self._inflight[digest]
+        if not task.cancelled():
+            task.exception()  # retrieved here; every waiter re-raises it itself
 
     async def _download(self, digest: str, length: int) -> bytes:
         for attempt in range(2):

@@ -8,11 +8,13 @@ bodies, tokens or signed URLs' signatures.
 from __future__ import annotations
 
 import asyncio
+import io
 import random
 from typing import Any
 
 import aiohttp
 import structlog
+import yarl
 
 from lucidlink.exceptions import (
     HubUnavailableError,
@@ -108,6 +110,8 @@ class Transport:
 
     async def put_bytes(self, url: str, data: bytes | memoryview) -> None:
         """PUT a block on a signed URL (idempotent: blocks are content-addressed, so 500 is retried)."""
+        # A file-like body: aiohttp streams it in chunks (raw bytes this large make it
+        # warn that the event loop may stall while it writes them).
         await self._transfer("PUT", url, data, {"Content-Type": "application/octet-stream"},
                              _RETRY_STATUS | {500})
 
@@ -117,7 +121,9 @@ class Transport:
         attempt = 0
         while True:
             try:
-                async with self.session.request(method, url, data=data, headers=headers) as resp:
+                body = io.BytesIO(data) if data is not None else None
+                async with self.session.request(method, yarl.URL(url, encoded=True), data=body,
+                                                headers=headers) as resp:
                     if resp.status in (200, 201, 204, 206):
                         return await resp.read()
                     if resp.status in retry_status and attempt < self._retries:

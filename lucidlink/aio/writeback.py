@@ -80,6 +80,7 @@ class WriteBack:
         self._queue: list[PendingCommit] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
+        self._hurry = asyncio.Event()
         self._idle.set()
         self._urgent = False
         self._task: asyncio.Task[None] | None = None
@@ -188,6 +189,7 @@ class WriteBack:
         if self._queue or not self._idle.is_set():
             self._urgent = True
             self._wake.set()
+            self._hurry.set()
             await self._idle.wait()
         if self._failures:
             failures, self._failures = self._failures, []
@@ -206,8 +208,13 @@ class WriteBack:
             await self._wake.wait()
             self._wake.clear()
             if not self._urgent:
-                # Let more closes arrive so they share one commit call.
-                await asyncio.sleep(self._delay)
+                # Let more closes arrive so they share one commit call; a flush() cuts
+                # the wait short.
+                self._hurry.clear()
+                try:
+                    await asyncio.wait_for(self._hurry.wait(), self._delay)
+                except asyncio.TimeoutError:
+                    pass
             self._urgent = False
             while self._queue:
                 batch, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
