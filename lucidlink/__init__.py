@@ -28,6 +28,7 @@ from lucidlink.types import (
     ServiceAccountCredentials,
     SyncMode,
 )
+from lucidlink.types import DataStoreInfo, ExternalFileLink, LinkedFilesResult, S3DataStoreConfig  # Connect
 
 __version__ = "0.1.0"
 

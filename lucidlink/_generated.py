@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import inspect as _inspect
 import re as _re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from lucidlink.aio import (
+    DataStoreInfo,
     DirEntry,
+    ExternalFileLink,
     FilespaceInfo,
     FilespaceSize,
     FilespaceStatistics,
+    LinkedFilesResult,
+    S3DataStoreConfig,
     ServiceAccountCredentials,
     SyncMode,
 )
@@ -31,11 +35,12 @@ __all__ = [
     "Workspace",
     "Filespace",
     "Filesystem",
+    "Connect",
     "create_daemon",
 ]
 
 _ASYNC_NAMES = _re.compile(
-    r"\bAsync(?=(?:Daemon|Filespace|Filesystem|Workspace)\b)"
+    r"\bAsync(?=(?:Connect|Daemon|Filespace|Filesystem|Workspace)\b)"
 )
 
 
@@ -291,6 +296,11 @@ class Filespace(_Facade):
         return Filesystem(self._async.fs)
 
     @property
+    def connect(self) -> Connect:
+        """LucidLink Connect: data stores and files linked from S3 objects."""
+        return Connect(self._async.connect)
+
+    @property
     def is_linked(self) -> bool:
         """Whether the filespace is still linked."""
         return self._async.is_linked
@@ -418,6 +428,122 @@ class Filesystem(_Facade):
     def get_locks(self, path: str | None = None) -> list[LockInfo]:
         """Who holds (and who waits for) locks on ``path``, or on every path of the filespace."""
         return _loop.run(self._async.get_locks(path))
+
+
+class Connect(_Facade):
+    """Connect operations of one linked filespace (``filespace.connect``)."""
+
+    __slots__ = ()
+    _async_class = _aio.AsyncConnect
+    _async: _aio.AsyncConnect
+
+    def add_data_store(self, name: str, config: S3DataStoreConfig) -> DataStoreInfo:
+        """Add an S3 data store to the filespace (admin token).
+
+        The hub first checks that the store answers and the bucket exists (HeadBucket)
+        and raises ``ConfigurationError`` saying which setting is wrong when not
+        (``err.details["field"]``, ``err.details["reason"]``); ``FileExistsError``
+        when the name is taken. The returned info carries no secret key.
+        """
+        return _loop.run(self._async.add_data_store(name, config))
+
+    def list_data_stores(self) -> list[DataStoreInfo]:
+        """The filespace's data stores, by name (``secret_key`` is always ``""``)."""
+        return _loop.run(self._async.list_data_stores())
+
+    def get_data_store(self, name: str) -> DataStoreInfo | None:
+        """One data store, or ``None`` if the filespace has none of that name.
+
+        The secret key is returned to admin tokens only; other tokens get ``""``.
+        """
+        return _loop.run(self._async.get_data_store(name))
+
+    def rekey_data_store(
+        self,
+        name: str,
+        new_access_key: str,
+        new_secret_key: str,
+    ) -> DataStoreInfo:
+        """Replace a data store's credentials (admin token); checked against the bucket first.
+
+        Linked files keep working: their next reads get URLs signed with the new keys.
+        """
+        return _loop.run(self._async.rekey_data_store(
+            name,
+            new_access_key,
+            new_secret_key,
+        ))
+
+    def remove_data_store(self, name: str, force: bool = False) -> None:
+        """Remove a data store (admin token).
+
+        Refused (``FilespaceError``, ``err.details["linked_files"]``) while files are
+        linked to it, unless ``force=True``, which unlinks them first. Objects in S3
+        are never touched.
+        """
+        return _loop.run(self._async.remove_data_store(name, force))
+
+    def link_file(
+        self,
+        file_path: str,
+        data_store_name: str,
+        object_id: str,
+        size: int | None = None,
+        checksum: str | None = None,
+    ) -> DirEntry:
+        """Link an S3 object as the read-only file ``file_path`` (one hub call; parents are created).
+
+        Without ``size`` the hub asks S3 for the size, ETag and modification time. With
+        ``size`` and ``checksum`` (best: the object's ETag as S3 lists it) it trusts
+        them and makes no S3 call, which is what bulk linking wants. Linking over an
+        existing path (``FileExistsError``), to a missing store or object
+        (``NotFoundError``) fails and changes nothing.
+        """
+        return _loop.run(self._async.link_file(
+            file_path,
+            data_store_name,
+            object_id,
+            size,
+            checksum,
+        ))
+
+    def link_files(
+        self,
+        links: Iterable[ExternalFileLink | Mapping[str, Any]],
+    ) -> list[DirEntry]:
+        """Link many objects: :class:`~lucidlink.types.ExternalFileLink` values, or dicts of
+        ``link_file``'s arguments.
+
+        Sent in batches of :data:`LINK_BATCH`, each one hub call and one transaction
+        (all of a batch land or none); when a batch fails, the batches before it stay
+        linked and the error says how many.
+        """
+        return _loop.run(self._async.link_files(links))
+
+    def unlink_file(self, file_path: str) -> None:
+        """Remove a linked file (the S3 object is not touched); ``ValueError`` for a regular file."""
+        return _loop.run(self._async.unlink_file(file_path))
+
+    def list_external_files(
+        self,
+        data_store_name: str,
+        limit: int = 1000,
+        cursor: str | None = None,
+    ) -> LinkedFilesResult:
+        """One page of the files linked to a data store, in link order.
+
+        Pass ``cursor`` from the previous page while ``has_more``. Pages are stable:
+        links added or removed meanwhile never make a file appear twice or be skipped.
+        """
+        return _loop.run(self._async.list_external_files(
+            data_store_name,
+            limit,
+            cursor,
+        ))
+
+    def count_external_files(self, data_store_name: str) -> int:
+        """How many files are linked to a data store."""
+        return _loop.run(self._async.count_external_files(data_store_name))
 
 
 def create_daemon(

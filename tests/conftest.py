@@ -10,7 +10,7 @@ import pytest
 
 from lucidlink.hub.embedded import EmbeddedHub
 
-pytest_plugins = ["tests.hubclient", "tests.hubfixtures", "tests.sdkfixtures", "tests.pgfixture"]
+pytest_plugins = ["tests.hubclient", "tests.hubfixtures", "tests.sdkfixtures", "tests.pgfixture", "tests.seaweed"]
 
 
 @attrs.frozen

@@ -54,6 +54,7 @@ DEFAULT_CLASSES = (
     "AsyncWorkspace",
     "AsyncFilespace",
     "AsyncFilesystem",
+    "AsyncConnect",
 )
 DEFAULT_FUNCTIONS = ("create_daemon",)
 DEFAULT_OUTPUT = REPO_ROOT / "lucidlink" / "_generated.py"

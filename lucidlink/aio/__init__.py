@@ -7,33 +7,43 @@
 """
 
 from lucidlink.aio._util import AwaitableContext
+from lucidlink.aio.connect import AsyncConnect
 from lucidlink.aio.daemon import AsyncDaemon, create_daemon
 from lucidlink.aio.file import AsyncFile
 from lucidlink.aio.filespace import AsyncFilespace
 from lucidlink.aio.filesystem import AsyncFilesystem
 from lucidlink.aio.workspace import AsyncWorkspace
 from lucidlink.types import (
+    DataStoreInfo,
     DirEntry,
+    ExternalFileLink,
     FilespaceInfo,
     FilespaceSize,
     FilespaceStatistics,
+    LinkedFilesResult,
     LockType,
+    S3DataStoreConfig,
     ServiceAccountCredentials,
     SyncMode,
 )
 
 __all__ = [
+    "AsyncConnect",
     "AsyncDaemon",
     "AsyncFile",
     "AsyncFilespace",
     "AsyncFilesystem",
     "AsyncWorkspace",
     "AwaitableContext",
+    "DataStoreInfo",
     "DirEntry",
+    "ExternalFileLink",
     "FilespaceInfo",
     "FilespaceSize",
     "FilespaceStatistics",
+    "LinkedFilesResult",
     "LockType",
+    "S3DataStoreConfig",
     "ServiceAccountCredentials",
     "SyncMode",
     "create_daemon",

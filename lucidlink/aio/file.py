@@ -56,9 +56,10 @@ class AsyncFile:
 
     def __init__(self, filespace: AsyncFilespace, path: str, mode: str, *, size: int, version: int | None,
                  block_size: int, blocks: dict[int, BlockRef], exists: bool,
-                 lock: HeldLock | None = None) -> None:
+                 lock: HeldLock | None = None, source: Any = None) -> None:
         self._filespace = filespace
-        self._io = filespace._blocks
+        # Where slots come from: the block store, or (Connect) ranges of an S3 object.
+        self._io = filespace._blocks if source is None else source
         self.name = path
         self.mode = mode
         self.closed = False

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from lucidlink.aio.blocks import BlockIO
+from lucidlink.aio.connect import AsyncConnect
 from lucidlink.aio.filesystem import AsyncFilesystem
 from lucidlink.aio.writeback import WriteBack
 from lucidlink.exceptions import FilespaceError, LucidLinkError, ReadOnlyError, SessionExpiredError
@@ -56,6 +57,7 @@ class AsyncFilespace:
             durable=self._daemon.persist_files, delay=self._config.flush_delay_ms / 1000,
         )
         self._fs = AsyncFilesystem(self)
+        self._connect: AsyncConnect | None = None
 
     # -- identity ----------------------------------------------------------------------
 
@@ -84,6 +86,14 @@ class AsyncFilespace:
         """File and directory operations."""
         self._check_linked()
         return self._fs
+
+    @property
+    def connect(self) -> AsyncConnect:
+        """LucidLink Connect: data stores and files linked from S3 objects."""
+        self._check_linked()
+        if self._connect is None:
+            self._connect = AsyncConnect(self)
+        return self._connect
 
     @property
     def is_linked(self) -> bool:

@@ -13,6 +13,7 @@ from lucidlink.exceptions import (
     NotADirectoryFilespaceError,
     PathExistsError,
     PathNotFoundError,
+    ReadOnlyError,
 )
 from lucidlink.paths import normalize_path, parent_and_name
 from lucidlink.types import DirEntry, FilespaceSize, FilespaceStatistics, LockInfo, LockType
@@ -37,6 +38,11 @@ def entry_from_json(data: dict[str, Any]) -> DirEntry:
         mtime=int(data["mtime"]),
         path=data["path"],
     )
+
+
+def _read_only(path: str) -> ReadOnlyError:
+    return ReadOnlyError(f"{path} is linked from a Connect data store and is read-only; open it with 'rb', or "
+                         "write to another path", path=path)
 
 
 class AsyncFilesystem:
@@ -208,7 +214,12 @@ class AsyncFilesystem:
             await self._check_creatable(path, exclusive=mode[0] == "x")
         block_size = info["block_size"] if info else self._fsp.block_size
         entry = info["entry"] if info else None
-        blocks = {b["index"]: BlockRef(b["hash"], b["length"], b["used"]) for b in info["blocks"]} if info else {}
+        blocks: Any = {b["index"]: BlockRef(b["hash"], b["length"], b["used"]) for b in info["blocks"]} if info else {}
+        source = None
+        if info and info.get("external"):  # Connect: slots are ranges of an S3 object
+            if mode != "rb":
+                raise _read_only(path)
+            blocks, source = self._fsp.connect._external.open(path, info)
         handle = AsyncFile(
             self._fsp, path, mode,
             size=entry["size"] if entry else 0,
@@ -217,6 +228,7 @@ class AsyncFilesystem:
             blocks=blocks,
             exists=info is not None,
             lock=held,
+            source=source,
         )
         self._fsp._open_files.add(handle)
         return handle
@@ -243,6 +255,8 @@ class AsyncFilesystem:
             raise IsADirectoryFilespaceError(f"{path} is a directory; it cannot be opened as a file", path=path)
         if exclusive:
             raise PathExistsError(f"{path} already exists (opened with 'x')", path=path)
+        if entry.file_id_external:
+            raise _read_only(path)
 
     async def read_file(self, path: str) -> bytes:
         """The whole content of a file."""

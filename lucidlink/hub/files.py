@@ -20,6 +20,7 @@ from lucidlink.exceptions import (
     IsADirectoryFilespaceError,
     PathExistsError,
     PathNotFoundError,
+    ReadOnlyError,
     VersionConflictError,
 )
 from lucidlink.hub import journal, locks, namespace
@@ -54,6 +55,12 @@ def read_file(tx: Tx, filespace_id: str, path: str) -> dict[str, Any]:
     node = namespace.get(tx, filespace_id, path)
     if node["type"] == "dir":
         raise IsADirectoryFilespaceError(f"{path} is a directory, not a file", path=path)
+    if node["type"] == "external":  # Connect: no blocks; the client reads the object (aio/external.py)
+        from lucidlink.hub import connect
+
+        external = connect.external_of(tx, int(node["id"]))
+        return {"entry": namespace.entry_json(node, path, external), "block_size": block_size_of(tx, filespace_id),
+                "blocks": [], "external": external}
     return {
         "entry": namespace.entry_json(node, path),
         "block_size": block_size_of(tx, filespace_id),
@@ -166,6 +173,11 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
         namespace._touch_dir(tx, parent["id"], now)
     elif node["type"] == "dir":
         raise IsADirectoryFilespaceError(f"{path} is a directory; it cannot be written", path=path)
+    elif node["type"] == "external":  # Connect
+        raise ReadOnlyError(
+            f"{path} is linked from a Connect data store and is read-only: it cannot be written or truncated. "
+            "Write to another path, or unlink it first", path=path,
+        )
     elif node["type"] != "file":
         raise IsADirectoryFilespaceError(f"{path} is read-only ({node['type']})", path=path)
     elif mode == "exclusive":
@@ -213,6 +225,11 @@ def copy(
 ) -> dict[str, Any]:
     """Server-side copy of a file: the new file references the same blocks."""
     info = read_file(tx, filespace_id, src)
+    if "external" in info:  # Connect: the copy is another link to the same object
+        from lucidlink.hub import connect
+
+        src_node = namespace.get(tx, filespace_id, src)
+        return connect.copy_link(tx, filespace_id, src_node, dst, overwrite=overwrite, session_id=session_id)
     parent, name = namespace.parent_dir(tx, filespace_id, dst)
     existing = namespace.child(tx, parent["id"], name)
     if existing is not None and not overwrite:

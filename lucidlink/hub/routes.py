@@ -505,4 +505,5 @@ async def run_gc(request: web.Request) -> web.StreamResponse:
 
 
 # Route modules that declare into ROUTES (imported last: they build on the helpers above).
+from lucidlink.hub import routes_connect  # noqa: E402,F401
 from lucidlink.hub import routes_locks  # noqa: E402,F401

@@ -66,6 +66,18 @@ CREATE TABLE IF NOT EXISTS locks (
     ticket BIGINT NOT NULL, created BIGINT NOT NULL, expires BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS locks_path ON locks (filespace_id, path, ticket);
 CREATE INDEX IF NOT EXISTS locks_session ON locks (session_id);
+CREATE TABLE IF NOT EXISTS data_stores (
+    id TEXT PRIMARY KEY, filespace_id TEXT NOT NULL REFERENCES filespaces(id),
+    name TEXT NOT NULL, kind TEXT NOT NULL, access_key TEXT NOT NULL,
+    secret_sealed TEXT NOT NULL, config TEXT NOT NULL, key_id TEXT NOT NULL,
+    rekey_state TEXT NOT NULL, created BIGINT NOT NULL, updated BIGINT NOT NULL,
+    UNIQUE (filespace_id, name));
+CREATE TABLE IF NOT EXISTS external_files (
+    node_id BIGINT PRIMARY KEY REFERENCES nodes(id) ON DELETE CASCADE,
+    filespace_id TEXT NOT NULL, store_id TEXT NOT NULL REFERENCES data_stores(id),
+    object_id TEXT NOT NULL, size BIGINT NOT NULL, etag TEXT, checksum TEXT,
+    object_mtime BIGINT, linked BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS external_files_store ON external_files (store_id, node_id);
 """
 
 _RETRIES = 30

@@ -1,0 +1,134 @@
+"""Encryption at rest of the secrets the hub keeps for Connect (data store secret keys).
+
+A secret is sealed with AES-256-GCM under the hub's *Connect key*, with the data
+store's id as associated data (a sealed secret copied onto another store's row does
+not open). The sealed form is ``v1:<key-fingerprint>:<base64url(nonce || ciphertext)>``;
+the fingerprint (an HMAC of the key, not the key) lets the hub say clearly that a
+secret was sealed under another key than the one it has.
+
+The Connect key is 32 random bytes, from (first found):
+
+1. the environment variable ``LUCIDHUB_CONNECT_KEY`` (64 hex digits, or base64 of 32
+   bytes), for deployments that keep keys in a secret manager;
+2. ``<data-dir>/connect.key`` (hex, mode 0600), created on the hub's first use of
+   Connect. Back it up with the metadata: without it the stored secrets cannot be
+   opened and every data store must be rekeyed.
+
+Why the ``cryptography`` dependency: the standard library has no authenticated cipher,
+and hand-written cryptography is not an option for credentials. ``cryptography`` is
+the maintained binding to OpenSSL's AES-GCM (constant-time, hardware-accelerated),
+ships wheels for every platform we support, and is already present in most Python
+deployments (it is a dependency of many TLS and cloud libraries).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from lucidlink.exceptions import ConfigurationError, LucidLinkError
+
+KEY_ENV = "LUCIDHUB_CONNECT_KEY"
+KEY_FILE = "connect.key"
+_VERSION = "v1"
+_NONCE = 12
+
+
+class SecretUnavailableError(LucidLinkError):
+    """A sealed secret cannot be opened with the hub's Connect key (500 with a clear message)."""
+
+
+def parse_key(text: str) -> bytes:
+    """A Connect key from its text form: 64 hex digits or base64 (standard or URL-safe) of 32 bytes."""
+    text = text.strip()
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        try:
+            padded = text + "=" * (-len(text) % 4)
+            key = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+    if len(key) != 32:
+        raise ConfigurationError(
+            f"the Connect key ({KEY_ENV} or {KEY_FILE}) must be 32 bytes written as 64 hex digits or "
+            "base64; generate one with: python -c 'import secrets; print(secrets.token_hex(32))'",
+            field=KEY_ENV,
+        )
+    return key
+
+
+def load_or_create_key(data_dir: Path, environ: Mapping[str, str] | None = None) -> bytes:
+    """The hub's Connect key: from the environment, else ``<data-dir>/connect.key`` (created 0600).
+
+    Blocking file I/O: call it in a worker thread.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(KEY_ENV):
+        return parse_key(env[KEY_ENV])
+    path = data_dir / KEY_FILE
+    try:
+        return parse_key(path.read_text())
+    except FileNotFoundError:
+        pass
+    key = secrets.token_bytes(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another hub process created it meanwhile
+        return parse_key(path.read_text())
+    with os.fdopen(fd, "w") as f:
+        f.write(key.hex())
+        f.flush()
+        os.fsync(f.fileno())
+    return key
+
+
+class SecretBox:
+    """Seals and opens secrets with one AES-256-GCM key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("a Connect key is 32 bytes")
+        self._aead = AESGCM(key)
+        self.fingerprint = hmac.new(key, b"lucidhub connect key fingerprint", hashlib.sha256).hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        return f"<SecretBox key {self.fingerprint}>"
+
+    def seal(self, plaintext: str, context: str) -> str:
+        """Encrypt ``plaintext`` bound to ``context`` (the data store id)."""
+        nonce = secrets.token_bytes(_NONCE)
+        sealed = self._aead.encrypt(nonce, plaintext.encode("utf-8"), context.encode("utf-8"))
+        blob = base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
+        return f"{_VERSION}:{self.fingerprint}:{blob}"
+
+    def open(self, sealed: str, context: str, what: str = "a secret") -> str:
+        """Decrypt what :meth:`seal` made for ``context``; a clear error if it cannot be opened."""
+        version, _, rest = sealed.partition(":")
+        fingerprint, _, blob = rest.partition(":")
+        if version != _VERSION or not blob:
+            raise SecretUnavailableError(f"{what} is stored in an unknown format; rekey it")
+        if fingerprint != self.fingerprint:
+            raise SecretUnavailableError(
+                f"{what} was sealed with Connect key {fingerprint}, but this hub's key is {self.fingerprint}: "
+                f"restore the original <data-dir>/{KEY_FILE} (or {KEY_ENV}), or rekey the data store"
+            )
+        try:
+            raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
+            plain = self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], context.encode("utf-8"))
+        except (InvalidTag, ValueError, binascii.Error):
+            raise SecretUnavailableError(
+                f"{what} does not decrypt with this hub's Connect key (it was altered or moved); rekey the "
+                "data store"
+            ) from None
+        return plain.decode("utf-8")
