@@ -20,65 +20,11 @@ from typing import Any, TypeVar
 
 from lucidlink.exceptions import ConfigurationError
 from lucidlink.hub.store.base import SCHEMA_VERSION, MetadataStore, Row
+from lucidlink.hub.store.schema import schema
 
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS workspaces (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS filespaces (
-    id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL REFERENCES workspaces(id),
-    name TEXT NOT NULL, block_size BIGINT NOT NULL, created BIGINT NOT NULL,
-    seq BIGINT NOT NULL DEFAULT 0, root_id BIGINT,
-    UNIQUE (workspace_id, name));
-CREATE TABLE IF NOT EXISTS tokens (
-    key_id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL REFERENCES workspaces(id),
-    secret_hash TEXT NOT NULL, filespaces TEXT, read_only INTEGER NOT NULL,
-    admin INTEGER NOT NULL, created BIGINT NOT NULL, revoked BIGINT, description TEXT);
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY, filespace_id TEXT NOT NULL REFERENCES filespaces(id),
-    key_id TEXT NOT NULL, client TEXT, created BIGINT NOT NULL, expires BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS nodes (
-    id BIGSERIAL PRIMARY KEY, filespace_id TEXT NOT NULL, parent_id BIGINT,
-    name TEXT NOT NULL, type TEXT NOT NULL, size BIGINT NOT NULL DEFAULT 0,
-    mtime BIGINT NOT NULL, ctime BIGINT NOT NULL, version BIGINT NOT NULL DEFAULT 1,
-    UNIQUE (parent_id, name));
-CREATE INDEX IF NOT EXISTS nodes_filespace ON nodes (filespace_id, type);
-CREATE TABLE IF NOT EXISTS file_blocks (
-    node_id BIGINT NOT NULL, idx BIGINT NOT NULL, filespace_id TEXT NOT NULL,
-    hash TEXT NOT NULL, length BIGINT NOT NULL, used BIGINT NOT NULL,
-    PRIMARY KEY (node_id, idx));
-CREATE INDEX IF NOT EXISTS file_blocks_hash ON file_blocks (filespace_id, hash);
-CREATE TABLE IF NOT EXISTS blocks (
-    filespace_id TEXT NOT NULL, hash TEXT NOT NULL, length BIGINT NOT NULL,
-    state TEXT NOT NULL, last_seen BIGINT NOT NULL,
-    PRIMARY KEY (filespace_id, hash));
-CREATE TABLE IF NOT EXISTS changes (
-    filespace_id TEXT NOT NULL, seq BIGINT NOT NULL, time BIGINT NOT NULL,
-    op TEXT NOT NULL, node_id BIGINT, type TEXT, path TEXT NOT NULL, new_path TEXT,
-    size BIGINT, version BIGINT, session_id TEXT,
-    PRIMARY KEY (filespace_id, seq));
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS locks (
-    id TEXT PRIMARY KEY, filespace_id TEXT NOT NULL, path TEXT NOT NULL,
-    session_id TEXT NOT NULL, mode TEXT NOT NULL, state TEXT NOT NULL,
-    ticket BIGINT NOT NULL, created BIGINT NOT NULL, expires BIGINT NOT NULL);
-CREATE INDEX IF NOT EXISTS locks_path ON locks (filespace_id, path, ticket);
-CREATE INDEX IF NOT EXISTS locks_session ON locks (session_id);
-CREATE TABLE IF NOT EXISTS data_stores (
-    id TEXT PRIMARY KEY, filespace_id TEXT NOT NULL REFERENCES filespaces(id),
-    name TEXT NOT NULL, kind TEXT NOT NULL, access_key TEXT NOT NULL,
-    secret_sealed TEXT NOT NULL, config TEXT NOT NULL, key_id TEXT NOT NULL,
-    rekey_state TEXT NOT NULL, created BIGINT NOT NULL, updated BIGINT NOT NULL,
-    UNIQUE (filespace_id, name));
-CREATE TABLE IF NOT EXISTS external_files (
-    node_id BIGINT PRIMARY KEY REFERENCES nodes(id) ON DELETE CASCADE,
-    filespace_id TEXT NOT NULL, store_id TEXT NOT NULL REFERENCES data_stores(id),
-    object_id TEXT NOT NULL, size BIGINT NOT NULL, etag TEXT, checksum TEXT,
-    object_mtime BIGINT, linked BIGINT NOT NULL);
-CREATE INDEX IF NOT EXISTS external_files_store ON external_files (store_id, node_id);
-"""
+SCHEMA = schema("BIGSERIAL PRIMARY KEY")
 
 _RETRIES = 30
 
@@ -147,8 +93,9 @@ class PostgresStore(MetadataStore):
             # Several hubs may start at once: serialise schema creation.
             conn.execute("SELECT pg_advisory_xact_lock(7411)")
             for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+                sql = "\n".join(line for line in statement.splitlines() if not line.lstrip().startswith("--"))
+                if sql.strip():
+                    conn.execute(sql)
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', %s) ON CONFLICT (key) DO NOTHING",
                 (str(SCHEMA_VERSION),),

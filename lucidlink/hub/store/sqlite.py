@@ -16,67 +16,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lucidlink.hub.store.base import SCHEMA_VERSION, MetadataStore, Row
+from lucidlink.hub.store.schema import schema
 
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS workspaces (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS filespaces (
-    id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL REFERENCES workspaces(id),
-    name TEXT NOT NULL, block_size INTEGER NOT NULL, created INTEGER NOT NULL,
-    seq INTEGER NOT NULL DEFAULT 0, root_id INTEGER,
-    UNIQUE (workspace_id, name));
-CREATE TABLE IF NOT EXISTS tokens (
-    key_id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL REFERENCES workspaces(id),
-    secret_hash TEXT NOT NULL, filespaces TEXT, read_only INTEGER NOT NULL,
-    admin INTEGER NOT NULL, created INTEGER NOT NULL, revoked INTEGER, description TEXT);
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY, filespace_id TEXT NOT NULL REFERENCES filespaces(id),
-    key_id TEXT NOT NULL, client TEXT, created INTEGER NOT NULL, expires INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS nodes (
-    id INTEGER PRIMARY KEY, filespace_id TEXT NOT NULL, parent_id INTEGER,
-    name TEXT NOT NULL, type TEXT NOT NULL, size INTEGER NOT NULL DEFAULT 0,
-    mtime INTEGER NOT NULL, ctime INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 1,
-    UNIQUE (parent_id, name));
-CREATE INDEX IF NOT EXISTS nodes_filespace ON nodes (filespace_id, type);
-CREATE TABLE IF NOT EXISTS file_blocks (
-    node_id INTEGER NOT NULL, idx INTEGER NOT NULL, filespace_id TEXT NOT NULL,
-    hash TEXT NOT NULL, length INTEGER NOT NULL, used INTEGER NOT NULL,
-    PRIMARY KEY (node_id, idx));
-CREATE INDEX IF NOT EXISTS file_blocks_hash ON file_blocks (filespace_id, hash);
-CREATE TABLE IF NOT EXISTS blocks (
-    filespace_id TEXT NOT NULL, hash TEXT NOT NULL, length INTEGER NOT NULL,
-    state TEXT NOT NULL, last_seen INTEGER NOT NULL,
-    PRIMARY KEY (filespace_id, hash));
-CREATE TABLE IF NOT EXISTS changes (
-    filespace_id TEXT NOT NULL, seq INTEGER NOT NULL, time INTEGER NOT NULL,
-    op TEXT NOT NULL, node_id INTEGER, type TEXT, path TEXT NOT NULL, new_path TEXT,
-    size INTEGER, version INTEGER, session_id TEXT,
-    PRIMARY KEY (filespace_id, seq));
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS locks (
-    id TEXT PRIMARY KEY, filespace_id TEXT NOT NULL, path TEXT NOT NULL,
-    session_id TEXT NOT NULL, mode TEXT NOT NULL, state TEXT NOT NULL,
-    ticket INTEGER NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS locks_path ON locks (filespace_id, path, ticket);
-CREATE INDEX IF NOT EXISTS locks_session ON locks (session_id);
--- Connect (lucidlink/hub/connect.py): data stores and the files linked from them.
-CREATE TABLE IF NOT EXISTS data_stores (
-    id TEXT PRIMARY KEY, filespace_id TEXT NOT NULL REFERENCES filespaces(id),
-    name TEXT NOT NULL, kind TEXT NOT NULL, access_key TEXT NOT NULL,
-    secret_sealed TEXT NOT NULL, config TEXT NOT NULL, key_id TEXT NOT NULL,
-    rekey_state TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL,
-    UNIQUE (filespace_id, name));
-CREATE TABLE IF NOT EXISTS external_files (
-    node_id INTEGER PRIMARY KEY REFERENCES nodes(id) ON DELETE CASCADE,
-    filespace_id TEXT NOT NULL, store_id TEXT NOT NULL REFERENCES data_stores(id),
-    object_id TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT, checksum TEXT,
-    object_mtime INTEGER, linked INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS external_files_store ON external_files (store_id, node_id);
--- end Connect
-"""
+SCHEMA = schema("INTEGER PRIMARY KEY")
 
 
 class _SqliteTx:
