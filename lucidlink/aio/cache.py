@@ -55,14 +55,29 @@ class BlockCache:
     async def get(self, filespace_id: str, digest: str) -> bytes | None:
         """The cached bytes of a block, or ``None``."""
         key = self._key(filespace_id, digest)
-        if key not in self._index:
+        size = self._index.get(key)
+        if size is None:
             return None
         self._index.move_to_end(key)
+        path = self._path(key)
+
+        def read() -> bytes:
+            # One pread of the known size: no buffered-reader probing for EOF and no
+            # resize of an over-allocated buffer.
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                return os.pread(fd, size, 0)
+            finally:
+                os.close(fd)
+
         try:
-            return await anyio.to_thread.run_sync(self._path(key).read_bytes)
+            data = await anyio.to_thread.run_sync(read)
         except FileNotFoundError:
+            data = b""
+        if len(data) != size:
             self._bytes -= self._index.pop(key, 0)
             return None
+        return data
 
     def contains(self, filespace_id: str, digest: str) -> bool:
         """Whether a block is cached."""
