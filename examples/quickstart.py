@@ -28,7 +28,7 @@ with lucidlink.create_daemon() as daemon:  # finds the hub through LUCIDLINK_HUB
             f.write("first line\nsecond line\n")
 
         print(fs.read_file("/projects/2024/hello.txt").decode(), end="")
-        with fs.open("/projects/2024/notes.txt") as f:
+        with fs.open("/projects/2024/notes.txt", "r") as f:
             for line in f:
                 print("notes:", line.rstrip())
 

@@ -377,7 +377,7 @@ class Filesystem(_Facade):
     def open(
         self,
         path: str,
-        mode: str = "r",
+        mode: str = "rb",
         buffering: int = -1,
         encoding: str | None = None,
         errors: str | None = None,

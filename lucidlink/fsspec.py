@@ -87,11 +87,11 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 import attrs
-import structlog
 from fsspec.asyn import AsyncFileSystem, sync, sync_wrapper  # type: ignore[import-untyped]
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback  # type: ignore[import-untyped]
 from fsspec.utils import isfilelike, stringify_path, tokenize  # type: ignore[import-untyped]
 
+from lucidlink._log import get_logger
 from lucidlink import _loop
 from lucidlink._fileio import DEFAULT_BUFFER_SIZE, RawFile
 from lucidlink.aio.daemon import AsyncDaemon, create_daemon
@@ -111,7 +111,7 @@ from lucidlink.types import DirEntry, ServiceAccountCredentials, SyncMode
 
 __all__ = ["LucidLinkAsyncFile", "LucidLinkFileSystem", "WorkspaceMismatchError"]
 
-log = structlog.get_logger("lucidlink")
+log = get_logger("lucidlink")
 
 T = TypeVar("T")
 

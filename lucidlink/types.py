@@ -20,7 +20,7 @@ class SyncMode(str, enum.Enum):
     SYNC_ALL = "all"
     """``unlink()`` and leaving ``with`` call ``sync_all()`` first (the default)."""
     SYNC_NONE = "none"
-    """Nothing is forced; the background flusher still commits closed files."""
+    """``unlink()`` does not pull changes; closed files are still committed first."""
 
     def __str__(self) -> str:
         return self.value

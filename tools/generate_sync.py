@@ -72,7 +72,7 @@ class FileOpener:
     """
 
     mode_param: str = "mode"
-    mode_default: str = "r"
+    mode_default: str = "rb"  # the documented API: fs.open(path, mode="rb", ...)
     text_params: tuple[str, ...] = ("buffering", "encoding", "errors", "newline")
 
 

@@ -7,8 +7,8 @@ import contextlib
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import structlog
 
+from lucidlink._log import get_logger
 from lucidlink.aio.blocks import BlockIO
 from lucidlink.aio.connect import AsyncConnect
 from lucidlink.aio.filesystem import AsyncFilesystem
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from lucidlink.aio.transport import Transport
     from lucidlink.aio.workspace import AsyncWorkspace
 
-log = structlog.get_logger("lucidlink")
+log = get_logger("lucidlink")
 
 
 class AsyncFilespace:
@@ -189,6 +189,10 @@ class AsyncFilespace:
                 await handle.close()
             if self.sync_mode is SyncMode.SYNC_ALL:
                 await self.sync_all()
+            else:
+                # SYNC_NONE skips the barrier, but closed files are still committed:
+                # nothing written and closed is ever dropped.
+                await self._writeback.flush()
         finally:
             await self._detach()
 

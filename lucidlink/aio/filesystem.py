@@ -107,6 +107,7 @@ class AsyncFilesystem:
         """Create a directory and any missing parents (no error if it exists)."""
         path = normalize_path(path)
         self._fsp._require_writable("create directories")
+        await self._fsp._before(path, "exact")
         await self._call("POST", "/mkdir", json={"path": path, "parents": True, "exist_ok": True})
 
     async def delete(self, path: str) -> None:
@@ -251,10 +252,10 @@ class AsyncFilesystem:
             return
         except NotADirectoryFilespaceError as err:
             raise NotADirectoryFilespaceError(f"cannot create {path}: {err}", path=path) from None
+        if exclusive:  # as the builtin: O_CREAT|O_EXCL on anything that exists is EEXIST
+            raise PathExistsError(f"{path} already exists (opened with 'x')", path=path)
         if entry.is_dir():
             raise IsADirectoryFilespaceError(f"{path} is a directory; it cannot be opened as a file", path=path)
-        if exclusive:
-            raise PathExistsError(f"{path} already exists (opened with 'x')", path=path)
         if entry.file_id_external:
             raise _read_only(path)
 

@@ -13,9 +13,9 @@ import random
 from typing import Any
 
 import aiohttp
-import structlog
 import yarl
 
+from lucidlink._log import get_logger
 from lucidlink.exceptions import (
     HubUnavailableError,
     LucidLinkError,
@@ -23,7 +23,7 @@ from lucidlink.exceptions import (
     error_from_envelope,
 )
 
-log = structlog.get_logger("lucidlink")
+log = get_logger("lucidlink")
 
 _RETRY_STATUS = {502, 503, 504}
 _IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE"}

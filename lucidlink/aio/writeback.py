@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import attrs
-import structlog
 
+from lucidlink._log import get_logger
 from lucidlink.exceptions import BlockMissingError, FilespaceError, LucidLinkError
 
 if TYPE_CHECKING:
     from lucidlink.aio.blocks import BlockIO
     from lucidlink.aio.transport import Transport
 
-log = structlog.get_logger("lucidlink")
+log = get_logger("lucidlink")
 _BATCH = 256
 _UPLOAD_GROUP_BYTES = 64 * 1024 * 1024
 
@@ -111,20 +111,24 @@ class WriteBack:
     def affects(self, path: str, scope: str) -> bool:
         """Whether an operation on ``path`` must wait for pending commits.
 
-        ``scope``: ``exact`` (the path itself), ``children`` (entries of a directory),
-        ``subtree`` (the path and everything under it), ``all``.
+        A pending file matters when it is the path itself or stands where one of its
+        ancestor directories would be (the hub must learn of it before it can answer
+        "not a directory"), and, by ``scope``, when it is an entry of the path
+        (``children``) or anywhere under it (``subtree``); ``all`` waits for any.
         """
         if not self._queue and self._idle.is_set():
             return False
         if scope == "all":
             return True
-        paths = self.pending_paths | self._inflight_paths
-        if scope == "exact":
-            return path in paths
         prefix = path.rstrip("/") + "/"
-        if scope == "children":
-            return any(p.startswith(prefix) and "/" not in p[len(prefix):] for p in paths)
-        return any(p == path or p.startswith(prefix) for p in paths)
+        for p in self.pending_paths | self._inflight_paths:
+            if p == path or path.startswith(p + "/"):
+                return True
+            if scope == "children" and p.startswith(prefix) and "/" not in p[len(prefix):]:
+                return True
+            if scope == "subtree" and p.startswith(prefix):
+                return True
+        return False
 
     async def enqueue(self, commit: PendingCommit) -> None:
         """Journal a change on disk (when the daemon persists its files), then queue it."""
