@@ -194,7 +194,7 @@ def test_open_is_builtin_like(sync: Any, thing: Any, tmp_path: Path) -> None:
         f.write("héllo\nwörld\n")
     assert thing._async.events[-1] == f"open:t.txt:wb:False:{LOOP_THREAD}"
     assert (tmp_path / "t.txt").read_bytes() == "héllo\nwörld\n".encode("latin-1")
-    with thing.open("t.txt", encoding="latin-1") as f:
+    with thing.open("t.txt", "r", encoding="latin-1") as f:
         assert isinstance(f, io.TextIOWrapper) and f.mode == "r"
         assert list(f) == ["héllo\n", "wörld\n"]
     with thing.open("t.txt", "rb", exclusive_lock=True) as f:
@@ -213,7 +213,8 @@ def test_open_is_builtin_like(sync: Any, thing: Any, tmp_path: Path) -> None:
     assert list(params) == [
         "self", "path", "mode", "buffering", "encoding", "errors", "newline", "exclusive_lock"
     ]
-    assert params["mode"].default == "r" and params["buffering"].default == -1
+    # The documented API opens for binary reading by default: fs.open(path, mode="rb", ...).
+    assert params["mode"].default == "rb" and params["buffering"].default == -1
     assert params["exclusive_lock"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
