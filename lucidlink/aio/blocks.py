@@ -59,6 +59,10 @@ class BlockIO:
             for h, url in body["urls"].items():
                 self._urls[h] = (url, now + ttl)
 
+    def is_cached(self, digest: str) -> bool:
+        """Whether the block is in the daemon's cache (a local read away)."""
+        return self.cache.contains(self.filespace_id, digest)
+
     async def get(self, digest: str, length: int) -> bytes:
         """A block's verified bytes: from the cache, a download already running, or a new one.
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from lucidlink.aio.locks import HeldLock
 
 BINARY_MODES = ("rb", "wb", "ab", "xb", "r+b", "w+b", "a+b", "x+b")
+_CACHED_AHEAD = 2
 
 
 @attrs.frozen
@@ -206,8 +207,14 @@ class AsyncFile:
         return data
 
     async def _read_ahead(self, slot: int) -> None:
-        wanted = [s for s in range(slot + 1, slot + 1 + self._window)
-                  if s in self._base and s not in self._ahead and s not in self._loaded]
+        is_cached = getattr(self._io, "is_cached", None)
+        wanted = [
+            s for s in range(slot + 1, slot + 1 + self._window)
+            if s in self._base and s not in self._ahead and s not in self._loaded
+            # Blocks already in the local cache need no deep pipeline: reading two
+            # ahead hides the disk, and fewer live buffers mean less allocator churn.
+            and (s <= slot + _CACHED_AHEAD or is_cached is None or not is_cached(self._base[s].hash))
+        ]
         if not wanted:
             return
         # One hub call signs the URLs of a long stretch ahead, not just this window.
