@@ -37,13 +37,12 @@ from lucidlink.exceptions import (
     PathExistsError,
 )
 from lucidlink.hub import journal, namespace
-from lucidlink.hub.store.base import Row, Tx
+from lucidlink.hub.store.base import INSERT_CHUNK, Row, Tx, insert_rows
 from lucidlink.paths import parent_and_name
 
 STORE_COLUMNS = (
     "id, filespace_id, name, kind, access_key, secret_sealed, config, key_id, rekey_state, created, updated"
 )
-_INSERT_ROWS = 500
 """Rows per multi-row statement (and ids per ``IN (...)`` list)."""
 CONFIG_FIELDS = ("bucket_name", "region", "endpoint", "url_expiration_minutes", "use_virtual_addressing")
 
@@ -155,15 +154,15 @@ def remove_store(tx: Tx, filespace_id: str, name: str, *, force: bool, session_i
                 break
             paths = paths_of(tx, ids)
             parents: set[int] = set()
-            for start in range(0, len(ids), _INSERT_ROWS):
-                chunk = ids[start:start + _INSERT_ROWS]
+            for start in range(0, len(ids), INSERT_CHUNK):
+                chunk = ids[start:start + INSERT_CHUNK]
                 parents |= {int(r["parent_id"]) for r in tx.all(
                     f"SELECT parent_id FROM nodes WHERE id IN ({','.join('?' * len(chunk))})", chunk)}
             namespace._drop_nodes(tx, ids)  # their external_files rows go with them (ON DELETE CASCADE)
             now = time.time_ns()
             for parent_id in parents:
                 namespace._touch_dir(tx, parent_id, now)
-            _journal_many(tx, filespace_id, [
+            journal.append_many(tx, filespace_id, [
                 {"op": "delete", "node_id": node_id, "type": "external", "path": paths[node_id]} for node_id in ids
             ], session_id)
             unlinked += len(ids)
@@ -172,36 +171,6 @@ def remove_store(tx: Tx, filespace_id: str, name: str, *, force: bool, session_i
 
 
 # -- links -------------------------------------------------------------------------------
-
-
-def _journal_many(tx: Tx, filespace_id: str, changes: list[dict[str, Any]], session_id: str | None) -> int:
-    """Append many journal entries in two statements (what ``journal.append`` does, in bulk)."""
-    row = tx.one("UPDATE filespaces SET seq = seq + ? WHERE id = ? RETURNING seq", (len(changes), filespace_id))
-    assert row is not None
-    last = int(row["seq"])
-    first = last - len(changes) + 1
-    now = time.time_ns()
-    _insert_rows(
-        tx, "INSERT INTO changes (filespace_id, seq, time, op, node_id, type, path, new_path, size, version, "
-        "session_id) VALUES ", "(?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
-        [(filespace_id, first + i, now, c["op"], c["node_id"], c["type"], c["path"], c.get("size"), c.get("version"),
-          session_id) for i, c in enumerate(changes)],
-    )
-    return last
-
-
-def _insert_rows(tx: Tx, head: str, row: str, rows: list[tuple[Any, ...]], tail: str = "") -> list[Row]:
-    """Multi-row ``INSERT ... VALUES (...), (...)`` in chunks: far fewer round trips than one per row."""
-    out: list[Row] = []
-    for start in range(0, len(rows), _INSERT_ROWS):
-        chunk = rows[start:start + _INSERT_ROWS]
-        sql = head + ",".join([row] * len(chunk)) + tail
-        params = [value for r in chunk for value in r]
-        if tail:
-            out += tx.all(sql, params)
-        else:
-            tx.execute(sql, params)
-    return out
 
 
 def link(tx: Tx, filespace_id: str, links: list[dict[str, Any]], session_id: str | None) -> list[dict[str, Any]]:
@@ -243,8 +212,8 @@ def link(tx: Tx, filespace_id: str, links: list[dict[str, Any]], session_id: str
         by_parent.setdefault(parent_id, []).append(name)
     taken: dict[tuple[int, str], str] = {}
     for parent_id, names in by_parent.items():
-        for start in range(0, len(names), _INSERT_ROWS):
-            chunk = names[start:start + _INSERT_ROWS]
+        for start in range(0, len(names), INSERT_CHUNK):
+            chunk = names[start:start + INSERT_CHUNK]
             for r in tx.all(f"SELECT name, type FROM nodes WHERE parent_id = ? AND name IN "
                             f"({','.join('?' * len(chunk))})", [parent_id, *chunk]):
                 taken[(parent_id, r["name"])] = r["type"]
@@ -257,24 +226,24 @@ def link(tx: Tx, filespace_id: str, links: list[dict[str, Any]], session_id: str
                 "unlink it first", path=item["path"],
             )
     # Insert the nodes (multi-row INSERT ... RETURNING, matched back by parent and name).
-    rows = _insert_rows(
+    rows = insert_rows(
         tx, "INSERT INTO nodes (filespace_id, parent_id, name, type, size, mtime, ctime, version) VALUES ",
         "(?, ?, ?, 'external', ?, ?, ?, 1)",
         [(filespace_id, p, n, i["size"], i.get("mtime") or now, now) for p, n, i in placed],
         " RETURNING id, parent_id, name",
     )
     ids = {(int(r["parent_id"]), r["name"]): int(r["id"]) for r in rows}
-    _insert_rows(
+    insert_rows(
         tx, "INSERT INTO external_files (node_id, filespace_id, store_id, object_id, size, etag, checksum, "
         "object_mtime, linked) VALUES ", "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(ids[(p, n)], filespace_id, stores[i["store"]], i["object_id"], i["size"], i.get("etag"), i.get("checksum"),
           i.get("mtime"), now) for p, n, i in placed],
     )
     parents = sorted(by_parent)
-    for start in range(0, len(parents), _INSERT_ROWS):
-        chunk_ids = parents[start:start + _INSERT_ROWS]
+    for start in range(0, len(parents), INSERT_CHUNK):
+        chunk_ids = parents[start:start + INSERT_CHUNK]
         tx.execute(f"UPDATE nodes SET mtime = ? WHERE id IN ({','.join('?' * len(chunk_ids))})", [now, *chunk_ids])
-    _journal_many(tx, filespace_id, [
+    journal.append_many(tx, filespace_id, [
         {"op": "create", "node_id": ids[(p, n)], "type": "external", "path": i["path"], "size": i["size"],
          "version": 1} for p, n, i in placed], session_id)
     return [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from lucidlink.hub.store.base import Tx
+from lucidlink.hub.store.base import Tx, insert_rows
 
 
 def append(
@@ -54,3 +54,23 @@ def since(tx: Tx, filespace_id: str, after: int, limit: int) -> tuple[list[dict[
         (filespace_id, after, limit),
     )
     return [dict(r) for r in rows], current_seq(tx, filespace_id)
+
+
+def append_many(tx: Tx, filespace_id: str, changes: list[dict[str, Any]], session_id: str | None) -> int:
+    """Append many changes (dicts of op, node_id, type, path, size?, version?) in bulk; return the last seq.
+
+    Like :func:`append`: the sequence numbers are reserved by one update of the
+    filespace row, so they stay gap-free and ordered by commit.
+    """
+    row = tx.one("UPDATE filespaces SET seq = seq + ? WHERE id = ? RETURNING seq", (len(changes), filespace_id))
+    assert row is not None
+    last = int(row["seq"])
+    first = last - len(changes) + 1
+    now = time.time_ns()
+    insert_rows(
+        tx, "INSERT INTO changes (filespace_id, seq, time, op, node_id, type, path, new_path, size, version, "
+        "session_id) VALUES ", "(?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+        [(filespace_id, first + i, now, c["op"], c["node_id"], c["type"], c["path"], c.get("size"), c.get("version"),
+          session_id) for i, c in enumerate(changes)],
+    )
+    return last
