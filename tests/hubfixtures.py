@@ -55,7 +55,7 @@ def snapshot(hub: RunningHub) -> dict[str, Any]:
     def dump(tx: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for table in ("workspaces", "filespaces", "tokens", "sessions", "nodes", "file_blocks",
-                      "blocks", "changes"):
+                      "blocks", "changes", "file_changes", "applied_changes"):
             out[table] = sorted(tuple(r) for r in tx.all(f"SELECT * FROM {table}"))
         return out
 

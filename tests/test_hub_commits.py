@@ -81,7 +81,7 @@ async def test_base_version_conflict(api: Api) -> None:
     await api.ok("POST", api.p("commit"), json=change)
     assert (await api.ok("POST", api.p("commit"), json={**change, "base_version": 1}))["entry"]["version"] == 2
     before = snapshot(api.hub)
-    err = await api.fail("POST", api.p("commit"), 409, "version_conflict", "/f", "version 2", "expected 1",
+    err = await api.fail("POST", api.p("commit"), 409, "version_conflict", "/f", "version 2", "version 1",
                          json={**change, "base_version": 1})
     assert err["path"] == "/f"
     assert snapshot(api.hub) == before
@@ -206,3 +206,148 @@ async def test_long_poll_answers_at_once_when_changes_are_waiting(api: Api) -> N
     assert time.monotonic() - started < 5
     assert [c["path"] for c in body["changes"]] == ["/x"]
     await api.fail("GET", api.p("changes") + "?since=0&wait=61", 400, "bad_request", "'wait'")
+
+
+# -- partial overwrites built on an older version: merged or refused --------------------
+
+
+async def _three_slot_file(api: Api) -> tuple[str, list[bytes]]:
+    """``/m`` in the small filespace: three full slots and a partial fourth (version 1)."""
+    chunks = [random_bytes(SMALL_BLOCK) for _ in range(3)] + [random_bytes(1000)]
+    await api.write("/m", chunks, fs=api.small)
+    return api.small, chunks
+
+
+async def _partial(api: Api, fs: str, slot: int, data: bytes, *, size: int, base: int, **kw: object) -> tuple[int, dict]:
+    h = await api.upload(data, fs)
+    return await api.call("POST", api.p("commit", fs), json={
+        "path": "/m", "size": size, "mode": "existing", "base_version": base,
+        "blocks": [blk(slot, h, len(data))], **kw})
+
+
+async def test_disjoint_partial_overwrites_on_one_base_merge(api: Api) -> None:
+    fs, chunks = await _three_slot_file(api)
+    size = 3 * SMALL_BLOCK + 1000
+    a, b = random_bytes(SMALL_BLOCK), random_bytes(SMALL_BLOCK)
+    status, body = await _partial(api, fs, 0, a, size=size, base=1)
+    assert status == 200 and body["entry"]["version"] == 2
+    status, body = await _partial(api, fs, 2, b, size=size, base=1)  # built on 1, lands on 2
+    assert status == 200, body
+    assert body["entry"]["version"] == 3
+    assert await api.read("/m", fs) == a + chunks[1] + b + chunks[3]
+
+
+async def test_overlapping_partial_overwrite_is_refused_and_changes_nothing(api: Api) -> None:
+    fs, chunks = await _three_slot_file(api)
+    size = 3 * SMALL_BLOCK + 1000
+    a = random_bytes(SMALL_BLOCK)
+    assert (await _partial(api, fs, 1, a, size=size, base=1))[0] == 200
+    h = await api.upload(random_bytes(SMALL_BLOCK), fs)
+    before = snapshot(api.hub)
+    await api.fail("POST", api.p("commit", fs), 409, "version_conflict", "/m", "version 1", "version 2",
+                   json={"path": "/m", "size": size, "mode": "existing", "base_version": 1,
+                         "blocks": [blk(1, h, SMALL_BLOCK)]})
+    assert snapshot(api.hub) == before
+    assert await api.read("/m", fs) == chunks[0] + a + chunks[2] + chunks[3]
+
+
+async def test_append_and_a_disjoint_write_merge_and_keep_the_appended_size(api: Api) -> None:
+    fs, chunks = await _three_slot_file(api)
+    size = 3 * SMALL_BLOCK + 1000
+    # Writer A appends: slot 3 grows to a full block and slot 4 is new.
+    tail3, tail4 = chunks[3] + random_bytes(SMALL_BLOCK - 1000), random_bytes(10)
+    h3, h4 = await api.upload(tail3, fs), await api.upload(tail4, fs)
+    grown = 4 * SMALL_BLOCK + 10
+    await api.ok("POST", api.p("commit", fs), json={
+        "path": "/m", "size": grown, "mode": "existing", "base_version": 1,
+        "blocks": [blk(3, h3, SMALL_BLOCK), blk(4, h4, 10)]})
+    # Writer B rewrites slot 0 of the version it opened (it does not know of the append).
+    a = random_bytes(SMALL_BLOCK)
+    status, body = await _partial(api, fs, 0, a, size=size, base=1)
+    assert status == 200, body
+    assert body["entry"]["size"] == grown
+    assert await api.read("/m", fs) == a + chunks[1] + chunks[2] + tail3 + tail4
+
+
+async def test_a_write_to_the_tail_another_writer_resized_is_refused(api: Api) -> None:
+    fs, chunks = await _three_slot_file(api)
+    size = 3 * SMALL_BLOCK + 1000
+    await api.ok("POST", api.p("commit", fs), json={  # A truncates into slot 2
+        "path": "/m", "size": 2 * SMALL_BLOCK + 5, "mode": "existing", "base_version": 1, "blocks": []})
+    status, body = await _partial(api, fs, 3, chunks[3][:500] + b"x" * 500, size=size, base=1)
+    assert (status, body["error"]["code"]) == (409, "version_conflict"), body
+    status, body = await _partial(api, fs, 2, random_bytes(SMALL_BLOCK), size=size, base=1)
+    assert (status, body["error"]["code"]) == (409, "version_conflict"), body
+    assert await api.read("/m", fs) == chunks[0] + chunks[1] + chunks[2][:5]
+
+
+async def test_two_resizes_on_one_base_conflict(api: Api) -> None:
+    fs, _ = await _three_slot_file(api)
+    await api.ok("POST", api.p("commit", fs), json={
+        "path": "/m", "size": 10 * SMALL_BLOCK, "mode": "existing", "base_version": 1, "blocks": []})
+    await api.fail("POST", api.p("commit", fs), 409, "version_conflict", json={
+        "path": "/m", "size": SMALL_BLOCK, "mode": "existing", "base_version": 1, "truncate_to": SMALL_BLOCK,
+        "blocks": []})
+
+
+async def test_a_whole_file_replace_conflicts_with_any_older_partial_change(api: Api) -> None:
+    fs, _ = await _three_slot_file(api)
+    await api.write("/m", [random_bytes(100)], fs=fs)  # 'w': replaces everything (version 2)
+    status, body = await _partial(api, fs, 2, random_bytes(SMALL_BLOCK), size=3 * SMALL_BLOCK + 1000, base=1)
+    assert (status, body["error"]["code"]) == (409, "version_conflict"), body
+
+
+async def test_a_change_built_on_a_forgotten_version_is_refused(api: Api) -> None:
+    fs, _ = await _three_slot_file(api)
+    await _partial(api, fs, 0, random_bytes(SMALL_BLOCK), size=3 * SMALL_BLOCK + 1000, base=1)
+    api.hub.hub.write(lambda tx: tx.execute("DELETE FROM file_changes"))
+    await api.fail("POST", api.p("commit", fs), 409, "version_conflict", "too old to merge", json={
+        "path": "/m", "size": 3 * SMALL_BLOCK + 1000, "mode": "existing", "base_version": 1, "blocks": []})
+
+
+async def test_appending_to_a_file_created_meanwhile_by_another_writer_conflicts(api: Api) -> None:
+    fs = api.small
+    await api.write("/m", [b"theirs"], fs=fs)
+    status, body = await _partial(api, fs, 0, b"mine", size=4, base=0, mode="create")
+    assert (status, body["error"]["code"]) == (409, "version_conflict"), body
+    assert await api.read("/m", fs) == b"theirs"
+
+
+# -- idempotent commits: a retried change is answered, never applied twice -------------
+
+
+async def test_a_retried_commit_is_answered_with_the_first_result(api: Api) -> None:
+    h = await api.upload(b"once")
+    change = {"path": "/once", "size": 4, "blocks": [blk(0, h, 4)], "change_id": "c" * 32}
+    first = await api.ok("POST", api.p("commit"), json=change)
+    seq = await api.seq()
+    again = await api.ok("POST", api.p("commit"), json=change)
+    assert again.pop("replayed") is True
+    assert again == first
+    assert await api.seq() == seq  # nothing new in the journal
+    assert (await api.file("/once"))["entry"]["version"] == 1
+
+
+async def test_a_retried_batch_lands_each_change_once(api: Api) -> None:
+    h1, h2, h3 = [await api.upload(d) for d in (b"one", b"two", b"three")]
+    batch = [{"path": "/b1", "size": 3, "blocks": [blk(0, h1, 3)], "change_id": "batch-1-" + "a" * 20},
+             {"path": "/b2", "size": 3, "blocks": [blk(0, h2, 3)], "change_id": "batch-2-" + "a" * 20}]
+    first = (await api.ok("POST", api.p("commits"), json={"commits": batch}))["results"]
+    seq = await api.seq()
+    # The retry carries one change more (the queue grew meanwhile): only it is applied.
+    extra = {"path": "/b3", "size": 5, "blocks": [blk(0, h3, 5)], "change_id": "batch-3-" + "a" * 20}
+    again = (await api.ok("POST", api.p("commits"), json={"commits": batch + [extra]}))["results"]
+    assert [r.get("replayed", False) for r in again] == [True, True, False]
+    assert [r["entry"]["version"] for r in again[:2]] == [r["entry"]["version"] for r in first] == [1, 1]
+    assert await api.seq() == seq + 1
+    changes = (await api.ok("GET", api.p("changes") + "?since=0"))["changes"]
+    assert sorted(c["path"] for c in changes if c["op"] in ("create", "modify")) == ["/b1", "/b2", "/b3"]
+
+
+@pytest.mark.parametrize("bad", ["short", "x" * 65, "has space!", 12345678, ["list"]])
+async def test_a_malformed_change_id_is_refused_and_changes_nothing(api: Api, bad: object) -> None:
+    h = await api.upload(b"x")
+    before = snapshot(api.hub)
+    await api.fail("POST", api.p("commit"), 400, "bad_request", "change_id", json={
+        "path": "/x", "size": 1, "blocks": [blk(0, h, 1)], "change_id": bad})
+    assert snapshot(api.hub) == before

@@ -21,9 +21,8 @@ from lucidlink.exceptions import (
     PathExistsError,
     PathNotFoundError,
     ReadOnlyError,
-    VersionConflictError,
 )
-from lucidlink.hub import journal, locks, namespace
+from lucidlink.hub import journal, locks, namespace, versions
 from lucidlink.hub.store.base import Row, Tx
 
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -128,7 +127,9 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
     file opened with ``w``); ``truncate_to`` (the file was cut to this size before the
     new blocks were written, so slots past it are dropped first); ``mode`` (``create`` makes the file if missing,
     ``exclusive`` requires that it is missing, ``existing`` that it exists);
-    ``base_version`` (optional optimistic check); ``mtime`` (ns, optional).
+    ``base_version`` (the version a partial change was built on: when others committed
+    since, the change is merged or refused by :mod:`lucidlink.hub.versions`' rule);
+    ``mtime`` (ns, optional).
     """
     path = change.get("path")
     size = change.get("size")
@@ -145,8 +146,10 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
     ):
         raise BadRequestError("'mtime' must be an integer of nanoseconds since the epoch")
     base_version = change.get("base_version")
-    if base_version is not None and (not isinstance(base_version, int) or isinstance(base_version, bool)):
-        raise BadRequestError(f"'base_version' must be an integer, not {base_version!r}")
+    if base_version is not None and (
+        not isinstance(base_version, int) or isinstance(base_version, bool) or not 0 <= base_version <= MAX_INT64
+    ):
+        raise BadRequestError(f"'base_version' must be a non-negative integer, not {base_version!r}")
     replace = change.get("replace", False)
     if not isinstance(replace, bool):
         raise BadRequestError(f"'replace' must be a boolean, not {replace!r}")
@@ -182,11 +185,16 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
         raise IsADirectoryFilespaceError(f"{path} is read-only ({node['type']})", path=path)
     elif mode == "exclusive":
         raise PathExistsError(f"{path} already exists (opened with 'x')", path=path)
+    old_size = 0 if created else int(node["size"])
     if base_version is not None and not created and base_version != node["version"]:
-        raise VersionConflictError(
-            f"{path} changed (version {node['version']}, expected {base_version}); re-read it",
-            path=path,
-        )
+        # Built on an older version: merge at block granularity, or refuse.
+        start = versions.base_size(tx, int(node["id"]), base_version)
+        ours = versions.footprint(block_size=block_size, slots=[b[0] for b in blocks], replace=replace,
+                                  old_size=old_size if start is None else start, new_size=size,
+                                  truncate_to=truncate_to)
+        versions.check_merge(tx, path, int(node["id"]), int(node["version"]), base_version, ours)
+        if not ours.resized:
+            size = old_size  # the other writer's size stands; this change kept the one it saw
     _check_blocks_present(tx, filespace_id, {b[1] for b in blocks})
     node_id = int(node["id"])
     if replace:
@@ -202,6 +210,9 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
             [(node_id, i, filespace_id, h, n, u) for i, h, n, u in blocks],
         )
     version = (0 if created else int(node["version"])) + 1
+    versions.record(tx, node_id, version, versions.footprint(
+        block_size=block_size, slots=[b[0] for b in blocks], replace=replace or created,
+        old_size=old_size, new_size=size, truncate_to=truncate_to), size)
     tx.execute(
         "UPDATE nodes SET size = ?, mtime = ?, version = ? WHERE id = ?",
         (size, mtime if mtime is not None else now, version, node_id),

@@ -47,7 +47,14 @@ SCHEMAS: dict[str, Any] = {
             "size": {"type": "integer", "minimum": 0},
             "mode": {"enum": ["create", "exclusive", "existing"]},
             "replace": {"type": "boolean"},
-            "base_version": {"type": "integer"},
+            "base_version": {"type": "integer", "minimum": 0,
+                             "description": "the version a partial change was built on (0: the file did "
+                                            "not exist); merged at block granularity or refused"},
+            "change_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$",
+                          "description": "client-generated id; a retried commit is answered with the "
+                                         "first result, never applied twice"},
+            "truncate_to": {"type": "integer", "minimum": 0},
+            "lock_id": {"type": "string"},
             "mtime": {"type": "integer"},
             "blocks": {
                 "type": "array",

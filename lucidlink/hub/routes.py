@@ -24,7 +24,7 @@ from lucidlink.exceptions import (
     PathNotFoundError,
     PayloadTooLargeError,
 )
-from lucidlink.hub import admin, files, journal, namespace, sessions
+from lucidlink.hub import admin, files, idempotency, journal, namespace, sessions
 from lucidlink.hub.blockstore.local import LocalBlockStore
 from lucidlink.hub.http import bool_arg, int_arg, json_body, ok, path_arg, query, read_body
 from lucidlink.hub.keys import HUB_KEY
@@ -332,7 +332,13 @@ def _commit_many(tx: Any, filespace_id: str, changes: list[Any], session_id: str
         if not isinstance(change, dict):
             raise BadRequestError("each commit must be a JSON object")
         change = {**change, "path": path_arg(change.get("path"))}
-        results.append(files.commit(tx, filespace_id, change, session_id))
+        change_id = idempotency.change_id_of(change)
+        done = idempotency.applied(tx, filespace_id, change_id) if change_id else None
+        if done is None:
+            done = files.commit(tx, filespace_id, change, session_id)
+            if change_id:
+                idempotency.remember(tx, filespace_id, change_id, done)
+        results.append(done)
     return results
 
 

@@ -43,6 +43,18 @@ CREATE TABLE IF NOT EXISTS changes (
     op TEXT NOT NULL, node_id BIGINT, type TEXT, path TEXT NOT NULL, new_path TEXT,
     size BIGINT, version BIGINT, session_id TEXT,
     PRIMARY KEY (filespace_id, seq));
+-- Each commit's footprint, so a partial overwrite built on an older version can be
+-- merged at block granularity or refused (lucidlink/hub/files.py, "merge rule").
+CREATE TABLE IF NOT EXISTS file_changes (
+    node_id BIGINT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, version BIGINT NOT NULL,
+    slots TEXT NOT NULL, resized BIGINT NOT NULL, size BIGINT NOT NULL,
+    PRIMARY KEY (node_id, version));
+-- Commits already applied, by their client-generated change id: a retried commit is
+-- answered with the first result instead of being applied twice.
+CREATE TABLE IF NOT EXISTS applied_changes (
+    filespace_id TEXT NOT NULL, change_id TEXT NOT NULL, result TEXT NOT NULL,
+    created BIGINT NOT NULL, PRIMARY KEY (filespace_id, change_id));
+CREATE INDEX IF NOT EXISTS applied_changes_created ON applied_changes (created);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS locks (
     id TEXT PRIMARY KEY, filespace_id TEXT NOT NULL, path TEXT NOT NULL,
