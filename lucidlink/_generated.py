@@ -22,6 +22,7 @@ from lucidlink.aio import (
     ServiceAccountCredentials,
     SyncMode,
 )
+from lucidlink.aio.writeback import PendingCommit
 from lucidlink.types import LockInfo
 from types import TracebackType
 from typing import Any, IO
@@ -157,10 +158,13 @@ class _Facade:
 class Daemon(_Facade):
     """A lucidlink client. ``start`` it (or ``async with``), then ``authenticate``.
 
-    Sandboxed daemons keep their state in a private temporary directory; physical ones
-    in ``root_path`` (default ``./.lucid``), removed on ``stop`` unless
+    Sandboxed daemons keep their state in a private temporary directory. Physical ones
+    (``sandboxed=False``) keep it in ``<root_path>/.lucid`` (``root_path`` defaults to
+    the working directory), as LucidLink's SDK does; ``stop`` removes that ``.lucid``
+    directory, never ``root_path`` itself or anything else in it, unless
     ``persist_files=True``, in which case changes closed but not yet committed when
-    the process died are committed on the next start.
+    the process died are committed on the next start. One daemon at a time may use a
+    root: a second one is refused with ``DaemonError``.
     """
 
     __slots__ = ()
@@ -188,13 +192,26 @@ class Daemon(_Facade):
 
     @property
     def root_path(self) -> str | None:
-        """The daemon's root dir (cache, staging, pending journal) while running."""
+        """The daemon's root dir while running (its state is in ``<root_path>/.lucid``)."""
         return self._async.root_path
+
+    @property
+    def state_path(self) -> str | None:
+        """The daemon's state dir while running: cache, staging files, pending journal."""
+        return self._async.state_path
 
     @property
     def is_running(self) -> bool:
         """Whether ``start`` was called and ``stop`` not yet."""
         return self._async.is_running
+
+    def claim_pending(self, filespace_id: str) -> list[PendingCommit]:
+        """The changes a previous run left for ``filespace_id``, handed out once.
+
+        Only records found at ``start`` qualify, so a second link of the same
+        filespace never resumes the first link's live changes.
+        """
+        return self._async.claim_pending(filespace_id)
 
     def start(self) -> None:
         """Prepare the root dir and the block cache. Idempotent while running."""
@@ -310,7 +327,9 @@ class Filespace(_Facade):
 
         Returns once every change this daemon made (closed files included) is
         committed in the hub, and this daemon has pulled every change committed before
-        the call. Raises if a closed file's change was refused.
+        the call. Raises what the hub refused (once), or ``SyncTimeoutError`` (a
+        ``TimeoutError``) naming the files still pending when ``fs.sync.timeout`` runs
+        out: those stay queued and a later ``sync_all()`` lands them.
         """
         return _loop.run(self._async.sync_all())
 
@@ -561,10 +580,11 @@ def create_daemon(
     sandboxed
         Keep state in a private temporary directory (default).
     persist_files
-        With ``sandboxed=False``: keep the root dir after ``stop`` and resume changes
+        With ``sandboxed=False``: keep the state dir after ``stop`` and resume changes
         that were closed but not committed when the process died.
     root_path
-        The root dir of a physical (``sandboxed=False``) daemon; default ``./.lucid``.
+        The root dir of a physical (``sandboxed=False``) daemon, default the working
+        directory; its state lives in ``<root_path>/.lucid``.
     hub_url
         The hub; else ``LUCIDLINK_HUB_URL``; else ``http://127.0.0.1:8470``.
     config

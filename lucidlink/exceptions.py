@@ -219,6 +219,19 @@ class VersionConflictError(FilespaceError):
     http_status = 409
 
 
+class SyncTimeoutError(_OSErrorMixin, FilespaceError, TimeoutError):
+    """Closed files were still not committed when ``fs.sync.timeout`` ran out.
+
+    Nothing is lost: the changes stay queued (and journalled with ``persist_files``)
+    and the daemon keeps retrying; a later ``sync_all()`` lands them once the hub
+    answers. ``details["pending"]`` lists the paths.
+    """
+
+    code = "sync_timeout"
+    http_status = 504
+    os_errno = _errno.ETIMEDOUT
+
+
 class SignedUrlError(AccessDeniedError):
     """A block URL was forged, altered or has expired; ask the hub for a fresh one."""
 
@@ -288,6 +301,7 @@ ERROR_CODES: dict[str, type[LucidLinkError]] = {
         IntegrityError,
         BlockMissingError,
         VersionConflictError,
+        SyncTimeoutError,
         SignedUrlError,
         LockError,
         LockTimeoutError,

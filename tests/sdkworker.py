@@ -16,7 +16,7 @@ answers each command line with one result line (JSON, flushed at once):
   "args"}`` calls a method of it (``bytes`` arguments and results travel as
   ``{"b64": ...}``); ``{"op": "close", "id"}``;
 * ``{"op": "sync"}`` runs ``sync_all()`` on every linked filespace;
-* ``{"op": "pending"}`` -> the number of change records in ``<root>/pending``;
+* ``{"op": "pending"}`` -> the number of change records in ``<root>/.lucid/pending``;
 * ``{"op": "exit"}`` (or end of input) unlinks, stops and exits.
 
 Errors are ``{"error": class name, "types": [names in the MRO], "message": str}``.
@@ -105,7 +105,7 @@ def main() -> int:
                     filespace.sync_all()
                 result = None
             elif op == "pending":
-                result = len(list((Path(daemon.root_path or "") / "pending").glob("*.json")))
+                result = len(list((Path(daemon.state_path or "") / "pending").glob("*.json")))
             else:
                 result = encode(getattr(fs, op)(*decode(cmd.get("args", []))))
         except Exception as exc:  # reported to the test

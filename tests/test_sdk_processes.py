@@ -371,8 +371,9 @@ def test_killed_daemon_loses_no_closed_file_once_restarted(
     # The hub has none of it: the base is exactly as committed.
     before = _hub_view(sdk_hub)
     assert before == committed, "changes reached the hub before the restart"
-    assert len(list((root / "pending").glob("*.json"))) == pending
-    assert any((root / "staging").iterdir())
+    state = root / ".lucid"
+    assert len(list((state / "pending").glob("*.json"))) == pending
+    assert any((state / "staging").iterdir())
 
     # A new process on the same root resumes the journal when it links the filespaces.
     w2 = workers("resumed", **{**setup, "config": {}})
@@ -383,9 +384,9 @@ def test_killed_daemon_loses_no_closed_file_once_restarted(
     assert w2("sha", path="/big-base.bin", fs="big") == hashlib.sha256(big_patched).hexdigest()
     assert w2("pending") == 0
     w2.stop()
-    assert list((root / "pending").glob("*.json")) == []
-    assert list((root / "staging").iterdir()) == []
-    assert root.is_dir()  # persist_files keeps the root
+    assert list((state / "pending").glob("*.json")) == []
+    assert list((state / "staging").iterdir()) == []
+    assert state.is_dir()  # persist_files keeps the state dir
 
     after = _hub_view(sdk_hub)  # and every other client sees it all
     assert after["small"] == expected

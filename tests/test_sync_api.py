@@ -469,13 +469,15 @@ def test_physical_daemon_uses_dot_lucid_in_cwd_and_removes_it(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     with lucidlink.create_daemon(sandboxed=False, hub_url=sdk_hub.url) as daemon:
-        assert Path(daemon.root_path or "") == tmp_path / ".lucid"
+        assert Path(daemon.root_path or "") == tmp_path
+        assert Path(daemon.state_path or "") == tmp_path / ".lucid"
         assert (tmp_path / ".lucid").is_dir()
         ws = daemon.authenticate(lucidlink.ServiceAccountCredentials(token=sdk_hub.token))
         with ws.link_filespace(name="small") as fsp:
             fsp.fs.write_file("/phys.bin", os.urandom(3 * B))
             assert len(fsp.fs.read_file("/phys.bin")) == 3 * B
     assert not (tmp_path / ".lucid").exists()
+    assert tmp_path.is_dir()
 
 
 def test_persistent_daemon_keeps_its_root(sdk_hub: SdkHub, tmp_path: Path) -> None:
@@ -489,9 +491,10 @@ def test_persistent_daemon_keeps_its_root(sdk_hub: SdkHub, tmp_path: Path) -> No
         with ws.link_filespace(name="small") as fsp:
             fsp.fs.write_file("/kept.bin", data)
             assert fsp.fs.read_file("/kept.bin") == data
-    assert root.is_dir() and (root / "cache").is_dir()
-    assert list((root / "pending").glob("*.json")) == []  # everything was committed
-    cached = [p for p in (root / "cache").rglob("*") if p.is_file()]
+    state = root / ".lucid"
+    assert state.is_dir() and (state / "cache").is_dir()
+    assert list((state / "pending").glob("*.json")) == []  # everything was committed
+    cached = [p for p in (state / "cache").rglob("*") if p.is_file()]
     assert cached  # the blocks read stayed in the cache
     # A new daemon on the same root starts from it.
     with lucidlink.create_daemon(

@@ -70,7 +70,7 @@ class BlockIO:
         ``shield``: one reader giving up (a cancelled read-ahead) never cancels it for
         the others, and a finished download lands in the cache either way.
         """
-        cached = await self.cache.get(self.filespace_id, digest)
+        cached = await self.cache.get(self.filespace_id, digest, digest=digest)
         if cached is not None:
             return cached
         task = self._inflight.get(digest)

@@ -2,17 +2,24 @@
 
 Blocks are content-addressed, so a cached block is never stale. Only verified bytes
 are cached; files are written to a temporary name and renamed, so a crash never
-leaves a partial block under a real name. All disk work runs in threads.
+leaves a partial block under a real name. A cached block is verified again (length
+and SHA-256) every time it is read, in the same thread trip as the read: a damaged
+entry is dropped and fetched again, never served. All disk work runs in threads.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections import OrderedDict
 from pathlib import Path
 
 import anyio.to_thread
+
+from lucidlink._log import get_logger
+
+log = get_logger("lucidlink")
 
 
 class BlockCache:
@@ -52,30 +59,41 @@ class BlockCache:
             self._bytes += size
         await self._evict()
 
-    async def get(self, filespace_id: str, digest: str) -> bytes | None:
-        """The cached bytes of a block, or ``None``."""
-        key = self._key(filespace_id, digest)
-        size = self._index.get(key)
+    async def get(self, filespace_id: str, key: str, *, digest: str | None = None) -> bytes | None:
+        """The cached bytes under ``key``, or ``None``.
+
+        With ``digest`` (content-addressed blocks) the bytes must hash to it; entries
+        without one (Connect ranges, guarded by the object's ETag when fetched) are
+        checked by length only.
+        """
+        entry = self._key(filespace_id, key)
+        size = self._index.get(entry)
         if size is None:
             return None
-        self._index.move_to_end(key)
-        path = self._path(key)
+        self._index.move_to_end(entry)
+        path = self._path(entry)
 
-        def read() -> bytes:
-            # One pread of the known size: no buffered-reader probing for EOF and no
-            # resize of an over-allocated buffer.
-            fd = os.open(path, os.O_RDONLY)
+        def read() -> bytes | None:
+            # One pread of the known size (no buffered-reader probing for EOF), then
+            # the check, in one trip to a thread (hashlib frees the GIL).
             try:
-                return os.pread(fd, size, 0)
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                return None
+            try:
+                data = os.pread(fd, size, 0) if os.fstat(fd).st_size == size else b""
             finally:
                 os.close(fd)
+            if len(data) != size or (digest is not None and hashlib.sha256(data).hexdigest() != digest):
+                path.unlink(missing_ok=True)
+                return None
+            return data
 
-        try:
-            data = await anyio.to_thread.run_sync(read)
-        except FileNotFoundError:
-            data = b""
-        if len(data) != size:
-            self._bytes -= self._index.pop(key, 0)
+        data = await anyio.to_thread.run_sync(read)
+        if data is None:
+            log.warning("lucidlink.cache.damaged", entry=entry)
+            if self._index.get(entry) == size:
+                self._bytes -= self._index.pop(entry)
             return None
         return data
 

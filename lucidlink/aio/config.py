@@ -20,6 +20,8 @@ _KEYS: dict[str, tuple[str, type, str]] = {
     "fs.upload.concurrency": ("upload_concurrency", int, "concurrent block uploads per daemon (default 8)"),
     "fs.download.concurrency": ("download_concurrency", int, "concurrent block downloads per daemon (default 16)"),
     "fs.flush.delay_ms": ("flush_delay_ms", int, "longest delay between close and commit, ms (default 200)"),
+    "fs.sync.timeout": ("sync_timeout", float,
+                        "seconds sync_all() waits for closed files to be committed (default 60)"),
     "hub.timeout": ("hub_timeout", float, "seconds before a hub request is abandoned (default 60)"),
     "hub.retries": ("hub_retries", int, "retries of a failed idempotent hub request (default 4)"),
 }
@@ -35,6 +37,7 @@ class DaemonConfig:
     upload_concurrency: int = 8
     download_concurrency: int = 16
     flush_delay_ms: int = 200
+    sync_timeout: float = 60.0
     hub_timeout: float = 60.0
     hub_retries: int = 4
 

@@ -460,6 +460,8 @@ class AsyncFile:
             else:
                 todo.append((slot, length))
         fd = self._fd
+        durable = self._filespace._daemon.persist_files
+        staging = self._staging_path
 
         def hash_and_close() -> list[str]:
             # One trip to a thread reads and hashes what is left, then closes staging.
@@ -469,6 +471,16 @@ class AsyncFile:
                 data = os.pread(fd, length, slot * self._bs)
                 digests.append(hashlib.sha256(data + bytes(length - len(data))).hexdigest())
             if fd is not None:
+                if durable:
+                    # The pending record written next names these bytes: they (and
+                    # the staging file's name) must be on disk first.
+                    os.fsync(fd)
+                    if staging is not None:
+                        dir_fd = os.open(staging.parent, os.O_RDONLY)
+                        try:
+                            os.fsync(dir_fd)
+                        finally:
+                            os.close(dir_fd)
                 os.close(fd)
             return digests
 
@@ -478,13 +490,17 @@ class AsyncFile:
             blocks.append({"index": slot, "hash": digest, "length": length})
         blocks.sort(key=lambda b: b["index"])
         mode = "exclusive" if self.mode.startswith("x") else ("existing" if self.mode.startswith("r") else "create")
+        replace = self.mode.startswith("w")
+        # A partial change names the version it was built on, so the hub can merge it
+        # with others' changes or refuse it (never a silent lost update).
+        base_version = None if replace or mode == "exclusive" else (self._version if self._exists else 0)
         commit = PendingCommit(
             id=uuid.uuid4().hex,
             filespace_id=self._filespace.id,
             path=self.name,
             size=self._size,
             mode=mode,
-            replace=self.mode.startswith("w"),
+            replace=replace,
             truncate_to=self._truncated_to,
             blocks=blocks,
             to_upload=to_upload,
@@ -493,6 +509,7 @@ class AsyncFile:
             created=time.time(),
             block_size=self._bs,
             lock_id=self._lock.lock_id if self._lock is not None else None,
+            base_version=base_version,
         )
         await self._filespace._writeback.enqueue(commit)
 

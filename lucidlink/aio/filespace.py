@@ -55,6 +55,7 @@ class AsyncFilespace:
         self._writeback = WriteBack(
             self._transport, self._blocks, info["id"], lambda: self._session_id, self._daemon._pending_dir,
             durable=self._daemon.persist_files, delay=self._config.flush_delay_ms / 1000,
+            sync_timeout=self._config.sync_timeout,
         )
         self._fs = AsyncFilesystem(self)
         self._connect: AsyncConnect | None = None
@@ -109,7 +110,7 @@ class AsyncFilespace:
         await self._open_session()
         self._linked = True
         self._writeback.start()
-        await self._writeback.resume()
+        self._writeback.resume(self._daemon.claim_pending(self.id))
         self._heartbeat = asyncio.create_task(self._renew(), name=f"lucidlink-heartbeat-{self.id[:8]}")
         body = await self._transport.call("GET", f"/v1/filespaces/{self.id}")
         self._seq = int(body["seq"])
@@ -168,7 +169,9 @@ class AsyncFilespace:
 
         Returns once every change this daemon made (closed files included) is
         committed in the hub, and this daemon has pulled every change committed before
-        the call. Raises if a closed file's change was refused.
+        the call. Raises what the hub refused (once), or ``SyncTimeoutError`` (a
+        ``TimeoutError``) naming the files still pending when ``fs.sync.timeout`` runs
+        out: those stay queued and a later ``sync_all()`` lands them.
         """
         self._check_linked()
         await self._writeback.flush()

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import io
-import random
 from typing import Any
 
 import aiohttp
 import yarl
 
 from lucidlink._log import get_logger
+from lucidlink.aio.retry import backoff_delay
 from lucidlink.exceptions import (
     HubUnavailableError,
     LucidLinkError,
@@ -58,7 +58,7 @@ class Transport:
             self._session = None
 
     async def _backoff(self, attempt: int) -> None:
-        await asyncio.sleep(min(2.0, 0.05 * (2**attempt)) * (0.5 + random.random()))
+        await asyncio.sleep(backoff_delay(attempt))
 
     async def call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
                    idempotent: bool | None = None, timeout: float | None = None,

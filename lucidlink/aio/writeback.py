@@ -1,11 +1,21 @@
 """Write-back: closed files' changes, journalled on disk and committed in the background.
 
-``close`` turns a written handle into a :class:`PendingCommit` and hands it here. The
-record is written to ``<root>/pending/`` first (fsync'd when the daemon persists its
-files), so a daemon that dies before the commit resumes it on its next start. The
-flusher gathers what is queued for at most ``fs.flush.delay_ms``, uploads the blocks
-the hub does not have (reading them from staging), and commits the whole batch in one
-hub call. ``flush()`` is the barrier ``sync_all`` stands on.
+Invariants:
+
+* A closed file's change (a :class:`PendingCommit`) leaves the queue only when the hub
+  has acknowledged its commit, or refused it for good. Transient failures (the hub
+  unreachable, reset, timed out, restarting; a 5xx) keep it queued: the flusher
+  retries with capped exponential backoff and jitter for as long as the daemon runs.
+* A refusal (lock conflict, lost lease, read-only token, invalid path, file deleted
+  under it, version conflict) drops the change and its staging bytes, logs it, and is
+  reported once, by the next :meth:`WriteBack.flush` (``sync_all``, a locked
+  ``close``, ``unlink``).
+* Every commit carries its record id as ``change_id``: the hub answers a retried
+  commit whose first attempt landed with the first result, so nothing lands twice.
+* With ``persist_files`` the record is written to ``<state>/pending/`` (fsync'd, after
+  the staging bytes it names were fsync'd by the file that closed) before it is
+  queued, and removed only after the acknowledgement or the refusal; a daemon killed
+  at any moment resumes it on its next start (:func:`load_records`).
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +31,8 @@ import anyio.to_thread
 import attrs
 
 from lucidlink._log import get_logger
-from lucidlink.exceptions import BlockMissingError, FilespaceError, LucidLinkError
+from lucidlink.aio.retry import backoff_delay, is_transient
+from lucidlink.exceptions import BlockMissingError, FilespaceError, LucidLinkError, SyncTimeoutError
 
 if TYPE_CHECKING:
     from lucidlink.aio.blocks import BlockIO
@@ -30,6 +41,8 @@ if TYPE_CHECKING:
 log = get_logger("lucidlink")
 _BATCH = 256
 _UPLOAD_GROUP_BYTES = 64 * 1024 * 1024
+_BACKOFF_CAP = 5.0
+"""Longest wait between two attempts of a commit while the hub is unreachable."""
 
 
 @attrs.define
@@ -37,6 +50,7 @@ class PendingCommit:
     """A closed file's change, waiting to be committed."""
 
     id: str
+    """Also the commit's ``change_id``: a retry of a landed commit is recognised."""
     filespace_id: str
     path: str
     size: int
@@ -52,16 +66,45 @@ class PendingCommit:
     block_size: int
     lock_id: str | None = None
     """The lock the change was made under; the hub refuses it once that lease is lost."""
+    base_version: int | None = None
+    """The version a partial change was built on (0: the file did not exist)."""
 
     def change(self) -> dict[str, Any]:
         """The hub's commit body."""
         body: dict[str, Any] = {"path": self.path, "size": self.size, "mode": self.mode, "blocks": self.blocks,
-                                "replace": self.replace, "mtime": self.mtime}
+                                "replace": self.replace, "mtime": self.mtime, "change_id": self.id}
         if self.truncate_to is not None:
             body["truncate_to"] = self.truncate_to
         if self.lock_id is not None:
             body["lock_id"] = self.lock_id
+        if self.base_version is not None:
+            body["base_version"] = self.base_version
         return body
+
+
+def load_records(journal_dir: Path) -> list[PendingCommit]:
+    """The records a previous run left in ``journal_dir``, oldest first (call in a thread)."""
+    if not journal_dir.exists():
+        return []
+    found = []
+    for f in journal_dir.glob("*.json"):
+        try:
+            data = json.loads(f.read_text())
+            data["to_upload"] = {k: tuple(v) for k, v in data["to_upload"].items()}
+            found.append(PendingCommit(**data))
+        except (ValueError, TypeError, KeyError):
+            log.warning("lucidlink.writeback.bad_record", record=str(f))
+    for tmp in journal_dir.glob("*.tmp"):  # a record whose write a crash interrupted
+        tmp.unlink(missing_ok=True)
+    return sorted(found, key=lambda c: c.created)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class WriteBack:
@@ -69,7 +112,7 @@ class WriteBack:
 
     def __init__(self, transport: Transport, blocks: BlockIO, filespace_id: str,
                  session: Callable[[], str | None], journal_dir: Path, *,
-                 durable: bool, delay: float) -> None:
+                 durable: bool, delay: float, sync_timeout: float) -> None:
         self._transport = transport
         self._blocks = blocks
         self._filespace_id = filespace_id
@@ -77,15 +120,16 @@ class WriteBack:
         self._dir = journal_dir
         self._durable = durable
         self._delay = delay
+        self._sync_timeout = sync_timeout
         self._queue: list[PendingCommit] = []
+        """Every change not yet acknowledged or refused, in order, in flight included."""
         self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
         self._hurry = asyncio.Event()
-        self._idle.set()
+        self._resolved = asyncio.Condition()
         self._urgent = False
         self._task: asyncio.Task[None] | None = None
         self._failures: list[tuple[PendingCommit, LucidLinkError]] = []
-        self._inflight_paths: set[str] = set()
+        self._attempt = 0
 
     # -- queue -----------------------------------------------------------------------
 
@@ -116,12 +160,12 @@ class WriteBack:
         "not a directory"), and, by ``scope``, when it is an entry of the path
         (``children``) or anywhere under it (``subtree``); ``all`` waits for any.
         """
-        if not self._queue and self._idle.is_set():
+        if not self._queue:
             return False
         if scope == "all":
             return True
         prefix = path.rstrip("/") + "/"
-        for p in self.pending_paths | self._inflight_paths:
+        for p in self.pending_paths:
             if p == path or path.startswith(p + "/"):
                 return True
             if scope == "children" and p.startswith(prefix) and "/" not in p[len(prefix):]:
@@ -135,7 +179,6 @@ class WriteBack:
         if self._durable:
             await anyio.to_thread.run_sync(self._write_record, commit)
         self._queue.append(commit)
-        self._idle.clear()
         self._wake.set()
 
     def _record_path(self, commit_id: str) -> Path:
@@ -145,65 +188,64 @@ class WriteBack:
         self._dir.mkdir(parents=True, exist_ok=True)
         path = self._record_path(commit.id)
         tmp = path.with_suffix(".tmp")
-        data = json.dumps(attrs.asdict(commit)).encode()
         with open(tmp, "wb") as f:
-            f.write(data)
-            if self._durable:
-                f.flush()
-                os.fsync(f.fileno())
+            f.write(json.dumps(attrs.asdict(commit)).encode())
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
-        if self._durable:
-            dir_fd = os.open(self._dir, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        _fsync_dir(self._dir)
 
-    async def resume(self) -> int:
-        """Queue the records a previous run of the daemon left (oldest first)."""
-
-        def load() -> list[PendingCommit]:
-            if not self._dir.exists():
-                return []
-            found = []
-            for f in self._dir.glob("*.json"):
-                try:
-                    data = json.loads(f.read_text())
-                    data["to_upload"] = {k: tuple(v) for k, v in data["to_upload"].items()}
-                    commit = PendingCommit(**data)
-                except (ValueError, TypeError, KeyError):
-                    log.warning("lucidlink.writeback.bad_record", record=str(f))
-                    continue
-                if commit.filespace_id == self._filespace_id:
-                    found.append(commit)
-            return sorted(found, key=lambda c: c.created)
-
-        found = await anyio.to_thread.run_sync(load)
-        for commit in found:
-            self._queue.append(commit)
-        if found:
-            self._idle.clear()
+    def resume(self, records: list[PendingCommit]) -> int:
+        """Queue the records a previous run of the daemon left for this filespace."""
+        self._queue[:0] = records
+        if records:
             self._urgent = True
             self._wake.set()
-            log.info("lucidlink.writeback.resumed", commits=len(found))
-        return len(found)
+            log.info("lucidlink.writeback.resumed", commits=len(records))
+        return len(records)
 
-    async def flush(self) -> None:
-        """Commit everything queued now; raise if any of it was refused by the hub."""
-        if self._queue or not self._idle.is_set():
+    async def flush(self, timeout: float | None = None) -> None:
+        """Wait until every change queued now is committed; raise what the hub refused.
+
+        Raises :class:`~lucidlink.exceptions.SyncTimeoutError` naming the files still
+        pending when ``timeout`` (default ``fs.sync.timeout``) runs out; they stay
+        queued and are retried.
+        """
+        targets = {c.id for c in self._queue}
+        if targets:
             self._urgent = True
             self._wake.set()
             self._hurry.set()
-            await self._idle.wait()
-        if self._failures:
-            failures, self._failures = self._failures, []
-            first = failures[0][1]
-            if len(failures) == 1:
-                raise first
-            names = ", ".join(c.path for c, _ in failures[:5])
-            raise FilespaceError(
-                f"{len(failures)} closed file(s) could not be committed ({names}): {first}", path=failures[0][0].path
-            ) from first
+            limit = self._sync_timeout if timeout is None else timeout
+            try:
+                async with self._resolved:
+                    await asyncio.wait_for(
+                        self._resolved.wait_for(lambda: not targets & {c.id for c in self._queue}), limit
+                    )
+            except asyncio.TimeoutError:
+                pending = [c.path for c in self._queue if c.id in targets]
+                if pending:
+                    names = ", ".join(pending[:5]) + (f" and {len(pending) - 5} more" if len(pending) > 5 else "")
+                    raise SyncTimeoutError(
+                        f"{len(pending)} closed file(s) are not committed after {limit:g} s ({names}): the hub "
+                        f"at {self._transport.hub_url} did not acknowledge them. They stay queued and are "
+                        "retried; call sync_all() again once the hub answers, or raise 'fs.sync.timeout'",
+                        path=pending[0], pending=pending,
+                    ) from None
+        self._report_failures()
+
+    def _report_failures(self) -> None:
+        if not self._failures:
+            return
+        failures, self._failures = self._failures, []
+        first = failures[0][1]
+        if len(failures) == 1:
+            raise first
+        names = ", ".join(c.path for c, _ in failures[:5])
+        raise FilespaceError(
+            f"{len(failures)} closed file(s) were refused by the hub and not committed ({names}): {first}",
+            path=failures[0][0].path,
+        ) from first
 
     # -- flusher ---------------------------------------------------------------------
 
@@ -221,30 +263,47 @@ class WriteBack:
                     pass
             self._urgent = False
             while self._queue:
-                batch, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
-                self._inflight_paths = {c.path for c in batch}
+                batch = self._queue[:_BATCH]
                 try:
                     await self._commit_batch(batch)
+                    self._attempt = 0
                 except asyncio.CancelledError:
-                    self._queue = batch + self._queue
                     raise
-                except Exception as exc:  # keep the flusher alive; the error surfaces in flush()
-                    log.warning("lucidlink.writeback.failed", error=str(exc))
-                    err = exc if isinstance(exc, LucidLinkError) else FilespaceError(str(exc))
-                    self._failures.extend((c, err) for c in batch)
-                    await self._drop(batch)
-                finally:
-                    self._inflight_paths = set()
-            if not self._queue:
-                self._idle.set()
+                except Exception as exc:  # transient, or a bug: the changes stay queued
+                    self._attempt += 1
+                    delay = backoff_delay(self._attempt, base=0.1, cap=_BACKOFF_CAP)
+                    log.warning("lucidlink.writeback.retry", files=len(batch), attempt=self._attempt,
+                                retry_in=round(delay, 2), error=f"{type(exc).__name__}: {exc}")
+                    await asyncio.sleep(delay)
 
-    async def _upload(self, batch: Iterable[PendingCommit], everything: bool = False) -> None:
-        """Upload the batch's blocks the hub lacks, read from staging.
+    async def _resolve(self, done: list[PendingCommit], refused: LucidLinkError | None = None) -> None:
+        """Take acknowledged (or refused) changes off the queue and out of the journal."""
+        ids = {c.id for c in done}
+        self._queue = [c for c in self._queue if c.id not in ids]
+        if refused is not None:
+            for commit in done:
+                log.warning("lucidlink.writeback.refused", path=commit.path, code=refused.code,
+                            error=str(refused))
+                self._failures.append((commit, refused))
+
+        def remove() -> None:
+            for commit in done:
+                self._record_path(commit.id).unlink(missing_ok=True)
+                if commit.staging:
+                    Path(commit.staging).unlink(missing_ok=True)
+
+        await anyio.to_thread.run_sync(remove)
+        async with self._resolved:
+            self._resolved.notify_all()
+
+    async def _upload(self, batch: list[PendingCommit], everything: bool = False) -> list[PendingCommit]:
+        """Upload the batch's blocks the hub lacks, read from staging; return what can be committed.
 
         Reads go to a thread in groups of at most :data:`_UPLOAD_GROUP_BYTES`, so many
-        small files cost few thread trips and large ones never sit in memory whole.
+        small files cost few thread trips and large ones never sit in memory whole. A
+        change whose staging bytes are gone can never land: it is refused here.
         """
-        wanted: list[tuple[str, str, int, int]] = []
+        wanted: list[tuple[PendingCommit, str, int, int]] = []
         for commit in batch:
             if commit.staging is None:
                 continue
@@ -252,55 +311,69 @@ class WriteBack:
             if everything:
                 for b in commit.blocks:
                     parts.setdefault(b["hash"], (b["index"] * commit.block_size, b["length"]))
-            wanted.extend((commit.staging, digest, off, n) for digest, (off, n) in parts.items())
+            wanted.extend((commit, digest, off, n) for digest, (off, n) in parts.items())
 
-        def read(group: list[tuple[str, str, int, int]]) -> dict[str, bytes]:
+        lost: dict[str, PendingCommit] = {}
+
+        def read(group: list[tuple[PendingCommit, str, int, int]]) -> dict[str, bytes]:
             out: dict[str, bytes] = {}
-            for staging, digest, offset, length in group:
-                with open(staging, "rb") as f:
-                    data = os.pread(f.fileno(), length, offset)
+            for commit, digest, offset, length in group:
+                try:
+                    with open(str(commit.staging), "rb") as f:
+                        data = os.pread(f.fileno(), length, offset)
+                except OSError:
+                    lost[commit.id] = commit
+                    continue
                 out[digest] = data + bytes(length - len(data))
             return out
 
-        group: list[tuple[str, str, int, int]] = []
+        group: list[tuple[PendingCommit, str, int, int]] = []
         size = 0
-        for item in wanted + [("", "", 0, -1)]:
-            if group and (item[3] < 0 or size + item[3] > _UPLOAD_GROUP_BYTES):
+        for item in [*wanted, None]:
+            if group and (item is None or size + item[3] > _UPLOAD_GROUP_BYTES):
                 await self._blocks.upload(await anyio.to_thread.run_sync(read, group))
                 group, size = [], 0
-            if item[3] >= 0:
+            if item is not None:
                 group.append(item)
                 size += item[3]
+        if lost:
+            await self._resolve(list(lost.values()), FilespaceError(
+                "the staging bytes of this closed file are gone from the daemon's root dir, so it cannot "
+                "be committed; write the file again"))
+        return [c for c in batch if c.id not in lost]
+
+    async def _post(self, batch: list[PendingCommit]) -> None:
+        await self._transport.call("POST", f"/v1/filespaces/{self._filespace_id}/commits",
+                                   json={"commits": [c.change() for c in batch]},
+                                   session_id=self._session(), idempotent=True)
 
     async def _commit_batch(self, batch: list[PendingCommit]) -> None:
-        await self._upload(batch)
-        api = f"/v1/filespaces/{self._filespace_id}/commits"
-        try:
-            await self._transport.call("POST", api, json={"commits": [c.change() for c in batch]},
-                                       session_id=self._session())
-            await self._drop(batch)
+        """Commit a batch: acknowledged changes and refusals leave the queue; a transient error raises."""
+        batch = await self._upload(batch)
+        if not batch:
             return
-        except BlockMissingError:
-            # Blocks vanished (GC) between upload and commit: upload all again, retry once.
-            await self._upload(batch, everything=True)
-        except LucidLinkError:
-            if len(batch) == 1:
-                raise
-        # One change was refused: commit one by one so the others still land.
-        for commit in batch:
+        try:
             try:
-                await self._transport.call("POST", api, json={"commits": [commit.change()]},
-                                           session_id=self._session())
-            except LucidLinkError as err:
-                log.warning("lucidlink.writeback.refused", path=commit.path, code=err.code)
-                self._failures.append((commit, err))
-            await self._drop([commit])
-
-    async def _drop(self, batch: list[PendingCommit]) -> None:
-        def remove() -> None:
+                await self._post(batch)
+            except BlockMissingError:
+                # Blocks vanished (GC) between upload and commit: upload all again.
+                batch = await self._upload(batch, everything=True)
+                await self._post(batch)
+        except LucidLinkError as err:
+            if is_transient(err):
+                raise
+            if len(batch) == 1:
+                await self._resolve(batch, err)
+                return
+            # One change was refused: commit one by one so the others still land.
             for commit in batch:
-                self._record_path(commit.id).unlink(missing_ok=True)
-                if commit.staging:
-                    Path(commit.staging).unlink(missing_ok=True)
-
-        await anyio.to_thread.run_sync(remove)
+                try:
+                    await self._post([commit])
+                except LucidLinkError as one:
+                    if is_transient(one):
+                        raise
+                    await self._resolve([commit], one)
+                else:
+                    await self._resolve([commit])
+            return
+        await self._resolve(batch)
