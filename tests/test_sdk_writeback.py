@@ -118,14 +118,17 @@ async def test_a_refused_change_is_reported_once_and_the_others_land(sdk_hub: Sd
         await fa.fs.write_file("/gone.bin", b"x" * 100)
         await fa.sync_all()
         await fb.sync_all()
-        async with fb.fs.open("/gone.bin", "r+b") as f:  # a partial overwrite ...
-            await f.write(b"y")
-            await fa.fs.delete("/gone.bin")  # ... of a file deleted under it
+        config_delay = fb._writeback._delay
+        fb._writeback._delay = 30.0  # keep /kept.bin queued while /gone.bin is refused
         await fb.fs.write_file("/kept.bin", b"kept")
+        f = await fb.fs.open("/gone.bin", "r+b")  # a partial overwrite ...
+        await f.write(b"y")
+        await fa.fs.delete("/gone.bin")  # ... of a file deleted under it
         with pytest.raises(PathNotFoundError) as info:
-            await fb.sync_all()
+            await f.close()  # a partial overwrite learns its fate at close
         assert info.value.path == "/gone.bin"
-        await fb.sync_all()  # reported once: the next barrier is clean
+        fb._writeback._delay = config_delay
+        await fb.sync_all()  # reported once: the next barrier is clean, and the other file landed
         assert await fa.fs.read_file("/kept.bin") == b"kept"
         assert not await fa.fs.file_exists("/gone.bin")
         await fa.unlink()
@@ -160,11 +163,10 @@ async def test_overlapping_partial_overwrites_conflict_and_disjoint_ones_merge(s
         await hb.seek(B + 100)
         await hb.write(b"second")
         await ha.close()
-        await fa.sync_all()
-        await hb.close()
         with pytest.raises(VersionConflictError) as info:
-            await fb.sync_all()
+            await hb.close()
         assert info.value.path == "/m.bin" and "Re-open the file" in str(info.value)
+        await fb.sync_all()  # reported once
         expect = merged[:B + 1] + b"first" + merged[B + 6:]
         assert await fb.fs.read_file("/m.bin") == expect
         # Appending to the version it saw while the other wrote slot 0: merged.

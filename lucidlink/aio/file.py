@@ -399,7 +399,16 @@ class AsyncFile:
     # -- closing ---------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Close the handle; a written file's change is queued for commit (see ``sync_all``)."""
+        """Close the handle; a written file's change is queued for commit (see ``sync_all``).
+
+        A whole-file write (``w``, ``x``) returns at once and is committed in the
+        background. A locked handle, and a partial overwrite (``r+``, ``a``, a
+        ``truncate``), wait for their commit: the latter raises
+        ``VersionConflictError`` here when another writer changed the same blocks
+        since the file was opened (disjoint changes are merged), or
+        ``SyncTimeoutError`` when the hub does not answer within ``fs.sync.timeout``
+        (the change stays queued).
+        """
         if self.closed:
             return
         self.closed = True
@@ -414,11 +423,12 @@ class AsyncFile:
                     # an error that would surface in some later, unrelated flush.
                     await self._discard_staging()
                     self._lock.check()
-                await self._hand_over()
-                if self._lock is not None:
+                commit = await self._hand_over()
+                if self._lock is not None or commit.base_version is not None:
                     # A locked change lands before the lock is given back, so the next
-                    # holder reads it.
-                    await self._filespace._writeback.flush()
+                    # holder reads it; a partial overwrite learns here whether it
+                    # collided with another writer's change (VersionConflictError).
+                    await self._filespace._writeback.flush(only={commit.id})
             elif self._lock is not None and self._lock.lost():
                 self._lock.check()
         finally:
@@ -441,7 +451,7 @@ class AsyncFile:
 
         await anyio.to_thread.run_sync(discard)
 
-    async def _hand_over(self) -> None:
+    async def _hand_over(self) -> PendingCommit:
         # Uploads still running finish; slots changed after their upload are redone
         # by the flusher from staging.
         results = await asyncio.gather(*self._uploads.values(), return_exceptions=True)
@@ -512,6 +522,7 @@ class AsyncFile:
             base_version=base_version,
         )
         await self._filespace._writeback.enqueue(commit)
+        return commit
 
     async def __aenter__(self) -> AsyncFile:
         return self

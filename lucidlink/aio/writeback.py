@@ -204,14 +204,15 @@ class WriteBack:
             log.info("lucidlink.writeback.resumed", commits=len(records))
         return len(records)
 
-    async def flush(self, timeout: float | None = None) -> None:
-        """Wait until every change queued now is committed; raise what the hub refused.
+    async def flush(self, timeout: float | None = None, only: set[str] | None = None) -> None:
+        """Wait until every change queued now (or those of ``only``) is committed; raise refusals.
 
         Raises :class:`~lucidlink.exceptions.SyncTimeoutError` naming the files still
         pending when ``timeout`` (default ``fs.sync.timeout``) runs out; they stay
-        queued and are retried.
+        queued and are retried. Without ``only`` every refusal not yet reported is
+        raised; with it, only those of its changes.
         """
-        targets = {c.id for c in self._queue}
+        targets = {c.id for c in self._queue if only is None or c.id in only}
         if targets:
             self._urgent = True
             self._wake.set()
@@ -232,12 +233,13 @@ class WriteBack:
                         "retried; call sync_all() again once the hub answers, or raise 'fs.sync.timeout'",
                         path=pending[0], pending=pending,
                     ) from None
-        self._report_failures()
+        self._report_failures(only)
 
-    def _report_failures(self) -> None:
-        if not self._failures:
+    def _report_failures(self, only: set[str] | None = None) -> None:
+        failures = [f for f in self._failures if only is None or f[0].id in only]
+        if not failures:
             return
-        failures, self._failures = self._failures, []
+        self._failures = [f for f in self._failures if f not in failures]
         first = failures[0][1]
         if len(failures) == 1:
             raise first
