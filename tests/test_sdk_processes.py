@@ -319,14 +319,10 @@ def test_killed_daemon_loses_no_closed_file_once_restarted(
         13, 5 * 1024 * 1024 + 7
     )
 
-    # Closed, never committed: new files of every size class, in several directories...
+    # A partial update's close waits for its commit (a version conflict is raised
+    # there), so these land before the crash: a partial update in place (two blocks
+    # touched), an append, a shrink through a handle ...
     expected = dict(base)
-    for i, size in enumerate([0, 1, B - 1, B, B + 1, 3 * B + 5]):
-        path = f"/new/sub/f{i}.bin" if i % 2 else f"/new/f{i}.bin"
-        w.write(path, data(100 + i, size))
-        expected[path] = data(100 + i, size)
-    # ... a partial update in place (two blocks touched), an append, a shrink through a
-    # handle, a whole replacement, an exclusive create, a text file ...
     w("open", id="p", path="/base/patched.bin", mode="r+b")
     w("h", id="p", call="seek", args=[2 * B - 3])
     w("h", id="p", call="write", args=[encode(b"<<patch>>")])
@@ -344,6 +340,12 @@ def test_killed_daemon_loses_no_closed_file_once_restarted(
     w("h", id="t", call="write", args=[encode(b"END")])
     w("close", id="t")
     expected["/base/truncated.bin"] = base["/base/truncated.bin"][: B + 10] + b"END"
+    # ... and these are closed, never committed: new files of every size class, in
+    # several directories, a whole replacement, an exclusive create, a text file ...
+    for i, size in enumerate([0, 1, B - 1, B, B + 1, 3 * B + 5]):
+        path = f"/new/sub/f{i}.bin" if i % 2 else f"/new/f{i}.bin"
+        w.write(path, data(100 + i, size))
+        expected[path] = data(100 + i, size)
     w.write("/base/replaced.bin", b"short now")
     expected["/base/replaced.bin"] = b"short now"
     w("open", id="x", path="/new/exclusive.bin", mode="xb")
@@ -354,23 +356,25 @@ def test_killed_daemon_loses_no_closed_file_once_restarted(
     w("h", id="txt", call="write", args=["ünïcode line\n"])
     w("close", id="txt")
     expected["/new/notes.txt"] = "ünïcode line\n".encode()
-    # ... and a change on the second filespace of the same daemon.
-    big_new = data(30, 9 * 1024 * 1024 + 1)
-    w.write("/big-new.bin", big_new, fs="big")
+    # ... and changes on the second filespace of the same daemon (the partial one first).
     w("open", id="bp", path="/big-base.bin", mode="r+b", fs="big")
     w("h", id="bp", call="seek", args=[4 * 1024 * 1024 - 1])
     w("h", id="bp", call="write", args=[encode(b"XY")])
     w("close", id="bp")
     big_patched = bytearray(data(13, 5 * 1024 * 1024 + 7))
     big_patched[4 * 1024 * 1024 - 1 : 4 * 1024 * 1024 + 1] = b"XY"
+    big_new = data(30, 9 * 1024 * 1024 + 1)
+    w.write("/big-new.bin", big_new, fs="big")
 
     pending = w("pending")
-    assert pending == 6 + 6 + 2, pending  # one journalled record per closed change
+    assert pending == 6 + 3 + 1, pending  # one journalled record per closed, uncommitted change
     w.kill()
 
-    # The hub has none of it: the base is exactly as committed.
+    # The hub has the partial updates and none of the rest.
     before = _hub_view(sdk_hub)
-    assert before == committed, "changes reached the hub before the restart"
+    landed = {p: expected[p] for p in ("/base/patched.bin", "/base/appended.log", "/base/truncated.bin")}
+    assert before["small"] == {**committed["small"], **landed}, "whole-file changes reached the hub early"
+    assert before["big"] == {"/big-base.bin": bytes(big_patched)}
     state = root / ".lucid"
     assert len(list((state / "pending").glob("*.json"))) == pending
     assert any((state / "staging").iterdir())
