@@ -151,6 +151,16 @@ def latency(seconds: float, *, match: str | re.Pattern[str] | None = None) -> Fa
     return Fault("latency", seconds=seconds, match=_pattern(match))
 
 
+_ID = re.compile(r"/[0-9a-f]{8,}(?=/|$)|/[0-9a-f-]{36}(?=/|$)")
+
+
+def _route(line: str) -> str:
+    """``METHOD /path`` of a request line, without the query and with hex ids as ``*``."""
+    method, _, rest = line.partition(" ")
+    path = rest.split(" ", 1)[0].split("?", 1)[0]
+    return f"{method} {_ID.sub('/*', path)}"
+
+
 class _Conn:
     """One proxied connection and the state of the request it is carrying."""
 
@@ -161,11 +171,14 @@ class _Conn:
         self.armed: Fault | None = None
         """The per-request fault armed for the current request (``None``: none)."""
         self.armed_epoch = -1
+        self.line = ""
+        """The current request's first line."""
         self.in_body = False
         self.head_tail = b""
         self.body_bytes = 0
 
-    def new_request(self) -> None:
+    def new_request(self, line: str) -> None:
+        self.line = line
         self.armed = None
         self.in_body = False
         self.head_tail = b""
@@ -197,17 +210,20 @@ class FaultProxy:
         self.upstream = upstream
         self.port = 0
         self._random = random.Random(seed)
-        self._mode: Fault = PASS
+        self._mode: Fault | tuple[Fault, ...] = PASS
+        self._faults_on: tuple[Fault, ...] = ()
         self._epoch = 0
-        self._left: int | None = None  # how many more requests the mode may arm
+        self._left: list[int | None] = []  # per fault: how many more requests it may arm
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
+        self._closing = False
         self._conns: set[_Conn] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
         self._changed: asyncio.Event | None = None
         self._stats_lock = threading.Lock()
         self._faults: collections.Counter[str] = collections.Counter()
+        self._by_request: collections.Counter[tuple[str, str]] = collections.Counter()
         self._connections = 0
         self._requests = 0
 
@@ -254,16 +270,20 @@ class FaultProxy:
     # -- control (any thread) ----------------------------------------------------------
 
     @property
-    def mode(self) -> Fault:
-        """The fault in effect (``PASS`` when none); assign a new one to switch."""
+    def mode(self) -> Fault | tuple[Fault, ...]:
+        """The fault(s) in effect (``PASS`` when none); assign to switch.
+
+        Assign one fault, or several at once (a tuple): a request is armed with the
+        first per-request fault of the tuple that takes it; global faults all apply.
+        """
         return self._mode
 
     @mode.setter
-    def mode(self, fault: Fault) -> None:
+    def mode(self, fault: Fault | tuple[Fault, ...]) -> None:
         self._call(self._set_mode(fault))
 
     @contextlib.contextmanager
-    def faulted(self, fault: Fault) -> Iterator[FaultProxy]:
+    def faulted(self, fault: Fault | tuple[Fault, ...]) -> Iterator[FaultProxy]:
         """Apply ``fault`` for the ``with`` block, then pass traffic again."""
         self.mode = fault
         try:
@@ -299,6 +319,12 @@ class FaultProxy:
             return dict(self._faults)
 
     @property
+    def faults_by_request(self) -> dict[tuple[str, str], int]:
+        """Per-request faults injected so far, by (kind, ``METHOD /path`` with ids as ``*``)."""
+        with self._stats_lock:
+            return dict(self._by_request)
+
+    @property
     def faults_total(self) -> int:
         """Faults injected so far, all kinds."""
         with self._stats_lock:
@@ -322,30 +348,63 @@ class FaultProxy:
             )
         return asyncio.run_coroutine_threadsafe(coro, loop).result(_CONTROL_TIMEOUT)
 
-    def _count(self, kind: str, n: int = 1) -> None:
+    def _count(self, kind: str, n: int = 1, line: str | None = None) -> None:
         with self._stats_lock:
             self._faults[kind] += n
+            if line is not None:
+                self._by_request[(kind, _route(line))] += 1
 
     # -- the loop's side ---------------------------------------------------------------
 
     async def _listen(self, port: int) -> None:
         if self._changed is None:
             self._changed = asyncio.Event()
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", port, limit=_CHUNK)
-        self.port = self._server.sockets[0].getsockname()[1]
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+            sock.listen(128)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        self._listener = sock
+        self.port = sock.getsockname()[1]
+        asyncio.get_running_loop().add_reader(sock, self._accept, sock)
 
-    async def _set_mode(self, fault: Fault) -> None:
-        old = self._mode
-        if fault.kind == "refuse" and old.kind != "refuse" and self._server is not None:
+    def _unlisten(self) -> None:
+        # Not asyncio.Server: its close() can leak a socket accepted at that very
+        # moment. Here accepting is a plain callback, so it stops all at once.
+        sock, self._listener = self._listener, None
+        if sock is not None:
+            asyncio.get_running_loop().remove_reader(sock)
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                sock, _ = listener.accept()
+            except OSError:  # nothing more to accept now (or the listener closed)
+                return
+            sock.setblocking(False)
+            task = asyncio.get_running_loop().create_task(self._serve(sock))
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+
+    async def _set_mode(self, mode: Fault | tuple[Fault, ...]) -> None:
+        given = (mode,) if isinstance(mode, Fault) else mode
+        faults = tuple(f for f in given if f.kind != "pass")
+        refusing = any(f.kind == "refuse" for f in faults)
+        if refusing and self._listener is not None:
             # Closing the listener makes new connects fail with ECONNREFUSED (and RSTs
             # any still waiting in the backlog); open connections are not touched.
-            self._server.close()
-            self._server = None
+            self._unlisten()
             self._count("refuse")
-        self._mode = fault
+        self._mode = mode
+        self._faults_on = faults
         self._epoch += 1
-        self._left = fault.times
-        if fault.kind != "refuse" and self._server is None:
+        self._left = [f.times for f in faults]
+        if not refusing and self._listener is None:
             await self._listen(self.port)
         self._wake()
 
@@ -370,8 +429,8 @@ class FaultProxy:
         self._wake()  # the connection's other pump may be held by a blackhole
 
     async def _shutdown(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        self._closing = True
+        self._unlisten()
         for conn in list(self._conns):
             conn.dead = True
             conn.client.transport.abort()
@@ -381,19 +440,25 @@ class FaultProxy:
             self._wake()
         if self._handlers:
             await asyncio.wait(list(self._handlers), timeout=_CONTROL_TIMEOUT)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
 
-    async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
+    async def _serve(self, sock: socket.socket) -> None:
+        """One accepted connection, from its first byte to its close."""
+        if self._closing:
+            sock.close()
+            return
+        try:
+            client_r, client_w = await asyncio.open_connection(sock=sock, limit=_CHUNK)
+        except OSError:
+            sock.close()
+            return
         conn = _Conn(client_w)
         self._conns.add(conn)
         with self._stats_lock:
             self._connections += 1
         try:
+            if self._closing:
+                conn.dead = True
+                return
             try:
                 up_r, up_w = await asyncio.open_connection(*self.upstream, limit=_CHUNK)
             except OSError:
@@ -419,35 +484,38 @@ class FaultProxy:
                     writer.close()
                 with contextlib.suppress(Exception):
                     await writer.wait_closed()
-            self._handlers.discard(task)
 
     def _arm(self, conn: _Conn, line: str) -> None:
         """Decide which per-request fault, if any, applies to the request starting now."""
-        conn.new_request()
+        conn.new_request(line)
         with self._stats_lock:
             self._requests += 1
-        mode = self._mode
-        if not mode.per_request:
+        for i, fault in enumerate(self._faults_on):
+            if not fault.per_request:
+                continue
+            if fault.match is not None and not fault.match.search(line):
+                continue
+            left = self._left[i]
+            if left is not None and left <= 0:
+                continue
+            if fault.probability < 1.0 and self._random.random() >= fault.probability:
+                continue
+            if left is not None:
+                self._left[i] = left - 1
+            conn.armed = fault
+            conn.armed_epoch = self._epoch
             return
-        if mode.match is not None and not mode.match.search(line):
-            return
-        if self._left is not None and self._left <= 0:
-            return
-        if mode.probability < 1.0 and self._random.random() >= mode.probability:
-            return
-        if self._left is not None:
-            self._left -= 1
-        conn.armed = mode
-        conn.armed_epoch = self._epoch
 
     def _armed(self, conn: _Conn, kind: str) -> Fault | None:
         """The fault of ``kind`` in effect for this connection's current chunk, if any."""
-        mode = self._mode
-        if mode.kind != kind:
-            return None
-        if mode.per_request:
-            return mode if conn.armed is mode and conn.armed_epoch == self._epoch else None
-        return mode
+        for fault in self._faults_on:
+            if fault.kind != kind:
+                continue
+            if not fault.per_request:
+                return fault
+            if conn.armed is fault and conn.armed_epoch == self._epoch:
+                return fault
+        return None
 
     async def _gate(self, conn: _Conn) -> None:
         """Hold a chunk while a blackhole covers it; delay it while latency does."""
@@ -476,7 +544,7 @@ class FaultProxy:
                 if head is not None:
                     self._arm(conn, head.group(0).decode("latin-1").rstrip())
                     if self._armed(conn, "reset_request") is not None:
-                        self._count("reset_request")
+                        self._count("reset_request", line=conn.line)
                         self._kill(conn)
                         return
                 await self._gate(conn)
@@ -509,7 +577,7 @@ class FaultProxy:
                         writer.transport.set_write_buffer_limits(high=0)
                         writer.write(data[:cut])
                         await writer.drain()
-                    self._count("reset_after")
+                    self._count("reset_after", line=conn.line)
                     self._kill(conn)
                     return
                 writer.write(data)

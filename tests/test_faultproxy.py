@@ -265,6 +265,22 @@ async def test_a_fault_per_request_on_a_keep_alive_connection(proxy: FaultProxy)
     assert proxy.faults == {"reset_after": 1}
 
 
+def test_several_faults_at_once(proxy: FaultProxy, server: TinyServer) -> None:
+    proxy.mode = (
+        reset_after(0, match=r"^POST /count", times=1),
+        reset_request(match=r"^POST /count", times=1),
+        latency(0.01),
+    )
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        get(proxy, "/count", "POST", b"1")  # cut after the server acted
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        get(proxy, "/count", "POST", b"2")  # reset before it
+    assert get(proxy, "/count", "POST", b"3") == (200, b"3")
+    assert server.counted == 2
+    faults = proxy.faults
+    assert faults["reset_after"] == 1 and faults["reset_request"] == 1 and faults["latency"] >= 4
+
+
 def test_probability_arms_some_requests(server: TinyServer) -> None:
     with FaultProxy(("127.0.0.1", server.port), seed=7) as proxy:
         proxy.mode = reset_request(probability=0.5)
