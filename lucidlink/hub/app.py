@@ -9,11 +9,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio.to_thread
 import structlog
 from aiohttp import web
 
-from lucidlink.exceptions import LucidLinkError
-from lucidlink.hub import gc
+from lucidlink.exceptions import BadRequestError, LucidLinkError
+from lucidlink.hub import disk, gc
 from lucidlink.hub.blockstore.base import BlockStore
 from lucidlink.hub.blockstore.local import LocalBlockStore
 from lucidlink.hub.config import HubSettings
@@ -22,8 +23,8 @@ from lucidlink.hub.keys import HUB_KEY
 from lucidlink.hub.routes import add_routes
 from lucidlink.hub.signing import UrlSigner, load_or_create_key
 from lucidlink.hub.state import Hub
-from lucidlink.hub.store.base import MetadataStore
 from lucidlink.hub.store import create_metadata_store
+from lucidlink.hub.store.base import MetadataStore
 
 log = structlog.get_logger("lucidlink.hub")
 
@@ -82,8 +83,19 @@ async def count_block_bytes(request: web.Request, response: web.StreamResponse) 
 
 
 async def collect_garbage(hub: Hub, grace_seconds: float | None = None) -> int:
-    """One GC pass (see :mod:`lucidlink.hub.gc`); returns how many blocks were deleted."""
+    """One GC pass (see :mod:`lucidlink.hub.gc`); returns how many blocks were deleted.
+
+    ``grace_seconds`` defaults to the hub's ``gc_grace_seconds``; a shorter grace than
+    the signed-URL lifetime is refused (``BadRequestError``): it could delete a block
+    under a reader holding a URL to it.
+    """
     grace = hub.settings.gc_grace_seconds if grace_seconds is None else grace_seconds
+    if not grace >= hub.settings.url_ttl_seconds:
+        raise BadRequestError(
+            f"'grace_seconds' must be at least {hub.settings.url_ttl_seconds:g}, the lifetime of "
+            "signed block URLs (url_ttl_seconds): a shorter grace could delete a block under a "
+            "reader holding a URL to it"
+        )
     pairs = await hub.store.write(gc.marked)
     pairs += await hub.store.write(gc.mark, grace)
     by_fs: dict[str, list[str]] = {}
@@ -123,6 +135,8 @@ def create_app(
     app[HUB_KEY] = hub
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        # The data dir is the hub's alone (0700; tightened if an older hub left it looser).
+        await anyio.to_thread.run_sync(disk.private_dir, settings.data_dir)
         await hub.store.open()
         await hub.blocks.open()
         gc_task = asyncio.create_task(_gc_loop(hub))

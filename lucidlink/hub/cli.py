@@ -18,7 +18,15 @@ from typing import Any
 
 from lucidlink.exceptions import LucidLinkError
 from lucidlink.hub import admin
-from lucidlink.hub.config import DEFAULT_HOST, DEFAULT_PORT, HubSettings, metadata_url_from_env
+from lucidlink.hub.config import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    SQLITE_SYNCHRONOUS,
+    SQLITE_SYNCHRONOUS_ENV,
+    HubSettings,
+    metadata_url_from_env,
+    sqlite_synchronous_from_env,
+)
 from lucidlink.hub.store import create_metadata_store
 
 DEFAULT_WORKSPACE = "demo"
@@ -39,13 +47,21 @@ def _with_store(args: argparse.Namespace, fn: Callable[..., Any], *fn_args: Any,
     return asyncio.run(run())
 
 
+def serve_settings(args: argparse.Namespace) -> HubSettings:
+    """The settings ``lucidlink hub serve`` runs with (flags, else environment, else defaults)."""
+    return HubSettings(
+        data_dir=Path(args.data_dir), host=args.host, port=args.port, public_url=args.public_url,
+        metadata_url=metadata_url_from_env(args.metadata_url),
+        sqlite_synchronous=sqlite_synchronous_from_env(args.sqlite_synchronous),
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from lucidlink.hub import logs
     from lucidlink.hub.app import serve
 
+    settings = serve_settings(args)
     logs.configure()
-    settings = HubSettings(data_dir=Path(args.data_dir), host=args.host, port=args.port,
-                           public_url=args.public_url, metadata_url=metadata_url_from_env(args.metadata_url))
     asyncio.run(serve(settings))
     return 0
 
@@ -190,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=DEFAULT_HOST)
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     p.add_argument("--public-url", default=None, help="base URL clients reach this hub at")
+    p.add_argument("--sqlite-synchronous", type=str.upper, choices=SQLITE_SYNCHRONOUS,
+                   default=None,
+                   help="FULL (default: a committed change survives a power loss) or NORMAL "
+                        "(faster; an OS crash may lose the last commits); "
+                        f"default ${SQLITE_SYNCHRONOUS_ENV}, else FULL")
     p.set_defaults(func=_guard(cmd_serve))
 
     p = hub.add_parser("init", help="create a workspace and filespaces if missing; print an admin token")

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from lucidlink.exceptions import (
     BadRequestError,
     BlockMissingError,
+    HubUnavailableError,
     IsADirectoryFilespaceError,
     PathExistsError,
     PathNotFoundError,
@@ -92,19 +94,33 @@ def _validate_blocks(blocks: Any, size: int, block_size: int) -> list[tuple[int,
     return [out[i] for i in sorted(out)]
 
 
-def _check_blocks_present(tx: Tx, filespace_id: str, hashes: set[str]) -> None:
-    missing = []
-    for digest in sorted(hashes):
+def _check_blocks_present(tx: Tx, filespace_id: str, blocks: Iterable[tuple[str, int]]) -> None:
+    """Refuse a commit unless every ``(hash, length)`` it names is live, with that length.
+
+    Live means durable in the block store (see :mod:`lucidlink.hub.gc`); the length
+    must be the one the block had when it was uploaded, so a file's size and its
+    blocks never disagree. Changes nothing.
+    """
+    missing: dict[str, None] = {}
+    for digest, length in sorted(set(blocks)):
         row = tx.one(
-            "SELECT state FROM blocks WHERE filespace_id = ? AND hash = ?", (filespace_id, digest)
+            "SELECT state, length FROM blocks WHERE filespace_id = ? AND hash = ?",
+            (filespace_id, digest),
         )
         if row is None or row["state"] != "live":
-            missing.append(digest)
+            missing[digest] = None
+        elif int(row["length"]) != length:
+            raise BadRequestError(
+                f"block {digest} was uploaded with {row['length']} bytes, but this commit gives "
+                f"its length as {length}; nothing was changed. Commit the block with its "
+                "uploaded length",
+                block=digest, length=int(row["length"]),
+            )
     if missing:
         raise BlockMissingError(
             f"{len(missing)} block(s) of this commit are not in the block store; upload them "
             "and commit again",
-            missing=missing,
+            missing=list(missing),
         )
 
 
@@ -195,7 +211,7 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
         versions.check_merge(tx, path, int(node["id"]), int(node["version"]), base_version, ours)
         if not ours.resized:
             size = old_size  # the other writer's size stands; this change kept the one it saw
-    _check_blocks_present(tx, filespace_id, {b[1] for b in blocks})
+    _check_blocks_present(tx, filespace_id, [(b[1], b[2]) for b in blocks])
     node_id = int(node["id"])
     if replace:
         tx.execute("DELETE FROM file_blocks WHERE node_id = ?", (node_id,))
@@ -263,10 +279,12 @@ def copy(
 
 
 def known_blocks(tx: Tx, filespace_id: str, hashes: list[str]) -> set[str]:
-    """Which of ``hashes`` the block store holds (live) for this filespace.
+    """Which of ``hashes`` the block store holds durably (``live``) for this filespace.
 
-    Refreshes their ``last_seen`` (in a write transaction): a client told a block is
-    present commits it without uploading, so the GC must not mark it meanwhile.
+    A block still being uploaded (``uploading``) is not known: its bytes may not be on
+    disk yet. Refreshes the known blocks' ``last_seen`` (in a write transaction): a
+    client told a block is present commits it without uploading, so the GC must not
+    mark it meanwhile.
     """
     found = set()
     for digest in hashes:
@@ -282,24 +300,6 @@ def known_blocks(tx: Tx, filespace_id: str, hashes: list[str]) -> set[str]:
             [(now, filespace_id, digest) for digest in sorted(found)],
         )
     return found
-
-
-def claim_block(tx: Tx, filespace_id: str, digest: str, length: int) -> bool:
-    """Mark a block live before its bytes are written; ``False`` while the GC deletes it.
-
-    Claiming first and writing second is what keeps the GC from deleting bytes a
-    concurrent upload just wrote (see :mod:`lucidlink.hub.gc`).
-    """
-    row = tx.one("SELECT state FROM blocks WHERE filespace_id = ? AND hash = ?", (filespace_id, digest))
-    now = time.time_ns()
-    if row is not None and row["state"] == "deleting":
-        return False
-    tx.execute(
-        "INSERT INTO blocks (filespace_id, hash, length, state, last_seen) VALUES (?, ?, ?, 'live', ?) "
-        "ON CONFLICT (filespace_id, hash) DO UPDATE SET last_seen = excluded.last_seen",
-        (filespace_id, digest, length, now),
-    )
-    return True
 
 
 def statistics(tx: Tx, filespace_id: str) -> dict[str, Any]:
@@ -339,3 +339,68 @@ def statistics(tx: Tx, filespace_id: str) -> dict[str, Any]:
 def node_row(tx: Tx, node_id: int) -> Row | None:
     """A node by id."""
     return tx.one(f"SELECT {namespace.NODE_COLUMNS} FROM nodes WHERE id = ?", (node_id,))
+
+
+# -- uploads ---------------------------------------------------------------------------
+# An upload is two transactions around a durable write (see lucidlink/hub/gc.py):
+# begin_upload, LocalBlockStore.write_verified, finish_upload; abort_upload on failure.
+
+
+def _gc_in_progress(digest: str) -> HubUnavailableError:
+    return HubUnavailableError(
+        f"block {digest[:12]}... is being garbage-collected; retry the upload in a moment"
+    )
+
+
+def _block_state(tx: Tx, filespace_id: str, digest: str) -> str | None:
+    row = tx.one(
+        "SELECT state FROM blocks WHERE filespace_id = ? AND hash = ?", (filespace_id, digest)
+    )
+    return None if row is None else str(row["state"])
+
+
+def begin_upload(tx: Tx, filespace_id: str, digest: str, length: int) -> None:
+    """Announce an upload before its bytes are written: the row says ``uploading``, not present.
+
+    A ``live`` block only has its ``last_seen`` refreshed; a ``deleting`` one refuses
+    (HTTP 503, retry). The ``uploading`` row keeps the GC from forgetting the block
+    while the bytes are written, yet no commit and no "present" answer counts on it.
+    """
+    state = _block_state(tx, filespace_id, digest)
+    now = time.time_ns()
+    if state is None:
+        tx.execute(
+            "INSERT INTO blocks (filespace_id, hash, length, state, last_seen) "
+            "VALUES (?, ?, ?, 'uploading', ?)",
+            (filespace_id, digest, length, now),
+        )
+    elif state == "deleting":
+        raise _gc_in_progress(digest)
+    else:
+        tx.execute(
+            "UPDATE blocks SET last_seen = ? WHERE filespace_id = ? AND hash = ?",
+            (now, filespace_id, digest),
+        )
+
+
+def finish_upload(tx: Tx, filespace_id: str, digest: str) -> None:
+    """Make a block ``live`` once its bytes are durable; refuse (503, retry) if the GC took it.
+
+    The row is gone or ``deleting`` only when the upload stalled for longer than the
+    GC's grace period after :func:`begin_upload`; the GC may then have deleted the
+    bytes just written, so the block must not become live: the client uploads again.
+    """
+    if _block_state(tx, filespace_id, digest) in (None, "deleting"):
+        raise _gc_in_progress(digest)
+    tx.execute(
+        "UPDATE blocks SET state = 'live', last_seen = ? WHERE filespace_id = ? AND hash = ?",
+        (time.time_ns(), filespace_id, digest),
+    )
+
+
+def abort_upload(tx: Tx, filespace_id: str, digest: str) -> None:
+    """Forget an upload whose write failed: the block stays unknown (a live one stays live)."""
+    tx.execute(
+        "DELETE FROM blocks WHERE filespace_id = ? AND hash = ? AND state = 'uploading'",
+        (filespace_id, digest),
+    )

@@ -1,33 +1,66 @@
-"""Garbage collection of unreferenced blocks.
+"""Garbage collection of unreferenced blocks, safe against concurrent uploads, commits and readers.
 
-Three steps, each safe against concurrent uploads and commits:
+A block's row (``blocks``) has a ``state`` and a ``last_seen`` stamp:
 
-1. ``mark``: in one transaction, blocks that no file references and that nobody has
-   uploaded or asked about for ``grace`` seconds become ``deleting``. A commit only
-   accepts ``live`` blocks; an upload re-claims a block before writing it, and a
-   request for upload URLs that answers "present" refreshes the block, both of which
-   set ``last_seen`` so it cannot be marked; so no pending commit can still count on a
-   marked block (as long as ``grace`` exceeds the time from upload to commit).
+* ``uploading``: an upload has begun writing the bytes (:func:`files.begin_upload`);
+  the block is *not* present: a commit or a "present" answer accepts only ``live``.
+* ``live``: the bytes are durable in the block store (:func:`files.finish_upload`
+  sets it only after the write, fsync, rename and directory fsync have returned).
+* ``deleting``: the GC has marked it; uploads of it are told to retry (HTTP 503
+  ``hub_unavailable``) until step 3 below has removed the row.
+
+``last_seen`` is the last moment anyone could count on the block without a reference
+protecting it: the start or end of an upload, a "present" answer to a request for
+upload URLs (the client then commits without uploading), and the moment a file last
+stopped referencing it (:func:`release_blocks` / :func:`release_nodes`, called just
+before rows of ``file_blocks`` are deleted or overwritten: overwrite, truncate,
+delete, move over a target). A GC pass:
+
+1. ``mark``: in one transaction, rows that no file references and whose ``last_seen``
+   is older than ``grace`` become ``deleting``: ``live`` ones, and ``uploading`` ones
+   left by uploads that died (a SIGKILLed hub). No commit can still use a marked
+   block (commits accept only ``live``; the SDK re-uploads on ``block_missing``);
 2. the bytes are deleted from the block store;
-3. ``forget``: the ``deleting`` rows are removed. An upload that arrives while a
-   block is ``deleting`` is told to retry (HTTP 503 ``hub_unavailable``) and succeeds
-   after step 3.
+3. ``forget``: the ``deleting`` rows are removed.
+
+What this guarantees, given ``grace`` >= the signed-URL lifetime (``url_ttl_seconds``;
+:class:`~lucidlink.hub.config.HubSettings` and ``POST /v1/admin/gc`` refuse less):
+
+* a client that uploaded a block, or was told it is present, may commit it for
+  ``grace`` seconds afterwards;
+* a reader of a file version keeps every block of it for at least ``grace`` seconds
+  after that version was replaced, truncated or deleted; in particular every block
+  URL handed out while the block was referenced works until the URL expires;
+* bytes are never deleted under a block that is ``live`` and referenced, nor under an
+  upload that is still inside ``grace``.
+
+An upload stalled for longer than ``grace`` between its two transactions finds its row
+gone or ``deleting`` and is told to retry (its bytes may be left as an unreferenced
+file, which the retry then reuses). With several hubs on PostgreSQL the stamps come
+from different clocks: keep them synchronised (NTP); skew eats into ``grace``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 from lucidlink.hub.store.base import Tx
 
+_CHUNK = 500
+
 
 def mark(tx: Tx, grace_seconds: float, limit: int = 10_000) -> list[tuple[str, str]]:
-    """Mark unreferenced, idle blocks for deletion; return ``(filespace_id, hash)`` pairs."""
+    """Mark unreferenced blocks idle for ``grace_seconds`` (and stale uploads) for deletion.
+
+    Returns the marked ``(filespace_id, hash)`` pairs.
+    """
     cutoff = time.time_ns() - int(grace_seconds * 1e9)
     rows = tx.all(
-        "SELECT b.filespace_id, b.hash FROM blocks b WHERE b.state = 'live' AND b.last_seen < ? "
-        "AND NOT EXISTS (SELECT 1 FROM file_blocks f WHERE f.filespace_id = b.filespace_id "
-        "AND f.hash = b.hash) LIMIT ?",
+        "SELECT b.filespace_id, b.hash FROM blocks b WHERE b.last_seen < ? "
+        "AND (b.state = 'uploading' OR (b.state = 'live' AND NOT EXISTS ("
+        "SELECT 1 FROM file_blocks f WHERE f.filespace_id = b.filespace_id AND f.hash = b.hash))) "
+        "LIMIT ?",
         (cutoff, limit),
     )
     pairs = [(r["filespace_id"], r["hash"]) for r in rows]
@@ -49,6 +82,45 @@ def forget(tx: Tx, pairs: list[tuple[str, str]]) -> None:
     tx.executemany(
         "DELETE FROM blocks WHERE filespace_id = ? AND hash = ? AND state = 'deleting'", pairs
     )
+
+
+def release_blocks(
+    tx: Tx, filespace_id: str, node_id: int, slots: Iterable[int] | None = None, *,
+    after: int | None = None,
+) -> None:
+    """Restart the grace period of the blocks that slots of a file reference.
+
+    Call it immediately *before* deleting or overwriting those rows of ``file_blocks``:
+    a reader who saw the old version may still fetch them for ``grace`` seconds.
+    ``slots``: the slot indexes (``None``: every slot); ``after``: only slots past it.
+    """
+    now = time.time_ns()
+    sql = ("UPDATE blocks SET last_seen = ? WHERE filespace_id = ? AND last_seen < ? AND hash IN "
+           "(SELECT hash FROM file_blocks WHERE node_id = ?")
+    params: list[object] = [now, filespace_id, now, node_id]
+    if after is not None:
+        sql += " AND idx > ?"
+        params.append(after)
+    if slots is None:
+        tx.execute(sql + ")", params)
+        return
+    wanted = sorted(set(slots))
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start:start + _CHUNK]
+        tx.execute(sql + f" AND idx IN ({','.join('?' * len(chunk))}))", [*params, *chunk])
+
+
+def release_nodes(tx: Tx, node_ids: list[int]) -> None:
+    """:func:`release_blocks` for every slot of the files ``node_ids`` (about to be deleted)."""
+    now = time.time_ns()
+    for start in range(0, len(node_ids), _CHUNK):
+        chunk = node_ids[start:start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        tx.execute(
+            "UPDATE blocks SET last_seen = ? WHERE last_seen < ? AND (filespace_id, hash) IN "
+            f"(SELECT filespace_id, hash FROM file_blocks WHERE node_id IN ({marks}))",
+            [now, now, *chunk],
+        )
 
 
 def expire_sessions(tx: Tx) -> int:

@@ -18,7 +18,7 @@ from lucidlink.exceptions import (
     PathExistsError,
     PathNotFoundError,
 )
-from lucidlink.hub import journal
+from lucidlink.hub import gc, journal
 from lucidlink.hub.store.base import Row, Tx
 from lucidlink.paths import join_path, parent_and_name, split_path
 
@@ -231,10 +231,16 @@ def _subtree_ids(tx: Tx, node_id: int) -> list[int]:
 
 
 def _drop_nodes(tx: Tx, ids: list[int]) -> None:
-    """Delete nodes and their block references; their blocks become garbage for the GC."""
+    """Delete nodes and their block references.
+
+    Their blocks become garbage for the GC once unreferenced for its grace period,
+    counted from now (:func:`lucidlink.hub.gc.release_nodes`): a reader of a deleted
+    file can still fetch what it had opened.
+    """
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
+        gc.release_nodes(tx, chunk)
         tx.execute(f"DELETE FROM file_blocks WHERE node_id IN ({marks})", chunk)
         tx.execute(f"DELETE FROM nodes WHERE id IN ({marks})", chunk)
 

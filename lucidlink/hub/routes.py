@@ -453,11 +453,18 @@ async def put_block(request: web.Request) -> web.StreamResponse:
             "Upload the block's exact bytes again",
             expected=digest, actual=actual,
         )
-    if not await hub.store.write(files.claim_block, fs_id, digest, len(data)):
+    # The block becomes known only once its bytes are durable (see lucidlink/hub/gc.py).
+    await hub.store.write(files.begin_upload, fs_id, digest, len(data))
+    try:
+        await store.write_verified(fs_id, digest, data)
+    except OSError as exc:
+        await hub.store.write(files.abort_upload, fs_id, digest)
         raise HubUnavailableError(
-            f"block {digest[:12]}... is being garbage-collected; retry the upload in a moment"
-        )
-    await store.write_verified(fs_id, digest, data)
+            f"the hub could not store block {digest[:12]}... ({exc.strerror or exc}); nothing "
+            "was stored. Retry the upload later; if this persists, the hub's disk is full or "
+            "failing"
+        ) from exc
+    await hub.store.write(files.finish_upload, fs_id, digest)
     hub.metrics.block_bytes["in"] += len(data)
     return ok({"hash": digest, "length": len(data)}, status=201)
 
@@ -491,7 +498,9 @@ async def statistics(request: web.Request) -> web.StreamResponse:
     return ok(await hub_of(request).store.read(files.statistics, fs["id"]))
 
 
-@route("POST", "/v1/admin/gc", "Collect unreferenced blocks now (admin).",
+@route("POST", "/v1/admin/gc",
+       "Collect unreferenced blocks now (admin). 'grace_seconds' (default: the hub's "
+       "gc_grace_seconds) must be at least the hub's url_ttl_seconds.",
        request={"type": "object", "properties": {"grace_seconds": {"type": "number"}}})
 async def run_gc(request: web.Request) -> web.StreamResponse:
     p = await principal_of(request)
@@ -503,7 +512,7 @@ async def run_gc(request: web.Request) -> web.StreamResponse:
         or not 0 <= grace <= 100 * 365 * 86400  # also refuses NaN and infinities
     ):
         raise BadRequestError("'grace_seconds' must be a number of seconds from 0 to 100 years")
-    from lucidlink.hub.app import collect_garbage
+    from lucidlink.hub.app import collect_garbage  # refuses a grace shorter than url_ttl_seconds
 
     deleted = await collect_garbage(hub_of(request), grace)
     return ok({"deleted_blocks": deleted})

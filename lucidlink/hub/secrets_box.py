@@ -36,6 +36,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from lucidlink.exceptions import ConfigurationError, LucidLinkError
+from lucidlink.hub import disk
 
 KEY_ENV = "LUCIDHUB_CONNECT_KEY"
 KEY_FILE = "connect.key"
@@ -77,19 +78,16 @@ def load_or_create_key(data_dir: Path, environ: Mapping[str, str] | None = None)
         return parse_key(env[KEY_ENV])
     path = data_dir / KEY_FILE
     try:
-        return parse_key(path.read_text())
+        key = parse_key(path.read_text())
     except FileNotFoundError:
         pass
+    else:
+        disk.tighten(path, disk.PRIVATE_FILE)  # an older hub or an operator may have loosened it
+        return key
     key = secrets.token_bytes(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another hub process created it meanwhile
+    # Written whole under a temporary name and linked into place: never a partial key file.
+    if not disk.create_file(path, key.hex().encode()):  # another hub process created it meanwhile
         return parse_key(path.read_text())
-    with os.fdopen(fd, "w") as f:
-        f.write(key.hex())
-        f.flush()
-        os.fsync(f.fileno())
     return key
 
 

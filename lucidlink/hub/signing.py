@@ -10,25 +10,27 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import time
 from pathlib import Path
 
 from lucidlink.exceptions import SignedUrlError
+from lucidlink.hub import disk
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """Read the hub's signing key, creating it (0600) on first use."""
+    """Read the hub's signing key, creating it (0600, durably, atomically) on first use.
+
+    An existing key file readable by others is tightened to 0600 (with a warning).
+    """
     try:
-        return bytes.fromhex(path.read_text().strip())
+        key = bytes.fromhex(path.read_text().strip())
     except FileNotFoundError:
-        pass
-    key = secrets.token_bytes(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key.hex())
+        key = secrets.token_bytes(32)
+        if disk.create_file(path, key.hex().encode()):
+            return key
+        key = bytes.fromhex(path.read_text().strip())  # another hub process created it meanwhile
+    disk.tighten(path, disk.PRIVATE_FILE)
     return key
 
 

@@ -7,16 +7,23 @@ import uuid
 from pathlib import Path
 
 import anyio.to_thread
+import structlog
 
+from lucidlink.hub import disk
 from lucidlink.hub.blockstore.base import BlockStore
 from lucidlink.hub.signing import UrlSigner
 
+log = structlog.get_logger("lucidlink.hub")
+
 
 class LocalBlockStore(BlockStore):
-    """Blocks as files ``<root>/<filespace-id>/<hash[:2]>/<hash>``.
+    """Blocks as files ``<root>/<filespace-id>/<hash[:2]>/<hash>`` (files 0600, directories 0700).
 
-    Writes go to a temporary file that is renamed into place, so a reader never sees a
-    partial block and a retried upload is harmless.
+    A block is written durably before :meth:`write_verified` returns: to a temporary
+    file that is fsynced, renamed into place, and whose directory is then fsynced (as
+    is the parent of every directory on the way, once per process). A reader never
+    sees a partial block, a retried upload is harmless, and a block the hub has called
+    present survives a crash of the hub or of the machine.
     """
 
     engine = "local"
@@ -25,9 +32,24 @@ class LocalBlockStore(BlockStore):
     def __init__(self, root: Path | str, signer: UrlSigner) -> None:
         self.root = Path(root)
         self.signer = signer
+        # Directories whose own entry this process has made durable (fsync of the parent).
+        self._durable_dirs: set[Path] = set()
+
+    def _open(self) -> None:
+        disk.private_dir(self.root)
+        for fs_dir in self._subdirs(self.root):
+            disk.tighten(fs_dir, disk.PRIVATE_DIR)
+            for prefix_dir in self._subdirs(fs_dir):
+                disk.tighten(prefix_dir, disk.PRIVATE_DIR)
+
+    @staticmethod
+    def _subdirs(path: Path) -> list[Path]:
+        with os.scandir(path) as entries:
+            return [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
 
     async def open(self) -> None:
-        await anyio.to_thread.run_sync(lambda: self.root.mkdir(parents=True, exist_ok=True))
+        """Create the directory (0700), or tighten an existing tree's directories to 0700."""
+        await anyio.to_thread.run_sync(self._open)
 
     def path_of(self, filespace_id: str, digest: str) -> Path:
         """Where a block lives on disk."""
@@ -36,24 +58,45 @@ class LocalBlockStore(BlockStore):
     def signed_url(self, base_url: str, filespace_id: str, digest: str, op: str, ttl: float) -> str:
         return self.signer.sign(base_url, filespace_id, digest, op, ttl)
 
+    def _durable_dir(self, directory: Path) -> None:
+        """Make sure ``directory`` and its entry in its parent are on disk (up to the root)."""
+        if directory in self._durable_dirs or directory == self.root:
+            return
+        self._durable_dir(directory.parent)
+        if not disk.make_dirs(directory):
+            # It existed: maybe made by a concurrent upload that has not synced it yet,
+            # or by a hub that crashed before it did.
+            disk.fsync_dir(directory.parent)
+        self._durable_dirs.add(directory)
+
     def _write(self, filespace_id: str, digest: str, data: bytes) -> None:
         final = self.path_of(filespace_id, digest)
+        self._durable_dir(final.parent)
         if final.exists():
+            # Its bytes were fsynced before the rename, but the writer that renamed it
+            # may not have synced the directory yet.
+            disk.fsync_dir(final.parent)
             return
-        final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{digest}.{uuid.uuid4().hex}.tmp")
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+            disk.write_synced(tmp, data)
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
+        disk.fsync_dir(final.parent)
 
     async def write_verified(self, filespace_id: str, digest: str, data: bytes) -> None:
-        """Store bytes already checked against ``digest`` (atomically, off the event loop)."""
-        await anyio.to_thread.run_sync(self._write, filespace_id, digest, data)
+        """Store bytes already checked against ``digest``, durably (off the event loop).
+
+        Raises ``OSError`` when the disk refuses (full, read-only, I/O error); then no
+        block file is left behind.
+        """
+        try:
+            await anyio.to_thread.run_sync(self._write, filespace_id, digest, data)
+        except OSError as exc:
+            log.error("hub.block.write_failed", filespace=filespace_id, block=digest,
+                      errno=exc.errno, error=str(exc))
+            raise
 
     async def delete(self, filespace_id: str, digests: list[str]) -> None:
         def _delete() -> None:

@@ -19,7 +19,8 @@ def create_metadata_store(settings: HubSettings) -> MetadataStore:
     if not url or url.startswith("sqlite:"):
         from lucidlink.hub.store.sqlite import SqliteStore
 
-        return SqliteStore(url[len("sqlite:"):] if url else settings.metadata_path)
+        return SqliteStore(url[len("sqlite:"):] if url else settings.metadata_path,
+                           synchronous=settings.sqlite_synchronous)
     if url.startswith(("postgresql://", "postgres://")):
         from lucidlink.hub.store.postgres import PostgresStore
 

@@ -3,6 +3,13 @@
 Writes run on one dedicated thread with one connection (SQLite has a single writer;
 funnelling writes through one thread avoids ``database is locked`` retries), reads on
 a small pool of threads with a connection each (WAL lets them run beside the writer).
+
+Durability: ``synchronous=FULL`` by default, so a transaction is on disk (WAL fsynced)
+before the hub answers; ``NORMAL`` is an opt-in (``sqlite_synchronous``) that survives
+a hub crash but may lose the last transactions to an OS crash or power loss. A
+transaction whose ``COMMIT`` fails is rolled back, so the writer keeps serving. The
+database file is created 0600 before SQLite opens it: SQLite gives its ``-wal`` and
+``-shm`` files the database file's mode.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from lucidlink.exceptions import ConfigurationError
+from lucidlink.hub import disk
 from lucidlink.hub.store.base import SCHEMA_VERSION, MetadataStore, Row
 from lucidlink.hub.store.schema import schema
 
@@ -47,8 +56,13 @@ class SqliteStore(MetadataStore):
 
     engine = "sqlite"
 
-    def __init__(self, path: Path | str, *, readers: int = 2) -> None:
+    def __init__(self, path: Path | str, *, readers: int = 2, synchronous: str = "FULL") -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ConfigurationError(
+                f"SQLite synchronous must be FULL or NORMAL, not {synchronous!r}"
+            )
         self.path = Path(path)
+        self.synchronous = synchronous
         self._readers = readers
         self._writer: ThreadPoolExecutor | None = None
         self._reader_pool: ThreadPoolExecutor | None = None
@@ -60,9 +74,7 @@ class SqliteStore(MetadataStore):
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode is durable across process crashes; only an OS crash or
-        # power loss can drop the last transactions.
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")  # checked in __init__
         conn.execute("PRAGMA foreign_keys=ON")
         with self._conns_lock:
             self._conns.append(conn)
@@ -76,6 +88,9 @@ class SqliteStore(MetadataStore):
         return conn
 
     def _init_schema(self) -> None:
+        disk.private_file(self.path)
+        for suffix in ("-wal", "-shm"):  # left by an older hub with looser modes
+            disk.tighten(self.path.with_name(self.path.name + suffix), disk.PRIVATE_FILE)
         conn = self._thread_conn()
         conn.executescript(SCHEMA)
         conn.execute(
@@ -84,7 +99,6 @@ class SqliteStore(MetadataStore):
         )
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lucidhub-sqlite-writer")
         self._reader_pool = ThreadPoolExecutor(self._readers, thread_name_prefix="lucidhub-sqlite-reader")
         await asyncio.get_running_loop().run_in_executor(self._writer, self._init_schema)
@@ -108,10 +122,13 @@ class SqliteStore(MetadataStore):
         conn.execute(begin)
         try:
             result = fn(_SqliteTx(conn), *args, **kwargs)
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # Also when COMMIT itself fails (a deferred constraint, a full disk): left
+            # open, the transaction would make every later BEGIN on this thread fail.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
         return result
 
     async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
