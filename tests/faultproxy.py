@@ -128,12 +128,13 @@ def reset_request(
     return Fault("reset_request", match=_pattern(match), times=times, probability=probability)
 
 
-def blackhole(*, match: str | re.Pattern[str] | None = None) -> Fault:
+def blackhole(*, match: str | re.Pattern[str] | None = None, times: int | None = None) -> Fault:
     """Forward nothing either way until the mode changes; connections stay open and stall.
 
-    With ``match``, only the matching requests (and their responses) are held.
+    With ``match``, only the matching requests (and their responses) are held, and
+    ``times`` limits how many.
     """
-    return Fault("blackhole", match=_pattern(match))
+    return Fault("blackhole", match=_pattern(match), times=times)
 
 
 def refuse() -> Fault:
@@ -141,14 +142,17 @@ def refuse() -> Fault:
     return Fault("refuse")
 
 
-def latency(seconds: float, *, match: str | re.Pattern[str] | None = None) -> Fault:
+def latency(
+    seconds: float, *, match: str | re.Pattern[str] | None = None, times: int | None = None
+) -> Fault:
     """Delay every chunk (each direction) by ``seconds``.
 
-    With ``match``, only the chunks of matching requests and their responses.
+    With ``match``, only the chunks of matching requests and their responses, and
+    ``times`` limits how many requests.
     """
     if seconds < 0:
         raise ValueError("seconds must be >= 0")
-    return Fault("latency", seconds=seconds, match=_pattern(match))
+    return Fault("latency", seconds=seconds, match=_pattern(match), times=times)
 
 
 _ID = re.compile(r"/[0-9a-f]{8,}(?=/|$)|/[0-9a-f-]{36}(?=/|$)")
@@ -520,15 +524,15 @@ class FaultProxy:
     async def _gate(self, conn: _Conn) -> None:
         """Hold a chunk while a blackhole covers it; delay it while latency does."""
         counted = False
-        while not conn.dead and self._armed(conn, "blackhole") is not None:
+        while not conn.dead and (hole := self._armed(conn, "blackhole")) is not None:
             if not counted:
-                self._count("blackhole")
+                self._count("blackhole", line=conn.line if hole.per_request else None)
                 counted = True
             assert self._changed is not None
             await self._changed.wait()
         slow = self._armed(conn, "latency")
         if slow is not None and not conn.dead:
-            self._count("latency")
+            self._count("latency", line=conn.line if slow.per_request else None)
             await asyncio.sleep(slow.seconds)
 
     async def _pump_up(

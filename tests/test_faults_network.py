@@ -7,15 +7,19 @@ of fault while files are written, uploaded and committed, while ``sync_all`` run
 a long-poll watcher follows the journal, and while a second client reads the files
 back:
 
-* ``reset``: every open connection is RST every few tens of milliseconds;
+* ``reset``: every open connection is RST every few tens of milliseconds, and the
+  first commit request is RST before the hub sees it;
 * ``cut``: the answers to the first two commits are cut after a few bytes of body (the
   hub acted, the client does not know), the third commit is RST before the hub sees it,
   then half of the answers to commits, block PUTs and GETs, URL batches and journal
   pulls are cut;
-* ``blackhole``: nothing moves for longer than a request's timeout, and the requests
-  held meanwhile are delivered late when it heals (a retried commit meets its twin);
+* ``blackhole``: a commit is held, then nothing moves for longer than a request's
+  timeout; what was held is delivered late when it heals (a retried commit meets its
+  twin);
 * ``refuse``: connections are reset and new ones refused, as while a hub restarts;
-* ``latency``: every chunk is delayed.
+  then the first commit lands but its answer is lost;
+* ``latency``: every chunk is delayed, and one commit by more than the client's
+  timeout (it reaches the hub after the client retried it).
 
 ``sync_all()`` may raise the SDK's timeout error (a ``TimeoutError``) while a fault
 lasts: it is retried. Any other error from it is a failure (a change refused or
@@ -42,7 +46,7 @@ import attrs
 import pytest
 
 import lucidlink.aio
-from lucidlink.exceptions import LucidLinkError
+from lucidlink.exceptions import HubUnavailableError, LucidLinkError
 from tests.faultproxy import (
     PASS,
     FaultProxy,
@@ -100,8 +104,9 @@ SIZES = [
 # -- fault drivers ---------------------------------------------------------------------------
 
 
-Driver = Callable[[FaultProxy, float], Awaitable[None]]
-"""Injects one kind of fault for about ``seconds``; returns once traffic passes again."""
+Driver = Callable[[FaultProxy, float, bool], Awaitable[None]]
+"""``(proxy, seconds, writing)``: injects one kind of fault for about ``seconds``, some of
+it aimed at commits when ``writing``; returns once traffic passes again."""
 
 
 async def _set(proxy: FaultProxy, fault: Any) -> None:
@@ -116,19 +121,35 @@ async def _storm(proxy: FaultProxy, seconds: float, gap: tuple[float, float]) ->
         await asyncio.to_thread(proxy.reset_all)
 
 
-async def drive_reset(proxy: FaultProxy, seconds: float) -> None:
-    await _storm(proxy, seconds, (0.02, 0.08))
+COMMITS = r"^POST \S*/commits?"
 
 
-async def drive_cut(proxy: FaultProxy, seconds: float) -> None:
-    commits = r"^POST \S*/commits?"
+async def _until_injected(proxy: FaultProxy, kind: str, timeout: float) -> None:
+    """Wait until a fault of ``kind`` hit a commit, or ``timeout``."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if any(k == kind and route.endswith("/commits") for k, route in proxy.faults_by_request):
+            return
+        await asyncio.sleep(0.02)
+
+
+async def drive_reset(proxy: FaultProxy, seconds: float, writing: bool) -> None:
+    # A storm of resets, and the first commit of the window surely among the victims.
+    await _set(proxy, reset_request(match=COMMITS, times=1))
+    try:
+        await _storm(proxy, seconds, (0.02, 0.08))
+    finally:
+        await _set(proxy, PASS)
+
+
+async def drive_cut(proxy: FaultProxy, seconds: float, writing: bool) -> None:
     # The first two commits land but their answers are cut (the retry must not land
     # them twice); the third never reaches the hub; then half of every kind of answer.
     await _set(
         proxy,
         (
-            reset_after(16, match=commits, times=2),
-            reset_request(match=commits, times=1),
+            reset_after(16, match=COMMITS, times=2),
+            reset_request(match=COMMITS, times=1),
             reset_after(16, match=HUB_ROUTES, probability=0.5),
         ),
     )
@@ -138,25 +159,37 @@ async def drive_cut(proxy: FaultProxy, seconds: float) -> None:
         await _set(proxy, PASS)
 
 
-async def drive_blackhole(proxy: FaultProxy, seconds: float) -> None:
-    await _set(proxy, blackhole())
+async def drive_blackhole(proxy: FaultProxy, seconds: float, writing: bool) -> None:
+    # First a commit is held, then everything: the held commit reaches the hub only
+    # when the partition heals, after the client gave up on it and retried.
+    await _set(proxy, blackhole(match=COMMITS, times=1))
     try:
+        if writing:
+            await _until_injected(proxy, "blackhole", 1.0)
+        await _set(proxy, blackhole())
         await asyncio.sleep(max(seconds, BLACKHOLE_SECONDS))
     finally:
         await _set(proxy, PASS)
 
 
-async def drive_refuse(proxy: FaultProxy, seconds: float) -> None:
+async def drive_refuse(proxy: FaultProxy, seconds: float, writing: bool) -> None:
+    # As a hub restart looks from the client: connections die, new ones are refused
+    # for a while; then the first commit lands but its answer is lost.
+    await _set(proxy, refuse())  # first: no new connection sneaks in after the reset
     await asyncio.to_thread(proxy.reset_all)
-    await _set(proxy, refuse())
     try:
         await asyncio.sleep(seconds)
+        if writing:
+            await _set(proxy, reset_after(0, match=COMMITS, times=1))
+            await _until_injected(proxy, "reset_after", 5.0)
     finally:
         await _set(proxy, PASS)
 
 
-async def drive_latency(proxy: FaultProxy, seconds: float) -> None:
-    await _set(proxy, latency(0.01))
+async def drive_latency(proxy: FaultProxy, seconds: float, writing: bool) -> None:
+    # Every chunk is slow, and one commit is slower than the client's timeout: the
+    # client retries while the first attempt is still on its way to the hub.
+    await _set(proxy, (latency(2.5, match=COMMITS, times=1), latency(0.01)))
     try:
         await asyncio.sleep(seconds)
     finally:
@@ -188,9 +221,11 @@ HEALED = Window()
 
 
 @contextlib.asynccontextmanager
-async def fault_window(proxy: FaultProxy, driver: Driver, seconds: float) -> AsyncIterator[Window]:
+async def fault_window(
+    proxy: FaultProxy, driver: Driver, seconds: float, *, writing: bool
+) -> AsyncIterator[Window]:
     """Run ``driver`` while the block runs; on exit wait for it to heal (never leave it faulted)."""
-    task = asyncio.create_task(driver(proxy, seconds))
+    task = asyncio.create_task(driver(proxy, seconds, writing))
     try:
         yield Window(task)
         await task
@@ -216,6 +251,7 @@ class Tally:
     reads: int = 0
     watch_errors: int = 0
     watch_polls: int = 0
+    open_retries: int = 0
 
 
 def is_sync_timeout(exc: BaseException) -> bool:
@@ -247,13 +283,25 @@ async def sync_until_done(filespace: Any, window: Window, tally: Tally, what: st
 
 
 async def write_files(
-    fs: Any, names: list[str], sizes: list[int], rng: random.Random
+    fs: Any, names: list[str], sizes: list[int], rng: random.Random, tally: Tally
 ) -> dict[str, bytes]:
-    """Write and close files of these sizes (fresh random bytes); return path -> bytes."""
+    """Write and close files of these sizes (fresh random bytes); return path -> bytes.
+
+    Opening a new file asks the hub about the path, so it may fail while the hub is
+    unreachable: that is retried (nothing was written yet). ``write`` and ``close``
+    must not fail: a closed file's commit is queued, whatever the network does.
+    """
     files: dict[str, bytes] = {}
     for path, size in zip(names, sizes, strict=True):
         data = rng.randbytes(size)
-        async with fs.open(path, "wb") as f:
+        while True:
+            try:
+                f = await fs.open(path, "wb")
+                break
+            except HubUnavailableError:
+                tally.open_retries += 1
+                await asyncio.sleep(0.05)
+        async with f:
             # Several writes per file, so blocks fill (and upload) while the file is open.
             for start in range(0, size, 40_000):
                 await f.write(data[start : start + 40_000])
@@ -292,8 +340,13 @@ async def read_all(
         for path, data in list(pending.items()):
             try:
                 await read_once(fs, path, data, rng)
+            except FileNotFoundError:
+                tally.problems.append(f"{path} is missing for a reader, after sync_all() returned")
+                pending.pop(path)
+                continue
             except (LucidLinkError, OSError) as exc:  # allowed under faults: retried
                 tally.read_errors[type(exc).__name__] += 1
+                await asyncio.sleep(0.02)
                 continue
             except AssertionError as exc:
                 tally.problems.append(f"read through the proxy returned wrong bytes: {exc}")
@@ -440,10 +493,10 @@ async def _run_case(sdk_hub: SdkHub, proxy: FaultProxy, case: str) -> None:
             sizes = SIZES[:]
             rng.shuffle(sizes)
             half = len(sizes) // 2
-            files = await write_files(writer.fs, names[:half], sizes[:half], rng)
-            async with fault_window(proxy, driver, FAULT_SECONDS) as window:
+            files = await write_files(writer.fs, names[:half], sizes[:half], rng, tally)
+            async with fault_window(proxy, driver, FAULT_SECONDS, writing=True) as window:
                 more, _ = await asyncio.gather(
-                    write_files(writer.fs, names[half:], sizes[half:], rng),
+                    write_files(writer.fs, names[half:], sizes[half:], rng, tally),
                     sync_until_done(writer, window, tally, "first half, under the fault"),
                 )
                 files.update(more)
@@ -452,7 +505,7 @@ async def _run_case(sdk_hub: SdkHub, proxy: FaultProxy, case: str) -> None:
 
             # Reads by a second client with a cold, small cache, under the fault again.
             async with linked(proxy.url, sdk_hub.token, READER_CONFIG) as reader:
-                async with fault_window(proxy, driver, FAULT_SECONDS) as window:
+                async with fault_window(proxy, driver, FAULT_SECONDS, writing=False) as window:
                     await read_all(reader.fs, files, window, tally, rng)
             injected = proxy.faults
             per_request = proxy.faults_by_request
@@ -473,10 +526,12 @@ async def _run_case(sdk_hub: SdkHub, proxy: FaultProxy, case: str) -> None:
         f"sync_timeouts={tally.sync_timeouts} reads={tally.reads} "
         f"read_errors={dict(tally.read_errors)} "
         f"watch_polls={tally.watch_polls} watch_errors={tally.watch_errors} "
+        f"open_retries={tally.open_retries} "
         f"lost={len(lost)} not_exactly_once={len(not_once)}"
         + (f"\n[{case}] per request: {per_request}" if per_request else "")
     )
     assert sum(injected.values()) > 0, "no fault was injected: the case tests nothing"
+    assert any(route.endswith("/commits") for _, route in per_request), "no fault hit a commit"
     assert not lost, (
         f"{len(lost)} closed file(s) lost or wrong: {lost}; other problems: {tally.problems}"
     )
