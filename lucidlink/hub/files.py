@@ -24,7 +24,7 @@ from lucidlink.exceptions import (
     PathNotFoundError,
     ReadOnlyError,
 )
-from lucidlink.hub import journal, locks, namespace, versions
+from lucidlink.hub import gc, journal, locks, namespace, versions
 from lucidlink.hub.store.base import Row, Tx
 
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -124,9 +124,10 @@ def _check_blocks_present(tx: Tx, filespace_id: str, blocks: Iterable[tuple[str,
         )
 
 
-def _shrink(tx: Tx, node_id: int, size: int, block_size: int) -> None:
+def _shrink(tx: Tx, filespace_id: str, node_id: int, size: int, block_size: int) -> None:
     """Drop slots past ``size`` and clip the ``used`` of the new last slot."""
     last_slot = (size - 1) // block_size if size > 0 else -1
+    gc.release_blocks(tx, filespace_id, node_id, after=last_slot)
     tx.execute("DELETE FROM file_blocks WHERE node_id = ? AND idx > ?", (node_id, last_slot))
     if size > 0:
         tx.execute(
@@ -213,12 +214,16 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
             size = old_size  # the other writer's size stands; this change kept the one it saw
     _check_blocks_present(tx, filespace_id, [(b[1], b[2]) for b in blocks])
     node_id = int(node["id"])
+    # Blocks this change unreferences start their GC grace period now (gc.py).
     if replace:
+        gc.release_blocks(tx, filespace_id, node_id)
         tx.execute("DELETE FROM file_blocks WHERE node_id = ?", (node_id,))
     elif truncate_to is not None:
-        _shrink(tx, node_id, truncate_to, block_size)
-    _shrink(tx, node_id, size, block_size)
+        _shrink(tx, filespace_id, node_id, truncate_to, block_size)
+    _shrink(tx, filespace_id, node_id, size, block_size)
     if blocks:
+        if not replace:
+            gc.release_blocks(tx, filespace_id, node_id, [b[0] for b in blocks])
         tx.executemany(
             "INSERT INTO file_blocks (node_id, idx, filespace_id, hash, length, used) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (node_id, idx) DO UPDATE SET "
