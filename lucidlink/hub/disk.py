@@ -77,7 +77,12 @@ def tighten(path: Path, mode: int) -> bool:
         return False
     if not current & ~mode:
         return False
-    os.chmod(path, current & mode)
+    try:
+        os.chmod(path, current & mode)
+    except PermissionError:  # not ours (a shared mount): say so, but keep serving
+        log.warning("hub.permissions.loose", path=str(path), mode=oct(current),
+                    fix=f"chmod {oct(mode)[2:]} it; the hub's data dir should be private")
+        return False
     log.warning("hub.permissions.tightened", path=str(path), was=oct(current),
                 now=oct(current & mode), why="the hub's data dir is private: dirs 0700, files 0600")
     return True
