@@ -124,37 +124,45 @@ async def _storm(proxy: FaultProxy, seconds: float, gap: tuple[float, float]) ->
 COMMITS = r"^POST \S*/commits?"
 
 
-async def _until_injected(proxy: FaultProxy, kind: str, timeout: float) -> None:
-    """Wait until a fault of ``kind`` hit a commit, or ``timeout``."""
+def _hit_commit(proxy: FaultProxy, kind: str) -> bool:
+    """Whether a fault of ``kind`` has hit a commit request."""
+    return any(k == kind and route.endswith("/commits") for k, route in proxy.faults_by_request)
+
+
+async def _until_hit(proxy: FaultProxy, kind: str, timeout: float = 10.0) -> None:
+    """Wait (at most ``timeout``) until a fault of ``kind`` has hit a commit request."""
     end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if any(k == kind and route.endswith("/commits") for k, route in proxy.faults_by_request):
-            return
+    while not _hit_commit(proxy, kind) and time.monotonic() < end:  # noqa: ASYNC110
         await asyncio.sleep(0.02)
 
 
+# Each driver makes sure, when ``writing``, that its kind of fault hits at least one
+# commit: the window may close before the flusher sends one, so the commit-aimed fault
+# stays armed after it until one came by.
+
+
 async def drive_reset(proxy: FaultProxy, seconds: float, writing: bool) -> None:
-    # A storm of resets, and the first commit of the window surely among the victims.
+    # A storm of resets, and a commit surely among the victims (RST before the hub
+    # sees it).
     await _set(proxy, reset_request(match=COMMITS, times=1))
     try:
         await _storm(proxy, seconds, (0.02, 0.08))
+        if writing:
+            await _until_hit(proxy, "reset_request")
     finally:
         await _set(proxy, PASS)
 
 
 async def drive_cut(proxy: FaultProxy, seconds: float, writing: bool) -> None:
     # The first two commits land but their answers are cut (the retry must not land
-    # them twice); the third never reaches the hub; then half of every kind of answer.
-    await _set(
-        proxy,
-        (
-            reset_after(16, match=COMMITS, times=2),
-            reset_request(match=COMMITS, times=1),
-            reset_after(16, match=HUB_ROUTES, probability=0.5),
-        ),
-    )
+    # them twice); the third never reaches the hub; half of every kind of answer is cut.
+    aimed = (reset_after(16, match=COMMITS, times=2), reset_request(match=COMMITS, times=1))
+    await _set(proxy, (*aimed, reset_after(16, match=HUB_ROUTES, probability=0.5)))
     try:
         await asyncio.sleep(seconds)
+        if writing and not _hit_commit(proxy, "reset_after"):
+            await _set(proxy, aimed)
+            await _until_hit(proxy, "reset_after")
     finally:
         await _set(proxy, PASS)
 
@@ -165,7 +173,7 @@ async def drive_blackhole(proxy: FaultProxy, seconds: float, writing: bool) -> N
     await _set(proxy, blackhole(match=COMMITS, times=1))
     try:
         if writing:
-            await _until_injected(proxy, "blackhole", 1.0)
+            await _until_hit(proxy, "blackhole")
         await _set(proxy, blackhole())
         await asyncio.sleep(max(seconds, BLACKHOLE_SECONDS))
     finally:
@@ -174,14 +182,14 @@ async def drive_blackhole(proxy: FaultProxy, seconds: float, writing: bool) -> N
 
 async def drive_refuse(proxy: FaultProxy, seconds: float, writing: bool) -> None:
     # As a hub restart looks from the client: connections die, new ones are refused
-    # for a while; then the first commit lands but its answer is lost.
+    # for a while; then a commit lands but its answer is lost.
     await _set(proxy, refuse())  # first: no new connection sneaks in after the reset
     await asyncio.to_thread(proxy.reset_all)
     try:
         await asyncio.sleep(seconds)
         if writing:
             await _set(proxy, reset_after(0, match=COMMITS, times=1))
-            await _until_injected(proxy, "reset_after", 5.0)
+            await _until_hit(proxy, "reset_after")
     finally:
         await _set(proxy, PASS)
 
@@ -189,9 +197,13 @@ async def drive_refuse(proxy: FaultProxy, seconds: float, writing: bool) -> None
 async def drive_latency(proxy: FaultProxy, seconds: float, writing: bool) -> None:
     # Every chunk is slow, and one commit is slower than the client's timeout: the
     # client retries while the first attempt is still on its way to the hub.
-    await _set(proxy, (latency(2.5, match=COMMITS, times=1), latency(0.01)))
+    slow_commit = latency(2.5, match=COMMITS, times=1)
+    await _set(proxy, (slow_commit, latency(0.01)))
     try:
         await asyncio.sleep(seconds)
+        if writing and not _hit_commit(proxy, "latency"):
+            await _set(proxy, slow_commit)
+            await _until_hit(proxy, "latency")
     finally:
         await _set(proxy, PASS)
 
@@ -509,13 +521,18 @@ async def _run_case(sdk_hub: SdkHub, proxy: FaultProxy, case: str) -> None:
                     await read_all(reader.fs, files, window, tally, rng)
             injected = proxy.faults
             per_request = proxy.faults_by_request
+            # The watcher gets the time to catch up with the journal (a gap is reported below).
+            async with aiohttp.ClientSession() as session:
+                entries = await journal(session, sdk_hub.url, sdk_hub.token, fs_id)
+            last = int(entries[-1]["seq"]) if entries else 0
+            caught_up = time.monotonic() + SETTLE_SECONDS
+            while max(seen, default=0) < last and time.monotonic() < caught_up:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
         finally:
             stop_watch.set()
             await watcher
 
     lost, not_once = await verify_direct(sdk_hub, fs_id, files)
-    async with aiohttp.ClientSession() as session:
-        entries = await journal(session, sdk_hub.url, sdk_hub.token, fs_id)
     expected_seqs = [int(e["seq"]) for e in entries]
     if sorted(seen) != expected_seqs:
         missed = sorted(set(expected_seqs) - set(seen))
