@@ -86,7 +86,7 @@ async def _heartbeat(api: Api) -> None:
     sid = (await api.ok("POST", api.p("sessions"), 201, json={}))["session_id"]
     body = await api.ok("POST", f"/v1/sessions/{sid}/heartbeat")
     assert body["session_id"] == sid and body["filespace_id"] == api.fs
-    await api.fail("POST", "/v1/sessions/nosuch/heartbeat", 410, "session_expired", "nosuch")
+    await api.fail("POST", "/v1/sessions/nosuch/heartbeat", 410, "session_expired", "expired")
 
 
 @scenario("DELETE", "/v1/sessions/{sid}")

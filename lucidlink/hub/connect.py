@@ -36,7 +36,7 @@ from lucidlink.exceptions import (
     NotFoundError,
     PathExistsError,
 )
-from lucidlink.hub import journal, namespace
+from lucidlink.hub import journal, locks, namespace
 from lucidlink.hub.store.base import INSERT_CHUNK, Row, Tx, insert_rows
 from lucidlink.paths import parent_and_name
 
@@ -153,12 +153,15 @@ def remove_store(tx: Tx, filespace_id: str, name: str, *, force: bool, session_i
             if not ids:
                 break
             paths = paths_of(tx, ids)
+            locks.check_free_paths(tx, filespace_id, paths.values(), session_id,
+                                   f"removing the data store {name!r} (which unlinks it)")
             parents: set[int] = set()
             for start in range(0, len(ids), INSERT_CHUNK):
                 chunk = ids[start:start + INSERT_CHUNK]
                 parents |= {int(r["parent_id"]) for r in tx.all(
                     f"SELECT parent_id FROM nodes WHERE id IN ({','.join('?' * len(chunk))})", chunk)}
             namespace._drop_nodes(tx, ids)  # their external_files rows go with them (ON DELETE CASCADE)
+            locks.forget_paths(tx, filespace_id, paths.values())
             now = time.time_ns()
             for parent_id in parents:
                 namespace._touch_dir(tx, parent_id, now)
@@ -206,6 +209,8 @@ def link(tx: Tx, filespace_id: str, links: list[dict[str, Any]], session_id: str
                 tx, filespace_id, parent_path, parents=True, exist_ok=True, session_id=session_id)["id"])
             dirs[parent_path] = parent_id
         placed.append((parent_id, name, item))
+    # A lock on a path not created yet reserves it for its holder.
+    locks.check_free_paths(tx, filespace_id, seen, session_id, "linking objects at these paths")
     # Anything already at one of the paths fails the whole batch.
     by_parent: dict[int, list[str]] = {}
     for parent_id, name, _ in placed:

@@ -251,6 +251,7 @@ def truncate(tx: Tx, filespace_id: str, path: str, size: int, session_id: str | 
     """Shrink or extend a file to ``size`` without moving any bytes."""
     return commit(tx, filespace_id, {"path": path, "size": size, "mode": "existing"}, session_id)
 
+    locks.check_free(tx, filespace_id, path, session_id, f"truncating {path}")
 
 def copy(
     tx: Tx, filespace_id: str, src: str, dst: str, *, overwrite: bool, session_id: str | None
@@ -259,6 +260,7 @@ def copy(
     info = read_file(tx, filespace_id, src)
     if "external" in info:  # Connect: the copy is another link to the same object
         from lucidlink.hub import connect
+    locks.check_free(tx, filespace_id, dst, session_id, f"copying {src} onto {dst}")
 
         src_node = namespace.get(tx, filespace_id, src)
         return connect.copy_link(tx, filespace_id, src_node, dst, overwrite=overwrite, session_id=session_id)

@@ -18,7 +18,7 @@ from lucidlink.exceptions import (
     PathExistsError,
     PathNotFoundError,
 )
-from lucidlink.hub import gc, journal
+from lucidlink.hub import gc, journal, locks
 from lucidlink.hub.store.base import Row, Tx
 from lucidlink.paths import join_path, parent_and_name, split_path
 
@@ -281,7 +281,10 @@ def delete(
                 path=path,
             )
         ids = _subtree_ids(tx, node["id"])
+    below = node["type"] == "dir"
+    locks.check_free(tx, filespace_id, path, session_id, f"deleting {path}", below=below)
     _drop_nodes(tx, ids)
+    locks.forget(tx, filespace_id, path, below=below)
     _touch_dir(tx, node["parent_id"], time.time_ns())
     seq = journal.append(
         tx, filespace_id, "delete", path, node_id=node["id"], type=node["type"], session_id=session_id
@@ -323,6 +326,11 @@ def move(
     existing = child(tx, new_parent["id"], new_name)
     if existing is not None and existing["id"] == node["id"]:
         return entry_json(node, dst, externals(tx, [node]).get(int(node["id"])))
+    # A path another session locks (or reserves: a lock on a file not created yet) is
+    # neither moved away, nor moved onto, nor filled by a moved directory's entries.
+    below = node["type"] == "dir"
+    locks.check_free(tx, filespace_id, src, session_id, f"moving {src} to {dst}", below=below)
+    locks.check_free(tx, filespace_id, dst, session_id, f"moving {src} onto {dst}", below=below)
     if existing is not None:
         if not overwrite:
             raise PathExistsError(
@@ -348,6 +356,7 @@ def move(
     )
     _touch_dir(tx, node["parent_id"], now)
     _touch_dir(tx, new_parent["id"], now)
+    locks.follow(tx, filespace_id, src, dst, session_id, below=below)
     journal.append(
         tx, filespace_id, "move", src, node_id=node["id"], type=node["type"], new_path=dst,
         session_id=session_id,

@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 import attrs
@@ -33,6 +33,7 @@ from lucidlink.hub.state import Hub
 from lucidlink.tokens import parse_token
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
 SESSION_HEADER = "X-Lucid-Session"
 MAX_URL_BATCH = 1024
 MAX_LIST_LIMIT = 5000
@@ -105,9 +106,26 @@ async def filespace_of(request: web.Request, *, write: str | None = None) -> tup
 
 
 def session_id_of(request: web.Request) -> str | None:
-    """The daemon session a change is made under, if the client sent one."""
+    """The daemon session the client names (``X-Lucid-Session``), not yet checked.
+
+    Use it through :func:`write_as` (or :func:`lucidlink.hub.sessions.live`), which
+    refuse another token's session.
+    """
     value = request.headers.get(SESSION_HEADER)
     return value[:64] if value else None
+
+
+async def write_as(request: web.Request, principal: Principal, fn: Callable[..., T], filespace_id: str,
+                   *args: Any, **kwargs: Any) -> T:
+    """Run the change ``fn(tx, filespace_id, *args, session_id=..., **kwargs)`` in one write transaction.
+
+    ``session_id`` is the request's session once :func:`lucidlink.hub.sessions.run_as`
+    has checked it against the token: another token's is refused before anything
+    changes, so a session id read from somewhere never lets a token act as its holder.
+    """
+    return await hub_of(request).store.write(
+        sessions.run_as, principal.key_id, session_id_of(request), fn, filespace_id, *args, **kwargs
+    )
 
 
 def base_url_of(request: web.Request) -> str:
@@ -241,13 +259,12 @@ async def list_dir(request: web.Request) -> web.StreamResponse:
                                                  "exist_ok": {"type": "boolean"}}, "required": ["path"]},
        response=ENTRY)
 async def mkdir(request: web.Request) -> web.StreamResponse:
-    _, fs = await filespace_of(request, write="create directories")
+    p, fs = await filespace_of(request, write="create directories")
     body = await body_of(request)
-    result = await hub_of(request).store.write(
-        namespace.mkdir, fs["id"], path_arg(body.get("path")),
+    result = await write_as(
+        request, p, namespace.mkdir, fs["id"], path_arg(body.get("path")),
         parents=bool_arg(body.get("parents"), "parents", True),
         exist_ok=bool_arg(body.get("exist_ok"), "exist_ok", True),
-        session_id=session_id_of(request),
     )
     changed(request, fs["id"])
     return ok(result)
@@ -257,14 +274,14 @@ async def mkdir(request: web.Request) -> web.StreamResponse:
        request={"type": "object", "properties": {"path": {"type": "string"}, "recursive": {"type": "boolean"},
                                                  "type": {"enum": ["file", "dir", None]}}, "required": ["path"]})
 async def delete(request: web.Request) -> web.StreamResponse:
-    _, fs = await filespace_of(request, write="delete")
+    p, fs = await filespace_of(request, write="delete")
     body = await body_of(request)
     expect = body.get("type")
     if expect not in (None, "file", "dir"):
         raise BadRequestError("'type' must be 'file', 'dir' or null")
-    result = await hub_of(request).store.write(
-        namespace.delete, fs["id"], path_arg(body.get("path")), expect=expect,
-        recursive=bool_arg(body.get("recursive"), "recursive"), session_id=session_id_of(request),
+    result = await write_as(
+        request, p, namespace.delete, fs["id"], path_arg(body.get("path")), expect=expect,
+        recursive=bool_arg(body.get("recursive"), "recursive"),
     )
     changed(request, fs["id"])
     return ok(result)
@@ -275,11 +292,11 @@ async def delete(request: web.Request) -> web.StreamResponse:
                                                  "overwrite": {"type": "boolean"}}, "required": ["src", "dst"]},
        response=ENTRY)
 async def move(request: web.Request) -> web.StreamResponse:
-    _, fs = await filespace_of(request, write="move")
+    p, fs = await filespace_of(request, write="move")
     body = await body_of(request)
-    result = await hub_of(request).store.write(
-        namespace.move, fs["id"], path_arg(body.get("src"), "src"), path_arg(body.get("dst"), "dst"),
-        overwrite=bool_arg(body.get("overwrite"), "overwrite"), session_id=session_id_of(request),
+    result = await write_as(
+        request, p, namespace.move, fs["id"], path_arg(body.get("src"), "src"), path_arg(body.get("dst"), "dst"),
+        overwrite=bool_arg(body.get("overwrite"), "overwrite"),
     )
     changed(request, fs["id"])
     return ok(result)
@@ -289,11 +306,11 @@ async def move(request: web.Request) -> web.StreamResponse:
        request={"type": "object", "properties": {"src": {"type": "string"}, "dst": {"type": "string"},
                                                  "overwrite": {"type": "boolean"}}, "required": ["src", "dst"]})
 async def copy(request: web.Request) -> web.StreamResponse:
-    _, fs = await filespace_of(request, write="copy")
+    p, fs = await filespace_of(request, write="copy")
     body = await body_of(request)
-    result = await hub_of(request).store.write(
-        files.copy, fs["id"], path_arg(body.get("src"), "src"), path_arg(body.get("dst"), "dst"),
-        overwrite=bool_arg(body.get("overwrite"), "overwrite", True), session_id=session_id_of(request),
+    result = await write_as(
+        request, p, files.copy, fs["id"], path_arg(body.get("src"), "src"), path_arg(body.get("dst"), "dst"),
+        overwrite=bool_arg(body.get("overwrite"), "overwrite", True),
     )
     changed(request, fs["id"])
     return ok(result)
@@ -303,15 +320,13 @@ async def copy(request: web.Request) -> web.StreamResponse:
        request={"type": "object", "properties": {"path": {"type": "string"}, "size": {"type": "integer"}},
                 "required": ["path", "size"]})
 async def truncate(request: web.Request) -> web.StreamResponse:
-    _, fs = await filespace_of(request, write="truncate")
+    p, fs = await filespace_of(request, write="truncate")
     body = await body_of(request)
     size = body.get("size")
     if not isinstance(size, int) or isinstance(size, bool):
         raise BadRequestError(f"'size' must be an integer, not {size!r}")
     size = int_arg(size, "size")
-    result = await hub_of(request).store.write(
-        files.truncate, fs["id"], path_arg(body.get("path")), size, session_id_of(request)
-    )
+    result = await write_as(request, p, files.truncate, fs["id"], path_arg(body.get("path")), size)
     changed(request, fs["id"])
     return ok(result)
 
@@ -345,9 +360,9 @@ def _commit_many(tx: Any, filespace_id: str, changes: list[Any], session_id: str
 @route("POST", "/v1/filespaces/{fs}/commit", "Atomically apply block changes to one file; bumps its version.",
        request={"$ref": "#/components/schemas/Commit"})
 async def commit(request: web.Request) -> web.StreamResponse:
-    _, fs = await filespace_of(request, write="write files")
+    p, fs = await filespace_of(request, write="write files")
     body = await body_of(request)
-    results = await hub_of(request).store.write(_commit_many, fs["id"], [body], session_id_of(request))
+    results = await write_as(request, p, _commit_many, fs["id"], [body])
     changed(request, fs["id"])
     return ok(results[0])
 
@@ -356,12 +371,12 @@ async def commit(request: web.Request) -> web.StreamResponse:
        "Several commits in one call and one transaction: all land or none do.",
        request={"type": "object", "properties": {"commits": {"type": "array", "items": {"$ref": "#/components/schemas/Commit"}}}})
 async def commit_batch(request: web.Request) -> web.StreamResponse:
-    _, fs = await filespace_of(request, write="write files")
+    p, fs = await filespace_of(request, write="write files")
     body = await body_of(request)
     changes = body.get("commits")
     if not isinstance(changes, list) or not changes:
         raise BadRequestError("'commits' must be a non-empty list")
-    results = await hub_of(request).store.write(_commit_many, fs["id"], changes, session_id_of(request))
+    results = await write_as(request, p, _commit_many, fs["id"], changes)
     changed(request, fs["id"])
     return ok({"results": results})
 

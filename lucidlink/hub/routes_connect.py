@@ -24,7 +24,7 @@ from aiohttp import web
 from lucidlink.exceptions import BadRequestError, ConfigurationError
 from lucidlink.hub import connect, s3
 from lucidlink.hub.http import bool_arg, int_arg, ok, path_arg, query
-from lucidlink.hub.routes import body_of, changed, filespace_of, hub_of, route, session_id_of
+from lucidlink.hub.routes import body_of, changed, filespace_of, hub_of, route, write_as
 from lucidlink.hub.secrets_box import SecretBox, load_or_create_key
 from lucidlink.hub.state import Hub
 from lucidlink.types import ExternalFileLink, S3DataStoreConfig, validate_data_store_name
@@ -193,8 +193,7 @@ async def remove_store(request: web.Request) -> web.StreamResponse:
     body = await body_of(request)
     name = _name_arg(body.get("name"))
     force = bool_arg(body.get("force"), "force")
-    result = await hub_of(request).store.write(connect.remove_store, fs["id"], name, force=force,
-                                               session_id=session_id_of(request))
+    result = await write_as(request, principal, connect.remove_store, fs["id"], name, force=force)
     if result["unlinked"]:
         changed(request, fs["id"])
     log.info("hub.connect.store_removed", filespace=fs["id"], store=name, unlinked=result["unlinked"])
@@ -233,7 +232,7 @@ def _links_of(body: dict[str, Any]) -> list[ExternalFileLink]:
                                             "checksum": {"type": "string"}},
            "required": ["path", "store", "object_id"]}}}, "required": ["links"]})
 async def link_files(request: web.Request) -> web.StreamResponse:
-    _, fs = await filespace_of(request, write="link files from data stores")
+    principal, fs = await filespace_of(request, write="link files from data stores")
     body = await body_of(request)
     links = _links_of(body)
     hub = hub_of(request)
@@ -257,7 +256,7 @@ async def link_files(request: web.Request) -> web.StreamResponse:
                 item.update(size=info.size, etag=info.etag, mtime=info.mtime)
 
             await asyncio.gather(*(head(item) for item in to_head))
-    entries = await hub.store.write(connect.link, fs["id"], prepared, session_id_of(request))
+    entries = await write_as(request, principal, connect.link, fs["id"], prepared)
     changed(request, fs["id"])
     return ok({"entries": entries}, status=201)
 
@@ -266,10 +265,9 @@ async def link_files(request: web.Request) -> web.StreamResponse:
        "Connect: remove a linked file's entry (the S3 object is never touched).",
        request={"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]})
 async def unlink_file(request: web.Request) -> web.StreamResponse:
-    _, fs = await filespace_of(request, write="unlink files")
+    principal, fs = await filespace_of(request, write="unlink files")
     body = await body_of(request)
-    result = await hub_of(request).store.write(connect.unlink, fs["id"], path_arg(body.get("path")),
-                                               session_id_of(request))
+    result = await write_as(request, principal, connect.unlink, fs["id"], path_arg(body.get("path")))
     changed(request, fs["id"])
     return ok(result)
 

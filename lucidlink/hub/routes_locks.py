@@ -19,11 +19,11 @@ def _lock_channel(filespace_id: str) -> str:
 
 
 async def _session(request: web.Request, key_id: str, filespace_id: str) -> str:
+    """The request's session: live, this token's and on this filespace (see :mod:`lucidlink.hub.sessions`)."""
     sid = session_id_of(request)
     if not sid:
         raise BadRequestError("locks belong to a daemon session: send the X-Lucid-Session header")
-    if await hub_of(request).store.read(sessions.filespace_of, sid, key_id) != filespace_id:
-        raise BadRequestError(f"session {sid} is not a session on this filespace")
+    await hub_of(request).store.read(sessions.live, sid, key_id, filespace_id)
     return sid
 
 
@@ -52,8 +52,8 @@ async def request_lock(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     while True:
-        result = await hub.store.write(locks.request, fs["id"], path, mode, sid, hub.settings.lease_seconds,
-                                       lock_id, must_exist, wait + 10.0)
+        result = await hub.store.write(locks.request, fs["id"], path, mode, sid, principal.key_id,
+                                       hub.settings.lease_seconds, lock_id, must_exist, wait + 10.0)
         lock_id = result["lock_id"]
         if request.transport is None or request.transport.is_closing():
             # The client went away (it cancelled its wait): withdraw the request, or give
@@ -78,7 +78,8 @@ async def release_lock(request: web.Request) -> web.StreamResponse:
     lock_id = request.match_info["lock_id"]
     q = query(request)
     if bool_arg(q.get("timeout"), "timeout"):
-        err = await hub.store.write(locks.give_up, fs["id"], path_arg(q.get("path")), lock_id, sid)
+        err = await hub.store.write(locks.give_up, fs["id"], path_arg(q.get("path")), lock_id, sid,
+                                    principal.key_id)
         hub.changes.notify(_lock_channel(fs["id"]))
         raise err
     released = await hub.store.write(locks.release, fs["id"], lock_id, sid)
@@ -86,12 +87,13 @@ async def release_lock(request: web.Request) -> web.StreamResponse:
     return ok({"released": released})
 
 
-@route("GET", "/v1/filespaces/{fs}/locks", "Who holds and who waits for locks (one path, or all).",
+@route("GET", "/v1/filespaces/{fs}/locks",
+       "Who holds and who waits for locks (one path, or all); lock and session ids only of this token's sessions.",
        params=("path",))
 async def list_locks(request: web.Request) -> web.StreamResponse:
-    _, fs = await filespace_of(request)
+    principal, fs = await filespace_of(request)
     q = query(request)
     path = path_arg(q["path"]) if q.get("path") else None
-    return ok({"locks": await hub_of(request).store.read(locks.list_locks, fs["id"], path)})
+    return ok({"locks": await hub_of(request).store.read(locks.list_locks, fs["id"], path, principal.key_id)})
 
 
