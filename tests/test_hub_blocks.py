@@ -312,12 +312,13 @@ async def test_upload_during_deletion_is_told_to_retry(api: Api) -> None:
 
 
 async def test_gc_runs_in_the_background(tmp_path: Any) -> None:
-    with EmbeddedHub(tmp_path / "hub", gc_interval_seconds=0.2, gc_grace_seconds=0) as hub:
+    with EmbeddedHub(tmp_path / "hub", gc_interval_seconds=0.2, url_ttl_seconds=0, gc_grace_seconds=0) as hub:
         hub.init("demo", ["data"])
         fs = hub.write(lambda tx: tx.one("SELECT id FROM filespaces")["id"])
         from lucidlink.hub import files
 
-        hub.write(files.claim_block, fs, "c" * 64, 10)
+        hub.write(files.begin_upload, fs, "c" * 64, 10)
+        hub.write(files.finish_upload, fs, "c" * 64)
         path = tmp_path / "hub" / "blocks" / fs / "cc" / ("c" * 64)
         path.parent.mkdir(parents=True)
         path.write_bytes(b"0123456789")
