@@ -15,7 +15,7 @@ import secrets
 import attrs
 
 PREFIX = "sa_live"
-_TOKEN_RE = re.compile(r"^sa_live:([A-Za-z0-9]{8,64}):([A-Za-z0-9_-]{16,256})$")
+_TOKEN_RE = re.compile(r"sa_live:([A-Za-z0-9]{8,64}):([A-Za-z0-9_-]{16,256})")
 
 
 @attrs.frozen(repr=False)
@@ -33,7 +33,7 @@ def parse_token(token: object) -> ParsedToken:
     """Split a token; raise ``ValueError`` (never echoing the secret) when malformed."""
     if not isinstance(token, str):
         raise ValueError(f"a service-account token must be a string, not {type(token).__name__}")
-    match = _TOKEN_RE.match(token.strip())
+    match = _TOKEN_RE.fullmatch(token.strip())
     if match is None:
         raise ValueError(
             "malformed service-account token: expected 'sa_live:<key-id>:<secret>' "

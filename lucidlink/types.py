@@ -173,10 +173,10 @@ MAX_URL_EXPIRATION_MINUTES = 7 * 24 * 60
 """The longest lifetime SigV4 allows a presigned URL (7 days)."""
 MAX_OBJECT_ID_BYTES = 1024
 """S3's limit on an object key, in bytes of UTF-8."""
-_STORE_NAME_RE = re.compile(r"^[A-Za-z0-9 _-]{1,64}$")
-_KEY_RE = re.compile(r"^[\x21-\x7e]+$")
-_REGION_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_IP_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_STORE_NAME_RE = re.compile(r"[A-Za-z0-9 _-]{1,64}")
+_KEY_RE = re.compile(r"[\x21-\x7e]+")
+_REGION_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_IP_RE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
 _BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
@@ -187,7 +187,7 @@ def _bad(field: str, message: str) -> ConfigurationError:
 
 def validate_data_store_name(name: object, field: str = "name") -> str:
     """A data store name: 1-64 ASCII letters, digits, spaces, ``_`` or ``-`` (no edge spaces)."""
-    if not isinstance(name, str) or not _STORE_NAME_RE.match(name) or name != name.strip():
+    if not isinstance(name, str) or not _STORE_NAME_RE.fullmatch(name) or name != name.strip():
         shown = repr(name) if isinstance(name, str) else f"of type {type(name).__name__}"
         raise _bad(field, f"data store name {shown} is invalid: use 1-64 letters, digits, spaces, '_' "
                           "or '-', not starting or ending with a space")
@@ -204,7 +204,7 @@ def bucket_name_problem(name: str) -> str | None:
         return "it must begin and end with a letter or a digit"
     if ".." in name:
         return "it must not contain two adjacent periods"
-    if _IP_RE.match(name):
+    if _IP_RE.fullmatch(name):
         return "it must not be formatted as an IP address"
     if name.startswith(_BUCKET_PREFIXES):
         return f"it must not start with {', '.join(_BUCKET_PREFIXES)}"
@@ -221,7 +221,7 @@ def _check_str(field: str, value: object) -> str:
 
 def _check_access_key(instance: Any, attribute: Any, value: Any) -> None:
     value = _check_str(attribute.name, value)
-    if not 1 <= len(value) <= 128 or not _KEY_RE.match(value):
+    if not 1 <= len(value) <= 128 or not _KEY_RE.fullmatch(value):
         raise _bad(attribute.name, f"{attribute.name} is invalid: give 1-128 printable ASCII characters "
                                    "without spaces (an access key id such as AKIA...)")
 
@@ -229,7 +229,7 @@ def _check_access_key(instance: Any, attribute: Any, value: Any) -> None:
 def _check_secret_key(instance: Any, attribute: Any, value: Any) -> None:
     # The message never shows the value.
     value = _check_str(attribute.name, value)
-    if not 1 <= len(value) <= 256 or not _KEY_RE.match(value):
+    if not 1 <= len(value) <= 256 or not _KEY_RE.fullmatch(value):
         raise _bad(attribute.name, f"{attribute.name} is invalid: give 1-256 printable ASCII characters "
                                    "without spaces (the secret access key)")
 
@@ -243,7 +243,7 @@ def _check_bucket(instance: Any, attribute: Any, value: Any) -> None:
 
 def _check_region(instance: Any, attribute: Any, value: Any) -> None:
     value = _check_str("region", value)
-    if value and not _REGION_RE.match(value):
+    if value and not _REGION_RE.fullmatch(value):
         raise _bad("region", f"region {value[:80]!r} is invalid: use letters, digits, '-' or '_' "
                              "(such as us-east-1), or '' with an endpoint")
 

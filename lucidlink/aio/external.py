@@ -41,7 +41,7 @@ from lucidlink.exceptions import (
 if TYPE_CHECKING:
     from lucidlink.aio.filespace import AsyncFilespace
 
-_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_RANGE_RE = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)")
 _RETRY_STATUS = {500, 502, 503, 504}
 _URL_MARGIN = 60.0
 
@@ -248,7 +248,7 @@ class ExternalReader:
         source.check_etag(_etag(resp.headers.get("ETag")), resp.status)
         data = await resp.read()
         if resp.status == 206:
-            found = _RANGE_RE.match(resp.headers.get("Content-Range", ""))
+            found = _RANGE_RE.fullmatch(resp.headers.get("Content-Range", ""))
             if found is None or found.group(3) == "*" or int(found.group(1)) != start or int(found.group(2)) != end:
                 raise IntegrityError(
                     f"reading {source.what}: the data store answered bytes "

@@ -22,12 +22,12 @@ from lucidlink.tokens import new_token, secret_matches
 DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024
 MIN_BLOCK_SIZE = 64 * 1024
 MAX_BLOCK_SIZE = 64 * 1024 * 1024
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
 def validate_object_name(kind: str, name: object) -> str:
     """Workspace and filespace names: 1-63 of letters, digits, ``_ . -``."""
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise ConfigurationError(
             f"{kind} name {name!r} is invalid: use 1-63 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit"

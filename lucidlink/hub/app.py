@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio.to_thread
@@ -82,12 +82,15 @@ async def count_block_bytes(request: web.Request, response: web.StreamResponse) 
         request.app[HUB_KEY].metrics.block_bytes["out"] += response.content_length
 
 
-async def collect_garbage(hub: Hub, grace_seconds: float | None = None) -> int:
+async def collect_garbage(
+    hub: Hub, grace_seconds: float | None = None, filespace_ids: Sequence[str] | None = None
+) -> int:
     """One GC pass (see :mod:`lucidlink.hub.gc`); returns how many blocks were deleted.
 
     ``grace_seconds`` defaults to the hub's ``gc_grace_seconds``; a shorter grace than
     the signed-URL lifetime is refused (``BadRequestError``): it could delete a block
-    under a reader holding a URL to it.
+    under a reader holding a URL to it. ``filespace_ids`` limits the pass to those
+    filespaces (``POST /v1/admin/gc``: the caller's workspace); ``None`` covers all.
     """
     grace = hub.settings.gc_grace_seconds if grace_seconds is None else grace_seconds
     if not grace >= hub.settings.url_ttl_seconds:
@@ -96,17 +99,18 @@ async def collect_garbage(hub: Hub, grace_seconds: float | None = None) -> int:
             "signed block URLs (url_ttl_seconds): a shorter grace could delete a block under a "
             "reader holding a URL to it"
         )
-    pairs = await hub.store.write(gc.marked)
-    pairs += await hub.store.write(gc.mark, grace)
+    scope = None if filespace_ids is None else list(filespace_ids)
+    pairs = await hub.store.write(gc.marked, scope)
+    pairs += await hub.store.write(gc.mark, grace, filespace_ids=scope)
     by_fs: dict[str, list[str]] = {}
     for fs_id, digest in pairs:
         by_fs.setdefault(fs_id, []).append(digest)
     for fs_id, digests in by_fs.items():
         await hub.blocks.delete(fs_id, digests)
     await hub.store.write(gc.forget, pairs)
-    await hub.store.write(gc.expire_sessions)
+    await hub.store.write(gc.expire_sessions, scope)
     if pairs:
-        log.info("hub.gc", deleted_blocks=len(pairs))
+        log.info("hub.gc", deleted_blocks=len(pairs), filespaces="all" if scope is None else len(scope))
     return len(pairs)
 
 

@@ -27,7 +27,9 @@ from lucidlink.exceptions import (
 from lucidlink.hub import gc, journal, locks, namespace, versions
 from lucidlink.hub.store.base import Row, Tx
 
-HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+HASH_RE = re.compile(r"[0-9a-f]{64}")
+"""A block's name: a SHA-256 digest as 64 lowercase hex digits (always ``fullmatch``: ``$``
+would accept a trailing newline)."""
 MAX_INT64 = 2**63 - 1
 COMMIT_MODES = ("create", "exclusive", "existing")
 
@@ -79,7 +81,7 @@ def _validate_blocks(blocks: Any, size: int, block_size: int) -> list[tuple[int,
         idx, digest, length = item.get("index"), item.get("hash"), item.get("length")
         if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
             raise BadRequestError(f"block index {idx!r} must be a non-negative integer")
-        if not isinstance(digest, str) or not HASH_RE.match(digest):
+        if not isinstance(digest, str) or not HASH_RE.fullmatch(digest):
             raise BadRequestError(f"block hash {digest!r} must be 64 lowercase hex digits (SHA-256)")
         if not isinstance(length, int) or isinstance(length, bool) or not 0 < length <= block_size:
             raise BadRequestError(f"block length {length!r} must be between 1 and {block_size}")
@@ -249,18 +251,18 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
 
 def truncate(tx: Tx, filespace_id: str, path: str, size: int, session_id: str | None) -> dict[str, Any]:
     """Shrink or extend a file to ``size`` without moving any bytes."""
+    locks.check_free(tx, filespace_id, path, session_id, f"truncating {path}")
     return commit(tx, filespace_id, {"path": path, "size": size, "mode": "existing"}, session_id)
 
-    locks.check_free(tx, filespace_id, path, session_id, f"truncating {path}")
 
 def copy(
     tx: Tx, filespace_id: str, src: str, dst: str, *, overwrite: bool, session_id: str | None
 ) -> dict[str, Any]:
     """Server-side copy of a file: the new file references the same blocks."""
     info = read_file(tx, filespace_id, src)
+    locks.check_free(tx, filespace_id, dst, session_id, f"copying {src} onto {dst}")
     if "external" in info:  # Connect: the copy is another link to the same object
         from lucidlink.hub import connect
-    locks.check_free(tx, filespace_id, dst, session_id, f"copying {src} onto {dst}")
 
         src_node = namespace.get(tx, filespace_id, src)
         return connect.copy_link(tx, filespace_id, src_node, dst, overwrite=overwrite, session_id=session_id)

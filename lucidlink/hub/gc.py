@@ -34,6 +34,10 @@ What this guarantees, given ``grace`` >= the signed-URL lifetime (``url_ttl_seco
 * bytes are never deleted under a block that is ``live`` and referenced, nor under an
   upload that is still inside ``grace``.
 
+The hub's periodic pass covers every filespace; ``POST /v1/admin/gc`` runs one over the
+filespaces of the caller's workspace (that its token may use) only: an admin of one
+tenant never deletes, or waits on, another tenant's blocks.
+
 An upload stalled for longer than ``grace`` between its two transactions finds its row
 gone or ``deleting`` and is told to retry (its bytes may be left as an unreferenced
 file, which the retry then reuses). With several hubs on PostgreSQL the stamps come
@@ -43,25 +47,38 @@ from different clocks: keep them synchronised (NTP); skew eats into ``grace``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from lucidlink.hub.store.base import Tx
 
 _CHUNK = 500
 
 
-def mark(tx: Tx, grace_seconds: float, limit: int = 10_000) -> list[tuple[str, str]]:
+def _scope(column: str, filespace_ids: Sequence[str] | None) -> tuple[str, list[object]]:
+    """An ``AND column IN (...)`` clause limiting a pass to some filespaces (``None``: all)."""
+    if filespace_ids is None:
+        return "", []
+    return f" AND {column} IN ({','.join('?' * len(filespace_ids))})", list(filespace_ids)
+
+
+def mark(
+    tx: Tx, grace_seconds: float, limit: int = 10_000, filespace_ids: Sequence[str] | None = None
+) -> list[tuple[str, str]]:
     """Mark unreferenced blocks idle for ``grace_seconds`` (and stale uploads) for deletion.
 
+    ``filespace_ids`` limits the pass to those filespaces (``None``: every filespace).
     Returns the marked ``(filespace_id, hash)`` pairs.
     """
+    if filespace_ids is not None and not filespace_ids:
+        return []
     cutoff = time.time_ns() - int(grace_seconds * 1e9)
+    scope, params = _scope("b.filespace_id", filespace_ids)
     rows = tx.all(
         "SELECT b.filespace_id, b.hash FROM blocks b WHERE b.last_seen < ? "
         "AND (b.state = 'uploading' OR (b.state = 'live' AND NOT EXISTS ("
-        "SELECT 1 FROM file_blocks f WHERE f.filespace_id = b.filespace_id AND f.hash = b.hash))) "
-        "LIMIT ?",
-        (cutoff, limit),
+        "SELECT 1 FROM file_blocks f WHERE f.filespace_id = b.filespace_id AND f.hash = b.hash)))"
+        f"{scope} LIMIT ?",
+        (cutoff, *params, limit),
     )
     pairs = [(r["filespace_id"], r["hash"]) for r in rows]
     tx.executemany(
@@ -70,10 +87,13 @@ def mark(tx: Tx, grace_seconds: float, limit: int = 10_000) -> list[tuple[str, s
     return pairs
 
 
-def marked(tx: Tx) -> list[tuple[str, str]]:
-    """Blocks left ``deleting`` (by a GC run that was interrupted)."""
+def marked(tx: Tx, filespace_ids: Sequence[str] | None = None) -> list[tuple[str, str]]:
+    """Blocks left ``deleting`` (by a GC run that was interrupted), in ``filespace_ids`` if given."""
+    if filespace_ids is not None and not filespace_ids:
+        return []
+    scope, params = _scope("filespace_id", filespace_ids)
     return [(r["filespace_id"], r["hash"]) for r in tx.all(
-        "SELECT filespace_id, hash FROM blocks WHERE state = 'deleting'"
+        f"SELECT filespace_id, hash FROM blocks WHERE state = 'deleting'{scope}", params
     )]
 
 
@@ -123,6 +143,9 @@ def release_nodes(tx: Tx, node_ids: list[int]) -> None:
         )
 
 
-def expire_sessions(tx: Tx) -> int:
-    """Drop sessions whose lease ran out."""
-    return tx.execute("DELETE FROM sessions WHERE expires < ?", (time.time_ns(),))
+def expire_sessions(tx: Tx, filespace_ids: Sequence[str] | None = None) -> int:
+    """Drop sessions whose lease ran out (of ``filespace_ids`` only, if given)."""
+    if filespace_ids is not None and not filespace_ids:
+        return 0
+    scope, params = _scope("filespace_id", filespace_ids)
+    return tx.execute(f"DELETE FROM sessions WHERE expires < ?{scope}", (time.time_ns(), *params))

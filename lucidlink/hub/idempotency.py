@@ -16,7 +16,7 @@ from typing import Any
 from lucidlink.exceptions import BadRequestError
 from lucidlink.hub.store.base import Tx
 
-CHANGE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+CHANGE_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 KEEP_SECONDS = 7 * 86400
 """How long applied change ids are remembered (the longest a client may retry)."""
 
@@ -26,7 +26,7 @@ def change_id_of(change: dict[str, Any]) -> str | None:
     change_id = change.get("change_id")
     if change_id is None:
         return None
-    if not isinstance(change_id, str) or not CHANGE_ID_RE.match(change_id):
+    if not isinstance(change_id, str) or not CHANGE_ID_RE.fullmatch(change_id):
         raise BadRequestError("'change_id' must be 8 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")
     return change_id
 

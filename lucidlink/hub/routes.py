@@ -398,7 +398,7 @@ async def block_urls(request: web.Request) -> web.StreamResponse:
     if not isinstance(hashes, list) or len(hashes) > MAX_URL_BATCH:
         raise BadRequestError(f"'hashes' must be a list of at most {MAX_URL_BATCH} SHA-256 hex digests")
     for digest in hashes:
-        if not isinstance(digest, str) or not files.HASH_RE.match(digest):
+        if not isinstance(digest, str) or not files.HASH_RE.fullmatch(digest):
             raise BadRequestError(f"{digest!r} is not a SHA-256 hex digest")
     present: list[str] = []
     if op == "put":
@@ -422,7 +422,7 @@ def _local_store(request: web.Request) -> LocalBlockStore:
 
 def _check_block_url(request: web.Request, op: str) -> tuple[str, str]:
     fs_id, digest = request.match_info["fs"], request.match_info["hash"]
-    if not files.HASH_RE.match(digest):
+    if not files.HASH_RE.fullmatch(digest):
         raise BadRequestError(f"{digest!r} is not a SHA-256 hex digest")
     q = query(request)
     if q.get("op") != op:
@@ -529,7 +529,10 @@ async def run_gc(request: web.Request) -> web.StreamResponse:
         raise BadRequestError("'grace_seconds' must be a number of seconds from 0 to 100 years")
     from lucidlink.hub.app import collect_garbage  # refuses a grace shorter than url_ttl_seconds
 
-    deleted = await collect_garbage(hub_of(request), grace)
+    hub = hub_of(request)
+    # An admin acts within its own workspace: other tenants' blocks are not its to collect.
+    rows = await hub.store.read(admin.list_filespaces, p.workspace_id)
+    deleted = await collect_garbage(hub, grace, [r["id"] for r in rows if p.may_use(r["id"])])
     return ok({"deleted_blocks": deleted})
 
 

@@ -143,12 +143,12 @@ def normalize_etag(value: str | None) -> str | None:
     return value.strip('"').lower() or None
 
 
-_ETAG_RE = re.compile(r"^[0-9a-f]{32}(-\d{1,5})?$")
+_ETAG_RE = re.compile(r"[0-9a-f]{32}(-[0-9]{1,5})?")
 
 
 def looks_like_etag(value: str) -> bool:
     """Whether a caller's checksum has the form of an S3 ETag (MD5 hex, or ``<hex>-<parts>``)."""
-    return bool(_ETAG_RE.match(normalize_etag(value) or ""))
+    return bool(_ETAG_RE.fullmatch(normalize_etag(value) or ""))
 
 
 @attrs.frozen
