@@ -351,3 +351,21 @@ async def test_a_malformed_change_id_is_refused_and_changes_nothing(api: Api, ba
     await api.fail("POST", api.p("commit"), 400, "bad_request", "change_id", json={
         "path": "/x", "size": 1, "blocks": [blk(0, h, 1)], "change_id": bad})
     assert snapshot(api.hub) == before
+
+
+async def test_applied_change_ids_are_forgotten_after_a_week(api: Api) -> None:
+    from lucidlink.hub.app import collect_garbage
+    from lucidlink.hub.idempotency import KEEP_SECONDS
+    from tests.hubfixtures import hub_state
+
+    h = await api.upload(b"old")
+    for name in ("old", "new"):
+        await api.ok("POST", api.p("commit"), json={"path": f"/{name}", "size": 3, "blocks": [blk(0, h, 3)],
+                                                    "change_id": f"{name}-change-id"})
+    week_ago = time.time_ns() - int((KEEP_SECONDS + 60) * 1e9)
+    api.hub.hub.write(lambda tx: tx.execute(
+        "UPDATE applied_changes SET created = ? WHERE change_id = 'old-change-id'", (week_ago,)))
+    state = hub_state(api.hub)
+    api.hub.hub.call(collect_garbage(state, state.settings.url_ttl_seconds))
+    left = api.hub.hub.write(lambda tx: [r["change_id"] for r in tx.all("SELECT change_id FROM applied_changes")])
+    assert left == ["new-change-id"]

@@ -14,7 +14,7 @@ import structlog
 from aiohttp import web
 
 from lucidlink.exceptions import BadRequestError, LucidLinkError
-from lucidlink.hub import disk, gc
+from lucidlink.hub import disk, gc, idempotency
 from lucidlink.hub.blockstore.base import BlockStore
 from lucidlink.hub.blockstore.local import LocalBlockStore
 from lucidlink.hub.config import HubSettings
@@ -109,6 +109,8 @@ async def collect_garbage(
         await hub.blocks.delete(fs_id, digests)
     await hub.store.write(gc.forget, pairs)
     await hub.store.write(gc.expire_sessions, scope)
+    if scope is None:
+        await hub.store.write(idempotency.forget_older_than)
     if pairs:
         log.info("hub.gc", deleted_blocks=len(pairs), filespaces="all" if scope is None else len(scope))
     return len(pairs)
