@@ -110,15 +110,21 @@ class BlockIO:
             )
         raise AssertionError("unreachable")
 
-    async def upload(self, blocks: dict[str, bytes | memoryview]) -> None:
-        """Upload blocks the hub does not have yet (it answers which it has)."""
+    async def upload(self, blocks: dict[str, bytes | memoryview], *, best_effort: bool = False) -> None:
+        """Upload blocks the hub does not have yet (it answers which it has).
+
+        ``best_effort``: one attempt per request, for uploads made while a file is
+        still being written; the write-back flusher uploads whatever they miss, and
+        it retries for as long as it takes.
+        """
         hashes = list(blocks)
+        retries = 0 if best_effort else None
         for start in range(0, len(hashes), _URL_BATCH):
             body = await self.transport.call("POST", self._api("/blocks/urls"),
                                              json={"op": "put", "hashes": hashes[start:start + _URL_BATCH]},
-                                             idempotent=True)
-            await asyncio.gather(*(self._put(url, blocks[h]) for h, url in body["urls"].items()))
+                                             idempotent=not best_effort)
+            await asyncio.gather(*(self._put(url, blocks[h], retries) for h, url in body["urls"].items()))
 
-    async def _put(self, url: str, data: bytes | memoryview) -> None:
+    async def _put(self, url: str, data: bytes | memoryview, retries: int | None) -> None:
         async with self._uploads:
-            await self.transport.put_bytes(url, data)
+            await self.transport.put_bytes(url, data, retries=retries)

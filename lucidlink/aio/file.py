@@ -341,7 +341,7 @@ class AsyncFile:
     async def _upload_slot(self, slot: int, gen: int) -> None:
         data = await self._read_staged(slot)
         digest = await sha256_hex(data)
-        await self._io.upload({digest: data})
+        await self._io.upload({digest: data}, best_effort=True)
         if self._gen.get(slot) == gen and slot in self._dirty and len(data) == self._slot_extent(slot):
             self._uploaded[slot] = (digest, len(data), gen)
 
@@ -452,11 +452,16 @@ class AsyncFile:
         await anyio.to_thread.run_sync(discard)
 
     async def _hand_over(self) -> PendingCommit:
-        # Uploads still running finish; slots changed after their upload are redone
-        # by the flusher from staging.
-        results = await asyncio.gather(*self._uploads.values(), return_exceptions=True)
+        # Uploads still running finish, unless one fails: then the hub is unreachable
+        # or refusing, and close must not wait out every upload's retries; the rest are
+        # cancelled and the flusher uploads those slots from staging (retrying as long
+        # as it takes). Slots changed after their upload are redone the same way.
+        if self._uploads:
+            _, unfinished = await asyncio.wait(self._uploads.values(), return_when=asyncio.FIRST_EXCEPTION)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*self._uploads.values(), return_exceptions=True)
         self._uploads.clear()
-        del results  # failures are retried below from staging
         blocks: list[dict[str, Any]] = []
         to_upload: dict[str, tuple[int, int]] = {}
         todo: list[tuple[int, int]] = []

@@ -108,16 +108,21 @@ class Transport:
         """GET a block URL; retries transient failures; raises :class:`SignedUrlError` on 403."""
         return await self._transfer("GET", url, None, headers or {}, _RETRY_STATUS)
 
-    async def put_bytes(self, url: str, data: bytes | memoryview) -> None:
-        """PUT a block on a signed URL (idempotent: blocks are content-addressed, so 500 is retried)."""
+    async def put_bytes(self, url: str, data: bytes | memoryview, *, retries: int | None = None) -> None:
+        """PUT a block on a signed URL (idempotent: blocks are content-addressed, so 500 is retried).
+
+        ``retries`` overrides the transport's count (0: one attempt, for best-effort
+        uploads that something else retries).
+        """
         # A file-like body: aiohttp streams it in chunks (raw bytes this large make it
         # warn that the event loop may stall while it writes them).
         await self._transfer("PUT", url, data, {"Content-Type": "application/octet-stream"},
-                             _RETRY_STATUS | {500})
+                             _RETRY_STATUS | {500}, self._retries if retries is None else retries)
 
     async def _transfer(self, method: str, url: str, data: bytes | memoryview | None,
-                        headers: dict[str, str], retry_status: set[int]) -> bytes:
+                        headers: dict[str, str], retry_status: set[int], retries: int | None = None) -> bytes:
         """One block transfer on a signed URL, with bounded retries; the body on success."""
+        retries = self._retries if retries is None else retries
         attempt = 0
         while True:
             try:
@@ -126,13 +131,13 @@ class Transport:
                                                 headers=headers) as resp:
                     if resp.status in (200, 201, 204, 206):
                         return await resp.read()
-                    if resp.status in retry_status and attempt < self._retries:
+                    if resp.status in retry_status and attempt < retries:
                         attempt += 1
                         await self._backoff(attempt)
                         continue
                     error = await self._block_error(resp)
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError, aiohttp.ClientPayloadError) as exc:
-                if attempt < self._retries:
+                if attempt < retries:
                     attempt += 1
                     await self._backoff(attempt)
                     continue
