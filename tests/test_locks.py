@@ -32,6 +32,7 @@ import lucidlink.aio
 from lucidlink.exceptions import (
     ConfigurationError,
     LeaseExpiredError,
+    LockConflictError,
     LockError,
     LockTimeoutError,
     LucidLinkError,
@@ -127,12 +128,12 @@ def long_hub(tmp_path: Path) -> Iterator[LockHub]:
 class Worker:
     """A ``lockworker.py`` child process: send commands, wait for its events."""
 
-    def __init__(self, hub: LockHub, log_dir: Path, name: str, *flags: str) -> None:
+    def __init__(self, hub: LockHub, log_dir: Path, name: str, *flags: str, token: str | None = None) -> None:
         self.name = name
         self.stderr_path = log_dir / f"worker-{name}.stderr"
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, str(WORKER), hub.url, hub.token, FS, *flags],
+            [sys.executable, str(WORKER), hub.url, token or hub.token, FS, *flags],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1,
             cwd=REPO,
         )
@@ -214,11 +215,11 @@ class _suppress_pipe_errors:
 
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[Callable[..., list[Worker]]]:
-    """``spawn(hub, n, *flags)`` starts ``n`` workers in parallel and waits until all are ready."""
+    """``spawn(hub, n, *flags, token=None)`` starts ``n`` workers in parallel and waits until all are ready."""
     started: list[Worker] = []
 
-    def spawn(hub: LockHub, n: int = 1, *flags: str) -> list[Worker]:
-        workers = [Worker(hub, tmp_path, f"{len(started) + i}", *flags) for i in range(n)]
+    def spawn(hub: LockHub, n: int = 1, *flags: str, token: str | None = None) -> list[Worker]:
+        workers = [Worker(hub, tmp_path, f"{len(started) + i}", *flags, token=token) for i in range(n)]
         started.extend(workers)
         return [w.ready() for w in workers]
 
@@ -518,6 +519,102 @@ def test_lock_error_classes() -> None:
     assert issubclass(LeaseExpiredError, LockError) and issubclass(LockTimeoutError, LockError)
     assert issubclass(LockError, LucidLinkError)
     assert issubclass(LockTimeoutError, TimeoutError) and issubclass(LockTimeoutError, LucidLinkError)
+
+
+# -- nobody walks through a lock (issue 10) ------------------------------------------------------------------------
+# The user's report, replayed with the blocking SDK in separate processes: one holds
+# /locked.txt exclusively; another, with the same token, deletes and moves it through
+# plain fs.delete / fs.move; a third, with another token of the workspace, truncates it
+# by sending the holder's session id.
+
+
+def hold(worker: Worker, path: str, lock: str = "exclusive") -> None:
+    """The worker opens ``path`` (``r+b``) under a lock and keeps it open."""
+    worker.send(op="open", path=path, mode="r+b", lock=lock)
+    worker.expect("requesting")
+    worker.expect("acquired")
+
+
+def refused_with(event: dict[str, Any], cls: type[BaseException]) -> str:
+    """The worker's ``error`` event for a refusal of class ``cls``; its message."""
+    assert event["event"] == "error" and cls.__name__ in event["types"], event
+    return str(event["message"])
+
+
+def test_another_process_cannot_delete_or_move_an_exclusively_locked_file(long_hub: LockHub, spawn: Any) -> None:
+    long_hub.put("/locked.txt", b"precious")
+    holder, other = spawn(long_hub, 2, "--blocking")
+    hold(holder, "/locked.txt")
+    for cmd in ({"op": "delete", "path": "/locked.txt"}, {"op": "move", "src": "/locked.txt", "dst": "/away.txt"},
+                {"op": "truncate", "path": "/locked.txt", "size": 0},
+                {"op": "write_file", "path": "/locked.txt", "data": "overwritten"}):
+        other.send(**cmd)
+        event = other.expect("error", "deleted", "moved", "truncated", "written")
+        message = refused_with(event, LockConflictError)
+        assert "PermissionError" in event["types"], event
+        assert "/locked.txt" in message and "locked" in message, message
+        assert holder.info["session"] not in message, message
+    other.send(op="read", path="/locked.txt")
+    assert other.expect("read")["data"] == "precious"
+    assert [r["session_id"] for r in long_hub.locks("/locked.txt")] == [holder.info["session"]]
+    # Once the holder lets go, the same delete goes through.
+    holder.send(op="close")
+    holder.expect("closed")
+    other.send(op="delete", path="/locked.txt")
+    other.expect("deleted")
+
+
+def test_another_token_cannot_act_with_a_stolen_session_id(long_hub: LockHub, spawn: Any) -> None:
+    long_hub.put("/locked.txt", b"precious")
+    [holder] = spawn(long_hub, 1, "--blocking")
+    hold(holder, "/locked.txt")
+    [thief] = spawn(long_hub, 1, "--blocking", token=long_hub.hub.init("demo", []))
+    base = f"/v1/filespaces/{long_hub.fs_id}"
+    # The listing no longer shows another token's session ids...
+    thief.send(op="raw", method="GET", route=f"{base}/locks?path=/locked.txt", json=None, session=None)
+    listed = thief.expect("raw")
+    assert listed["status"] == 200 and [(r["mode"], r["session_id"], r["lock_id"]) for r in listed["body"]["locks"]] \
+        == [("exclusive", None, None)], listed
+    # ...and one learnt elsewhere (it is in the change journal, for one) acts for nobody else.
+    stolen = holder.info["session"]
+    for route, body in ((f"{base}/truncate", {"path": "/locked.txt", "size": 0}),
+                        (f"{base}/delete", {"path": "/locked.txt"}),
+                        (f"{base}/move", {"src": "/locked.txt", "dst": "/away.txt"}),
+                        (f"/v1/sessions/{stolen}/heartbeat", None)):
+        thief.send(op="raw", method="POST", route=route, json=body, session=stolen)
+        answer = thief.expect("raw")
+        assert answer["status"] == 403 and answer["body"]["error"]["code"] == "permission_denied", answer
+        assert stolen not in json.dumps(answer["body"]), answer
+    # With its own session it is one more writer the lock refuses.
+    thief.send(op="truncate", path="/locked.txt", size=0)
+    refused_with(thief.expect("error", "truncated"), LockConflictError)
+    thief.send(op="read", path="/locked.txt")
+    assert thief.expect("read")["data"] == "precious"
+    assert [r["session_id"] for r in long_hub.locks("/locked.txt")] == [stolen]
+
+
+def test_a_lock_follows_its_file_and_ends_with_it(long_hub: LockHub, spawn: Any) -> None:
+    long_hub.put("/a.txt", b"a")
+    holder, other = spawn(long_hub, 2, "--blocking")
+    hold(holder, "/a.txt")
+    holder.send(op="move", src="/a.txt", dst="/b.txt")
+    holder.expect("moved")
+    assert long_hub.locks("/a.txt") == []
+    assert [(r["session_id"], r["state"]) for r in long_hub.locks("/b.txt")] == [(holder.info["session"], "held")]
+    # Another process cannot write the file at its new path; the old path is free.
+    other.send(op="write_file", path="/b.txt", data="not yours")
+    refused_with(other.expect("error", "written"), LockConflictError)
+    other.send(op="write_file", path="/a.txt", data="a new a")
+    other.expect("written")
+    # Deleting the file ends its lock: the path is anyone's again.
+    holder.send(op="delete", path="/b.txt")
+    holder.expect("deleted")
+    assert long_hub.locks("/b.txt") == []
+    other.send(op="write_file", path="/b.txt", data="a new b")
+    other.expect("written")
+    holder.send(op="close")
+    holder.expect("closed")
+    assert long_hub.read("/b.txt") == b"a new b" and long_hub.read("/a.txt") == b"a new a"
 
 
 # -- regressions ---------------------------------------------------------------------------------------------------
