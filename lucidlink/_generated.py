@@ -445,7 +445,11 @@ class Filesystem(_Facade):
         return _loop.run(self._async.get_size())
 
     def get_locks(self, path: str | None = None) -> list[LockInfo]:
-        """Who holds (and who waits for) locks on ``path``, or on every path of the filespace."""
+        """Who holds (and who waits for) locks on ``path``, or on every path of the filespace.
+
+        The ``session_id`` of a lock held through another token is ``""``: the hub shows
+        session ids only to the token that opened the session.
+        """
         return _loop.run(self._async.get_locks(path))
 
 

@@ -293,9 +293,13 @@ class AsyncFilesystem:
     # -- locks -------------------------------------------------------------------------
 
     async def get_locks(self, path: str | None = None) -> list[LockInfo]:
-        """Who holds (and who waits for) locks on ``path``, or on every path of the filespace."""
+        """Who holds (and who waits for) locks on ``path``, or on every path of the filespace.
+
+        The ``session_id`` of a lock held through another token is ``""``: the hub shows
+        session ids only to the token that opened the session.
+        """
         params = {"path": normalize_path(path)} if path is not None else None
         body = await self._call("GET", "/locks", params=params)
-        return [LockInfo(path=r["path"], mode=r["mode"], state=r["state"], session_id=r["session_id"],
+        return [LockInfo(path=r["path"], mode=r["mode"], state=r["state"], session_id=r["session_id"] or "",
                          client=r["client"] or "", since=r["since"], expires=r["expires"], token=r["token"])
                 for r in body["locks"]]
