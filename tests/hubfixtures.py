@@ -24,6 +24,7 @@ import pytest
 import pytest_asyncio
 
 from lucidlink.hub import admin, namespace
+from lucidlink.hub.blockstore.local import LocalBlockStore
 from lucidlink.hub.embedded import EmbeddedHub
 from lucidlink.hub.keys import HUB_KEY
 from lucidlink.hub.signing import UrlSigner
@@ -73,8 +74,10 @@ def block_file(hub: RunningHub, fs_id: str, digest: str) -> Path:
 
 
 def signer_of(hub: RunningHub) -> UrlSigner:
-    """A signer with the hub's own key (read from ``<data-dir>/hub.key``)."""
-    return UrlSigner(bytes.fromhex((hub.data_dir / "hub.key").read_text().strip()))
+    """The hub's own signer (its key is in ``<data-dir>/hub.key`` or, on PostgreSQL, in the store)."""
+    blocks = hub_state(hub).blocks
+    assert isinstance(blocks, LocalBlockStore), blocks
+    return blocks.signer
 
 
 def make_token(hub: RunningHub, workspace: str = "demo", filespaces: list[str] | None = None,

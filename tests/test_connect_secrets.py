@@ -94,9 +94,14 @@ async def test_secret_encrypted_at_rest_never_logged_admin_only(connect_hub: Con
         structlog.configure(**old)
     assert any(e.get("event") == "hub.connect.store_added" for e in events), "the hub logs store changes"
     assert secret not in repr(events)
-    # At rest: the hub's key file is private, and the secret is nowhere in the metadata.
+    # At rest: the hub's key file is private (on PostgreSQL the key is in the shared store),
+    # and the secret is nowhere in the metadata.
     key_file = connect_hub.data_dir / "connect.key"
-    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    if metadata_url is None:
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    else:
+        assert not key_file.exists()
+        assert connect_hub.hub.write(lambda tx: tx.one("SELECT value FROM meta WHERE key = 'connect_key'"))
     rows = connect_hub.hub.write(lambda tx: [dict(r) for r in tx.all("SELECT * FROM data_stores")])
     assert len(rows) == 1 and secret not in repr(rows) and rows[0]["secret_sealed"].startswith("v1:")
     if metadata_url is None:

@@ -21,7 +21,8 @@ from lucidlink.hub.config import HubSettings
 from lucidlink.hub.http import error_response
 from lucidlink.hub.keys import HUB_KEY
 from lucidlink.hub.routes import add_routes
-from lucidlink.hub.signing import UrlSigner, load_or_create_key
+from lucidlink.hub.secrets_box import SecretBox, resolve_connect_key
+from lucidlink.hub.signing import UrlSigner, resolve_signing_key
 from lucidlink.hub.state import Hub
 from lucidlink.hub.store import create_metadata_store
 from lucidlink.hub.store.base import MetadataStore
@@ -30,9 +31,24 @@ log = structlog.get_logger("lucidlink.hub")
 
 
 def embedded_stores(settings: HubSettings) -> tuple[MetadataStore, BlockStore]:
-    """The stores the settings name: by default SQLite and a block directory in the data dir."""
-    signer = UrlSigner(load_or_create_key(settings.key_path))
-    return create_metadata_store(settings), LocalBlockStore(settings.blocks_path, signer)
+    """The stores the settings name: by default SQLite and a block directory in the data dir.
+
+    The block store gets its signing key when the hub starts (:func:`open_keys`).
+    """
+    return create_metadata_store(settings), LocalBlockStore(settings.blocks_path)
+
+
+async def open_keys(hub: Hub) -> None:
+    """Load (or create) the hub's URL-signing and Connect keys; the metadata store must be open.
+
+    Both come from the store when it is shared (PostgreSQL): every hub on it must accept
+    the others' block URLs and open the secrets they sealed (see :mod:`lucidlink.hub.signing`
+    and :mod:`lucidlink.hub.secrets_box`). A missing, empty or short key refuses to start.
+    """
+    signing_key = await resolve_signing_key(hub.settings, hub.store)
+    hub.secret_box = SecretBox(await resolve_connect_key(hub.settings, hub.store))
+    if isinstance(hub.blocks, LocalBlockStore):
+        hub.blocks.use_signer(UrlSigner(signing_key))
 
 
 @web.middleware
@@ -144,7 +160,12 @@ def create_app(
         # The data dir is the hub's alone (0700; tightened if an older hub left it looser).
         await anyio.to_thread.run_sync(disk.private_dir, settings.data_dir)
         await hub.store.open()
-        await hub.blocks.open()
+        try:
+            await open_keys(hub)
+            await hub.blocks.open()
+        except BaseException:
+            await hub.store.close()  # a hub that cannot start leaves no threads or connections
+            raise
         gc_task = asyncio.create_task(_gc_loop(hub))
         yield
         gc_task.cancel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import unquote
 
@@ -13,6 +14,8 @@ from lucidlink.paths import normalize_path
 
 MAX_INT64 = 2**63 - 1
 """The largest integer the metadata store holds; bigger numbers in a request are refused."""
+ID_RE = re.compile(r"[0-9a-f]{32}")
+"""Ids the hub makes (``uuid4().hex``): filespaces, sessions. Always ``fullmatch``."""
 
 
 def error_response(err: LucidLinkError) -> web.Response:
@@ -78,7 +81,10 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 
 def query(request: web.Request) -> dict[str, str]:
-    """The query string, decoded strictly as UTF-8 (aiohttp would silently replace bad bytes)."""
+    """The query string, decoded strictly as UTF-8 (aiohttp would silently replace bad bytes).
+
+    A parameter given twice is refused: which of the two counts would be a guess.
+    """
     out: dict[str, str] = {}
     raw = request.rel_url.raw_query_string
     if not raw:
@@ -86,16 +92,24 @@ def query(request: web.Request) -> dict[str, str]:
     for pair in raw.split("&"):
         if not pair:
             continue
-        key, _, value = pair.partition("=")
+        raw_key, _, raw_value = pair.partition("=")
         try:
-            out[unquote(key.replace("+", " "), errors="strict")] = unquote(
-                value.replace("+", " "), errors="strict"
-            )
+            key = unquote(raw_key.replace("+", " "), errors="strict")
+            value = unquote(raw_value.replace("+", " "), errors="strict")
         except UnicodeDecodeError:
-            raise InvalidPathError(
-                f"query parameter {key!r} is not valid UTF-8 once percent-decoded"
-            ) from None
+            error = InvalidPathError if raw_key == "path" else BadRequestError
+            raise error(f"query parameter {raw_key[:40]!r} is not valid UTF-8 once percent-decoded") from None
+        if key in out:
+            raise BadRequestError(f"query parameter {key[:40]!r} is given twice; give it once")
+        out[key] = value
     return out
+
+
+def id_arg(value: str, what: str) -> str:
+    """An id the hub made (a filespace's, a session's: 32 lowercase hex digits), or ``BadRequestError``."""
+    if not ID_RE.fullmatch(value):
+        raise BadRequestError(f"{what} {value[:40]!r} is malformed: ids are 32 lowercase hex digits")
+    return value
 
 
 def path_arg(value: Any, name: str = "path") -> str:

@@ -23,10 +23,11 @@ from lucidlink.exceptions import (
     IntegrityError,
     PathNotFoundError,
     PayloadTooLargeError,
+    SignedUrlError,
 )
 from lucidlink.hub import admin, files, idempotency, journal, namespace, sessions
 from lucidlink.hub.blockstore.local import LocalBlockStore
-from lucidlink.hub.http import bool_arg, int_arg, json_body, ok, path_arg, query, read_body
+from lucidlink.hub.http import ID_RE, bool_arg, int_arg, json_body, ok, path_arg, query, read_body
 from lucidlink.hub.keys import HUB_KEY
 from lucidlink.hub.principal import Principal
 from lucidlink.hub.state import Hub
@@ -423,12 +424,12 @@ def _local_store(request: web.Request) -> LocalBlockStore:
 def _check_block_url(request: web.Request, op: str) -> tuple[str, str]:
     fs_id, digest = request.match_info["fs"], request.match_info["hash"]
     if not files.HASH_RE.fullmatch(digest):
-        raise BadRequestError(f"{digest!r} is not a SHA-256 hex digest")
+        raise BadRequestError(f"{digest[:80]!r} is not a SHA-256 hex digest")
+    if not ID_RE.fullmatch(fs_id):
+        raise SignedUrlError(f"block URL for {digest[:12]} names no filespace this hub signs for")
     q = query(request)
     if q.get("op") != op:
-        from lucidlink.exceptions import SignedUrlError
-
-        raise SignedUrlError(f"this block URL was signed for {q.get('op')!r}, not {op!r}")
+        raise SignedUrlError(f"this block URL was signed for {q.get('op', '')[:20]!r}, not {op!r}")
     _local_store(request).signer.check(op, fs_id, digest, q.get("exp"), q.get("sig"))
     return fs_id, digest
 

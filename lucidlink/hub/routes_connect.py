@@ -14,10 +14,8 @@ import asyncio
 import json
 import time
 import uuid
-import weakref
 from typing import Any
 
-import anyio.to_thread
 import structlog
 from aiohttp import web
 
@@ -25,7 +23,7 @@ from lucidlink.exceptions import BadRequestError, ConfigurationError
 from lucidlink.hub import connect, s3
 from lucidlink.hub.http import bool_arg, int_arg, ok, path_arg, query
 from lucidlink.hub.routes import body_of, changed, filespace_of, hub_of, route, write_as
-from lucidlink.hub.secrets_box import SecretBox, load_or_create_key
+from lucidlink.hub.secrets_box import SecretBox
 from lucidlink.hub.state import Hub
 from lucidlink.types import ExternalFileLink, S3DataStoreConfig, validate_data_store_name
 
@@ -38,19 +36,11 @@ HEAD_CONCURRENCY = 16
 CONFIG_KEYS = ("access_key", "secret_key", "bucket_name", "region", "endpoint", "url_expiration_minutes",
                "use_virtual_addressing")
 
-_boxes: weakref.WeakKeyDictionary[Hub, SecretBox] = weakref.WeakKeyDictionary()
-
-
 async def secret_box(hub: Hub) -> SecretBox:
-    """The hub's Connect key (loaded, or created in the data dir, on first use).
-
-    Two first uses at once both load the same key (creation is O_EXCL), so no lock.
-    """
-    box = _boxes.get(hub)
-    if box is None:
-        key = await anyio.to_thread.run_sync(load_or_create_key, hub.settings.data_dir)
-        box = _boxes.setdefault(hub, SecretBox(key))
-    return box
+    """The hub's Connect key, loaded when the hub started (:func:`lucidlink.hub.app.open_keys`)."""
+    if hub.secret_box is None:
+        raise RuntimeError("the hub has no Connect key: it loads one when it starts")
+    return hub.secret_box
 
 
 def _config_of(value: Any) -> S3DataStoreConfig:

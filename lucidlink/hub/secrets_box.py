@@ -6,13 +6,22 @@ not open). The sealed form is ``v1:<key-fingerprint>:<base64url(nonce || ciphert
 the fingerprint (an HMAC of the key, not the key) lets the hub say clearly that a
 secret was sealed under another key than the one it has.
 
-The Connect key is 32 random bytes, from (first found):
+The Connect key is 32 random bytes, resolved once when the hub starts (after its
+metadata store is open; :func:`resolve_connect_key`), from the first of:
 
 1. the environment variable ``LUCIDHUB_CONNECT_KEY`` (64 hex digits, or base64 of 32
    bytes), for deployments that keep keys in a secret manager;
-2. ``<data-dir>/connect.key`` (hex, mode 0600), created on the hub's first use of
-   Connect. Back it up with the metadata: without it the stored secrets cannot be
-   opened and every data store must be rekeyed.
+2. with the embedded SQLite store, ``<data-dir>/connect.key`` (hex, mode 0600), created
+   on first start. Back it up with the metadata: without it the stored secrets cannot
+   be opened and every data store must be rekeyed;
+3. with a shared (PostgreSQL) store, the ``meta`` row ``connect_key``, created by the
+   first hub to start (seeded with that hub's own ``connect.key`` if an older version
+   left one, so secrets it sealed still open): every hub on the store must open the
+   secrets the others sealed. The key then sits in the same database as the secrets it
+   seals; set ``LUCIDHUB_CONNECT_KEY`` to keep a stolen database dump useless.
+
+Creation is atomic as for the URL-signing key (:mod:`lucidlink.hub.signing`); an empty
+or malformed key stops the hub from starting, naming where it came from.
 
 Why the ``cryptography`` dependency: the standard library has no authenticated cipher,
 and hand-written cryptography is not an option for credentials. ``cryptography`` is
@@ -31,15 +40,27 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import anyio.to_thread
+import structlog
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from lucidlink.exceptions import ConfigurationError, LucidLinkError
 from lucidlink.hub import disk
+from lucidlink.hub.signing import decode_key, stored_key
+
+if TYPE_CHECKING:
+    from lucidlink.hub.config import HubSettings
+    from lucidlink.hub.store.base import MetadataStore
+
+log = structlog.get_logger("lucidlink.hub")
 
 KEY_ENV = "LUCIDHUB_CONNECT_KEY"
 KEY_FILE = "connect.key"
+META_KEY = "connect_key"
+"""The ``meta`` row holding the Connect key of hubs that share a metadata store."""
 _VERSION = "v1"
 _NONCE = 12
 
@@ -48,24 +69,28 @@ class SecretUnavailableError(LucidLinkError):
     """A sealed secret cannot be opened with the hub's Connect key (500 with a clear message)."""
 
 
-def parse_key(text: str) -> bytes:
+def parse_key(text: str, source: str | None = None) -> bytes:
     """A Connect key from its text form: 64 hex digits or base64 (standard or URL-safe) of 32 bytes."""
-    text = text.strip()
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        try:
-            padded = text + "=" * (-len(text) % 4)
-            key = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
-        except (binascii.Error, ValueError):
-            key = b""
+    key = decode_key(text)
     if len(key) != 32:
+        where = source or f"{KEY_ENV} or {KEY_FILE}"
+        what = "is empty" if not text.strip() else "is not 32 bytes"
         raise ConfigurationError(
-            f"the Connect key ({KEY_ENV} or {KEY_FILE}) must be 32 bytes written as 64 hex digits or "
+            f"the Connect key ({where}) {what}: it must be 32 bytes written as 64 hex digits or "
             "base64; generate one with: python -c 'import secrets; print(secrets.token_hex(32))'",
             field=KEY_ENV,
         )
     return key
+
+
+def _read_key_file(path: Path) -> bytes | None:
+    """The key in ``path`` (tightened to 0600), or ``None`` if there is no such file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    disk.tighten(path, disk.PRIVATE_FILE)  # an older hub or an operator may have loosened it
+    return parse_key(raw.decode("ascii", errors="replace"), str(path))
 
 
 def load_or_create_key(data_dir: Path, environ: Mapping[str, str] | None = None) -> bytes:
@@ -74,20 +99,36 @@ def load_or_create_key(data_dir: Path, environ: Mapping[str, str] | None = None)
     Blocking file I/O: call it in a worker thread.
     """
     env = os.environ if environ is None else environ
-    if env.get(KEY_ENV):
-        return parse_key(env[KEY_ENV])
+    if KEY_ENV in env:
+        return parse_key(env[KEY_ENV], f"the environment variable {KEY_ENV}")
     path = data_dir / KEY_FILE
-    try:
-        key = parse_key(path.read_text())
-    except FileNotFoundError:
-        pass
-    else:
-        disk.tighten(path, disk.PRIVATE_FILE)  # an older hub or an operator may have loosened it
+    key = _read_key_file(path)
+    if key is not None:
         return key
     key = secrets.token_bytes(32)
     # Written whole under a temporary name and linked into place: never a partial key file.
     if not disk.create_file(path, key.hex().encode()):  # another hub process created it meanwhile
-        return parse_key(path.read_text())
+        found = _read_key_file(path)
+        assert found is not None, "create_file failed because the file exists"
+        return found
+    return key
+
+
+async def resolve_connect_key(
+    settings: HubSettings, store: MetadataStore, environ: Mapping[str, str] | None = None
+) -> bytes:
+    """The hub's Connect key (see the module's docstring); the store must be open."""
+    env = os.environ if environ is None else environ
+    if KEY_ENV in env or store.engine == "sqlite":
+        return await anyio.to_thread.run_sync(load_or_create_key, settings.data_dir, env)
+    local = await anyio.to_thread.run_sync(_read_key_file, settings.data_dir / KEY_FILE)
+    candidate = local if local is not None else secrets.token_bytes(32)
+    key = parse_key(await store.write(stored_key, META_KEY, candidate.hex()),
+                    f"the metadata store (meta row {META_KEY!r})")
+    if local is not None and local != key:
+        log.warning("hub.connect.key_differs", file=str(settings.data_dir / KEY_FILE),
+                    why="hubs sharing this metadata store use the key stored in it; secrets sealed "
+                        "with this hub's old file key must be rekeyed")
     return key
 
 

@@ -10,6 +10,7 @@ from lucidlink.hub.blockstore.base import BlockStore
 from lucidlink.hub.config import HubSettings
 from lucidlink.hub.metrics import Metrics
 from lucidlink.hub.principal import Principal, filespace_not_visible
+from lucidlink.hub.secrets_box import SecretBox
 from lucidlink.hub.store.base import MetadataStore
 
 
@@ -49,6 +50,8 @@ class Hub:
         self.changes = ChangeNotifier()
         self.closing = asyncio.Event()
         self._filespaces: dict[str, dict[str, Any]] = {}
+        self.secret_box: SecretBox | None = None
+        """Seals Connect secrets; set when the hub starts (its key may live in the store)."""
 
     async def filespace(self, principal: Principal, filespace_id: str) -> dict[str, Any]:
         """A filespace the principal may use (cached: id, workspace and block size never change)."""

@@ -29,9 +29,9 @@ class LocalBlockStore(BlockStore):
     engine = "local"
     serves_blocks = True
 
-    def __init__(self, root: Path | str, signer: UrlSigner) -> None:
+    def __init__(self, root: Path | str, signer: UrlSigner | None = None) -> None:
         self.root = Path(root)
-        self.signer = signer
+        self._signer = signer
         # Directories whose own entry this process has made durable (fsync of the parent).
         self._durable_dirs: set[Path] = set()
 
@@ -46,6 +46,22 @@ class LocalBlockStore(BlockStore):
     def _subdirs(path: Path) -> list[Path]:
         with os.scandir(path) as entries:
             return [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
+
+    @property
+    def signer(self) -> UrlSigner:
+        """Signs and checks this store's block URLs (the hub sets it on start: see :meth:`use_signer`)."""
+        if self._signer is None:
+            raise RuntimeError("the block store has no signing key yet; the hub gives it one when it starts")
+        return self._signer
+
+    def use_signer(self, signer: UrlSigner) -> None:
+        """Sign with ``signer`` unless the store was made with one.
+
+        The hub's key is known only once its metadata store is open (hubs sharing a
+        PostgreSQL store keep it there), after the block store was made.
+        """
+        if self._signer is None:
+            self._signer = signer
 
     async def open(self) -> None:
         """Create the directory (0700), or tighten an existing tree's directories to 0700."""

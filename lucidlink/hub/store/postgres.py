@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 
 from lucidlink.exceptions import ConfigurationError
 from lucidlink.hub.store.base import SCHEMA_VERSION, MetadataStore, Row
-from lucidlink.hub.store.schema import schema
+from lucidlink.hub.store.schema import SORTED_COLUMNS, schema
 
 T = TypeVar("T")
 
-SCHEMA = schema("BIGSERIAL PRIMARY KEY")
+SCHEMA = schema("BIGSERIAL PRIMARY KEY", ' COLLATE "C"')
 
 _RETRIES = 30
 
@@ -100,6 +100,15 @@ class PostgresStore(MetadataStore):
                 "INSERT INTO meta (key, value) VALUES ('schema_version', %s) ON CONFLICT (key) DO NOTHING",
                 (str(SCHEMA_VERSION),),
             )
+            # Tables an older hub made sort names in the database's default collation.
+            for table, column in SORTED_COLUMNS:
+                row = conn.execute(
+                    "SELECT collation_name FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = %s AND column_name = %s",
+                    (table, column),
+                ).fetchone()
+                if row is not None and row["collation_name"] != "C":
+                    conn.execute(f'ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT COLLATE "C"')
 
     async def open(self) -> None:
         self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="lucidhub-pg")

@@ -1,8 +1,12 @@
 """The metadata schema, written once for every engine.
 
-Only the auto-numbered primary key of ``nodes`` differs between engines (SQLite's
-``INTEGER PRIMARY KEY`` rowid alias, PostgreSQL's ``BIGSERIAL``); every other column
-type is spelled so both accept it (SQLite gives ``BIGINT`` integer affinity).
+Two things differ between engines: the auto-numbered primary key of ``nodes`` (SQLite's
+``INTEGER PRIMARY KEY`` rowid alias, PostgreSQL's ``BIGSERIAL``), and the collation of
+the names the hub sorts (``{collate}``): names list in code-point order (= UTF-8 byte
+order), which is SQLite's default ``BINARY`` and PostgreSQL's ``COLLATE "C"`` (a
+database's default collation may be a locale's, which would sort "a" before "B").
+Every other column type is spelled so both accept it (SQLite gives ``BIGINT`` integer
+affinity).
 """
 
 from __future__ import annotations
@@ -10,10 +14,10 @@ from __future__ import annotations
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS workspaces (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created BIGINT NOT NULL);
+    id TEXT PRIMARY KEY, name TEXT{collate} NOT NULL UNIQUE, created BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS filespaces (
     id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL REFERENCES workspaces(id),
-    name TEXT NOT NULL, block_size BIGINT NOT NULL, created BIGINT NOT NULL,
+    name TEXT{collate} NOT NULL, block_size BIGINT NOT NULL, created BIGINT NOT NULL,
     seq BIGINT NOT NULL DEFAULT 0, root_id BIGINT,
     UNIQUE (workspace_id, name));
 CREATE TABLE IF NOT EXISTS tokens (
@@ -25,7 +29,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     key_id TEXT NOT NULL, client TEXT, created BIGINT NOT NULL, expires BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS nodes (
     id {serial_pk}, filespace_id TEXT NOT NULL, parent_id BIGINT,
-    name TEXT NOT NULL, type TEXT NOT NULL, size BIGINT NOT NULL DEFAULT 0,
+    name TEXT{collate} NOT NULL, type TEXT NOT NULL, size BIGINT NOT NULL DEFAULT 0,
     mtime BIGINT NOT NULL, ctime BIGINT NOT NULL, version BIGINT NOT NULL DEFAULT 1,
     UNIQUE (parent_id, name));
 CREATE INDEX IF NOT EXISTS nodes_filespace ON nodes (filespace_id, type);
@@ -57,7 +61,7 @@ CREATE TABLE IF NOT EXISTS applied_changes (
 CREATE INDEX IF NOT EXISTS applied_changes_created ON applied_changes (created);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS locks (
-    id TEXT PRIMARY KEY, filespace_id TEXT NOT NULL, path TEXT NOT NULL,
+    id TEXT PRIMARY KEY, filespace_id TEXT NOT NULL, path TEXT{collate} NOT NULL,
     session_id TEXT NOT NULL, mode TEXT NOT NULL, state TEXT NOT NULL,
     ticket BIGINT NOT NULL, created BIGINT NOT NULL, expires BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS locks_path ON locks (filespace_id, path, ticket);
@@ -65,7 +69,7 @@ CREATE INDEX IF NOT EXISTS locks_session ON locks (session_id);
 -- Connect (lucidlink/hub/connect.py): data stores and the files linked from them.
 CREATE TABLE IF NOT EXISTS data_stores (
     id TEXT PRIMARY KEY, filespace_id TEXT NOT NULL REFERENCES filespaces(id),
-    name TEXT NOT NULL, kind TEXT NOT NULL, access_key TEXT NOT NULL,
+    name TEXT{collate} NOT NULL, kind TEXT NOT NULL, access_key TEXT NOT NULL,
     secret_sealed TEXT NOT NULL, config TEXT NOT NULL, key_id TEXT NOT NULL,
     rekey_state TEXT NOT NULL, created BIGINT NOT NULL, updated BIGINT NOT NULL,
     UNIQUE (filespace_id, name));
@@ -79,6 +83,11 @@ CREATE INDEX IF NOT EXISTS external_files_store ON external_files (store_id, nod
 """
 
 
-def schema(serial_pk: str) -> str:
-    """The DDL, with ``serial_pk`` as the definition of ``nodes.id``."""
-    return _SCHEMA.format(serial_pk=serial_pk)
+SORTED_COLUMNS = (("workspaces", "name"), ("filespaces", "name"), ("nodes", "name"), ("locks", "path"),
+                  ("data_stores", "name"))
+"""The text columns the hub sorts by: declared with ``{collate}``."""
+
+
+def schema(serial_pk: str, collate: str = "") -> str:
+    """The DDL, with ``serial_pk`` as the definition of ``nodes.id`` and ``collate`` after sorted names."""
+    return _SCHEMA.format(serial_pk=serial_pk, collate=collate)
