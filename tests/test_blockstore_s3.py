@@ -188,17 +188,17 @@ def test_keys_are_scoped_per_filespace_and_checked() -> None:
 async def test_presigned_put_then_get_round_trip(s3_blocks: S3BlockStore) -> None:  # noqa: F811
     assert s3_blocks.enforces_checksums is True  # SeaweedFS checks x-amz-checksum-sha256
     blocks = dict(block(n)[::-1] for n in (1, 4096, 100_000))
-    puts = await s3_blocks.sign_urls(FS, list(blocks), "put", 60)
+    puts = await s3_blocks.sign_urls("", FS, list(blocks), "put", 60)
     assert set(puts) == set(blocks)
     answers = await asyncio.gather(*(upload(puts[d], blocks[d]) for d in blocks))
     assert [status for status, _ in answers] == [200] * 3
-    gets = await s3_blocks.sign_urls(FS, list(blocks), "get", 60)
+    gets = await s3_blocks.sign_urls("", FS, list(blocks), "get", 60)
     for digest, data in blocks.items():
         assert gets[digest].headers == {}
         assert await send("GET", gets[digest].url) == (200, data)
         assert await s3_blocks.verify(FS, digest, len(data))
         assert not await s3_blocks.verify(FS, digest, len(data) + 1)
-    assert await s3_blocks.sign_urls(FS, [], "get", 60) == {}
+    assert await s3_blocks.sign_urls("", FS, [], "get", 60) == {}
 
 
 @pytest.mark.asyncio
@@ -233,7 +233,7 @@ async def test_expired_urls_are_refused(s3_blocks: S3BlockStore) -> None:  # noq
 @pytest.mark.asyncio
 async def test_the_store_refuses_bytes_that_do_not_match(s3_blocks: S3BlockStore) -> None:  # noqa: F811
     data, digest = block()
-    request = (await s3_blocks.sign_urls(FS, [digest], "put", 60))[digest]
+    request = (await s3_blocks.sign_urls("", FS, [digest], "put", 60))[digest]
     status, body = await upload(request, data[:-1] + bytes([data[-1] ^ 1]))
     assert status == 400 and b"BadDigest" in body
     # The header is signed: leaving it out, or sending another value, breaks the signature.

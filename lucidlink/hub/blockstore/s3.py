@@ -476,9 +476,13 @@ class S3BlockStore(BlockStore):
             return self.upload_request(filespace_id, digest, ttl).url
         raise BadRequestError(f"'op' must be 'get' or 'put', not {op!r}")
 
-    async def sign_urls(self, filespace_id: str, digests: Sequence[str], op: str,
+    async def sign_urls(self, base_url: str, filespace_id: str, digests: Sequence[str], op: str,
                         ttl: float) -> dict[str, PresignedRequest]:
-        """Presigned requests for a batch of blocks of one filespace, by digest."""
+        """Presigned requests for a batch of blocks of one filespace, by digest.
+
+        The batch form of :meth:`signed_url` (``base_url`` is not used either), with
+        the headers each request must carry.
+        """
         if op == "get":
             paths = [self.path(filespace_id, d) for d in digests]
             if not paths:
