@@ -269,6 +269,20 @@ class LeaseExpiredError(LockError):
     http_status = 409
 
 
+class DataStoreInUseError(FilespaceError):
+    """A Connect data store still has linked files; unlink them, or remove it with ``force``."""
+
+    code = "store_in_use"
+    http_status = 409
+
+
+class NotLinkedError(BadRequestError):
+    """A Connect operation on a path that is not a linked file (a directory or a regular file)."""
+
+    code = "not_linked"
+    http_status = 409
+
+
 class NotFoundError(FilespaceError, LookupError):
     """A named object other than a path (workspace, token, session) does not exist."""
 
@@ -307,6 +321,8 @@ ERROR_CODES: dict[str, type[LucidLinkError]] = {
         LockTimeoutError,
         LockConflictError,
         LeaseExpiredError,
+        DataStoreInUseError,
+        NotLinkedError,
         NotFoundError,
     )
 }

@@ -175,6 +175,7 @@ MAX_OBJECT_ID_BYTES = 1024
 """S3's limit on an object key, in bytes of UTF-8."""
 _STORE_NAME_RE = re.compile(r"[A-Za-z0-9 _-]{1,64}")
 _KEY_RE = re.compile(r"[\x21-\x7e]+")
+_CHECKSUM_RE = re.compile(r"[\x20-\x7e]{1,256}")
 _REGION_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _IP_RE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
 _BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
@@ -395,8 +396,8 @@ def _check_checksum(instance: Any, attribute: Any, value: Any) -> None:
     if value is None:
         return
     value = _check_str("checksum", value)
-    if not 1 <= len(value) <= 256 or not value.isprintable():
-        raise _bad("checksum", "checksum must be 1-256 printable characters (such as the object's ETag)")
+    if not _CHECKSUM_RE.fullmatch(value):
+        raise _bad("checksum", "checksum must be 1-256 printable ASCII characters (such as the object's ETag)")
 
 
 @attrs.frozen

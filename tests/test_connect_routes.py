@@ -100,7 +100,7 @@ async def _remove_store(api: Api) -> None:
     await add_store(api)
     await api.ok("POST", api.p("connect/links"), 201,
                  json={"links": [{"path": "/l", "store": "st", "object_id": "o", "size": 1, "checksum": "c"}]})
-    err = await api.fail("POST", api.p("connect/stores/remove"), 400, "filespace_error", "1 linked file",
+    err = await api.fail("POST", api.p("connect/stores/remove"), 409, "store_in_use", "1 linked file",
                          json={"name": "st"})
     assert err["details"]["linked_files"] == 1
     assert await api.ok("POST", api.p("connect/stores/remove"), json={"name": "st", "force": True}) == {
@@ -132,7 +132,7 @@ async def _unlink(api: Api) -> None:
     body = await api.ok("POST", api.p("connect/unlink"), json={"path": "/l"})
     assert body["deleted"] == 1
     await api.mkdir("/d")
-    await api.fail("POST", api.p("connect/unlink"), 400, "bad_request", "not a file linked", json={"path": "/d"})
+    await api.fail("POST", api.p("connect/unlink"), 409, "not_linked", "not a file linked", json={"path": "/d"})
 
 
 @scenario("GET", "/v1/filespaces/{fs}/connect/files")

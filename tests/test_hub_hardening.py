@@ -532,3 +532,12 @@ async def test_the_sqlite_hub_keeps_its_key_in_the_data_dir(hub: Any, metadata_u
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert signer_of(hub).sign("http://x", "f", HASH, "get", 60) == \
         signing.UrlSigner(bytes.fromhex(key_file.read_text())).sign("http://x", "f", HASH, "get", 60)
+
+
+@pytest.mark.asyncio
+async def test_unicode_digits_in_integer_parameters_are_400(api: Api) -> None:
+    for route in ("list?path=/&limit=%C2%B2", "list?path=/&limit=%D9%A3", "changes?since=%C2%B2",
+                  "changes?since=+1", "changes?since=1_0", "list?path=/&limit=", "connect/files?store=s&cursor=%C2%B2",
+                  "connect/files?store=s&cursor=%D9%A3"):
+        status, body = await api.call("GET", api.p(route))
+        assert status == 400 and body["error"]["code"] in ("bad_request", "invalid_configuration"), (route, body)

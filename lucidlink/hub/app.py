@@ -29,6 +29,10 @@ from lucidlink.hub.store.base import MetadataStore
 
 log = structlog.get_logger("lucidlink.hub")
 
+SERVER_LIMITS = {"max_line_size": 32 * 1024}
+"""aiohttp server settings for every hub: a request line must fit a 4096-byte path of 4-byte
+characters, percent-encoded (about 12 KB; aiohttp's default is 8190 bytes)."""
+
 
 def embedded_stores(settings: HubSettings) -> tuple[MetadataStore, BlockStore]:
     """The stores the settings name: by default SQLite and a block directory in the data dir.
@@ -67,9 +71,11 @@ async def observe(request: web.Request, handler: Any) -> web.StreamResponse:
                 exc.status, "bad_request"
             )
             response = web.json_response(
-                {"error": {"code": code, "message": f"{exc.reason}: {request.method} {request.path}"}},
+                {"error": {"code": code, "message": f"{exc.reason}: {request.method} {request.path[:200]}"}},
                 status=exc.status,
             )
+            if "Allow" in exc.headers:  # RFC 9110: a 405 names the methods that are allowed
+                response.headers["Allow"] = exc.headers["Allow"]
         else:
             raise
     except asyncio.CancelledError:
@@ -187,7 +193,7 @@ def create_app(
 async def serve(settings: HubSettings, ready: asyncio.Event | None = None) -> None:
     """Run a hub until SIGINT/SIGTERM; in-flight requests finish, the store closes cleanly."""
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, **SERVER_LIMITS,
                            shutdown_timeout=settings.shutdown_timeout_seconds)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)

@@ -29,11 +29,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from lucidlink.exceptions import (
-    BadRequestError,
-    FilespaceError,
+    DataStoreInUseError,
     IsADirectoryFilespaceError,
     NotADirectoryFilespaceError,
     NotFoundError,
+    NotLinkedError,
     PathExistsError,
 )
 from lucidlink.hub import journal, locks, namespace
@@ -140,7 +140,7 @@ def remove_store(tx: Tx, filespace_id: str, name: str, *, force: bool, session_i
     count = _count(tx, row["id"])
     unlinked = 0
     if count and not force:
-        raise FilespaceError(
+        raise DataStoreInUseError(
             f"the data store {name!r} still has {count} linked file{'s' if count != 1 else ''}; unlink "
             f"{'them' if count != 1 else 'it'} first (unlink_file), or pass force=True to unlink "
             f"{'them' if count != 1 else 'it'} with the store (the objects in S3 are never touched)",
@@ -265,7 +265,7 @@ def unlink(tx: Tx, filespace_id: str, path: str, session_id: str | None) -> dict
     node = namespace.get(tx, filespace_id, path)
     if node["type"] != "external":
         what = "a directory" if node["type"] == "dir" else "a regular file"
-        raise BadRequestError(f"{path} is {what}, not a file linked from a data store; delete it with "
+        raise NotLinkedError(f"{path} is {what}, not a file linked from a data store; delete it with "
                               "fs.delete / fs.delete_dir instead", path=path)
     return namespace.delete(tx, filespace_id, path, expect="file", recursive=False, session_id=session_id)
 

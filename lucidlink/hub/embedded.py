@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from lucidlink.hub import admin
-from lucidlink.hub.app import create_app
+from lucidlink.hub.app import SERVER_LIMITS, create_app
 from lucidlink.hub.config import HubSettings
 from lucidlink.hub.keys import HUB_KEY
 
@@ -57,7 +57,7 @@ class EmbeddedHub:
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
         self.app = create_app(self.settings)
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5)
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5, **SERVER_LIMITS)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.settings.host, self.settings.port)

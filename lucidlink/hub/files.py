@@ -138,17 +138,11 @@ def _shrink(tx: Tx, filespace_id: str, node_id: int, size: int, block_size: int)
         )
 
 
-def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | None) -> dict[str, Any]:
-    """Apply one change to a file atomically and bump its version.
+def check_change(tx: Tx, filespace_id: str, change: dict[str, Any]) -> tuple[Any, ...]:
+    """Validate one change of :func:`commit` (changes nothing); its fields, with their defaults.
 
-    ``change``: ``path``; ``size`` (new size); ``blocks`` (the slots this change
-    replaces); ``replace`` (true: the file's old slots are all dropped first, as for a
-    file opened with ``w``); ``truncate_to`` (the file was cut to this size before the
-    new blocks were written, so slots past it are dropped first); ``mode`` (``create`` makes the file if missing,
-    ``exclusive`` requires that it is missing, ``existing`` that it exists);
-    ``base_version`` (the version a partial change was built on: when others committed
-    since, the change is merged or refused by :mod:`lucidlink.hub.versions`' rule);
-    ``mtime`` (ns, optional).
+    Also run before a retried change is answered from :mod:`lucidlink.hub.idempotency`:
+    a malformed request is refused even when its change id was seen before.
     """
     path = change.get("path")
     size = change.get("size")
@@ -174,15 +168,33 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
         raise BadRequestError(f"'replace' must be a boolean, not {replace!r}")
     truncate_to = change.get("truncate_to")
     if truncate_to is not None and (
-        not isinstance(truncate_to, int) or isinstance(truncate_to, bool) or truncate_to < 0
+        not isinstance(truncate_to, int) or isinstance(truncate_to, bool) or not 0 <= truncate_to <= MAX_INT64
     ):
-        raise BadRequestError(f"'truncate_to' must be a non-negative integer, not {truncate_to!r}")
+        raise BadRequestError(f"'truncate_to' must be an integer from 0 to {MAX_INT64}, not {truncate_to!r}")
     block_size = block_size_of(tx, filespace_id)
     blocks = _validate_blocks(change.get("blocks", []), size, block_size)
 
     lock_id = change.get("lock_id")
     if lock_id is not None and not isinstance(lock_id, str):
         raise BadRequestError("'lock_id' must be a string")
+    return path, size, mode, mtime, base_version, replace, truncate_to, blocks, lock_id
+
+
+def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | None) -> dict[str, Any]:
+    """Apply one change to a file atomically and bump its version.
+
+    ``change``: ``path``; ``size`` (new size); ``blocks`` (the slots this change
+    replaces); ``replace`` (true: the file's old slots are all dropped first, as for a
+    file opened with ``w``); ``truncate_to`` (the file was cut to this size before the
+    new blocks were written, so slots past it are dropped first); ``mode`` (``create`` makes the file if missing,
+    ``exclusive`` requires that it is missing, ``existing`` that it exists);
+    ``base_version`` (the version a partial change was built on: when others committed
+    since, the change is merged or refused by :mod:`lucidlink.hub.versions`' rule);
+    ``mtime`` (ns, optional).
+    """
+    path, size, mode, mtime, base_version, replace, truncate_to, blocks, lock_id = check_change(
+        tx, filespace_id, change)
+    block_size = block_size_of(tx, filespace_id)
     parent, name = namespace.parent_dir(tx, filespace_id, path)
     locks.check_commit(tx, filespace_id, path, session_id, lock_id)
     node = namespace.child(tx, parent["id"], name)

@@ -9,11 +9,17 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from lucidlink.exceptions import BadRequestError, InvalidPathError, LucidLinkError, PayloadTooLargeError
+from lucidlink.exceptions import (
+    BadRequestError,
+    InvalidPathError,
+    LucidLinkError,
+    PayloadTooLargeError,
+)
 from lucidlink.paths import normalize_path
 
 MAX_INT64 = 2**63 - 1
 """The largest integer the metadata store holds; bigger numbers in a request are refused."""
+_INT_RE = re.compile(r"-?[0-9]{1,19}")
 ID_RE = re.compile(r"[0-9a-f]{32}")
 """Ids the hub makes (``uuid4().hex``): filespaces, sessions. Always ``fullmatch``."""
 
@@ -53,7 +59,7 @@ async def json_body(request: web.Request, max_bytes: int) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise BadRequestError(f"the request body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_float=_number)
     except json.JSONDecodeError as exc:
         raise BadRequestError(f"the request body is not valid JSON: {exc.msg} at {exc.pos}") from None
     except RecursionError:
@@ -61,6 +67,16 @@ async def json_body(request: web.Request, max_bytes: int) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequestError("the request body must be a JSON object")
     return data
+
+
+def _number(text: str) -> int | float:
+    """A JSON number with a fraction or exponent: an ``int`` when it is integral.
+
+    JSON (and JSON Schema's ``integer``) does not tell ``1`` from ``1.0``; the handlers
+    check ``isinstance(value, int)``, so an integral ``1.0`` is read as ``1``.
+    """
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -105,36 +121,46 @@ def query(request: web.Request) -> dict[str, str]:
     return out
 
 
-def id_arg(value: str, what: str) -> str:
-    """An id the hub made (a filespace's, a session's: 32 lowercase hex digits), or ``BadRequestError``."""
-    if not ID_RE.fullmatch(value):
-        raise BadRequestError(f"{what} {value[:40]!r} is malformed: ids are 32 lowercase hex digits")
-    return value
-
 
 def path_arg(value: Any, name: str = "path") -> str:
-    """A path argument, validated and normalised."""
+    """A path argument, validated and normalised; it must be absolute (start with '/')."""
     if value is None:
         raise BadRequestError(f"'{name}' is required")
+    if isinstance(value, str) and not value.startswith("/"):
+        shown = value[:200]
+        raise InvalidPathError(
+            f"'{name}' {shown!r} is not an absolute path: filespace paths start with '/' (the root)",
+            path=shown,
+        )
     return normalize_path(value)
 
 
 def int_arg(value: Any, name: str, *, default: int | None = None, lo: int = 0, hi: int | None = None) -> int:
     """An integer argument from JSON or a query string, within bounds."""
-    if value is None or value == "":
+    if value is None:
         if default is None:
             raise BadRequestError(f"'{name}' is required")
         return default
-    if isinstance(value, bool):
-        raise BadRequestError(f"'{name}' must be an integer")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise BadRequestError(f"'{name}' must be an integer, not {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise BadRequestError(f"'{name}' must be an integer, not {value!r}")
+    # ASCII digits only: int() also takes " 5", "5_0" and Unicode digits such as "٣".
+    if isinstance(value, str) and not _INT_RE.fullmatch(value):
+        raise BadRequestError(f"'{name}' must be an integer, not {value[:40]!r}")
+    number = int(value)
     top = MAX_INT64 if hi is None else hi
     if number < lo or number > top:
         raise BadRequestError(f"'{name}' must be between {lo} and {top}, not {number}")
     return number
+
+
+def bool_field(body: dict[str, Any], name: str, default: bool = False) -> bool:
+    """An optional boolean of a JSON body: absent means ``default``; ``null`` is refused like any non-boolean."""
+    if name not in body:
+        return default
+    value = body[name]
+    if not isinstance(value, bool):
+        raise BadRequestError(f"'{name}' must be a boolean (true or false), not {value!r}")
+    return value
 
 
 def bool_arg(value: Any, name: str, default: bool = False) -> bool:

@@ -27,10 +27,21 @@ from lucidlink.exceptions import (
 )
 from lucidlink.hub import admin, files, idempotency, journal, namespace, sessions
 from lucidlink.hub.blockstore.local import LocalBlockStore
-from lucidlink.hub.http import ID_RE, bool_arg, int_arg, json_body, ok, path_arg, query, read_body
+from lucidlink.hub.http import (
+    ID_RE,
+    MAX_INT64,
+    bool_field,
+    int_arg,
+    json_body,
+    ok,
+    path_arg,
+    query,
+    read_body,
+)
 from lucidlink.hub.keys import HUB_KEY
 from lucidlink.hub.principal import Principal
 from lucidlink.hub.state import Hub
+from lucidlink.paths import MAX_NAME_BYTES
 from lucidlink.tokens import parse_token
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -42,7 +53,10 @@ MAX_LIST_LIMIT = 5000
 
 @attrs.frozen
 class Route:
-    """One endpoint: method, path template, handler and its documentation."""
+    """One endpoint: method, path template, handler and what its OpenAPI operation says.
+
+    The schemas state what the handler enforces (see :mod:`lucidlink.hub.openapi`).
+    """
 
     method: str
     path: str
@@ -50,9 +64,26 @@ class Route:
     summary: str
     auth: str = "token"  # token | signed | none
     request: dict[str, Any] | None = None
+    request_content_type: str = "application/json"
     response: dict[str, Any] | None = None
-    params: tuple[str, ...] = ()
-    """Query parameters."""
+    """Schema of the success body (of every success status without one in ``responses``)."""
+    params: tuple[str, ...] | dict[str, Any] = ()
+    """Query parameters: names (strings), or name -> schema."""
+    required_params: tuple[str, ...] = ()
+    path_params: dict[str, Any] = attrs.field(factory=dict)
+    """Schemas of path parameters other than the shared ones (``openapi.PATH_PARAMS``)."""
+    headers: dict[str, Any] = attrs.field(factory=dict)
+    """Required request headers, name -> schema."""
+    status: int = 200
+    statuses: tuple[int, ...] = ()
+    """Success statuses when there are several (default: ``(status,)``)."""
+    responses: dict[int, Any] = attrs.field(factory=dict)
+    """Success body schemas by status, where they differ from ``response``."""
+    errors: tuple[int, ...] = ()
+    """Error statuses beyond the ones every route of its kind may answer (see ``openapi``)."""
+    content_type: str = "application/json"
+    links: dict[int, Any] = attrs.field(factory=dict)
+    """OpenAPI links by status (how a response's values feed other operations)."""
 
 
 ROUTES: list[Route] = []
@@ -145,29 +176,67 @@ def changed(request: web.Request, filespace_id: str) -> None:
     hub_of(request).changes.notify(filespace_id)
 
 
-PATH_BODY = {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}
-ENTRY = {"$ref": "#/components/schemas/Entry"}
+# -- OpenAPI metadata (schemas of lucidlink.hub.openapi.SCHEMAS are named with ref()) ----------
+
+
+@attrs.frozen
+class Setting:
+    """A bound in a schema that is a hub setting (``HubSettings.<name>``), filled in when served."""
+
+    name: str
+
+
+def ref(name: str) -> dict[str, Any]:
+    """A reference to a shared schema of the document."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(properties: dict[str, Any], required: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """An object schema; every property is required unless ``required`` says which."""
+    out: dict[str, Any] = {"type": "object", "properties": properties}
+    names = tuple(properties) if required is None else required
+    if names:
+        out["required"] = list(names)
+    return out
+
+
+def signed_params(op: str) -> dict[str, Any]:
+    """The query of a signed block URL (see :mod:`lucidlink.hub.signing`)."""
+    return {"op": {"enum": [op]}, "exp": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+            "sig": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}
+
+
+STR: dict[str, Any] = {"type": "string"}
+INT: dict[str, Any] = {"type": "integer"}
+NUM: dict[str, Any] = {"type": "number"}
+BOOL: dict[str, Any] = {"type": "boolean"}
+PATH = ref("Path")
+NON_ROOT = ref("NonRootPath")
+NAME: dict[str, Any] = {"type": "string", "pattern": "^[^/\\x00]{0,255}$", "description": "one name (no '/')"}
+ENTRY = ref("Entry")
+MAX_GRACE_SECONDS = 100 * 365 * 86400
 
 
 # -- service ---------------------------------------------------------------------------
 
 
-@route("GET", "/healthz", "Liveness and the engines in use.", auth="none")
+@route("GET", "/healthz", "Liveness and the engines in use.", auth="none",
+       response=obj({"status": {"enum": ["ok"]}, "metadata": STR, "blocks": STR}))
 async def healthz(request: web.Request) -> web.StreamResponse:
     hub = hub_of(request)
     return ok({"status": "ok", "metadata": hub.store.engine, "blocks": hub.blocks.engine})
 
 
-@route("GET", "/metrics", "Prometheus metrics.", auth="none")
+@route("GET", "/metrics", "Prometheus metrics.", auth="none", content_type="text/plain")
 async def metrics(request: web.Request) -> web.StreamResponse:
     return web.Response(text=hub_of(request).metrics.render(), content_type="text/plain", charset="utf-8")
 
 
-@route("GET", "/v1/openapi.json", "This document.", auth="none")
+@route("GET", "/v1/openapi.json", "This document.", auth="none", response={"type": "object"})
 async def openapi(request: web.Request) -> web.StreamResponse:
     from lucidlink.hub.openapi import build_openapi
 
-    return ok(build_openapi())
+    return ok(build_openapi(hub_of(request).settings))
 
 
 # -- identity and filespaces -----------------------------------------------------------
@@ -177,7 +246,9 @@ def _filespace_json(row: Any) -> dict[str, Any]:
     return {"id": row["id"], "name": row["name"], "created": row["created"], "block_size": row["block_size"]}
 
 
-@route("GET", "/v1/whoami", "The token's workspace and rights.")
+@route("GET", "/v1/whoami", "The token's workspace and rights.", response=obj({
+    "workspace": obj({"id": STR, "name": STR}), "key_id": STR, "read_only": BOOL, "admin": BOOL,
+    "filespaces": {"anyOf": [{"type": "array", "items": STR}, {"type": "null"}]}}))
 async def whoami(request: web.Request) -> web.StreamResponse:
     p = await principal_of(request)
     return ok({
@@ -189,14 +260,15 @@ async def whoami(request: web.Request) -> web.StreamResponse:
     })
 
 
-@route("GET", "/v1/filespaces", "Filespaces of the token's workspace that it may use.")
+@route("GET", "/v1/filespaces", "Filespaces of the token's workspace that it may use.",
+       response=obj({"filespaces": {"type": "array", "items": ref("Filespace")}}))
 async def list_filespaces(request: web.Request) -> web.StreamResponse:
     p = await principal_of(request)
     rows = await hub_of(request).store.read(admin.list_filespaces, p.workspace_id)
     return ok({"filespaces": [_filespace_json(r) for r in rows if p.may_use(r["id"])]})
 
 
-@route("GET", "/v1/filespaces/{fs}", "One filespace, with its journal position.")
+@route("GET", "/v1/filespaces/{fs}", "One filespace, with its journal position.", response=ref("Filespace"))
 async def get_filespace(request: web.Request) -> web.StreamResponse:
     _, fs = await filespace_of(request)
     seq = await hub_of(request).store.read(journal.current_seq, fs["id"])
@@ -207,7 +279,12 @@ async def get_filespace(request: web.Request) -> web.StreamResponse:
 
 
 @route("POST", "/v1/filespaces/{fs}/sessions", "Open a daemon session (a lease renewed by heartbeats).",
-       request={"type": "object", "properties": {"client": {"type": "string"}}})
+       request=obj({"client": {"type": "string", "description": "a name for the daemon (cut to 200)"}}, ()),
+       status=201, response=obj({"session_id": STR, "lease_seconds": NUM, "expires": INT}),
+       links={201: {"heartbeat": {"operationId": "heartbeat",
+                                  "parameters": {"sid": "$response.body#/session_id"}},
+                    "close": {"operationId": "close_session",
+                              "parameters": {"sid": "$response.body#/session_id"}}}})
 async def open_session(request: web.Request) -> web.StreamResponse:
     p, fs = await filespace_of(request)
     body = await body_of(request)
@@ -219,7 +296,8 @@ async def open_session(request: web.Request) -> web.StreamResponse:
     return ok(result, status=201)
 
 
-@route("POST", "/v1/sessions/{sid}/heartbeat", "Renew a session's lease.")
+@route("POST", "/v1/sessions/{sid}/heartbeat", "Renew a session's lease.", errors=(410,),
+       response=obj({"session_id": STR, "filespace_id": STR, "expires": INT, "lease_seconds": NUM}))
 async def heartbeat(request: web.Request) -> web.StreamResponse:
     p = await principal_of(request)
     hub = hub_of(request)
@@ -227,7 +305,7 @@ async def heartbeat(request: web.Request) -> web.StreamResponse:
     return ok(result)
 
 
-@route("DELETE", "/v1/sessions/{sid}", "End a session.")
+@route("DELETE", "/v1/sessions/{sid}", "End a session (idempotent).", response=obj({"closed": BOOL}))
 async def close_session(request: web.Request) -> web.StreamResponse:
     p = await principal_of(request)
     await hub_of(request).store.write(sessions.close_session, request.match_info["sid"], p.key_id)
@@ -237,43 +315,49 @@ async def close_session(request: web.Request) -> web.StreamResponse:
 # -- namespace -------------------------------------------------------------------------
 
 
-@route("GET", "/v1/filespaces/{fs}/entry", "Stat one path.", params=("path",), response=ENTRY)
+@route("GET", "/v1/filespaces/{fs}/entry", "Stat one path.", params={"path": PATH}, required_params=("path",),
+       response=ENTRY, errors=(409,))
 async def stat(request: web.Request) -> web.StreamResponse:
     _, fs = await filespace_of(request)
     path = path_arg(query(request).get("path"))
     return ok(await hub_of(request).store.read(namespace.stat, fs["id"], path))
 
 
-@route("GET", "/v1/filespaces/{fs}/list", "One page of a directory, by name (keyset cursor).",
-       params=("path", "limit", "cursor"))
+@route("GET", "/v1/filespaces/{fs}/list",
+       "One page of a directory, by name in code-point order (keyset cursor: the last name of a page).",
+       params={"path": PATH, "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT},
+               "cursor": NAME}, errors=(409,),
+       response=obj({"entries": {"type": "array", "items": ENTRY}, "cursor": {"anyOf": [STR, {"type": "null"}]}}))
 async def list_dir(request: web.Request) -> web.StreamResponse:
     _, fs = await filespace_of(request)
     q = query(request)
     path = path_arg(q.get("path", "/"))
     limit = int_arg(q.get("limit"), "limit", default=1000, lo=1, hi=MAX_LIST_LIMIT)
-    entries, cursor = await hub_of(request).store.read(namespace.list_dir, fs["id"], path, limit, q.get("cursor"))
+    after = q.get("cursor")
+    if after is not None and (len(after) > MAX_NAME_BYTES or "/" in after or "\x00" in after):
+        raise BadRequestError(f"cursor {after[:40]!r} is not one this hub handed out (the last name of a page)")
+    entries, cursor = await hub_of(request).store.read(namespace.list_dir, fs["id"], path, limit, after)
     return ok({"entries": entries, "cursor": cursor})
 
 
 @route("POST", "/v1/filespaces/{fs}/mkdir", "Create a directory (parents included by default).",
-       request={"type": "object", "properties": {"path": {"type": "string"}, "parents": {"type": "boolean"},
-                                                 "exist_ok": {"type": "boolean"}}, "required": ["path"]},
-       response=ENTRY)
+       request=obj({"path": PATH, "parents": BOOL, "exist_ok": BOOL}, ("path",)), response=ENTRY,
+       errors=(403, 409))
 async def mkdir(request: web.Request) -> web.StreamResponse:
     p, fs = await filespace_of(request, write="create directories")
     body = await body_of(request)
     result = await write_as(
         request, p, namespace.mkdir, fs["id"], path_arg(body.get("path")),
-        parents=bool_arg(body.get("parents"), "parents", True),
-        exist_ok=bool_arg(body.get("exist_ok"), "exist_ok", True),
+        parents=bool_field(body, "parents", True),
+        exist_ok=bool_field(body, "exist_ok", True),
     )
     changed(request, fs["id"])
     return ok(result)
 
 
 @route("POST", "/v1/filespaces/{fs}/delete", "Delete a file or a directory (recursive in one call).",
-       request={"type": "object", "properties": {"path": {"type": "string"}, "recursive": {"type": "boolean"},
-                                                 "type": {"enum": ["file", "dir", None]}}, "required": ["path"]})
+       request=obj({"path": NON_ROOT, "recursive": BOOL, "type": {"enum": ["file", "dir", None]}}, ("path",)),
+       response=obj({"deleted": INT, "seq": INT}), errors=(403, 409))
 async def delete(request: web.Request) -> web.StreamResponse:
     p, fs = await filespace_of(request, write="delete")
     body = await body_of(request)
@@ -282,44 +366,44 @@ async def delete(request: web.Request) -> web.StreamResponse:
         raise BadRequestError("'type' must be 'file', 'dir' or null")
     result = await write_as(
         request, p, namespace.delete, fs["id"], path_arg(body.get("path")), expect=expect,
-        recursive=bool_arg(body.get("recursive"), "recursive"),
+        recursive=bool_field(body, "recursive"),
     )
     changed(request, fs["id"])
     return ok(result)
 
 
 @route("POST", "/v1/filespaces/{fs}/move", "Rename/move; POSIX overwrite rules when 'overwrite'.",
-       request={"type": "object", "properties": {"src": {"type": "string"}, "dst": {"type": "string"},
-                                                 "overwrite": {"type": "boolean"}}, "required": ["src", "dst"]},
-       response=ENTRY)
+       request=obj({"src": NON_ROOT, "dst": NON_ROOT, "overwrite": BOOL}, ("src", "dst")), response=ENTRY,
+       errors=(403, 409))
 async def move(request: web.Request) -> web.StreamResponse:
     p, fs = await filespace_of(request, write="move")
     body = await body_of(request)
     result = await write_as(
         request, p, namespace.move, fs["id"], path_arg(body.get("src"), "src"), path_arg(body.get("dst"), "dst"),
-        overwrite=bool_arg(body.get("overwrite"), "overwrite"),
+        overwrite=bool_field(body, "overwrite"),
     )
     changed(request, fs["id"])
     return ok(result)
 
 
 @route("POST", "/v1/filespaces/{fs}/copy", "Server-side copy of a file (shares its blocks).",
-       request={"type": "object", "properties": {"src": {"type": "string"}, "dst": {"type": "string"},
-                                                 "overwrite": {"type": "boolean"}}, "required": ["src", "dst"]})
+       request=obj({"src": NON_ROOT, "dst": NON_ROOT, "overwrite": BOOL}, ("src", "dst")),
+       response=ref("CommitResult"), errors=(403, 409))
 async def copy(request: web.Request) -> web.StreamResponse:
     p, fs = await filespace_of(request, write="copy")
     body = await body_of(request)
     result = await write_as(
         request, p, files.copy, fs["id"], path_arg(body.get("src"), "src"), path_arg(body.get("dst"), "dst"),
-        overwrite=bool_arg(body.get("overwrite"), "overwrite", True),
+        overwrite=bool_field(body, "overwrite", True),
     )
     changed(request, fs["id"])
     return ok(result)
 
 
 @route("POST", "/v1/filespaces/{fs}/truncate", "Shrink or extend a file without moving bytes.",
-       request={"type": "object", "properties": {"path": {"type": "string"}, "size": {"type": "integer"}},
-                "required": ["path", "size"]})
+       request=obj({"path": NON_ROOT, "size": {"type": "integer", "minimum": 0, "maximum": MAX_INT64}},
+                   ("path", "size")),
+       response=ref("CommitResult"), errors=(403, 409))
 async def truncate(request: web.Request) -> web.StreamResponse:
     p, fs = await filespace_of(request, write="truncate")
     body = await body_of(request)
@@ -335,7 +419,10 @@ async def truncate(request: web.Request) -> web.StreamResponse:
 # -- file contents ---------------------------------------------------------------------
 
 
-@route("GET", "/v1/filespaces/{fs}/file", "A file's current version: entry and block list.", params=("path",))
+@route("GET", "/v1/filespaces/{fs}/file", "A file's current version: entry and block list.",
+       params={"path": PATH}, required_params=("path",), errors=(409,), response=obj({
+           "entry": ENTRY, "block_size": INT, "external": {"type": "object"}, "blocks": {"type": "array", "items": obj(
+               {"index": INT, "hash": ref("Hash"), "length": INT, "used": INT})}}, ("entry", "block_size", "blocks")))
 async def read_file(request: web.Request) -> web.StreamResponse:
     _, fs = await filespace_of(request)
     path = path_arg(query(request).get("path"))
@@ -349,6 +436,7 @@ def _commit_many(tx: Any, filespace_id: str, changes: list[Any], session_id: str
             raise BadRequestError("each commit must be a JSON object")
         change = {**change, "path": path_arg(change.get("path"))}
         change_id = idempotency.change_id_of(change)
+        files.check_change(tx, filespace_id, change)  # a replay answers only a well-formed request
         done = idempotency.applied(tx, filespace_id, change_id) if change_id else None
         if done is None:
             done = files.commit(tx, filespace_id, change, session_id)
@@ -359,7 +447,7 @@ def _commit_many(tx: Any, filespace_id: str, changes: list[Any], session_id: str
 
 
 @route("POST", "/v1/filespaces/{fs}/commit", "Atomically apply block changes to one file; bumps its version.",
-       request={"$ref": "#/components/schemas/Commit"})
+       request=ref("Commit"), response=ref("CommitResult"), errors=(403, 409))
 async def commit(request: web.Request) -> web.StreamResponse:
     p, fs = await filespace_of(request, write="write files")
     body = await body_of(request)
@@ -370,7 +458,8 @@ async def commit(request: web.Request) -> web.StreamResponse:
 
 @route("POST", "/v1/filespaces/{fs}/commits",
        "Several commits in one call and one transaction: all land or none do.",
-       request={"type": "object", "properties": {"commits": {"type": "array", "items": {"$ref": "#/components/schemas/Commit"}}}})
+       request=obj({"commits": {"type": "array", "minItems": 1, "items": ref("Commit")}}, ("commits",)),
+       response=obj({"results": {"type": "array", "items": ref("CommitResult")}}), errors=(403, 409))
 async def commit_batch(request: web.Request) -> web.StreamResponse:
     p, fs = await filespace_of(request, write="write files")
     body = await body_of(request)
@@ -384,8 +473,10 @@ async def commit_batch(request: web.Request) -> web.StreamResponse:
 
 @route("POST", "/v1/filespaces/{fs}/blocks/urls",
        "Signed, short-lived URLs for blocks: op 'get' to read, 'put' to upload (known blocks need none).",
-       request={"type": "object", "properties": {"op": {"enum": ["get", "put"]},
-                                                 "hashes": {"type": "array", "items": {"type": "string"}}}})
+       request=obj({"op": {"enum": ["get", "put"]},
+                    "hashes": {"type": "array", "maxItems": MAX_URL_BATCH, "items": ref("Hash")}}, ("op", "hashes")),
+       response=obj({"urls": {"type": "object", "additionalProperties": STR}, "present": {
+           "type": "array", "items": ref("Hash")}, "expires": INT, "block_size": INT}), errors=(403, 503))
 async def block_urls(request: web.Request) -> web.StreamResponse:
     p, fs = await filespace_of(request)
     body = await body_of(request)
@@ -435,7 +526,8 @@ def _check_block_url(request: web.Request, op: str) -> tuple[str, str]:
 
 
 @route("GET", "/v1/blocks/{fs}/{hash}", "Read a block (Range supported), on a signed URL.", auth="signed",
-       params=("op", "exp", "sig"))
+       params=signed_params("get"), required_params=("op", "exp", "sig"), statuses=(200, 206),
+       content_type="application/octet-stream", errors=(416,))
 async def get_block(request: web.Request) -> web.StreamResponse:
     fs_id, digest = _check_block_url(request, "get")
     path = _local_store(request).path_of(fs_id, digest)
@@ -446,7 +538,9 @@ async def get_block(request: web.Request) -> web.StreamResponse:
 
 
 @route("PUT", "/v1/blocks/{fs}/{hash}", "Upload a block on a signed URL; its bytes must hash to its name.",
-       auth="signed", params=("op", "exp", "sig"))
+       auth="signed", params=signed_params("put"), required_params=("op", "exp", "sig"), status=201,
+       request_content_type="application/octet-stream", request={"type": "string", "format": "binary"},
+       response=obj({"hash": ref("Hash"), "length": INT}), errors=(413, 422, 503))
 async def put_block(request: web.Request) -> web.StreamResponse:
     fs_id, digest = _check_block_url(request, "put")
     hub = hub_of(request)
@@ -490,7 +584,10 @@ async def put_block(request: web.Request) -> web.StreamResponse:
 
 @route("GET", "/v1/filespaces/{fs}/changes",
        "Journal entries after 'since'; waits up to 'wait' seconds for one (long-poll).",
-       params=("since", "limit", "wait"))
+       params={"since": {"type": "integer", "minimum": 0, "maximum": MAX_INT64},
+               "limit": {"type": "integer", "minimum": 1, "maximum": 10_000},
+               "wait": {"type": "integer", "minimum": 0, "maximum": Setting("long_poll_max_seconds")}},
+       response=obj({"changes": {"type": "array", "items": ref("Change")}, "seq": INT, "more": BOOL}))
 async def changes(request: web.Request) -> web.StreamResponse:
     _, fs = await filespace_of(request)
     hub = hub_of(request)
@@ -508,24 +605,29 @@ async def changes(request: web.Request) -> web.StreamResponse:
         await hub.changes.wait(fs["id"], min(remaining, 1.0))
 
 
-@route("GET", "/v1/filespaces/{fs}/statistics", "File, directory and byte counts of the filespace.")
+@route("GET", "/v1/filespaces/{fs}/statistics", "File, directory and byte counts of the filespace.",
+       response=obj({k: INT for k in ("file_count", "directory_count", "symlink_count", "entries", "entries_size",
+                                      "data_size", "storage_size", "block_count", "external_files_size",
+                                      "external_files_count")}))
 async def statistics(request: web.Request) -> web.StreamResponse:
     _, fs = await filespace_of(request)
     return ok(await hub_of(request).store.read(files.statistics, fs["id"]))
 
 
 @route("POST", "/v1/admin/gc",
-       "Collect unreferenced blocks now (admin). 'grace_seconds' (default: the hub's "
-       "gc_grace_seconds) must be at least the hub's url_ttl_seconds.",
-       request={"type": "object", "properties": {"grace_seconds": {"type": "number"}}})
+       "Collect the unreferenced blocks of the caller's workspace now (admin). 'grace_seconds' (default: "
+       "the hub's gc_grace_seconds) must be at least the hub's url_ttl_seconds.",
+       request=obj({"grace_seconds": {"type": "number", "minimum": Setting("url_ttl_seconds"),
+                                      "maximum": MAX_GRACE_SECONDS}}, ()),
+       response=obj({"deleted_blocks": INT}), errors=(403,))
 async def run_gc(request: web.Request) -> web.StreamResponse:
     p = await principal_of(request)
     p.require_admin("run the garbage collector")
     body = await body_of(request)
     grace = body.get("grace_seconds")
-    if grace is not None and (
+    if "grace_seconds" in body and (
         not isinstance(grace, (int, float)) or isinstance(grace, bool)
-        or not 0 <= grace <= 100 * 365 * 86400  # also refuses NaN and infinities
+        or not 0 <= grace <= MAX_GRACE_SECONDS  # also refuses NaN and infinities
     ):
         raise BadRequestError("'grace_seconds' must be a number of seconds from 0 to 100 years")
     from lucidlink.hub.app import collect_garbage  # refuses a grace shorter than url_ttl_seconds
@@ -539,5 +641,7 @@ async def run_gc(request: web.Request) -> web.StreamResponse:
 
 
 # Route modules that declare into ROUTES (imported last: they build on the helpers above).
-from lucidlink.hub import routes_connect  # noqa: E402,F401
-from lucidlink.hub import routes_locks  # noqa: E402,F401
+from lucidlink.hub import (
+    routes_connect,  # noqa: E402,F401
+    routes_locks,  # noqa: E402,F401
+)

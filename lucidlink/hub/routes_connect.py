@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -21,11 +22,16 @@ from aiohttp import web
 
 from lucidlink.exceptions import BadRequestError, ConfigurationError
 from lucidlink.hub import connect, s3
-from lucidlink.hub.http import bool_arg, int_arg, ok, path_arg, query
-from lucidlink.hub.routes import body_of, changed, filespace_of, hub_of, route, write_as
+from lucidlink.hub.http import MAX_INT64, bool_field, int_arg, ok, path_arg, query
+from lucidlink.hub.routes import body_of, changed, filespace_of, hub_of, obj, ref, route, write_as
 from lucidlink.hub.secrets_box import SecretBox
 from lucidlink.hub.state import Hub
-from lucidlink.types import ExternalFileLink, S3DataStoreConfig, validate_data_store_name
+from lucidlink.types import (
+    MAX_OBJECT_ID_BYTES,
+    ExternalFileLink,
+    S3DataStoreConfig,
+    validate_data_store_name,
+)
 
 log = structlog.get_logger("lucidlink.hub")
 
@@ -86,15 +92,16 @@ def _admin(principal: Any, what: str) -> None:
 
 # -- data stores ---------------------------------------------------------------------------
 
-STORE = {"type": "object", "properties": {
-    "name": {"type": "string"}, "kind": {"enum": ["s3"]}, "access_key": {"type": "string"},
-    "secret_key": {"type": "string", "description": "only in GET .../connect/store answers to admin tokens"},
-    "bucket_name": {"type": "string"}, "region": {"type": "string"}, "endpoint": {"type": "string"},
-    "url_expiration_minutes": {"type": "integer"}, "use_virtual_addressing": {"type": "boolean"},
-    "key_id": {"type": "string"}, "rekey_state": {"enum": ["none", "rekeyed"]}}}
+STORE = ref("DataStore")
+STORE_NAME = {"type": "string", "pattern": "^[A-Za-z0-9_-](?:[A-Za-z0-9 _-]{0,62}[A-Za-z0-9_-])?$",
+              "description": "1-64 ASCII letters, digits, spaces, '_' or '-', not starting or ending with a space"}
+S3_KEY = {"type": "string", "pattern": "^[\\x21-\\x7e]+$", "minLength": 1}
+OBJECT_ID = {"type": "string", "minLength": 1, "maxLength": MAX_OBJECT_ID_BYTES,
+             "description": f"an S3 key: 1 to {MAX_OBJECT_ID_BYTES} bytes of UTF-8"}
 
 
-@route("GET", "/v1/filespaces/{fs}/connect/stores", "Connect: the filespace's data stores (never their secrets).")
+@route("GET", "/v1/filespaces/{fs}/connect/stores", "Connect: the filespace's data stores (never their secrets).",
+       response=obj({"stores": {"type": "array", "items": STORE}}))
 async def list_stores(request: web.Request) -> web.StreamResponse:
     _, fs = await filespace_of(request)
     rows = await hub_of(request).store.read(connect.list_stores, fs["id"])
@@ -103,9 +110,8 @@ async def list_stores(request: web.Request) -> web.StreamResponse:
 
 @route("POST", "/v1/filespaces/{fs}/connect/stores",
        "Connect: add an S3 data store (admin); the bucket is checked first, the secret is encrypted at rest.",
-       request={"type": "object", "properties": {"name": {"type": "string"}, "kind": {"enum": ["s3"]},
-                                                 "config": {"type": "object"}}, "required": ["name", "config"]},
-       response=STORE)
+       request=obj({"name": STORE_NAME, "kind": {"enum": ["s3"]}, "config": ref("StoreConfig")}, ("name", "config")),
+       status=201, response=STORE, errors=(403, 409))
 async def add_store(request: web.Request) -> web.StreamResponse:
     principal, fs = await filespace_of(request)
     _admin(principal, "add Connect data stores")
@@ -131,8 +137,8 @@ async def add_store(request: web.Request) -> web.StreamResponse:
 
 
 @route("GET", "/v1/filespaces/{fs}/connect/store",
-       "Connect: one data store by name; the secret key only for admin tokens ('' otherwise).", params=("name",),
-       response=STORE)
+       "Connect: one data store by name; the secret key only for admin tokens ('' otherwise).",
+       params={"name": STORE_NAME}, required_params=("name",), response=STORE)
 async def get_store(request: web.Request) -> web.StreamResponse:
     principal, fs = await filespace_of(request)
     name = _name_arg(query(request).get("name"))
@@ -147,10 +153,9 @@ async def get_store(request: web.Request) -> web.StreamResponse:
 
 @route("POST", "/v1/filespaces/{fs}/connect/stores/rekey",
        "Connect: replace a data store's credentials (admin); the new ones are checked against the bucket first.",
-       request={"type": "object", "properties": {"name": {"type": "string"}, "access_key": {"type": "string"},
-                                                 "secret_key": {"type": "string"}},
-                "required": ["name", "access_key", "secret_key"]},
-       response=STORE)
+       request=obj({"name": STORE_NAME, "access_key": {**S3_KEY, "maxLength": 128},
+                    "secret_key": {**S3_KEY, "maxLength": 256}}),
+       response=STORE, errors=(403,))
 async def rekey_store(request: web.Request) -> web.StreamResponse:
     principal, fs = await filespace_of(request)
     _admin(principal, "rekey Connect data stores")
@@ -175,14 +180,14 @@ async def rekey_store(request: web.Request) -> web.StreamResponse:
 
 @route("POST", "/v1/filespaces/{fs}/connect/stores/remove",
        "Connect: remove a data store (admin); refused while files are linked to it unless 'force' unlinks them.",
-       request={"type": "object", "properties": {"name": {"type": "string"}, "force": {"type": "boolean"}},
-                "required": ["name"]})
+       request=obj({"name": STORE_NAME, "force": {"type": "boolean"}}, ("name",)),
+       response=obj({"removed": {"type": "boolean"}, "unlinked": {"type": "integer"}}), errors=(403, 409))
 async def remove_store(request: web.Request) -> web.StreamResponse:
     principal, fs = await filespace_of(request)
     _admin(principal, "remove Connect data stores")
     body = await body_of(request)
     name = _name_arg(body.get("name"))
-    force = bool_arg(body.get("force"), "force")
+    force = bool_field(body, "force")
     result = await write_as(request, principal, connect.remove_store, fs["id"], name, force=force)
     if result["unlinked"]:
         changed(request, fs["id"])
@@ -216,11 +221,9 @@ def _links_of(body: dict[str, Any]) -> list[ExternalFileLink]:
 @route("POST", "/v1/filespaces/{fs}/connect/links",
        "Connect: link S3 objects as read-only files (one transaction: all or none; parents are created). "
        "Without size the hub asks S3 (HeadObject); with size and checksum it trusts the caller.",
-       request={"type": "object", "properties": {"links": {"type": "array", "items": {
-           "type": "object", "properties": {"path": {"type": "string"}, "store": {"type": "string"},
-                                            "object_id": {"type": "string"}, "size": {"type": "integer"},
-                                            "checksum": {"type": "string"}},
-           "required": ["path", "store", "object_id"]}}}, "required": ["links"]})
+       request=obj({"links": {"type": "array", "minItems": 1, "maxItems": MAX_LINK_BATCH, "items": ref("LinkItem")}}),
+       status=201, response=obj({"entries": {"type": "array", "items": {"type": "object"}}}),
+       errors=(403, 409, 503))
 async def link_files(request: web.Request) -> web.StreamResponse:
     principal, fs = await filespace_of(request, write="link files from data stores")
     body = await body_of(request)
@@ -253,7 +256,8 @@ async def link_files(request: web.Request) -> web.StreamResponse:
 
 @route("POST", "/v1/filespaces/{fs}/connect/unlink",
        "Connect: remove a linked file's entry (the S3 object is never touched).",
-       request={"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]})
+       request=obj({"path": ref("NonRootPath")}), response=obj({"deleted": {"type": "integer"}, "seq": {"type": "integer"}}),
+       errors=(403, 409))
 async def unlink_file(request: web.Request) -> web.StreamResponse:
     principal, fs = await filespace_of(request, write="unlink files")
     body = await body_of(request)
@@ -265,14 +269,18 @@ async def unlink_file(request: web.Request) -> web.StreamResponse:
 def _cursor_arg(value: str | None) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 19:
+    if not re.fullmatch(r"[0-9]{1,19}", value):  # not isdigit(): it takes "²", which int() refuses
         raise BadRequestError(f"cursor {value[:40]!r} is not one this hub handed out; start again without it")
     return int(value)
 
 
 @route("GET", "/v1/filespaces/{fs}/connect/files",
        "Connect: one page of the files linked to a data store (stable keyset cursor).",
-       params=("store", "limit", "cursor"))
+       params={"store": STORE_NAME, "limit": {"type": "integer", "minimum": 1, "maximum": MAX_FILES_LIMIT},
+               "cursor": {"type": "string", "pattern": "^[0-9]{0,19}$"}}, required_params=("store",),
+       response=obj({"files": {"type": "array", "items": obj({"id": {"type": "integer"}, "path": {"type": "string"},
+                                                               "object_id": {"type": "string"}})},
+                     "has_more": {"type": "boolean"}, "cursor": {"anyOf": [{"type": "string"}, {"type": "null"}]}}))
 async def list_linked(request: web.Request) -> web.StreamResponse:
     _, fs = await filespace_of(request)
     q = query(request)
@@ -284,7 +292,7 @@ async def list_linked(request: web.Request) -> web.StreamResponse:
 
 
 @route("GET", "/v1/filespaces/{fs}/connect/count", "Connect: how many files are linked to a data store.",
-       params=("store",))
+       params={"store": STORE_NAME}, required_params=("store",), response=obj({"count": {"type": "integer"}}))
 async def count_linked(request: web.Request) -> web.StreamResponse:
     _, fs = await filespace_of(request)
     name = _name_arg(query(request).get("store"), "store")
@@ -293,8 +301,10 @@ async def count_linked(request: web.Request) -> web.StreamResponse:
 
 @route("POST", "/v1/filespaces/{fs}/connect/urls",
        "Connect: presigned GET URLs (ranged reads straight from S3) for linked files, by entry id.",
-       request={"type": "object", "properties": {"ids": {"type": "array", "items": {"type": "integer"}}},
-                "required": ["ids"]})
+       request=obj({"ids": {"type": "array", "minItems": 1, "maxItems": MAX_URL_BATCH,
+                            "items": {"type": "integer", "minimum": 0, "maximum": MAX_INT64}}}),
+       response=obj({"urls": {"type": "object"}, "missing": {"type": "array", "items": {"type": "integer"}}}),
+       errors=(503,))
 async def presign_urls(request: web.Request) -> web.StreamResponse:
     _, fs = await filespace_of(request)
     body = await body_of(request)

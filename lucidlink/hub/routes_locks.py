@@ -8,10 +8,20 @@ from aiohttp import web
 
 from lucidlink.exceptions import BadRequestError
 from lucidlink.hub import locks, sessions
-from lucidlink.hub.http import bool_arg, ok, path_arg, query
-from lucidlink.hub.routes import body_of, filespace_of, hub_of, route, session_id_of
+from lucidlink.hub.http import bool_arg, bool_field, ok, path_arg, query
+from lucidlink.hub.routes import (
+    SESSION_HEADER,
+    body_of,
+    filespace_of,
+    hub_of,
+    obj,
+    ref,
+    route,
+    session_id_of,
+)
 
 MAX_WAIT = 30
+SESSION = {SESSION_HEADER: {"type": "string", "minLength": 1, "description": "the caller's session id"}}
 
 
 def _lock_channel(filespace_id: str) -> str:
@@ -29,10 +39,12 @@ async def _session(request: web.Request, key_id: str, filespace_id: str) -> str:
 
 @route("POST", "/v1/filespaces/{fs}/locks",
        "Request a shared or exclusive lock on a path, waiting up to 'wait' seconds (FIFO).",
-       request={"type": "object", "properties": {
-           "path": {"type": "string"}, "mode": {"enum": ["shared", "exclusive"]},
-           "wait": {"type": "number"}, "lock_id": {"type": "string"}, "must_exist": {"type": "boolean"}},
-           "required": ["path", "mode"]})
+       request=obj({"path": ref("Path"), "mode": {"enum": ["shared", "exclusive"]},
+                    "wait": {"type": "number", "minimum": 0, "maximum": MAX_WAIT},
+                    "lock_id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                    "must_exist": {"type": "boolean"}}, ("path", "mode")),
+       headers=SESSION, statuses=(200, 202), errors=(403, 409, 410),
+       response=obj({"lock_id": {"type": "string"}, "state": {"enum": ["held", "waiting", "withdrawn"]}}))
 async def request_lock(request: web.Request) -> web.StreamResponse:
     principal, fs = await filespace_of(request)
     body = await body_of(request)
@@ -46,7 +58,7 @@ async def request_lock(request: web.Request) -> web.StreamResponse:
     lock_id = body.get("lock_id")
     if lock_id is not None and not isinstance(lock_id, str):
         raise BadRequestError("'lock_id' must be a string")
-    must_exist = bool_arg(body.get("must_exist"), "must_exist")
+    must_exist = bool_field(body, "must_exist")
     hub = hub_of(request)
     sid = await _session(request, principal.key_id, fs["id"])
     loop = asyncio.get_running_loop()
@@ -70,16 +82,22 @@ async def request_lock(request: web.Request) -> web.StreamResponse:
 
 @route("DELETE", "/v1/filespaces/{fs}/locks/{lock_id}",
        "Release a lock, or withdraw a waiting request ('timeout=1' reports who holds it).",
-       params=("timeout",))
+       params={"timeout": {"type": "boolean"}, "path": ref("Path")}, headers=SESSION, errors=(409, 410),
+       response=obj({"released": {"type": "boolean"}}))
 async def release_lock(request: web.Request) -> web.StreamResponse:
     principal, fs = await filespace_of(request)
     hub = hub_of(request)
+    q = query(request)
+    path = path_arg(q["path"]) if "path" in q else None  # a malformed request is refused before the state
+    timeout = bool_arg(q.get("timeout"), "timeout")
     sid = await _session(request, principal.key_id, fs["id"])
     lock_id = request.match_info["lock_id"]
-    q = query(request)
-    if bool_arg(q.get("timeout"), "timeout"):
-        err = await hub.store.write(locks.give_up, fs["id"], path_arg(q.get("path")), lock_id, sid,
-                                    principal.key_id)
+    if timeout:
+        if path is None:  # the path the request was for, to name who holds it
+            mine = [r for r in await hub.store.read(locks.list_locks, fs["id"], None, principal.key_id)
+                    if r["lock_id"] == lock_id]
+            path = mine[0]["path"] if mine else "/"
+        err = await hub.store.write(locks.give_up, fs["id"], path, lock_id, sid, principal.key_id)
         hub.changes.notify(_lock_channel(fs["id"]))
         raise err
     released = await hub.store.write(locks.release, fs["id"], lock_id, sid)
@@ -89,11 +107,11 @@ async def release_lock(request: web.Request) -> web.StreamResponse:
 
 @route("GET", "/v1/filespaces/{fs}/locks",
        "Who holds and who waits for locks (one path, or all); lock and session ids only of this token's sessions.",
-       params=("path",))
+       params={"path": ref("Path")}, errors=(409,), response=obj({"locks": {"type": "array", "items": {"type": "object"}}}))
 async def list_locks(request: web.Request) -> web.StreamResponse:
     principal, fs = await filespace_of(request)
     q = query(request)
-    path = path_arg(q["path"]) if q.get("path") else None
+    path = path_arg(q["path"]) if "path" in q else None
     return ok({"locks": await hub_of(request).store.read(locks.list_locks, fs["id"], path, principal.key_id)})
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from lucidlink.exceptions import ConfigurationError
+from lucidlink.exceptions import BadRequestError, ConfigurationError
 from lucidlink.hub.store.base import SCHEMA_VERSION, MetadataStore, Row
 from lucidlink.hub.store.schema import SORTED_COLUMNS, schema
 
@@ -139,6 +139,10 @@ class PostgresStore(MetadataStore):
                     raise
                 conn.execute("COMMIT")
                 return result
+            except psycopg.DataError as exc:
+                # A value PostgreSQL cannot hold (a NUL in text, a number out of range) that
+                # validation let through: the request's fault, not the hub's (SQLite would store it).
+                raise BadRequestError(f"a value in the request cannot be stored: {exc}") from None
             except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected,
                     psycopg.errors.UniqueViolation) as exc:
                 # A concurrent transaction won; run the whole function again on fresh data.
