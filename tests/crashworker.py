@@ -123,8 +123,8 @@ def install(crash: CrashPoint) -> None:
 
     orig_put = BlockIO._put
 
-    async def _put(self: Any, url: str, data: Any) -> None:
-        await orig_put(self, url, data)
+    async def _put(self: Any, *args: Any, **kwargs: Any) -> None:
+        await orig_put(self, *args, **kwargs)
         crash.hit("block_put")
 
     orig_write_record = WriteBack._write_record
