@@ -541,3 +541,16 @@ async def test_unicode_digits_in_integer_parameters_are_400(api: Api) -> None:
                   "connect/files?store=s&cursor=%D9%A3"):
         status, body = await api.call("GET", api.p(route))
         assert status == 400 and body["error"]["code"] in ("bad_request", "invalid_configuration"), (route, body)
+
+
+@pytest.mark.asyncio
+async def test_null_where_a_boolean_is_expected_is_refused(api: Api) -> None:
+    before = snapshot(api.hub)
+    for route, body in (("mkdir", {"path": "/n", "exist_ok": None}), ("mkdir", {"path": "/n", "parents": None}),
+                        ("delete", {"path": "/n", "recursive": None}),
+                        ("move", {"src": "/n", "dst": "/m", "overwrite": None}), ("mkdir", {"path": "n"}),
+                        ("mkdir", {"path": "/n", "exist_ok": "true"})):
+        await api.fail("POST", api.p(route), 400, *(("invalid_path",) if body.get("path") == "n" else
+                                                     ("bad_request", "boolean")), json=body)
+    await api.fail("POST", "/v1/admin/gc", 400, "bad_request", "'grace_seconds'", json={"grace_seconds": None})
+    assert snapshot(api.hub) == before

@@ -256,3 +256,29 @@ def test_the_hub_meets_its_openapi_document_at_length(fuzz_hub: FuzzHub, seaweed
     outcome = run_schemathesis(fuzz_hub, seaweed, max_examples=200)
     print(outcome.report())
     assert not outcome.failures and not outcome.errors, outcome.report()
+
+
+def test_the_document_names_every_status_and_the_one_error_envelope() -> None:
+    from lucidlink.hub.config import HubSettings
+    from lucidlink.hub.openapi import build_openapi
+
+    doc = build_openapi(HubSettings(data_dir=Path("/nonexistent"), long_poll_max_seconds=7, url_ttl_seconds=60))
+    paths = doc["paths"]
+    assert set(paths["/v1/filespaces/{fs}/sessions"]["post"]["responses"]) >= {"201", "400", "401", "404", "500"}
+    assert "200" not in paths["/v1/filespaces/{fs}/sessions"]["post"]["responses"]
+    assert set(paths["/v1/filespaces/{fs}/locks"]["post"]["responses"]) >= {"200", "202", "409", "410"}
+    envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    for path, ops in paths.items():
+        for method, op in ops.items():
+            for status, response in op["responses"].items():
+                assert status != "default", (method, path)
+                if int(status) >= 400:
+                    assert response["content"]["application/json"]["schema"] == envelope, (method, path, status)
+                elif op["operationId"] not in ("metrics", "get_block"):
+                    assert "schema" in response["content"]["application/json"], (method, path, status)
+    mkdir = paths["/v1/filespaces/{fs}/mkdir"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert mkdir["properties"]["exist_ok"] == {"type": "boolean"}  # no null
+    waits = {p["name"]: p["schema"] for p in paths["/v1/filespaces/{fs}/changes"]["get"]["parameters"]}
+    assert waits["wait"]["maximum"] == 7  # this hub's setting
+    gc = paths["/v1/admin/gc"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert gc["properties"]["grace_seconds"]["minimum"] == 60
