@@ -460,6 +460,17 @@ class Connect(_Facade):
     _async_class = _aio.AsyncConnect
     _async: _aio.AsyncConnect
 
+    def are_data_stores_available(self) -> bool:
+        """Whether this filespace can have data stores and linked files (Connect).
+
+        LucidLink answers ``False`` for filespaces too old for Connect or where it is
+        not configured; tools call it before any other Connect method. This hub
+        serves Connect on every filespace, so the answer is ``True`` unless the hub
+        has no Connect endpoints (an older hub). Any token that may use the filespace
+        may ask; other errors (a revoked token, an unreachable hub) are raised.
+        """
+        return _loop.run(self._async.are_data_stores_available())
+
     def add_data_store(self, name: str, config: S3DataStoreConfig) -> DataStoreInfo:
         """Add an S3 data store to the filespace (admin token).
 
@@ -512,13 +523,15 @@ class Connect(_Facade):
         data_store_name: str,
         object_id: str,
         size: int | None = None,
-        checksum: str | None = None,
+        checksum: str = "",
     ) -> DirEntry:
         """Link an S3 object as the read-only file ``file_path`` (one hub call; parents are created).
 
         Without ``size`` the hub asks S3 for the size, ETag and modification time. With
         ``size`` and ``checksum`` (best: the object's ETag as S3 lists it) it trusts
-        them and makes no S3 call, which is what bulk linking wants. Linking over an
+        them and makes no S3 call, which is what bulk linking wants. ``checksum=""``
+        (the default, as in LucidLink's SDK) means not given; ``size`` without a
+        checksum is refused (``ConfigurationError``). Linking over an
         existing path (``FileExistsError``), to a missing store or object
         (``NotFoundError``) fails and changes nothing.
         """
@@ -550,12 +563,14 @@ class Connect(_Facade):
     def list_external_files(
         self,
         data_store_name: str,
-        limit: int = 1000,
-        cursor: str | None = None,
+        limit: int = 100,
+        cursor: str | None = "",
     ) -> LinkedFilesResult:
-        """One page of the files linked to a data store, in link order.
+        """One page of at most ``limit`` (1 to 5000) files linked to a data store, in link order.
 
-        Pass ``cursor`` from the previous page while ``has_more``. Pages are stable:
+        Pass ``cursor`` from the previous page while ``has_more`` (``""`` or ``None``:
+        the first page). ``file_ids[i]`` equals ``DirEntry.file_id_external`` of that
+        file. Pages are stable:
         links added or removed meanwhile never make a file appear twice or be skipped.
         """
         return _loop.run(self._async.list_external_files(

@@ -11,7 +11,7 @@ import attrs
 
 from lucidlink.exceptions import ConfigurationError
 from lucidlink.paths import normalize_path
-from lucidlink.tokens import parse_token
+from lucidlink.tokens import check_token_shape
 
 
 class SyncMode(str, enum.Enum):
@@ -39,21 +39,28 @@ class LockType(str, enum.Enum):
 
 @attrs.frozen(repr=False)
 class ServiceAccountCredentials:
-    """A service-account token, ``sa_live:<key-id>:<secret>``.
+    """A service-account token; this hub issues ``sa_live:<key-id>:<secret>``.
 
-    Raises ``ValueError`` when the token is malformed. The repr never shows the secret.
+    Checked as LucidLink's SDK checks it: ``ConfigurationError`` (a ``ValueError``)
+    for an empty token, an unknown prefix (known: ``lucid_sa:``, ``sa_live:``,
+    ``sa_dev:``, ``sa_staging:``, ``sa_local:``) or fewer than three colon-separated
+    parts. A well-formed token the hub does not know fails at ``authenticate()``
+    with ``AuthenticationError``. The repr never shows the secret.
     """
 
     token: str = attrs.field()
 
     @token.validator
-    def _check(self, attribute: Any, value: str) -> None:
-        parse_token(value)
+    def _check(self, attribute: Any, value: object) -> None:
+        try:
+            check_token_shape(value)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc), field="token") from None
 
     @property
     def key_id(self) -> str:
-        """The public part of the token."""
-        return parse_token(self.token).key_id
+        """The public part of the token (its second colon-separated part)."""
+        return self.token.strip().split(":")[1]
 
     def __repr__(self) -> str:
         return f"ServiceAccountCredentials(key_id={self.key_id!r}, secret='***')"
@@ -75,9 +82,11 @@ class DirEntry:
     size: int
     type: str
     """``"file"``, ``"dir"``, ``"link"`` or ``"unknown"``."""
-    file_id: int
-    file_id_external: str
-    """For a Connect file, ``<data-store>:<object-id>``; empty otherwise."""
+    file_id: str
+    """The entry's id, stable across moves and renames (a string, as in LucidLink's SDK)."""
+    file_id_external: int
+    """For a linked (Connect) file, the id that ``LinkedFilesResult.file_ids`` gives it;
+    ``0`` for any other entry."""
     ctime: int
     mtime: int
     path: str = ""
@@ -400,21 +409,27 @@ def _check_checksum(instance: Any, attribute: Any, value: Any) -> None:
         raise _bad("checksum", "checksum must be 1-256 printable ASCII characters (such as the object's ETag)")
 
 
+def _empty_is_none(value: Any) -> Any:
+    # LucidLink's SDK spells "no checksum" as ""; one spelling inside.
+    return None if value == "" else value
+
+
 @attrs.frozen
 class ExternalFileLink:
     """One object of a data store to link as the file ``file_path`` (``link_files``).
 
     ``size`` and ``checksum`` go together: given, they are trusted and the hub makes no
-    S3 call; omitted, the hub asks S3 for the object's size, ETag and modification
-    time. ``checksum`` is best the object's ETag (as S3 lists it): reads then check
-    every response against it.
+    S3 call; omitted (``None``, or ``""`` for the checksum), the hub asks S3 for the
+    object's size, ETag and modification time. ``checksum`` is best the object's ETag
+    (as S3 lists it): reads then check every response against it.
     """
 
     file_path: str = attrs.field(converter=normalize_path)
     data_store_name: str = attrs.field(validator=lambda i, a, v: validate_data_store_name(v, a.name))
     object_id: str = attrs.field(validator=_check_object_id)
     size: int | None = attrs.field(default=None, validator=_check_size)
-    checksum: str | None = attrs.field(default=None, validator=_check_checksum)
+    checksum: str | None = attrs.field(default=None, converter=_empty_is_none,
+                                       validator=_check_checksum)
 
     def __attrs_post_init__(self) -> None:
         if self.file_path == "/":

@@ -17,6 +17,7 @@ import pytest
 
 from lucidlink.exceptions import (
     AccessDeniedError,
+    AuthenticationError,
     BadRequestError,
     ConfigurationError,
     FilespaceError,
@@ -25,6 +26,7 @@ from lucidlink.exceptions import (
     PathExistsError,
     PathNotFoundError,
     ReadOnlyError,
+    error_from_envelope,
 )
 from lucidlink.types import DataStoreInfo, DirEntry, ExternalFileLink, LinkedFilesResult
 from tests.seaweed import SMALL_BLOCK, ConnectHub, SeaweedS3, connect_client, store_config
@@ -77,6 +79,32 @@ async def test_data_store_lifecycle(connect_hub: ConnectHub, seaweed: SeaweedS3)
         assert [s.name for s in await connect.list_data_stores()] == ["another_one-2"]
 
 
+async def test_are_data_stores_available(connect_hub: ConnectHub, seaweed: SeaweedS3,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # Any token that may use the filespace may ask, before any store exists.
+    for token in (connect_hub.admin, connect_hub.writer, connect_hub.reader):
+        async with connect_client(connect_hub, token) as fsp:
+            assert await fsp.connect.are_data_stores_available() is True
+    async with connect_client(connect_hub, connect_hub.admin) as fsp:
+        await _store(fsp, seaweed)
+        assert await fsp.connect.are_data_stores_available() is True
+
+        # A hub without Connect endpoints (an older one) answers route_not_found: False.
+        async def no_connect(method: str, suffix: str, **kw: Any) -> Any:
+            raise error_from_envelope(404, {"error": {"code": "route_not_found", "message": "no route"}})
+
+        monkeypatch.setattr(fsp.connect, "_call", no_connect)
+        assert await fsp.connect.are_data_stores_available() is False
+
+        # Anything else is an error, not an answer.
+        async def refused(method: str, suffix: str, **kw: Any) -> Any:
+            raise error_from_envelope(401, {"error": {"code": "unauthenticated", "message": "revoked"}})
+
+        monkeypatch.setattr(fsp.connect, "_call", refused)
+        with pytest.raises(AuthenticationError):
+            await fsp.connect.are_data_stores_available()
+
+
 async def test_add_data_store_checks_the_bucket_and_says_what_is_wrong(connect_hub: ConnectHub,
                                                                        seaweed: SeaweedS3) -> None:
     async with connect_client(connect_hub, connect_hub.admin) as fsp:
@@ -116,7 +144,8 @@ async def test_rights_admin_writer_reader(connect_hub: ConnectHub, seaweed: Seaw
         assert [s.secret_key for s in await c.list_data_stores()] == [""]
         # Linking is a write to the namespace: a read-write token may.
         entry = await c.link_file("/w/r.csv", "my-store", key)
-        assert entry.file_id_external == f"my-store:{key}"
+        assert entry.file_id_external == int(entry.file_id) > 0
+        assert (await c.list_external_files("my-store")).file_ids == [entry.file_id_external]
     async with connect_client(connect_hub, connect_hub.reader) as reader:
         c = reader.connect
         with pytest.raises(AccessDeniedError):
@@ -150,7 +179,7 @@ async def test_read_linked_objects_of_many_sizes(connect_hub: ConnectHub, seawee
         await fsp.sync_all()
         listed = {e.name: e for e in await fsp.fs.read_dir("/sizes")}
         assert {n: e.size for n, e in listed.items()} == {f"{s}.bin": s for s in SIZES}
-        assert all(e.type == "file" and e.file_id_external.startswith("my-store:") for e in listed.values())
+        assert all(e.type == "file" and e.file_id_external == int(e.file_id) for e in listed.values())
         for size, data in blobs.items():
             path = f"/sizes/{size}.bin"
             assert await fsp.fs.read_file(path) == data, size
@@ -218,6 +247,30 @@ async def test_link_with_size_and_checksum_makes_no_s3_call(connect_hub: Connect
                 await c.link_file("/half.bin", "my-store", pre + "real.bin", **bad)
 
 
+async def test_empty_checksum_means_not_given(connect_hub: ConnectHub, seaweed: SeaweedS3) -> None:
+    # LucidLink's SDK: link_file(..., size=None, checksum=""); llconnect passes checksum="" when
+    # --checksum is not given, with or without --size.
+    pre = seaweed.prefix()
+    data = os.urandom(B + 3)
+    etag = await seaweed.put(pre + "o.bin", data)
+    async with connect_client(connect_hub, connect_hub.admin) as fsp:
+        c = fsp.connect
+        await _store(fsp, seaweed)
+        entry = await c.link_file("/e.bin", "my-store", pre + "o.bin", size=None, checksum="")
+        assert entry.size == len(data)  # the hub asked S3
+        assert await fsp.fs.read_file("/e.bin") == data
+        assert ExternalFileLink("/x", "my-store", "k", checksum="").checksum is None
+        linked = await c.link_files([{"file_path": "/f.bin", "data_store_name": "my-store",
+                                      "object_id": pre + "o.bin", "checksum": ""}])
+        assert linked[0].size == len(data)
+        # size without a checksum is still half an answer: refused, nothing linked.
+        with pytest.raises(ConfigurationError, match="together") as err:
+            await c.link_file("/half.bin", "my-store", pre + "o.bin", size=len(data), checksum="")
+        assert isinstance(err.value, ValueError) and not await fsp.fs.file_exists("/half.bin")
+        await c.link_file("/g.bin", "my-store", pre + "o.bin", size=len(data), checksum=etag)
+        assert await fsp.fs.read_file("/g.bin") == data
+
+
 async def test_link_failures_change_nothing(connect_hub: ConnectHub, seaweed: SeaweedS3) -> None:
     pre = seaweed.prefix()
     await seaweed.put(pre + "a.txt", b"aaa")
@@ -271,7 +324,7 @@ async def test_linked_files_are_read_only_but_move_delete_copy_work(connect_hub:
     async with connect_client(connect_hub, connect_hub.admin) as fsp:
         fs, c = fsp.fs, fsp.connect
         await _store(fsp, seaweed)
-        await c.link_file("/ro/f.bin", "my-store", key)
+        moved_id = (await c.link_file("/ro/f.bin", "my-store", key)).file_id_external
         for mode in ("wb", "ab", "r+b", "w+b", "a+b"):
             with pytest.raises(ReadOnlyError, match="read-only") as err:
                 await fs.open("/ro/f.bin", mode)
@@ -292,8 +345,12 @@ async def test_linked_files_are_read_only_but_move_delete_copy_work(connect_hub:
         await fs.move("/ro/f.bin", "/ro/moved.bin")
         assert await fs.read_file("/ro/moved.bin") == data
         assert await fs.read_file("/ro/copy.bin") == data
-        entries = {e.name: e.file_id_external for e in await fs.read_dir("/ro")}
-        assert entries == {"copy.bin": f"my-store:{key}", "moved.bin": f"my-store:{key}"}
+        entries = {e.name: e for e in await fs.read_dir("/ro")}
+        assert set(entries) == {"copy.bin", "moved.bin"}
+        assert entries["moved.bin"].file_id_external == moved_id  # the move kept the link's id
+        assert entries["copy.bin"].file_id_external not in (0, moved_id)  # a second link of its own
+        listed = await c.list_external_files("my-store")
+        assert sorted(listed.file_ids) == sorted(e.file_id_external for e in entries.values())
         assert sorted((await c.list_external_files("my-store")).file_paths) == ["/ro/copy.bin", "/ro/moved.bin"]
         await fs.delete("/ro/moved.bin")
         await fs.delete_dir("/ro", recursive=True)
@@ -422,6 +479,24 @@ async def test_pagination_is_stable_under_concurrent_links_and_unlinks(connect_h
             await c.list_external_files("my-store", limit=0)
 
 
+async def test_list_external_files_defaults_are_lucidlinks(connect_hub: ConnectHub, seaweed: SeaweedS3) -> None:
+    # LucidLink's SDK: list_external_files(data_store_name, limit=100, cursor="").
+    async with connect_client(connect_hub, connect_hub.admin) as fsp:
+        c = fsp.connect
+        await _store(fsp, seaweed)
+        await c.link_files([ExternalFileLink(f"/d/{i:03d}", "my-store", f"k{i}", size=1, checksum="c")
+                            for i in range(150)])
+        first = await c.list_external_files("my-store")
+        assert len(first.file_paths) == 100 and first.has_more and first.cursor
+        assert await c.list_external_files("my-store", cursor="") == first
+        assert await c.list_external_files("my-store", cursor=None) == first
+        rest = await c.list_external_files("my-store", cursor=first.cursor)
+        assert len(rest.file_paths) == 50 and not rest.has_more
+        assert sorted(first.file_paths + rest.file_paths) == [f"/d/{i:03d}" for i in range(150)]
+        with pytest.raises(ConfigurationError, match="cursor"):
+            await c.list_external_files("my-store", cursor=5)  # type: ignore[arg-type]
+
+
 async def test_remove_store_with_links_needs_force(connect_hub: ConnectHub, seaweed: SeaweedS3) -> None:
     key = seaweed.prefix() + "k.bin"
     await seaweed.put(key, b"kkk")
@@ -504,5 +579,5 @@ async def test_linked_file_visible_to_another_client(connect_hub: ConnectHub, se
         await one.sync_all()
         await two.sync_all()
         entry = await two.fs.get_entry("/proj1/dataset1/file1.csv")
-        assert entry.file_id_external == f"my-store:{key}" and entry.size == 5
+        assert entry.file_id_external == int(entry.file_id) > 0 and entry.size == 5
         assert await two.fs.read_file("/proj1/dataset1/file1.csv") == b"id\n1\n"

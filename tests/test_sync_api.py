@@ -264,7 +264,7 @@ def test_documented_walkthrough(sdk_hub: SdkHub) -> None:
     for e in entries:
         assert isinstance(e, lucidlink.DirEntry)
         assert e.type == "file" and e.is_file() and not e.is_dir() and not e.is_link()
-        assert isinstance(e.file_id, int) and e.file_id > 0 and e.file_id_external == ""
+        assert isinstance(e.file_id, str) and e.file_id and e.file_id_external == 0
         assert before - 5 * 10**9 <= e.mtime <= time.time_ns() + 5 * 10**9
         assert before - 5 * 10**9 <= e.ctime <= time.time_ns() + 5 * 10**9
     assert [e.size for e in entries] == [len("ünïcode\n".encode()), B + 1]
@@ -749,8 +749,9 @@ def test_wrong_state_errors_say_what_to_do(sdk_hub: SdkHub) -> None:
 
 
 def test_credentials_and_authentication_errors(sdk_hub: SdkHub) -> None:
-    for bad in ("bad", "", "sa_live:short:x", "sa_test:abcdef12:" + "x" * 40, 42):
-        with pytest.raises(ValueError, match="malformed|must be a string"):
+    # Refused when made only for what LucidLink's SDK refuses then (tests/test_compat_credentials.py).
+    for bad in ("bad", "", "sa_live:short", "sa_test:abcdef12:" + "x" * 40, 42):
+        with pytest.raises(ValueError, match="malformed|must be a string|empty|prefix"):
             lucidlink.ServiceAccountCredentials(token=bad)  # type: ignore[arg-type]
     creds = lucidlink.ServiceAccountCredentials(token=sdk_hub.token)
     secret = sdk_hub.token.split(":")[2]
@@ -761,12 +762,13 @@ def test_credentials_and_authentication_errors(sdk_hub: SdkHub) -> None:
     )
     assert creds.key_id in repr(creds)
     with pytest.raises(ValueError) as info:
-        lucidlink.ServiceAccountCredentials(token=sdk_hub.token + "!")
+        lucidlink.ServiceAccountCredentials(token="sa_nope:" + secret)
     assert secret not in str(info.value)
     wrong = lucidlink.ServiceAccountCredentials(token=sdk_hub.token[:-4] + "AAAA")
     unknown = lucidlink.ServiceAccountCredentials(token="sa_live:abcdef1234:" + "y" * 43)
+    odd = lucidlink.ServiceAccountCredentials(token=sdk_hub.token + "!")  # well-formed, refused by the hub
     with lucidlink.create_daemon(hub_url=sdk_hub.url) as daemon:
-        for c in (wrong, unknown):
+        for c in (wrong, unknown, odd):
             with pytest.raises(AuthenticationError) as auth:
                 daemon.authenticate(c)
             assert secret not in str(auth.value)
@@ -908,8 +910,8 @@ def test_open_defaults_to_binary_reading_as_documented(mspace: lucidlink.Filespa
                 name="a.txt",
                 size=5,
                 type="file",
-                file_id=7,
-                file_id_external="",
+                file_id="7",
+                file_id_external=0,
                 ctime=1_700_000_000 * 10**9,
                 mtime=1_700_000_000 * 10**9,
                 path="/d/a.txt",

@@ -148,7 +148,11 @@ class AsyncDaemon:
         self._check_running()
         if not isinstance(credentials, ServiceAccountCredentials):
             raise AuthenticationError("authenticate() takes lucidlink.ServiceAccountCredentials(token=...)")
-        transport = Transport(self._config.hub_url, credentials.token, timeout=self._config.hub_timeout,
+        if not (credentials.token.isascii() and credentials.token.strip().isprintable()):
+            # It cannot go in an HTTP header as it is, so no hub would accept it.
+            raise AuthenticationError(f"the token of key {credentials.key_id[:40]!r} holds characters no "
+                                      "service-account token has (non-ASCII or control characters)")
+        transport = Transport(self._config.hub_url, credentials.token.strip(), timeout=self._config.hub_timeout,
                               retries=self._config.hub_retries)
         try:
             whoami = await transport.call("GET", "/v1/whoami")

@@ -27,13 +27,14 @@ _PAGE = 5000
 def entry_from_json(data: dict[str, Any]) -> DirEntry:
     """A :class:`DirEntry` from the hub's entry JSON."""
     kind = data["type"]
-    external = data.get("external") or {}
+    # The hub lists linked files (LinkedFilesResult.file_ids) by their entry id, so
+    # that id is also the entry's external id: llconnect's mirror matches the two.
     return DirEntry(
         name=data["name"],
         size=int(data["size"]),
         type="file" if kind in ("file", "external") else ("dir" if kind == "dir" else "unknown"),
-        file_id=int(data["id"]),
-        file_id_external=f"{external['store']}:{external['object_id']}" if external else "",
+        file_id=str(data["id"]),
+        file_id_external=int(data["id"]) if kind == "external" else 0,
         ctime=int(data["ctime"]),
         mtime=int(data["mtime"]),
         path=data["path"],
