@@ -57,7 +57,10 @@ def snapshot(hub: RunningHub) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for table in ("workspaces", "filespaces", "tokens", "sessions", "nodes", "file_blocks",
                       "blocks", "changes", "file_changes", "applied_changes"):
-            out[table] = sorted(tuple(r) for r in tx.all(f"SELECT * FROM {table}"))
+            # Values, on both engines (a PostgreSQL row is a dict: tuple() of it would
+            # give only the column names, and every comparison would pass).
+            rows = tx.all(f"SELECT * FROM {table}")
+            out[table] = sorted(tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in rows)
         return out
 
     state = hub.hub.call(hub_state(hub).store.read(dump))
