@@ -67,7 +67,7 @@ def check_token_shape(token: object) -> str:
                          "'lucidlink hub init' or 'lucidlink hub token create'")
     parts = token.strip().split(":")
     if parts[0] not in KNOWN_PREFIXES:
-        raise ValueError(f"unknown service-account token prefix: a token starts with one of "
+        raise ValueError(f"malformed service-account token (unknown prefix): a token starts with one of "
                          f"{', '.join(p + ':' for p in KNOWN_PREFIXES)} (this hub issues {PREFIX}:<key-id>:<secret>)")
     if len(parts) < 3:
         raise ValueError(f"malformed service-account token: expected '{parts[0]}:<key-id>:<secret>'")
