@@ -269,6 +269,12 @@ async def test_empty_checksum_means_not_given(connect_hub: ConnectHub, seaweed: 
         assert isinstance(err.value, ValueError) and not await fsp.fs.file_exists("/half.bin")
         await c.link_file("/g.bin", "my-store", pre + "o.bin", size=len(data), checksum=etag)
         assert await fsp.fs.read_file("/g.bin") == data
+        # On the wire "not given" is an absent checksum; the hub refuses "" as its schema says.
+        for item in ({"checksum": ""}, {"checksum": "", "size": 3}):
+            with pytest.raises(ConfigurationError, match="checksum"):
+                await fsp._call("POST", "/connect/links", json={"links": [
+                    {"path": "/wire.bin", "store": "my-store", "object_id": pre + "o.bin", **item}]})
+        assert not await fsp.fs.file_exists("/wire.bin")
 
 
 async def test_link_failures_change_nothing(connect_hub: ConnectHub, seaweed: SeaweedS3) -> None:

@@ -212,6 +212,10 @@ def _links_of(body: dict[str, Any]) -> list[ExternalFileLink]:
             raise BadRequestError(f"link {i} has unknown field(s) {', '.join(sorted(unknown))}")
         if item.get("path") is None:
             raise BadRequestError(f"link {i}: 'path' is required")
+        # The SDK sends its "" (LucidLink's "no checksum") as none: the wire has one spelling.
+        if item.get("checksum") == "":
+            raise ConfigurationError(f"link {i}: checksum must be 1-256 printable ASCII characters or absent",
+                                     field="checksum")
         fields: dict[str, Any] = {"data_store_name": item.get("store"), "object_id": item.get("object_id"),
                                   "size": item.get("size"), "checksum": item.get("checksum")}
         out.append(ExternalFileLink(file_path=path_arg(item.get("path")), **fields))  # validated there
