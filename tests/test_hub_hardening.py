@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import struct
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -554,3 +557,24 @@ async def test_null_where_a_boolean_is_expected_is_refused(api: Api) -> None:
                                                      ("bad_request", "boolean")), json=body)
     await api.fail("POST", "/v1/admin/gc", 400, "bad_request", "'grace_seconds'", json={"grace_seconds": None})
     assert snapshot(api.hub) == before
+
+
+@pytest.mark.asyncio
+async def test_a_client_that_resets_mid_body_is_not_a_hub_error(api: Api) -> None:
+    data = os.urandom(1000)
+    url = yarl.URL(await api.block_url(digest_of(data), op="put"))
+
+    def send_half_and_reset() -> None:
+        with socket.create_connection((url.host, url.port)) as sock:
+            head = (f"PUT {url.raw_path_qs} HTTP/1.1\r\nHost: {url.host}:{url.port}\r\n"
+                    f"Content-Length: {len(data)}\r\nContent-Type: application/octet-stream\r\n\r\n")
+            sock.sendall(head.encode() + data[:100])
+            time.sleep(0.2)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+
+    await asyncio.get_running_loop().run_in_executor(None, send_half_and_reset)
+    await asyncio.sleep(0.3)
+    status, body = await api.call("GET", "/metrics")
+    text = body if isinstance(body, str) else body.decode() if isinstance(body, bytes) else str(body)
+    assert 'status="500"' not in text
+    assert await api.ok("GET", "/healthz")

@@ -80,6 +80,11 @@ async def observe(request: web.Request, handler: Any) -> web.StreamResponse:
             raise
     except asyncio.CancelledError:
         raise
+    except ConnectionResetError:
+        # The client went away mid-request (a reset, a killed process): nothing to
+        # answer and nothing wrong with the hub. 499 is nginx's "client closed request".
+        log.info("hub.request.aborted", method=request.method, route=route)
+        response = web.Response(status=499)
     except Exception:
         log.exception("hub.request.failed", method=request.method, route=route)
         response = web.json_response(
