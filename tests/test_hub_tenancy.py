@@ -699,15 +699,7 @@ def no_markers(body: Any, markers: list[str], where: str) -> None:
 # -- the test -------------------------------------------------------------------------------------
 
 # Cells known to cross the line (bugs in lucidlink/hub), run as strict xfails in their own test.
-KNOWN_BUGS: dict[tuple[str, str, str], str] = {
-    ("reader", "POST", "/v1/admin/gc"): (
-        "POST /v1/admin/gc (lucidlink/hub/routes.py run_gc) checks only p.require_admin(), never "
-        "p.require_write(): a read-only admin token runs the GC and deletes blocks (their rows and "
-        "block files) of its workspace, answering 200 {'deleted_blocks': 1} instead of 403 "
-        "read_only; "
-        "the Connect store routes (routes_connect._admin) require both admin and write"
-    ),
-}
+KNOWN_BUGS: dict[tuple[str, str, str], str] = {}
 
 
 async def run_cell(w: World, r: Row, ident: str, owners: Req) -> None:

@@ -623,6 +623,7 @@ async def statistics(request: web.Request) -> web.StreamResponse:
 async def run_gc(request: web.Request) -> web.StreamResponse:
     p = await principal_of(request)
     p.require_admin("run the garbage collector")
+    p.require_write("run the garbage collector")  # it deletes stored blocks
     body = await body_of(request)
     grace = body.get("grace_seconds")
     if "grace_seconds" in body and (
