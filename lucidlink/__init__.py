@@ -10,15 +10,18 @@ The blocking API below is generated from the async core in :mod:`lucidlink.aio`
 """
 
 from lucidlink import exceptions
-from lucidlink._generated import Daemon, Filespace, Filesystem, Workspace, create_daemon
+from lucidlink._generated import Client, Daemon, Filespace, Filesystem, Workspace, create_daemon
 from lucidlink.exceptions import (
     AuthenticationError,
+    ClientError,
     ConfigurationError,
     DaemonError,
+    FilespaceAlreadyLinkedError,
     FilespaceError,
     LucidLinkError,
 )
 from lucidlink.types import (
+    ClientConfig,
     DirEntry,
     FilespaceInfo,
     FilespaceSize,
@@ -27,6 +30,7 @@ from lucidlink.types import (
     LockType,
     ServiceAccountCredentials,
     SyncMode,
+    WorkspaceInfo,
 )
 from lucidlink.types import DataStoreInfo, ExternalFileLink, LinkedFilesResult, S3DataStoreConfig  # Connect
 
@@ -34,11 +38,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthenticationError",
+    "Client",
+    "ClientConfig",
+    "ClientError",
     "ConfigurationError",
     "Daemon",
     "DaemonError",
     "DirEntry",
     "Filespace",
+    "FilespaceAlreadyLinkedError",
     "FilespaceError",
     "FilespaceInfo",
     "FilespaceSize",
@@ -50,6 +58,7 @@ __all__ = [
     "ServiceAccountCredentials",
     "SyncMode",
     "Workspace",
+    "WorkspaceInfo",
     "create_daemon",
     "exceptions",
 ]

@@ -11,6 +11,7 @@ import inspect as _inspect
 import re as _re
 from collections.abc import Iterable, Iterator, Mapping
 from lucidlink.aio import (
+    ClientConfig,
     DataStoreInfo,
     DirEntry,
     ExternalFileLink,
@@ -21,6 +22,7 @@ from lucidlink.aio import (
     S3DataStoreConfig,
     ServiceAccountCredentials,
     SyncMode,
+    WorkspaceInfo,
 )
 from lucidlink.aio.writeback import PendingCommit
 from lucidlink.types import LockInfo
@@ -37,11 +39,12 @@ __all__ = [
     "Filespace",
     "Filesystem",
     "Connect",
+    "Client",
     "create_daemon",
 ]
 
 _ASYNC_NAMES = _re.compile(
-    r"\bAsync(?=(?:Connect|Daemon|Filespace|Filesystem|Workspace)\b)"
+    r"\bAsync(?=(?:Client|Connect|Daemon|Filespace|Filesystem|Workspace)\b)"
 )
 
 
@@ -250,16 +253,30 @@ class Workspace(_Facade):
         """The filespaces this token may use."""
         return _loop.run(self._async.list_filespaces())
 
+    @property
+    def linked_filespaces(self) -> list[Filespace]:
+        """The filespaces this workspace has linked and not yet unlinked, by name (several at once)."""
+        return _list_of(Filespace)(self._async.linked_filespaces)
+
     def link_filespace(
         self,
-        name: str,
+        name: str | None = None,
         sync_mode: SyncMode = SyncMode.SYNC_ALL,
+        *,
+        id: str | None = None,
     ) -> Filespace:
-        """Link a filespace by name: ``fs = await ws.link_filespace(name=...)`` or ``async with``.
+        """Link a filespace by name or ``id``: ``fs = await ws.link_filespace(name=...)`` or ``async with``.
 
         Raises ``FilespaceError`` naming the filespaces that exist when ``name`` is not one.
+        Linking by ``id`` a filespace this workspace already has linked returns that live
+        filespace, the same object (``FilespaceAlreadyLinkedError`` if it was linked with
+        another sync mode); leaving an ``async with`` on it unlinks it for every holder.
         """
-        return Filespace(_loop.run(lambda: self._async.link_filespace(name, sync_mode)))
+        return Filespace(_loop.run(lambda: self._async.link_filespace(
+            name,
+            sync_mode,
+            id=id,
+        )))
 
 
 class Filespace(_Facade):
@@ -582,6 +599,78 @@ class Connect(_Facade):
     def count_external_files(self, data_store_name: str) -> int:
         """How many files are linked to a data store."""
         return _loop.run(self._async.count_external_files(data_store_name))
+
+
+class Client(_Facade):
+    """A lucidlink client: ``login``, then ``get_workspace`` and link its filespaces.
+
+    ``storage`` is the directory the client keeps its state in (``<storage>/.lucid``);
+    ``None`` keeps it in a private temporary directory removed on ``close``. The hub
+    is ``LUCIDLINK_HUB_URL``, else the default, as for ``create_daemon``. ``close``
+    (or leaving ``async with``) unlinks every filespace, syncing per its sync mode.
+    """
+
+    __slots__ = ()
+    _async_class = _aio.AsyncClient
+    _async: _aio.AsyncClient
+
+    def __init__(
+        self,
+        *,
+        storage: str | None = None,
+        config: ClientConfig | None = None,
+    ) -> None:
+        """Create the wrapped ``AsyncClient`` from the same arguments."""
+        super().__init__(_aio.AsyncClient(storage=storage, config=config))
+
+    def __enter__(self) -> Client:
+        """Blocking version of ``AsyncClient.__aenter__``."""
+        result = _loop.run(self._async.__aenter__())
+        return self if result is self._async else Client(result)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Blocking version of ``AsyncClient.__aexit__``."""
+        return _loop.run(self._async.__aexit__(exc_type, exc, tb))
+
+    @property
+    def is_logged_in(self) -> bool:
+        """Whether ``login`` succeeded and the client is not closed."""
+        return self._async.is_logged_in
+
+    @property
+    def config(self) -> ClientConfig:
+        """The client's settings."""
+        return self._async.config
+
+    @property
+    def hub_url(self) -> str:
+        """The hub this client talks to."""
+        return self._async.hub_url
+
+    def login(self, credentials: ServiceAccountCredentials) -> None:
+        """Log in with a service-account token (starting the client if needed).
+
+        Raises ``AuthenticationError`` when the hub refuses the token. Logging in with
+        tokens of several workspaces makes all of them available.
+        """
+        return _loop.run(self._async.login(credentials))
+
+    def list_workspaces(self) -> list[WorkspaceInfo]:
+        """The workspaces the client is logged in to."""
+        return _loop.run(self._async.list_workspaces())
+
+    def get_workspace(self, id: str) -> Workspace:
+        """The workspace of that id; ``WorkspaceNotFoundError`` (a ``ValueError``) if none."""
+        return Workspace(_loop.run(self._async.get_workspace(id)))
+
+    def close(self) -> None:
+        """Unlink every filespace (syncing per its sync mode) and clean up. Idempotent."""
+        return _loop.run(self._async.close())
 
 
 def create_daemon(

@@ -290,6 +290,27 @@ class NotFoundError(FilespaceError, LookupError):
     http_status = 404
 
 
+class ClientError(LucidLinkError):
+    """A ``Client`` call was used wrongly (not logged in, an unknown workspace, ...)."""
+
+    code = "client_error"
+    http_status = 400
+
+
+class WorkspaceNotFoundError(ClientError, ValueError):
+    """``Client.get_workspace`` was given the id of no workspace the client is logged in to."""
+
+    code = "workspace_not_found"
+    http_status = 404
+
+
+class FilespaceAlreadyLinkedError(ClientError):
+    """The filespace is already linked by this workspace in another way (another sync mode)."""
+
+    code = "filespace_already_linked"
+    http_status = 409
+
+
 ERROR_CODES: dict[str, type[LucidLinkError]] = {
     cls.code: cls
     for cls in (
@@ -324,6 +345,9 @@ ERROR_CODES: dict[str, type[LucidLinkError]] = {
         DataStoreInUseError,
         NotLinkedError,
         NotFoundError,
+        ClientError,
+        WorkspaceNotFoundError,
+        FilespaceAlreadyLinkedError,
     )
 }
 """Stable hub error code -> exception class. The hub and the SDK share this one table."""

@@ -122,6 +122,25 @@ class FilespaceInfo:
 
 
 @attrs.frozen
+class WorkspaceInfo:
+    """A workspace a ``Client`` is logged in to (``client.list_workspaces()``)."""
+
+    id: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+
+@attrs.frozen
+class ClientConfig:
+    """Settings of a ``Client``; ``None`` keeps the default."""
+
+    fs_cache_size_mb: int | None = None
+    """On-disk block cache size in MB (the daemon's ``fs.cache.size``)."""
+
+
+@attrs.frozen
 class FilespaceSize:
     """Sizes of a filespace, in bytes (``entries`` is a count)."""
 

@@ -55,6 +55,7 @@ DEFAULT_CLASSES = (
     "AsyncFilespace",
     "AsyncFilesystem",
     "AsyncConnect",
+    "AsyncClient",
 )
 DEFAULT_FUNCTIONS = ("create_daemon",)
 DEFAULT_OUTPUT = REPO_ROOT / "lucidlink" / "_generated.py"
@@ -80,6 +81,9 @@ class FileOpener:
 FILE_OPENERS: Mapping[str, FileOpener] = {"open": FileOpener()}
 #: Names of the async file type in return annotations (bare or inside an awaitable).
 FILE_TYPE_NAMES = frozenset({"AsyncFile"})
+#: Classes whose blocking twin the user constructs: its ``__init__`` takes the async
+#: ``__init__``'s parameters and builds the async object (nothing returns one to wrap).
+CONSTRUCTIBLE = frozenset({"AsyncClient"})
 #: Names of generic "awaitable (and async context manager) of T" helper types.
 AWAITABLE_NAMES = frozenset({"AwaitableContext"})
 #: Async special methods and the blocking special method generated for each.
@@ -979,6 +983,16 @@ class _Generator:
             assigned = "_unwrap(value)" if unwrap else "value"
             lines.append(f"        self._async.{member.name} = {assigned}")
 
+    def emit_constructor(self, lines: list[str], cls: type, async_ref: str) -> None:
+        """Emit an ``__init__`` that builds the async object from the same arguments."""
+        context = f"{cls.__name__}.__init__"
+        init = cls.__init__  # type: ignore[misc]
+        params = self.params(init, self.hints(init, context), True, f"{async_ref}.__init__", context)
+        lines += self.signature_lines("    ", "def __init__", self.param_texts(params, "self"), "None")
+        default_doc = f"Create the wrapped ``{cls.__name__}`` from the same arguments."
+        lines.append("        " + _docstring_literal(self.doc(init.__doc__, default_doc), "        "))
+        lines += self.call_lines("        ", f"super().__init__({async_ref}(", self.call_args(params), "))")
+
     def emit_class(self, cls: type) -> list[str]:
         """The blocking twin of ``cls``."""
         sync = self.sync_names[cls]
@@ -995,6 +1009,9 @@ class _Generator:
         for member in members:
             if member.kind == "attribute":
                 lines.append(f"    {member.name} = {async_ref}.{member.name}")
+        if cls.__name__ in CONSTRUCTIBLE:
+            lines.append("")
+            self.emit_constructor(lines, cls, async_ref)
         for async_name, sync_name in SPECIAL_METHODS.items():
             func = getattr(cls, async_name, None)
             if func is None:

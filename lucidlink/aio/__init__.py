@@ -7,13 +7,16 @@
 """
 
 from lucidlink.aio._util import AwaitableContext
+from lucidlink.aio.client import AsyncClient
 from lucidlink.aio.connect import AsyncConnect
 from lucidlink.aio.daemon import AsyncDaemon, create_daemon
 from lucidlink.aio.file import AsyncFile
 from lucidlink.aio.filespace import AsyncFilespace
 from lucidlink.aio.filesystem import AsyncFilesystem
 from lucidlink.aio.workspace import AsyncWorkspace
+from lucidlink.exceptions import ClientError, FilespaceAlreadyLinkedError
 from lucidlink.types import (
+    ClientConfig,
     DataStoreInfo,
     DirEntry,
     ExternalFileLink,
@@ -25,9 +28,11 @@ from lucidlink.types import (
     S3DataStoreConfig,
     ServiceAccountCredentials,
     SyncMode,
+    WorkspaceInfo,
 )
 
 __all__ = [
+    "AsyncClient",
     "AsyncConnect",
     "AsyncDaemon",
     "AsyncFile",
@@ -35,9 +40,12 @@ __all__ = [
     "AsyncFilesystem",
     "AsyncWorkspace",
     "AwaitableContext",
+    "ClientConfig",
+    "ClientError",
     "DataStoreInfo",
     "DirEntry",
     "ExternalFileLink",
+    "FilespaceAlreadyLinkedError",
     "FilespaceInfo",
     "FilespaceSize",
     "FilespaceStatistics",
@@ -46,5 +54,6 @@ __all__ = [
     "S3DataStoreConfig",
     "ServiceAccountCredentials",
     "SyncMode",
+    "WorkspaceInfo",
     "create_daemon",
 ]

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from lucidlink.aio._util import AwaitableContext
 from lucidlink.aio.filespace import AsyncFilespace
-from lucidlink.exceptions import FilespaceNotFoundError
+from lucidlink.exceptions import ConfigurationError, FilespaceAlreadyLinkedError, FilespaceNotFoundError
 from lucidlink.types import FilespaceInfo, SyncMode
 
 if TYPE_CHECKING:
@@ -47,21 +47,54 @@ class AsyncWorkspace:
         return [FilespaceInfo(id=f["id"], name=f["name"], created=f["created"], block_size=f["block_size"])
                 for f in await self._filespaces_json()]
 
-    def link_filespace(self, name: str, sync_mode: SyncMode = SyncMode.SYNC_ALL) -> AwaitableContext[AsyncFilespace]:
-        """Link a filespace by name: ``fs = await ws.link_filespace(name=...)`` or ``async with``.
+    @property
+    def linked_filespaces(self) -> list[AsyncFilespace]:
+        """The filespaces this workspace has linked and not yet unlinked, by name (several at once)."""
+        return sorted((f for f in self._filespaces if f._linked), key=lambda f: (f.name, f.id))
+
+    def link_filespace(self, name: str | None = None, sync_mode: SyncMode = SyncMode.SYNC_ALL, *,
+                       id: str | None = None) -> AwaitableContext[AsyncFilespace]:
+        """Link a filespace by name or ``id``: ``fs = await ws.link_filespace(name=...)`` or ``async with``.
 
         Raises ``FilespaceError`` naming the filespaces that exist when ``name`` is not one.
+        Linking by ``id`` a filespace this workspace already has linked returns that live
+        filespace, the same object (``FilespaceAlreadyLinkedError`` if it was linked with
+        another sync mode); leaving an ``async with`` on it unlinks it for every holder.
         """
+        if id is not None:
+            return AwaitableContext(self._link_id(id, sync_mode, name))
+        if name is None:
+            raise ConfigurationError("link_filespace() needs a filespace name= or id=")
         return AwaitableContext(self._link(name, sync_mode))
 
-    async def _link(self, name: str, sync_mode: SyncMode) -> AsyncFilespace:
+    async def _link_id(self, filespace_id: str, sync_mode: SyncMode, name: str | None) -> AsyncFilespace:
+        live = next((f for f in self.linked_filespaces if f.id == filespace_id), None)
+        if live is not None:
+            if live.sync_mode != SyncMode(sync_mode):
+                raise FilespaceAlreadyLinkedError(
+                    f"filespace {live.name!r} ({filespace_id}) is already linked with {live.sync_mode.name}; "
+                    "unlink it first to link it with another sync mode"
+                )
+            return live
         found = await self._filespaces_json()
-        info = next((f for f in found if f["name"] == name), None)
-        if info is None:
-            names = ", ".join(sorted(f["name"] for f in found)) or "none"
+        info = next((f for f in found if f["id"] == filespace_id), None)
+        if info is None or (name is not None and info["name"] != name):
+            ids = ", ".join(sorted(f"{f['name']} ({f['id']})" for f in found)) or "none"
             raise FilespaceNotFoundError(
-                f"no filespace named {name!r} in workspace {self.name}; filespaces: {names}"
+                f"no filespace with id {filespace_id!r}" + (f" named {name!r}" if name is not None else "")
+                + f" in workspace {self.name}; filespaces: {ids}"
             )
+        return await self._link(info["name"], sync_mode, info)
+
+    async def _link(self, name: str, sync_mode: SyncMode, info: dict[str, Any] | None = None) -> AsyncFilespace:
+        if info is None:
+            found = await self._filespaces_json()
+            info = next((f for f in found if f["name"] == name), None)
+            if info is None:
+                names = ", ".join(sorted(f["name"] for f in found)) or "none"
+                raise FilespaceNotFoundError(
+                    f"no filespace named {name!r} in workspace {self.name}; filespaces: {names}"
+                )
         filespace = AsyncFilespace(self, info, SyncMode(sync_mode))
         await filespace._link()
         self._filespaces.add(filespace)
