@@ -28,6 +28,7 @@ class AsyncClient:
         self._client_config = config or ClientConfig()
         self._daemon = AsyncDaemon(sandboxed=storage is None, root_path=storage, config=settings)
         self._workspaces: dict[str, AsyncWorkspace] = {}
+        self._closed = False
 
     @property
     def is_logged_in(self) -> bool:
@@ -59,7 +60,7 @@ class AsyncClient:
         self._workspaces.setdefault(workspace.id, workspace)
 
     def _check_logged_in(self) -> None:
-        if not self._daemon.is_running and self._daemon._stopped:
+        if self._closed:
             raise ClientError("the client is closed; create a new lucidlink.Client()")
         if not self._workspaces:
             raise ClientError("the client is not logged in; call client.login(credentials) first")
@@ -83,6 +84,7 @@ class AsyncClient:
         try:
             await self._daemon.stop()
         finally:
+            self._closed = True
             self._workspaces.clear()
 
     async def __aenter__(self) -> AsyncClient:

@@ -117,7 +117,7 @@ class Transport:
         # A file-like body: aiohttp streams it in chunks (raw bytes this large make it
         # warn that the event loop may stall while it writes them).
         await self._transfer("PUT", url, data, {"Content-Type": "application/octet-stream"},
-                             _RETRY_STATUS | {500}, self._retries if retries is None else retries)
+                             _RETRY_STATUS | {500}, retries)
 
     async def _transfer(self, method: str, url: str, data: bytes | memoryview | None,
                         headers: dict[str, str], retry_status: set[int], retries: int | None = None) -> bytes:

@@ -239,7 +239,7 @@ class WriteBack:
         failures = [f for f in self._failures if only is None or f[0].id in only]
         if not failures:
             return
-        self._failures = [f for f in self._failures if f not in failures]
+        self._failures = [f for f in self._failures if only is not None and f[0].id not in only]
         first = failures[0][1]
         if len(failures) == 1:
             raise first

@@ -139,7 +139,8 @@ def _shrink(tx: Tx, filespace_id: str, node_id: int, size: int, block_size: int)
 
 
 def check_change(tx: Tx, filespace_id: str, change: dict[str, Any]) -> tuple[Any, ...]:
-    """Validate one change of :func:`commit` (changes nothing); its fields, with their defaults.
+    """Validate one change of :func:`commit` (changes nothing); its fields, with their defaults,
+    and the filespace's block size.
 
     Also run before a retried change is answered from :mod:`lucidlink.hub.idempotency`:
     a malformed request is refused even when its change id was seen before.
@@ -177,7 +178,7 @@ def check_change(tx: Tx, filespace_id: str, change: dict[str, Any]) -> tuple[Any
     lock_id = change.get("lock_id")
     if lock_id is not None and not isinstance(lock_id, str):
         raise BadRequestError("'lock_id' must be a string")
-    return path, size, mode, mtime, base_version, replace, truncate_to, blocks, lock_id
+    return path, size, mode, mtime, base_version, replace, truncate_to, blocks, lock_id, block_size
 
 
 def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | None) -> dict[str, Any]:
@@ -192,9 +193,8 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
     since, the change is merged or refused by :mod:`lucidlink.hub.versions`' rule);
     ``mtime`` (ns, optional).
     """
-    path, size, mode, mtime, base_version, replace, truncate_to, blocks, lock_id = check_change(
+    path, size, mode, mtime, base_version, replace, truncate_to, blocks, lock_id, block_size = check_change(
         tx, filespace_id, change)
-    block_size = block_size_of(tx, filespace_id)
     parent, name = namespace.parent_dir(tx, filespace_id, path)
     locks.check_commit(tx, filespace_id, path, session_id, lock_id)
     node = namespace.child(tx, parent["id"], name)

@@ -436,10 +436,11 @@ def _commit_many(tx: Any, filespace_id: str, changes: list[Any], session_id: str
             raise BadRequestError("each commit must be a JSON object")
         change = {**change, "path": path_arg(change.get("path"))}
         change_id = idempotency.change_id_of(change)
-        files.check_change(tx, filespace_id, change)  # a replay answers only a well-formed request
         done = idempotency.applied(tx, filespace_id, change_id) if change_id else None
-        if done is None:
-            done = files.commit(tx, filespace_id, change, session_id)
+        if done is not None:
+            files.check_change(tx, filespace_id, change)  # a replay answers only a well-formed request
+        else:
+            done = files.commit(tx, filespace_id, change, session_id)  # validates it
             if change_id:
                 idempotency.remember(tx, filespace_id, change_id, done)
         results.append(done)
