@@ -13,7 +13,7 @@ do not share one interpreter lock. Then:
   ``DELETE .../locks/{id}`` per second with plain aiohttp on one session; and the ratio;
 * contended: ``--processes`` processes, each its own daemon, each doing
   ``--increments`` read-modify-write increments of one counter file under an exclusive
-  lock (as ``tests/test_locks.py``); increments per second, and the final value checked.
+  lock (as ``tests/sdk/test_locks.py``); increments per second, and the final value checked.
 
 No thresholds: it measures.
 """

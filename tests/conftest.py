@@ -10,7 +10,7 @@ import pytest
 
 from lucidlink.hub.embedded import EmbeddedHub
 
-pytest_plugins = ["tests.hubclient", "tests.hubfixtures", "tests.sdkfixtures", "tests.pgfixture", "tests.seaweed"]
+pytest_plugins = ["tests.support.hubclient", "tests.support.hubfixtures", "tests.support.sdkfixtures", "tests.support.pgfixture", "tests.support.seaweed"]
 
 
 @attrs.frozen

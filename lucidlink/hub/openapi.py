@@ -5,7 +5,7 @@ schemathesis) generating requests from it reaches the handlers' logic, and so th
 request it calls invalid is refused: path patterns (absolute paths, ids, SHA-256
 digests), bounds, required fields, no ``null`` where a handler refuses one, every
 status a route answers with (errors in the one :data:`ERROR_ENVELOPE`), and the shape
-of every success body. ``tests/test_hub_openapi_fuzz.py`` holds it to that.
+of every success body. ``tests/hub/test_hub_openapi_fuzz.py`` holds it to that.
 
 What JSON Schema cannot say is in the descriptions and, for paths, in the custom
 format ``lucid-path``: names are at most 255 *bytes* of UTF-8 and a path at most 4096

@@ -1,0 +1,329 @@
+"""Blocks: batched signed URLs, verified uploads, ranged reads, URL signatures, and the GC."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from lucidlink.hub.embedded import EmbeddedHub
+from lucidlink.hub.signing import UrlSigner
+from tests.support.hubfixtures import (
+    SMALL_BLOCK,
+    Api,
+    block_file,
+    digest_of,
+    expect_error,
+    random_bytes,
+    signer_of,
+    snapshot,
+)
+
+pytest_plugins = ["tests.support.hubfixtures"]
+
+pytestmark = pytest.mark.asyncio
+
+MIB4 = 4 * 1024 * 1024
+
+
+def block_row(api: Api, fs: str, digest: str) -> Any:
+    return api.hub.hub.write(
+        lambda tx: tx.one("SELECT state, length, last_seen FROM blocks WHERE filespace_id = ? AND hash = ?",
+                          (fs, digest))
+    )
+
+
+async def test_urls_are_batched_and_present_blocks_need_no_upload(api: Api) -> None:
+    datas = [random_bytes(1000 + i) for i in range(5)]
+    digests = [digest_of(d) for d in datas]
+    await api.upload(datas[0])
+    await api.upload(datas[3])
+    body = await api.ok("POST", api.p("blocks/urls"), json={"op": "put", "hashes": digests})
+    assert body["present"] == sorted([digests[0], digests[3]])
+    assert set(body["urls"]) == {digests[1], digests[2], digests[4]}
+    assert body["expires"] > time.time() + 800  # the default TTL is 900 s
+    for digest, url in body["urls"].items():
+        assert f"/v1/blocks/{api.fs}/{digest}?op=put&exp=" in url and "&sig=" in url
+        assert url.startswith(api.hub.url)
+    body = await api.ok("POST", api.p("blocks/urls"), json={"op": "get", "hashes": digests})
+    assert set(body["urls"]) == set(digests) and body["present"] == []
+    assert (await api.ok("POST", api.p("blocks/urls"), json={"op": "get", "hashes": []}))["urls"] == {}
+    await api.fail("POST", api.p("blocks/urls"), 400, "bad_request", "1024",
+                   json={"op": "get", "hashes": [digests[0]] * 1025})
+
+
+async def test_put_is_idempotent_and_a_full_4mib_block_round_trips(api: Api) -> None:
+    data = random_bytes(MIB4)  # arrives in many chunks
+    digest = digest_of(data)
+    url = await api.block_url(digest, "put")
+    for _ in range(2):
+        status, body = await api.url("PUT", url, data=data)
+        assert status == 201 and body == {"hash": digest, "length": MIB4}
+    assert block_file(api.hub, api.fs, digest).read_bytes() == data
+    status, got = await api.url("GET", await api.block_url(digest))
+    assert status == 200 and got == data
+
+
+async def test_put_verifies_the_hash(api: Api) -> None:
+    data = random_bytes(5000)
+    digest = digest_of(data)
+    url = await api.block_url(digest, "put")
+    before = snapshot(api.hub)
+    status, body = await api.url("PUT", url, data=data[:-1] + b"\0")
+    err = expect_error(status, body, 422, "hash_mismatch", "nothing was stored", digest[:12])
+    assert err["details"]["expected"] == digest and err["details"]["actual"] == digest_of(data[:-1] + b"\0")
+    assert snapshot(api.hub) == before
+    assert not block_file(api.hub, api.fs, digest).exists()
+    assert block_row(api, api.fs, digest) is None
+    await api.fail("POST", api.p("commit"), 409, "block_missing", json={
+        "path": "/f", "size": 5000, "blocks": [{"index": 0, "hash": digest, "length": 5000}]})
+    status, body = await api.url("PUT", url, data=b"")
+    expect_error(status, body, 400, "bad_request", "empty")
+    assert snapshot(api.hub) == before
+
+
+async def test_oversized_block_is_413(api: Api) -> None:
+    data = random_bytes(SMALL_BLOCK + 1)
+    url = await api.block_url(digest_of(data), "put", fs=api.small)
+    before = snapshot(api.hub)
+    status, body = await api.url("PUT", url, data=data)
+    expect_error(status, body, 413, "payload_too_large", str(SMALL_BLOCK))
+
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: caught while reading
+        for i in range(0, len(data), 8192):
+            yield data[i : i + 8192]
+
+    status, body = await api.url("PUT", url, data=chunked())
+    expect_error(status, body, 413, "payload_too_large", str(SMALL_BLOCK))
+    assert snapshot(api.hub) == before
+    # Exactly one block size is fine.
+    exact = data[:SMALL_BLOCK]
+    status, _ = await api.url("PUT", await api.block_url(digest_of(exact), "put", fs=api.small), data=exact)
+    assert status == 201
+
+
+async def test_ranged_and_full_get(api: Api) -> None:
+    data = bytes(range(256)) * 40
+    url = await api.block_url(await api.upload(data))
+    async with api.raw.session.get(url) as resp:
+        assert resp.status == 200 and await resp.read() == data
+        assert resp.headers["Content-Type"] == "application/octet-stream"
+        assert "immutable" in resp.headers["Cache-Control"]
+    for rng, expect in [("bytes=0-9", data[:10]), ("bytes=100-199", data[100:200]),
+                        ("bytes=-5", data[-5:]), ("bytes=10230-", data[10230:])]:
+        async with api.raw.session.get(url, headers={"Range": rng}) as resp:
+            assert resp.status == 206, rng
+            assert await resp.read() == expect, rng
+            assert resp.headers["Content-Range"].startswith("bytes ")
+    async with api.raw.session.get(url, headers={"Range": "bytes=20000-"}) as resp:
+        assert resp.status == 416
+    missing = await api.block_url(digest_of(b"not uploaded"))
+    status, body = await api.url("GET", missing)
+    expect_error(status, body, 404, "not_found", "not in the block store")
+
+
+async def test_expired_url(api: Api) -> None:
+    data = random_bytes(100)
+    digest = await api.upload(data)
+    signer = signer_of(api.hub)
+    expired = signer.sign(api.hub.url, api.fs, digest, "get", -10)
+    status, body = await api.url("GET", expired)
+    err = expect_error(status, body, 403, "bad_signature", "expired", "fresh URL")
+    assert err["details"] == {"expired": True}
+    fresh = signer.sign(api.hub.url, api.fs, digest, "get", 60)
+    status, got = await api.url("GET", fresh)
+    assert status == 200 and got == data
+    new = random_bytes(100)
+    expired_put = signer.sign(api.hub.url, api.fs, digest_of(new), "put", -1)
+    status, body = await api.url("PUT", expired_put, data=new)
+    expect_error(status, body, 403, "bad_signature", "expired")
+    assert not block_file(api.hub, api.fs, digest_of(new)).exists()
+
+
+async def test_forged_and_altered_urls(api: Api) -> None:
+    data = random_bytes(100)
+    digest = await api.upload(data)
+    url = await api.block_url(digest)
+    base, _, query = url.partition("?")
+    params = dict(p.split("=") for p in query.split("&"))
+    bad_sig = "0" * 64 if params["sig"][0] != "0" else "1" * 64
+    forged = UrlSigner(b"k" * 32).sign(api.hub.url, api.fs, digest, "get", 60)
+    cases = {
+        "wrong signature": f"{base}?op=get&exp={params['exp']}&sig={bad_sig}",
+        "another key": forged,
+        "exp extended": f"{base}?op=get&exp={int(params['exp']) + 1000}&sig={params['sig']}",
+        "no signature": f"{base}?op=get&exp={params['exp']}",
+        "no expiry": f"{base}?op=get&sig={params['sig']}",
+        "other block": url.replace(digest, digest_of(b"other")),
+    }
+    for name, bad in cases.items():
+        status, body = await api.url("GET", bad)
+        expect_error(status, body, 403, "bad_signature", "URL")
+        assert name
+    # The same hash, altered to another op: refused before and after the MAC.
+    status, body = await api.url("GET", url.replace("op=get", "op=put"))
+    expect_error(status, body, 403, "bad_signature", "'put'")
+
+
+async def test_get_url_cannot_be_used_to_put(api: Api) -> None:
+    data = random_bytes(100)
+    digest = digest_of(data)
+    get_url = await api.block_url(digest, "get")
+    before = snapshot(api.hub)
+    status, body = await api.url("PUT", get_url, data=data)
+    expect_error(status, body, 403, "bad_signature", "signed for 'get'")
+    # And a put URL with its op rewritten to get is no longer genuine.
+    put_url = await api.block_url(digest, "put")
+    status, body = await api.url("PUT", put_url.replace("op=put", "op=get"), data=data)
+    expect_error(status, body, 403, "bad_signature")
+    status, body = await api.url("GET", put_url)
+    expect_error(status, body, 403, "bad_signature", "signed for 'put'")
+    assert snapshot(api.hub) == before
+
+
+async def test_url_of_one_filespace_does_not_open_another(api: Api) -> None:
+    data = random_bytes(100)
+    digest = await api.upload(data)  # in "data"
+    await api.upload(data, fs=api.small)  # the same bytes also exist in "small"
+    url = await api.block_url(digest)
+    status, body = await api.url("GET", url.replace(api.fs, api.small))
+    expect_error(status, body, 403, "bad_signature")
+    new = random_bytes(100)
+    put = await api.block_url(digest_of(new), "put")
+    before = snapshot(api.hub)
+    status, body = await api.url("PUT", put.replace(api.fs, api.small), data=new)
+    expect_error(status, body, 403, "bad_signature")
+    assert snapshot(api.hub) == before
+
+
+async def test_signed_urls_use_the_public_url(make_hub: Any, http_session: Any) -> None:
+    hub = make_hub(public_url="https://files.example.com/")
+    async with http_session.get(hub.url + "/v1/filespaces", headers={"Authorization": f"Bearer {hub.token}"}) as r:
+        fs = (await r.json())["filespaces"][0]["id"]
+    async with http_session.post(hub.url + f"/v1/filespaces/{fs}/blocks/urls", json={"op": "get", "hashes": ["a" * 64]},
+                            headers={"Authorization": f"Bearer {hub.token}"}) as r:
+        url = (await r.json())["urls"]["a" * 64]
+    assert url.startswith(f"https://files.example.com/v1/blocks/{fs}/{'a' * 64}?op=get&exp=")
+
+
+async def test_url_ttl_setting(make_hub: Any, http_session: Any) -> None:
+    hub = make_hub(url_ttl_seconds=60)
+    headers = {"Authorization": f"Bearer {hub.token}"}
+    async with http_session.get(hub.url + "/v1/filespaces", headers=headers) as r:
+        fs = (await r.json())["filespaces"][0]["id"]
+    async with http_session.post(hub.url + f"/v1/filespaces/{fs}/blocks/urls", json={"op": "put", "hashes": ["b" * 64]},
+                            headers=headers) as r:
+        body = await r.json()
+    exp = int(body["urls"]["b" * 64].split("exp=")[1].split("&")[0])
+    assert abs(exp - (time.time() + 60)) < 5 and body["expires"] == exp
+
+
+# -- garbage collection ------------------------------------------------------------------
+
+
+async def test_gc_deletes_unreferenced_and_keeps_referenced_blocks(api: Api) -> None:
+    kept_data, orphan_data = random_bytes(3000), random_bytes(2000)
+    await api.write("/kept", [kept_data])
+    kept = digest_of(kept_data)
+    orphan = await api.upload(orphan_data)
+    assert block_file(api.hub, api.fs, orphan).exists()
+    stats = await api.ok("GET", api.p("statistics"))
+    assert stats["block_count"] == 1 and stats["storage_size"] == 3000  # counts referenced blocks
+    # Within the grace period nothing goes.
+    assert await api.gc(grace=3600) == 0
+    assert block_file(api.hub, api.fs, orphan).exists()
+    assert await api.gc(grace=0) == 1
+    assert not block_file(api.hub, api.fs, orphan).exists()
+    assert block_row(api, api.fs, orphan) is None
+    assert block_file(api.hub, api.fs, kept).exists()
+    assert await api.read("/kept") == kept_data
+    # The collected block is unknown again: put asks for an upload, a commit naming it fails.
+    body = await api.ok("POST", api.p("blocks/urls"), json={"op": "put", "hashes": [orphan, kept]})
+    assert list(body["urls"]) == [orphan] and body["present"] == [kept]
+    await api.fail("POST", api.p("commit"), 409, "block_missing", json={
+        "path": "/o", "size": 2000, "blocks": [{"index": 0, "hash": orphan, "length": 2000}]})
+    assert await api.gc(grace=0) == 0
+
+
+async def test_gc_collects_blocks_of_deleted_files(api: Api) -> None:
+    a, b = random_bytes(1000), random_bytes(1500)
+    await api.mkdir("/d")
+    await api.write("/d/a", [a])
+    await api.write("/d/b", [b])
+    await api.write("/shared", [b])  # the same block, referenced twice
+    stats = await api.ok("GET", api.p("statistics"))
+    assert (stats["block_count"], stats["storage_size"], stats["data_size"]) == (2, 2500, 4000)
+    await api.ok("POST", api.p("delete"), json={"path": "/d", "recursive": True})
+    stats = await api.ok("GET", api.p("statistics"))
+    assert (stats["block_count"], stats["storage_size"], stats["data_size"]) == (1, 1500, 1500)
+    assert await api.gc() == 1
+    assert not block_file(api.hub, api.fs, digest_of(a)).exists()
+    assert block_file(api.hub, api.fs, digest_of(b)).exists()
+    await api.ok("POST", api.p("delete"), json={"path": "/shared"})
+    assert await api.gc() == 1
+    stats = await api.ok("GET", api.p("statistics"))
+    assert (stats["block_count"], stats["storage_size"], stats["file_count"]) == (0, 0, 0)
+    assert snapshot(api.hub)["block_files"] == []
+
+
+async def test_gc_of_a_block_replaced_in_a_file(api: Api) -> None:
+    old, new = random_bytes(100), random_bytes(100)
+    await api.write("/f", [old])
+    await api.write("/f", [new])
+    assert await api.gc() == 1
+    assert not block_file(api.hub, api.fs, digest_of(old)).exists()
+    assert await api.read("/f") == new
+
+
+async def test_present_answer_protects_a_block_from_gc(api: Api) -> None:
+    data = random_bytes(100)
+    digest = await api.upload(data)
+    # Pretend the unreferenced block was last seen long ago.
+    api.hub.hub.write(lambda tx: tx.execute("UPDATE blocks SET last_seen = 0 WHERE hash = ?", (digest,)))
+    body = await api.ok("POST", api.p("blocks/urls"), json={"op": "put", "hashes": [digest]})
+    assert body["present"] == [digest]
+    # The client will commit it without uploading: a GC now must keep it.
+    assert await api.gc(grace=60) == 0
+    await api.ok("POST", api.p("commit"), json={
+        "path": "/f", "size": 100, "blocks": [{"index": 0, "hash": digest, "length": 100}]})
+    assert await api.read("/f") == data
+
+
+async def test_upload_during_deletion_is_told_to_retry(api: Api) -> None:
+    data = random_bytes(100)
+    digest = await api.upload(data)
+    url = signer_of(api.hub).sign(api.hub.url, api.fs, digest, "put", 60)  # a retried upload
+    # The GC has marked the block (step 1) but not yet forgotten it.
+    api.hub.hub.write(lambda tx: tx.execute("UPDATE blocks SET state = 'deleting' WHERE hash = ?", (digest,)))
+    status, body = await api.url("PUT", url, data=data)
+    expect_error(status, body, 503, "hub_unavailable", "garbage-collected", "retry")
+    await api.fail("POST", api.p("commit"), 409, "block_missing", json={
+        "path": "/f", "size": 100, "blocks": [{"index": 0, "hash": digest, "length": 100}]})
+    assert await api.gc() == 1  # finishes the interrupted run: bytes and row go
+    assert not block_file(api.hub, api.fs, digest).exists()
+    status, _ = await api.url("PUT", url, data=data)
+    assert status == 201
+    assert block_row(api, api.fs, digest)["state"] == "live"
+    await api.ok("POST", api.p("commit"), json={
+        "path": "/f", "size": 100, "blocks": [{"index": 0, "hash": digest, "length": 100}]})
+
+
+async def test_gc_runs_in_the_background(tmp_path: Any) -> None:
+    with EmbeddedHub(tmp_path / "hub", gc_interval_seconds=0.2, url_ttl_seconds=0, gc_grace_seconds=0) as hub:
+        hub.init("demo", ["data"])
+        fs = hub.write(lambda tx: tx.one("SELECT id FROM filespaces")["id"])
+        from lucidlink.hub import files
+
+        hub.write(files.begin_upload, fs, "c" * 64, 10)
+        hub.write(files.finish_upload, fs, "c" * 64)
+        path = tmp_path / "hub" / "blocks" / fs / "cc" / ("c" * 64)
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"0123456789")
+        for _ in range(200):  # the GC runs every 0.2 s; allow 10 s
+            if not path.exists():
+                break
+            await asyncio.sleep(0.05)
+        assert not path.exists()
