@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import IO, Any, Protocol, runtime_checkable
 
 from lucidlink import _loop
+from lucidlink.shared import BINARY_MODES
 
 __all__ = ["BINARY_MODES", "DEFAULT_BUFFER_SIZE", "AsyncFileLike", "RawFile", "open_blocking"]
 
@@ -28,7 +29,6 @@ __all__ = ["BINARY_MODES", "DEFAULT_BUFFER_SIZE", "AsyncFileLike", "RawFile", "o
 DEFAULT_BUFFER_SIZE = 1 << 20
 
 #: The modes the async core's ``open`` accepts; :func:`open_blocking` passes one of them.
-BINARY_MODES = frozenset({"rb", "wb", "ab", "xb", "r+b", "w+b", "a+b", "x+b"})
 
 
 @runtime_checkable

@@ -107,6 +107,7 @@ from lucidlink.exceptions import (
     PathNotFoundError,
 )
 from lucidlink.paths import normalize_path
+from lucidlink.shared import BINARY_MODES
 from lucidlink.types import DirEntry, ServiceAccountCredentials, SyncMode
 
 __all__ = ["LucidLinkAsyncFile", "LucidLinkFileSystem", "WorkspaceMismatchError"]
@@ -123,7 +124,6 @@ CHUNK = 4 * 1024 * 1024
 RANGE_STREAMS = 16
 #: Longest wait for the exit-time commit of pending writes, in seconds.
 EXIT_TIMEOUT = 30.0
-BINARY_MODES = ("rb", "wb", "ab", "xb", "r+b", "w+b", "a+b", "x+b")
 
 
 class WorkspaceMismatchError(AccessDeniedError):

@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from lucidlink.exceptions import ConfigurationError
-from lucidlink.hub.config import DEFAULT_HUB_URL
+from lucidlink.shared import DEFAULT_HUB_URL
 
 HUB_URL_ENV = "LUCIDLINK_HUB_URL"
 

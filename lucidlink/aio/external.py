@@ -37,6 +37,7 @@ from lucidlink.exceptions import (
     IntegrityError,
     PathNotFoundError,
 )
+from lucidlink.shared import normalize_etag
 
 if TYPE_CHECKING:
     from lucidlink.aio.filespace import AsyncFilespace
@@ -44,15 +45,6 @@ if TYPE_CHECKING:
 _RANGE_RE = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)")
 _RETRY_STATUS = {500, 502, 503, 504}
 _URL_MARGIN = 60.0
-
-
-def _etag(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    return value.strip('"').lower() or None
 
 
 class ExternalSlots(Mapping[int, BlockRef]):
@@ -90,7 +82,7 @@ class ExternalSource:
         self.store = str(external["store"])
         self.object_id = str(external["object_id"])
         self.size = int(external["size"])
-        self.expected_etag = _etag(external.get("etag"))
+        self.expected_etag = normalize_etag(external.get("etag"))
         self.seen_etag: str | None = None
         self.block_size = block_size
         version = self.expected_etag or f"size={self.size};checksum={external.get('checksum') or ''}"
@@ -245,7 +237,7 @@ class ExternalReader:
 
     @staticmethod
     async def _check(source: ExternalSource, resp: aiohttp.ClientResponse, start: int, end: int) -> bytes:
-        source.check_etag(_etag(resp.headers.get("ETag")), resp.status)
+        source.check_etag(normalize_etag(resp.headers.get("ETag")), resp.status)
         data = await resp.read()
         if resp.status == 206:
             found = _RANGE_RE.fullmatch(resp.headers.get("Content-Range", ""))

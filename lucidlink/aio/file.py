@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from lucidlink.aio.filespace import AsyncFilespace
     from lucidlink.aio.locks import HeldLock
 
-BINARY_MODES = ("rb", "wb", "ab", "xb", "r+b", "w+b", "a+b", "x+b")
 _CACHED_AHEAD = 2
 
 

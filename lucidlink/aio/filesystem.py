@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lucidlink.aio._util import AwaitableContext
-from lucidlink.aio.file import BINARY_MODES, AsyncFile, BlockRef
+from lucidlink.aio.file import AsyncFile, BlockRef
 from lucidlink.aio.locks import DEFAULT_LOCK_TIMEOUT, HeldLock, acquire
 from lucidlink.exceptions import (
     ConfigurationError,
@@ -16,6 +16,7 @@ from lucidlink.exceptions import (
     ReadOnlyError,
 )
 from lucidlink.paths import normalize_path, parent_and_name
+from lucidlink.shared import BINARY_MODES
 from lucidlink.types import DirEntry, FilespaceSize, FilespaceStatistics, LockInfo, LockType
 
 if TYPE_CHECKING:

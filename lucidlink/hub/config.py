@@ -8,14 +8,10 @@ from pathlib import Path
 import attrs
 
 from lucidlink.exceptions import ConfigurationError
+from lucidlink.shared import DEFAULT_HOST, DEFAULT_PORT
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8470
-"""The hub's documented default port (loopback)."""
 METADATA_URL_ENV = "LUCIDHUB_METADATA_URL"
 """Environment variable naming the metadata store when ``--metadata-url`` is not given."""
-DEFAULT_HUB_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
-"""Where the SDK looks for a hub when neither ``hub_url=`` nor ``LUCIDLINK_HUB_URL`` is given."""
 SQLITE_SYNCHRONOUS_ENV = "LUCIDHUB_SQLITE_SYNCHRONOUS"
 """Environment variable for ``sqlite_synchronous`` when ``--sqlite-synchronous`` is not given."""
 SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")

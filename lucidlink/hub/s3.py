@@ -33,6 +33,7 @@ import aiohttp
 import attrs
 import yarl
 
+from lucidlink.shared import normalize_etag
 from lucidlink.exceptions import (
     AccessDeniedError,
     ConfigurationError,
@@ -131,16 +132,6 @@ def presign(target: S3Target, method: str, key: str, expires: int, *,
     signature = hmac.new(signing_key(target.secret_key, date, target.signing_region), to_sign.encode("utf-8"),
                          hashlib.sha256).hexdigest()
     return f"{scheme}://{host}{uri}?{canonical_query}&X-Amz-Signature={signature}"
-
-
-def normalize_etag(value: str | None) -> str | None:
-    """An ETag without quotes or weak marker, lowercased (``None`` stays ``None``)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    return value.strip('"').lower() or None
 
 
 _ETAG_RE = re.compile(r"[0-9a-f]{32}(-[0-9]{1,5})?")
