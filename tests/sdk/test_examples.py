@@ -79,7 +79,7 @@ def run_example(example: Path) -> subprocess.CompletedProcess[str]:
 def test_the_documented_examples_are_covered() -> None:
     names = {e.name for e in EXAMPLES}
     assert names >= CHECKED_HERE
-    assert _run_elsewhere(REPO / "examples" / "file_locking.py") == "test_locks.py"
+    assert _run_elsewhere(REPO / "examples" / "file_locking.py") == "sdk/test_locks.py"
     for example in EXAMPLES:  # every example is run here or by another module
         assert _run_elsewhere(example) or _targets_embedded_hub(example), example.name
 

@@ -35,7 +35,7 @@ import attrs
 import pytest
 import yarl
 
-from lucidlink.hub import s3
+from lucidlink.hub.s3 import client as s3
 
 ACCESS_KEY = "AKIALUCIDTESTADMIN01"
 SECRET_KEY = "lucid+test/secret/KEY0123456789abcdefghij"
@@ -298,7 +298,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     Its completeness check wants a scenario for every route of the hub; the Connect
     ones need SeaweedFS and live in ``tests/connect/test_connect_routes.py``, which runs them.
     """
-    routes = sys.modules.get("tests.test_hub_routes")
+    routes = sys.modules.get("tests.hub.test_hub_routes")
     if routes is None:
         return
     from tests.connect import test_connect_routes
