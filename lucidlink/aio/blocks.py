@@ -14,6 +14,7 @@ import time
 import anyio.to_thread
 
 from lucidlink.aio.cache import BlockCache
+from lucidlink.aio.singleflight import SingleFlight
 from lucidlink.aio.transport import Transport
 from lucidlink.exceptions import IntegrityError, SignedUrlError
 
@@ -39,7 +40,7 @@ class BlockIO:
         self._urls: dict[str, tuple[str, float]] = {}
         self._downloads = asyncio.Semaphore(download_concurrency)
         self._uploads = asyncio.Semaphore(upload_concurrency)
-        self._inflight: dict[str, asyncio.Future[bytes]] = {}  # digest -> download task
+        self._inflight: SingleFlight[str, bytes] = SingleFlight()  # by digest
 
     def _api(self, suffix: str) -> str:
         return f"/v1/filespaces/{self.filespace_id}{suffix}"
@@ -66,25 +67,14 @@ class BlockIO:
     async def get(self, digest: str, length: int) -> bytes:
         """A block's verified bytes: from the cache, a download already running, or a new one.
 
-        A download runs as its own task that every reader of the block awaits through
-        ``shield``: one reader giving up (a cancelled read-ahead) never cancels it for
-        the others, and a finished download lands in the cache either way.
+        Concurrent readers of one block share one download (:class:`SingleFlight`): one
+        reader giving up (a cancelled read-ahead) never fails it for the others, and it
+        is cancelled only when no reader waits for it any more.
         """
         cached = await self.cache.get(self.filespace_id, digest, digest=digest)
         if cached is not None:
             return cached
-        task = self._inflight.get(digest)
-        if task is None:
-            task = asyncio.ensure_future(self._download(digest, length))
-            self._inflight[digest] = task
-            task.add_done_callback(lambda t: self._download_done(digest, t))
-        return await asyncio.shield(task)
-
-    def _download_done(self, digest: str, task: asyncio.Future[bytes]) -> None:
-        if self._inflight.get(digest) is task:
-            del self._inflight[digest]
-        if not task.cancelled():
-            task.exception()  # retrieved here; every waiter re-raises it itself
+        return await self._inflight.run(digest, lambda: self._download(digest, length))
 
     async def _download(self, digest: str, length: int) -> bytes:
         for attempt in range(2):

@@ -31,6 +31,7 @@ import aiohttp
 import yarl
 
 from lucidlink.aio.file import BlockRef
+from lucidlink.aio.singleflight import SingleFlight
 from lucidlink.exceptions import (
     AccessDeniedError,
     HubUnavailableError,
@@ -130,7 +131,7 @@ class ExternalReader:
         self.filespace_id = filespace.id
         self._urls: dict[int, tuple[str, float]] = {}
         self._downloads = asyncio.Semaphore(filespace._config.download_concurrency)
-        self._inflight: dict[str, asyncio.Future[bytes]] = {}
+        self._inflight: SingleFlight[str, bytes] = SingleFlight()  # by cache key
 
     def open(self, path: str, info: dict[str, Any]) -> tuple[ExternalSlots, ExternalSource]:
         """The slots and the source of a linked file, from its ``GET .../file`` answer."""
@@ -155,26 +156,21 @@ class ExternalReader:
         return str(item["url"])
 
     async def get(self, source: ExternalSource, slot: int, length: int) -> bytes:
+        """The bytes of a slot: from the cache, a fetch already running, or a ranged GET.
+
+        Concurrent readers of one slot share one fetch (:class:`SingleFlight`): one
+        reader's cancellation never reaches the others.
+        """
         key = source.cache_key(slot)
         cached = await self.cache.get(self.filespace_id, key)
         if cached is not None and len(cached) == length:
             return cached
-        pending = self._inflight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            data = await self._fetch(source, slot, length)
-            await self.cache.put(self.filespace_id, key, data)
-            future.set_result(data)
-            return data
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters re-raise it themselves
-            raise
-        finally:
-            del self._inflight[key]
+        return await self._inflight.run(key, lambda: self._fetched(source, slot, length, key))
+
+    async def _fetched(self, source: ExternalSource, slot: int, length: int, key: str) -> bytes:
+        data = await self._fetch(source, slot, length)
+        await self.cache.put(self.filespace_id, key, data)
+        return data
 
     async def _fetch(self, source: ExternalSource, slot: int, length: int) -> bytes:
         start = slot * source.block_size
