@@ -1,21 +1,16 @@
-"""The ``lucidlink`` command line: ``lucidlink hub ...``."""
+"""The ``lucidlink`` command line (console script ``lucidlink``; ``python -m lucidlink``).
+
+The commands live in :mod:`lucidlink.commands`; ``lucidlink hub ...`` is the hub's
+argparse tree (:func:`lucidlink.hub.cli.build_parser`), reached through the same app.
+"""
 
 from __future__ import annotations
 
 import sys
 
-from lucidlink.hub.cli import build_parser
+from lucidlink.commands.app import main
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``lucidlink`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "func"):
-        parser.print_help()
-        return 2
-    return int(args.func(args) or 0)
-
+__all__ = ["main"]
 
 if __name__ == "__main__":
     sys.exit(main())
