@@ -94,6 +94,12 @@ class ExternalSource:
         return "x" + hashlib.sha256(self._key_base + str(slot).encode()).hexdigest()
 
     @property
+    def identity(self) -> str:
+        """The object version this source reads: its store, object, ETag (or size and
+        checksum) and block size; :meth:`AsyncFile.fingerprint` digests it."""
+        return self._key_base.decode()
+
+    @property
     def what(self) -> str:
         """The file and its object, for messages."""
         return f"{self.path} (object {self.object_id!r} of data store {self.store!r})"

@@ -16,7 +16,7 @@ import io
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -126,6 +126,51 @@ class AsyncFile:
 
     def __repr__(self) -> str:
         return f"<AsyncFile {self.name!r} mode={self.mode!r}{' closed' if self.closed else ''}>"
+
+    # -- one version, many readers ---------------------------------------------------
+
+    def reopen(self) -> AsyncFile:
+        """Another ``rb`` handle on the version this reader opened (no hub call), at 0.
+
+        Several handles then read one version concurrently (fsspec's ``cat_ranges``).
+        """
+        self._check_open()
+        if self._writable:
+            raise io.UnsupportedOperation("reopen: only a handle opened with 'rb' can be reopened")
+        handle = AsyncFile(
+            self._filespace, self.name, "rb", size=self._size, version=self._version,
+            block_size=self._bs, blocks=self._base, exists=self._exists, source=self._io,
+        )
+        self._filespace._open_files.add(handle)
+        return handle
+
+    async def prepare_ranges(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """Get ready to read the byte ranges ``[start, end)``: one batch of hub calls signs
+        the URLs of every block they need (instead of one call per read-ahead window)."""
+        self._check_open()
+        keys: dict[str, None] = {}
+        for start, end in ranges:
+            if end <= start:
+                continue
+            for slot in range(start // self._bs, (end - 1) // self._bs + 1):
+                ref = self._base.get(slot)
+                if ref is not None and slot not in self._loaded:
+                    keys[ref.hash] = None
+        if keys:
+            await self._io.prepare_get_urls(list(keys))
+
+    def fingerprint(self) -> str:
+        """A hex digest of the version this reader opened: equal for equal blocks,
+        different whenever the content differs (a Connect file: its object's version)."""
+        digest = hashlib.sha256(f"{self._size}:{self._bs}".encode())
+        identity = getattr(self._io, "identity", None)
+        if identity is not None:  # a Connect file: the object's version names its content
+            digest.update(str(identity).encode())
+        else:
+            for index in sorted(self._base):
+                ref = self._base[index]
+                digest.update(f";{index}:{ref.hash}:{ref.used}".encode())
+        return digest.hexdigest()
 
     # -- reading ---------------------------------------------------------------------
 
@@ -397,14 +442,15 @@ class AsyncFile:
 
     # -- closing ---------------------------------------------------------------------
 
-    async def close(self) -> None:
+    async def close(self, *, wait: bool = False) -> None:
         """Close the handle; a written file's change is queued for commit (see ``sync_all``).
 
         A whole-file write (``w``, ``x``) returns at once and is committed in the
-        background. A locked handle, and a partial overwrite (``r+``, ``a``, a
-        ``truncate``), wait for their commit: the latter raises
-        ``VersionConflictError`` here when another writer changed the same blocks
-        since the file was opened (disjoint changes are merged), or
+        background, unless ``wait`` is true: then, as always for a locked handle and a
+        partial overwrite (``r+``, ``a``, a ``truncate``), ``close`` returns once the
+        change is committed in the hub. Waiting raises what the hub refused (for a
+        partial overwrite ``VersionConflictError`` when another writer changed the
+        same blocks since the file was opened; disjoint changes are merged), or
         ``SyncTimeoutError`` when the hub does not answer within ``fs.sync.timeout``
         (the change stays queued).
         """
@@ -423,7 +469,7 @@ class AsyncFile:
                     await self._discard_staging()
                     self._lock.check()
                 commit = await self._hand_over()
-                if self._lock is not None or commit.base_version is not None:
+                if wait or self._lock is not None or commit.base_version is not None:
                     # A locked change lands before the lock is given back, so the next
                     # holder reads it; a partial overwrite learns here whether it
                     # collided with another writer's change (VersionConflictError).
@@ -437,6 +483,19 @@ class AsyncFile:
             if self._fd is not None:
                 fd, self._fd = self._fd, None
                 await anyio.to_thread.run_sync(os.close, fd)
+
+    async def abort(self) -> None:
+        """Close without committing what this handle wrote (its uploads are cancelled,
+        its staging file removed): the file stays as it was. A lock is released."""
+        if self.closed:
+            return
+        for task in self._uploads.values():
+            task.cancel()
+        await asyncio.gather(*self._uploads.values(), return_exceptions=True)
+        self._uploads.clear()
+        self._changed = False  # close() then hands nothing to the write-back queue
+        await self._discard_staging()
+        await self.close()
 
     async def _discard_staging(self) -> None:
         fd, path = self._fd, self._staging_path

@@ -105,12 +105,19 @@ class AsyncFilesystem:
 
     # -- changing the namespace --------------------------------------------------------
 
-    async def create_dir(self, path: str) -> None:
-        """Create a directory and any missing parents (no error if it exists)."""
+    async def create_dir(self, path: str, *, parents: bool = True, exist_ok: bool = True) -> None:
+        """Create a directory, by default with any missing parents and no error if it exists.
+
+        Like :func:`os.makedirs`; ``parents=False`` raises ``FileNotFoundError`` when
+        the parent is missing, ``exist_ok=False`` ``FileExistsError`` when the path
+        exists (as :func:`os.mkdir` does with both).
+        """
         path = normalize_path(path)
         self._fsp._require_writable("create directories")
         await self._fsp._before(path, "exact")
-        await self._call("POST", "/mkdir", json={"path": path, "parents": True, "exist_ok": True})
+        await self._call(
+            "POST", "/mkdir", json={"path": path, "parents": parents, "exist_ok": exist_ok}
+        )
 
     async def delete(self, path: str) -> None:
         """Delete a file; ``IsADirectoryError`` for a directory (use :meth:`delete_dir`)."""
