@@ -16,7 +16,7 @@ from click.shell_completion import get_completion_class
 
 from lucidlink import __version__
 from lucidlink.commands import connect, listing, transfers
-from lucidlink.commands.credentials import HUB_ENV, save_profile
+from lucidlink.commands.credentials import HUB_ENV, Credentials, save_profile
 from lucidlink.commands.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -30,6 +30,7 @@ from lucidlink.commands.runtime import Runtime, pass_runtime
 from lucidlink.commands.session import Session
 from lucidlink.exceptions import LucidLinkError
 from lucidlink.hub.cli import build_parser
+from lucidlink.shared import DEFAULT_HUB_URL
 
 PROG = "lucidlink"
 COMPLETE_VAR = "_LUCIDLINK_COMPLETE"
@@ -136,10 +137,11 @@ def login(rt: Runtime, no_verify: bool) -> None:
         token = click.prompt("Token", hide_input=True, err=True)
     hub_url = rt.hub_url or os.environ.get(HUB_ENV) or ""
     name = rt.profile or os.environ.get("LUCIDLINK_PROFILE") or "default"
-    rt.token = token
     if not no_verify:
-        workspace = rt.session().workspace()
-        rt.echo(f"token accepted: workspace {workspace.name} at {rt.session().hub_url}")
+        credentials = Credentials(token.strip(), hub_url.rstrip("/") or DEFAULT_HUB_URL, "login")
+        with Session(credentials) as session:
+            workspace = session.workspace()
+            rt.echo(f"token accepted: workspace {workspace.name} at {session.hub_url}")
     path = save_profile(name, {"token": token.strip(), "hub_url": hub_url.rstrip("/")})
     rt.echo(f"saved profile {name!r} in {path}")
 

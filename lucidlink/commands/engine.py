@@ -13,6 +13,7 @@ import concurrent.futures
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import attrs
@@ -60,6 +61,8 @@ class Options:
     progress: bool | None = None
     """``True``/``False`` to force; ``None``: on when stdout is a terminal."""
     quiet: bool = False
+    bwlimit: int = 0
+    """Bytes per second for all copies together; 0: no limit."""
 
     def show_progress(self) -> bool:
         """Whether to draw progress bars."""
@@ -92,7 +95,28 @@ def _progress(options: Options) -> Progress | None:
     )
 
 
-def copy_one(job: Job, stop: threading.Event, advance: Callable[[int], None]) -> None:
+class Limiter:
+    """Holds copies to ``rate`` bytes per second in total (thread-safe)."""
+
+    def __init__(self, rate: int) -> None:
+        self._rate = rate
+        self._lock = threading.Lock()
+        self._start = time.monotonic()
+        self._sent = 0
+
+    def take(self, n: int, stop: threading.Event) -> None:
+        """Account ``n`` bytes; sleep until they fit under the rate (or ``stop`` is set)."""
+        if self._rate <= 0:
+            return
+        with self._lock:
+            self._sent += n
+            due = self._start + self._sent / self._rate
+        stop.wait(max(0.0, due - time.monotonic()))
+
+
+def copy_one(
+    job: Job, stop: threading.Event, advance: Callable[[int], None], limiter: Limiter | None = None
+) -> None:
     """Copy one file: inside one filespace without moving bytes, else streamed atomically."""
     if same_filespace(job.src, job.dst):
         assert isinstance(job.src, RemotePlace) and isinstance(job.dst, RemotePlace)
@@ -108,6 +132,8 @@ def copy_one(job: Job, stop: threading.Event, advance: Callable[[int], None]) ->
                 break
             writer.write(block)
             advance(len(block))
+            if limiter is not None:
+                limiter.take(len(block), stop)
 
 
 def run_jobs(jobs: Sequence[Job], options: Options, label: str = "copying") -> None:
@@ -128,7 +154,8 @@ def run_jobs(jobs: Sequence[Job], options: Options, label: str = "copying") -> N
     pool = concurrent.futures.ThreadPoolExecutor(
         max(1, options.jobs), thread_name_prefix="lucidlink-copy"
     )
-    futures = [pool.submit(copy_one, job, stop, advance) for job in jobs]
+    limiter = Limiter(options.bwlimit) if options.bwlimit else None
+    futures = [pool.submit(copy_one, job, stop, advance, limiter) for job in jobs]
     try:
         _wait(futures, stop)
     finally:

@@ -52,9 +52,9 @@ class Runtime:
         """A parsed filespace URL (no session needed)."""
         return parse_remote(arg, need_filespace=need_filespace)
 
-    def options(self, jobs: int = DEFAULT_JOBS) -> Options:
+    def options(self, jobs: int = DEFAULT_JOBS, bwlimit: int = 0) -> Options:
         """The transfer options of this run."""
-        return Options(jobs=jobs, progress=self.progress, quiet=self.quiet)
+        return Options(jobs=jobs, progress=self.progress, quiet=self.quiet, bwlimit=bwlimit)
 
     def echo(self, text: str) -> None:
         """Print a status line on stdout unless ``--quiet``."""

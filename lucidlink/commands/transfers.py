@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -21,14 +22,44 @@ from lucidlink.commands.stores import (
 )
 from lucidlink.commands.urls import is_remote
 
-_JOBS = click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(1, 64),
-    default=DEFAULT_JOBS,
-    show_default=True,
-    help="Files transferred at once.",
-)
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+class Rate(click.ParamType):  # type: ignore[type-arg]  # not subscriptable in click 8.1
+    """A rate in bytes per second: ``500K``, ``20M``, ``1G`` (binary units) or a plain number."""
+
+    name = "RATE"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        """The rate in bytes per second."""
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+        unit = text[-1:] if text[-1:] in _UNITS else ""
+        try:
+            number = float(text[: len(text) - len(unit)])
+        except ValueError:
+            self.fail(f"{value!r} is not a rate; write e.g. 500K, 20M or 1G (bytes per second)")
+        return max(0, int(number * _UNITS[unit]))
+
+
+def _transfer_options(fn: Callable[..., None]) -> Callable[..., None]:
+    fn = click.option(
+        "--bwlimit",
+        type=Rate(),
+        default=0,
+        help="Limit the total rate, in bytes/s (e.g. 20M); default: none.",
+    )(fn)
+    return click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(1, 64),
+        default=DEFAULT_JOBS,
+        show_default=True,
+        help="Files transferred at once.",
+    )(fn)
 
 
 def _check_sides(src: str, dst: str) -> None:
@@ -93,11 +124,18 @@ def plan_copy(
 
 @click.command()
 @click.option("-r", "-R", "--recursive", is_flag=True, help="Copy directories and what they hold.")
-@_JOBS
+@_transfer_options
 @click.argument("sources", nargs=-1, required=True)
 @click.argument("destination")
 @pass_runtime
-def cp(rt: Runtime, recursive: bool, jobs: int, sources: tuple[str, ...], destination: str) -> None:
+def cp(
+    rt: Runtime,
+    recursive: bool,
+    jobs: int,
+    bwlimit: int,
+    sources: tuple[str, ...],
+    destination: str,
+) -> None:
     """Copy files to, from or between filespaces.
 
     When DESTINATION is an existing directory (or ends in /), SOURCE is copied into it;
@@ -122,15 +160,15 @@ def cp(rt: Runtime, recursive: bool, jobs: int, sources: tuple[str, ...], destin
         all_jobs += work
     for d in all_dirs:
         d.mkdir(parents=True)
-    run_jobs(all_jobs, rt.options(jobs))
+    run_jobs(all_jobs, rt.options(jobs, bwlimit))
 
 
 @click.command()
-@_JOBS
+@_transfer_options
 @click.argument("source")
 @click.argument("destination")
 @pass_runtime
-def mv(rt: Runtime, jobs: int, source: str, destination: str) -> None:
+def mv(rt: Runtime, jobs: int, bwlimit: int, source: str, destination: str) -> None:
     """Move or rename a file or directory.
 
     Inside one filespace this is one rename; otherwise a copy, then the source is deleted.
@@ -153,7 +191,7 @@ def mv(rt: Runtime, jobs: int, source: str, destination: str) -> None:
     dirs, work = plan_copy(src, dst, str(dst), recursive=True)
     for d in dirs:
         d.mkdir(parents=True)
-    run_jobs(work, rt.options(jobs), label="moving")
+    run_jobs(work, rt.options(jobs, bwlimit), label="moving")
     src.remove(recursive=True)
 
 
@@ -250,7 +288,7 @@ def _differs(src: Place, dst: Place, s: Entry, d: Entry | None, checksum: bool) 
 )
 @click.option("--delete", is_flag=True, help="Delete what DESTINATION has and SOURCE has not.")
 @click.option("-n", "--dry-run", is_flag=True, help="Print what would change; change nothing.")
-@_JOBS
+@_transfer_options
 @click.argument("source")
 @click.argument("destination")
 @pass_runtime
@@ -260,6 +298,7 @@ def sync(
     delete: bool,
     dry_run: bool,
     jobs: int,
+    bwlimit: int,
     source: str,
     destination: str,
 ) -> None:
@@ -309,7 +348,7 @@ def sync(
         dst.mkdir(parents=True)
     for rel in dirs:
         resolve_rel(dst, rel).mkdir(parents=True)
-    run_jobs(jobs_, rt.options(jobs), label="syncing")
+    run_jobs(jobs_, rt.options(jobs, bwlimit), label="syncing")
     rt.echo(
         f"{len(jobs_)} copied, {len(stale)} deleted, "
         f"{sum(1 for e in src_tree.values() if not e.is_dir) - len(jobs_)} unchanged"
