@@ -51,11 +51,6 @@ class Connection:
         self._filespaces: dict[str, AsyncFilespace] = {}
         self._exit_tasks: set[asyncio.Task[None]] = set()
 
-    @property
-    def daemon(self) -> AsyncDaemon | None:
-        """The running daemon, if connected."""
-        return self._daemon
-
     def _bind(self) -> asyncio.Lock:
         running = asyncio.get_running_loop()
         if self.loop is not running or self._lock is None:
