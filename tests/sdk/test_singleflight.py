@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from lucidlink.aio.blocks import BlockIO
+from lucidlink.aio.cache import BlockCache
+from lucidlink.aio.external import ExternalReader, ExternalSource
 from lucidlink.aio.singleflight import SingleFlight
 
 pytestmark = pytest.mark.asyncio
@@ -108,3 +116,79 @@ async def test_keys_are_independent() -> None:
     assert await tb == b"block"
     with pytest.raises(asyncio.CancelledError):
         await ta
+
+
+# -- as block reads and Connect reads apply it -------------------------------------------------
+
+
+class SlowStore:
+    """A transport whose block GETs wait until released, counting them."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.gets = 0
+        self.release = asyncio.Event()
+
+    async def call(self, method: str, path: str, **kw: Any) -> Any:  # signs URLs
+        hashes = kw["json"]["hashes"]
+        return {"expires": time.time() + 3600, "urls": {h: f"http://store/{h}" for h in hashes}}
+
+    async def get_bytes(self, url: str) -> bytes:
+        self.gets += 1
+        await self.release.wait()
+        return self.data
+
+
+async def test_block_reader_cancelled_leaves_the_other_reader_its_block(tmp_path: Path) -> None:
+    data = b"x" * 1000
+    digest = hashlib.sha256(data).hexdigest()
+    store = SlowStore(data)
+    blocks = BlockIO(
+        store,  # type: ignore[arg-type]
+        "fs1",
+        BlockCache(tmp_path, 1 << 20),
+        download_concurrency=2,
+        upload_concurrency=2,
+    )
+    first = asyncio.create_task(blocks.get(digest, len(data)))  # a read-ahead, say
+    await _settle()
+    second = asyncio.create_task(blocks.get(digest, len(data)))
+    await _settle()
+    first.cancel()
+    await _settle()
+    store.release.set()
+    assert await second == data
+    assert first.cancelled() and store.gets == 1
+
+
+async def test_connect_reader_cancelled_leaves_the_other_reader_its_slot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = BlockCache(tmp_path, 1 << 20)
+    filespace = SimpleNamespace(
+        _transport=None,
+        _daemon=SimpleNamespace(_cache=cache),
+        id="fs1",
+        _config=SimpleNamespace(download_concurrency=2),
+    )
+    reader = ExternalReader(filespace)  # type: ignore[arg-type]
+    external = {"store": "s3", "store_id": "st1", "object_id": "a.csv", "size": 100, "etag": "e1"}
+    source = ExternalSource(reader, "/a.csv", 7, external, 64)
+    release = asyncio.Event()
+    fetches = []
+
+    async def fetch(source: ExternalSource, slot: int, length: int) -> bytes:
+        fetches.append(slot)
+        await release.wait()
+        return b"y" * length
+
+    monkeypatch.setattr(reader, "_fetch", fetch)  # the ranged GET on S3
+    first = asyncio.create_task(reader.get(source, 0, 64))  # the reader that starts the fetch
+    await _settle()
+    second = asyncio.create_task(reader.get(source, 0, 64))
+    await _settle()
+    first.cancel()
+    await _settle()
+    release.set()
+    assert await second == b"y" * 64
+    assert first.cancelled() and fetches == [0]
