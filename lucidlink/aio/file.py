@@ -130,9 +130,10 @@ class AsyncFile:
     # -- one version, many readers ---------------------------------------------------
 
     def reopen(self) -> AsyncFile:
-        """Another ``rb`` handle on the version this reader opened (no hub call), at 0.
+        """Another ``rb`` handle, at position 0, on the version this reader opened.
 
-        Several handles then read one version concurrently (fsspec's ``cat_ranges``).
+        No hub call: several handles then read one version concurrently, whatever is
+        committed meanwhile (fsspec's ``cat_ranges``). Each is closed on its own.
         """
         self._check_open()
         if self._writable:
