@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import collections.abc
-import functools
 import importlib
 import importlib.util
 import inspect
 import io
-import operator
-import os
-import re
-import subprocess
 import sys
-import types
+import threading
 import typing
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,26 +19,9 @@ from lucidlink._fileio import RawFile
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOY = "tests.support.toy_aio"
-CLASSES = ["AsyncThing", "AsyncChild"]
-FUNCTIONS = ["create_thing", "make_child"]
 LOOP_THREAD = "lucidlink-loop"
-STRIP = re.compile(r"\bAsync(?=(?:Thing|Child)\b)")
 
 toy: Any = importlib.import_module(TOY)
-
-
-def _load_tool() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "generate_sync", REPO_ROOT / "tools" / "generate_sync.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("generate_sync", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen: Any = _load_tool()
 
 
 def _import_file(path: Path, name: str) -> Any:
@@ -56,9 +33,25 @@ def _import_file(path: Path, name: str) -> Any:
     return module
 
 
+gen: Any = _import_file(REPO_ROOT / "tools" / "generate_sync.py", "generate_sync")
+
+
+def _spec(output: Path, **changes: Any) -> Any:
+    spec = gen.Spec(
+        module=TOY,
+        names={"AsyncThing": "Thing", "AsyncChild": "Child", "make_child": "make_child"},
+        output=output,
+        bases={"AsyncThing": f"{TOY}.ThingFacade"},
+        constructible=frozenset({"AsyncThing"}),
+    )
+    return gen.dataclasses.replace(spec, **changes)
+
+
 @pytest.fixture(scope="module")
-def source() -> str:
-    return gen.generate(TOY, CLASSES, FUNCTIONS)
+def source(tmp_path_factory: pytest.TempPathFactory) -> str:
+    text, unused = gen.generate(_spec(tmp_path_factory.mktemp("generated") / "toy_sync.py"))
+    assert unused == []
+    return str(text)
 
 
 @pytest.fixture(scope="module")
@@ -70,339 +63,293 @@ def sync(source: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture
 def thing(sync: Any, tmp_path: Path) -> Any:
-    return sync.create_thing(str(tmp_path), label="toy")
+    return sync.Thing(str(tmp_path), label="toy")
 
 
-def test_output_is_deterministic_and_has_header(source: str) -> None:
-    assert source == gen.generate(TOY, CLASSES, FUNCTIONS)
-    assert source.splitlines()[0] == (
-        f"# Generated from {TOY} by tools/generate_sync.py. "
-        "Do not edit; run python tools/generate_sync.py"
+# -- the shapes, as text and as behaviour ---------------------------------------------
+
+
+def test_module_head_and_order(source: str, sync: Any) -> None:
+    assert (
+        source.splitlines()[0] == f"# Generated from {TOY} by tools/generate_sync.py: do not edit."
     )
-    compile(source, "generated", "exec")
+    assert sync.__all__ == ["Thing", "Child", "make_child"]
+    positions = [source.index(f"def {name}(") for name in ("size", "children", "add", "walk")]
+    assert positions == sorted(positions)  # the async class's definition order
+    assert "class Thing(ThingFacade):" in source and "class Child(_facade.Facade):" in source
 
 
-def test_all_and_class_order(sync: Any, source: str) -> None:
-    assert sync.__all__ == ["Thing", "Child", "create_thing", "make_child"]
-    assert source.index("class Thing(") < source.index("class Child(")
-    # Methods keep the async class's definition order.
-    positions = [source.index(f"    def {name}(") for name in ("add", "children", "find", "walk")]
-    assert positions == sorted(positions)
+@pytest.mark.parametrize(
+    "line",
+    [
+        "super().__init__(_aio.AsyncThing(root, label=label))",  # constructible
+        "return Child(_loop.run(self._async.add(name, count, tag=tag)))",  # -> a mirrored class
+        "return _facade.wrap_each(Child, self._async.children)",  # -> list of one
+        "return _loop.run(self._async.names())",  # -> a plain type
+        "return Child(_loop.run(lambda: self._async.connect(name)))",  # AwaitableContext
+        "return _facade.iterate(self._async.walk(limit), Child)",  # async generator
+        "return self._async.describe(verbose)",  # plain method: the calling thread
+        "return Child(_loop.call(_aio.make_child, name))",  # plain function: the loop
+        "return self if result is self._async else Thing(result)",  # __aenter__
+        "return _loop.run(self._async.__aexit__(exc_type, exc, tb))",
+    ],
+)
+def test_each_shape_is_generated(source: str, line: str) -> None:
+    assert line in source
 
 
-def test_factories_and_wrappers(sync: Any, thing: Any, tmp_path: Path) -> None:
-    assert type(thing) is sync.Thing
-    assert isinstance(thing._async, toy.AsyncThing)
-    assert thing._async.root == str(tmp_path)
-    child = sync.make_child("solo")  # a plain factory, run on the loop thread
-    assert type(child) is sync.Child and child.name == "solo"
-    with pytest.raises(TypeError, match="wraps an existing AsyncThing"):
-        sync.Thing(object())
-
-
-def test_methods_run_on_the_loop_and_wrap_results(sync: Any, thing: Any) -> None:
-    a = thing.add("a", 2, tag="t")
-    assert type(a) is sync.Child and a.name == "a"
-    assert thing._async.events[-1] == f"add:a:2:t:{LOOP_THREAD}"
-    b = thing.add("b")
-    assert a.where() == LOOP_THREAD
-    assert [type(c) for c in thing.children()] == [sync.Child, sync.Child]
-    assert [c.name for c in thing.children()] == ["a", "b"]
-    assert thing.find("a") == a and hash(thing.find("a")) == hash(a)
-    assert thing.find("zzz") is None
-    first, count = thing.pair()
-    assert type(first) is sync.Child and count == 2
-    assert {k: type(v) for k, v in thing.by_name().items()} == {"a": sync.Child, "b": sync.Child}
-    assert type(thing.first) is sync.Child and thing.first.name == "a"
-    assert type(thing.child_now("b")) is sync.Child and thing.child_now("x") is None
-    walked = thing.walk(limit=5)
-    assert isinstance(walked, collections.abc.Iterator)
-    assert [(type(c), c.name) for c in walked] == [(sync.Child, "a"), (sync.Child, "b")]
-    assert [c.name for c in thing.walk(1)] == ["a"]
-    assert type(b.sibling("c")) is sync.Child
-
-
-def test_arguments_are_unwrapped(sync: Any, thing: Any) -> None:
-    c = sync.make_child("c")
-    d = sync.make_child("d")
-    assert thing.adopt(c, [d]) == 2
-    assert thing.find("d")._async is d._async
-
-
-def test_plain_members(sync: Any, thing: Any) -> None:
-    assert thing.describe(verbose=True) == "toy:0:True"
-    assert thing.size == 0
-    assert thing.label == "toy"
-    assert thing.title == "toy"
-    thing.title = "renamed"
-    assert thing._async.label == "renamed" and thing.label == "renamed"
-    with pytest.raises(AttributeError):
-        thing.size = 3
-    assert sync.Thing.KIND == "thing"
-    assert sync.Thing.version() == "1.0"
-    created = sync.Thing.create("/root")
-    assert type(created) is sync.Thing and created._async.root == "/root"
-    assert thing.noop() == 42
-    thing.add("n")
-    assert thing.rename_all(str.upper)() == ["N"]
-
-
-def test_defaults_keywords_and_varargs(sync: Any, thing: Any) -> None:
-    assert thing.echo(1, 2) == "1, 2|RED|<unset>|None|[]"
-    echoed = thing.echo(3, sep="-", color=toy.Color.BLUE, path=Path("p"), x=1)
-    assert echoed == "3|BLUE|<unset>|p|['x']"
-    params = inspect.signature(sync.Thing.echo).parameters
-    assert params["marker"].default is toy._UNSET
-    assert params["color"].default is toy.Color.RED
-    with pytest.raises(TypeError):
-        thing.add(name="x")  # positional-only stays positional-only
-    with pytest.raises(TypeError):
-        thing.add("x", 1, "tag")  # keyword-only stays keyword-only
-
-
-def test_exceptions_pass_through_unchanged(thing: Any) -> None:
-    error = KeyError("k")
-    with pytest.raises(KeyError) as info:
-        thing.fail(error)
-    assert info.value is error
-
-
-def test_context_managers(sync: Any, thing: Any) -> None:
+def test_constructor_and_context_manager(sync: Any, thing: Any, tmp_path: Path) -> None:
+    assert type(thing._async) is toy.AsyncThing and thing._async.root == str(tmp_path)
     with thing as entered:
         assert entered is thing
-    assert thing._async.events[-2:] == ["enter", "exit:None"]
-    with pytest.raises(ZeroDivisionError):
-        with thing:
-            1 / 0
-    assert thing._async.events[-1] == "exit:ZeroDivisionError"
-    connected = thing.connect("conn")  # AwaitableContext[AsyncChild]: awaited, wrapped
+    with pytest.raises(ZeroDivisionError), thing:
+        raise ZeroDivisionError
+    assert thing._async.events == ["enter", "exit:None", "enter", "exit:ZeroDivisionError"]
+    with pytest.raises(TypeError, match="wraps an existing AsyncChild, not str"):
+        sync.Child("not a child")
+
+
+def test_calls_run_on_the_loop_and_wrap_results(sync: Any, thing: Any) -> None:
+    a = thing.add("a", 2, tag="t")
+    assert type(a) is sync.Child and a.name == "a" and a.where() == LOOP_THREAD
+    assert thing._async.events[-1] == f"add:a:2:t:{LOOP_THREAD}"
+    thing.add("b")
+    assert thing.names() == ["a", "b"] and thing.size == 2
+    assert [(type(c), c.name) for c in thing.children] == [(sync.Child, "a"), (sync.Child, "b")]
+    assert thing.children[0] == a and hash(thing.children[0]) == hash(a) and a != thing
+    connected = thing.connect("conn")
     assert type(connected) is sync.Child
     assert thing._async.events[-1] == f"connect:conn:{LOOP_THREAD}"
     with connected as child:
         assert child is connected and child._async.entered == 1
     assert connected._async.closed
+    assert thing.describe(verbose=True) == f"toy:2:True:{threading.current_thread().name}"
+    child = sync.make_child("solo")
+    assert type(child) is sync.Child and child.name == "solo"
+    assert thing.echo("x", toy.Color.BLUE, extra={"k": 1}) == "x|BLUE|['k']"
+    error = KeyError("k")
+    with pytest.raises(KeyError) as info:
+        thing.fail(error)
+    assert info.value is error  # exceptions pass through as the same object
 
 
-def test_repr_strips_async_prefix(thing: Any) -> None:
+def test_the_blocking_iterator(sync: Any, thing: Any) -> None:
+    for name in "abc":
+        thing.add(name)
+    walked = thing.walk(limit=5)
+    assert isinstance(walked, collections.abc.Iterator)
+    assert [(type(c), c.name) for c in walked] == [(sync.Child, n) for n in "abc"]
+    early = thing.walk()
+    assert next(early).name == "a"
+    early.close()  # closes the async generator on the loop (aclose)
+    assert list(early) == []
+
+
+def test_repr_shows_the_blocking_names(thing: Any) -> None:
     assert repr(thing) == "<Thing label='toy' first=Child>"
     assert repr(thing.add("n")) == "Child(name='n')"
 
 
-def test_open_is_builtin_like(sync: Any, thing: Any, tmp_path: Path) -> None:
+def test_a_base_method_replaces_the_generated_one(
+    sync: Any, thing: Any, source: str, tmp_path: Path
+) -> None:
+    assert "def open(" not in source and sync.Thing.open is toy.ThingFacade.open
     with thing.open("t.txt", "w", encoding="latin-1") as f:
-        assert isinstance(f, io.TextIOWrapper) and f.mode == "w"
-        f.write("héllo\nwörld\n")
+        assert isinstance(f, io.TextIOWrapper)
+        f.write("héllo\n")
     assert thing._async.events[-1] == f"open:t.txt:wb:False:{LOOP_THREAD}"
-    assert (tmp_path / "t.txt").read_bytes() == "héllo\nwörld\n".encode("latin-1")
-    with thing.open("t.txt", "r", encoding="latin-1") as f:
-        assert isinstance(f, io.TextIOWrapper) and f.mode == "r"
-        assert list(f) == ["héllo\n", "wörld\n"]
-    with thing.open("t.txt", "rb", exclusive_lock=True) as f:
-        assert isinstance(f, io.BufferedReader)
-        assert f.read() == "héllo\nwörld\n".encode("latin-1")
-    assert thing._async.events[-1] == f"open:t.txt:rb:True:{LOOP_THREAD}"
-    with thing.open("t.txt", "rb", buffering=0) as f:
+    assert (tmp_path / "t.txt").read_bytes() == "héllo\n".encode("latin-1")
+    with thing.open("t.txt", "rb", 0, exclusive=True) as f:
         assert isinstance(f, RawFile) and f.read(2) == b"h\xe9"
-    with thing.open("t.txt", "r+b") as f:
-        assert isinstance(f, io.BufferedRandom)
-    with pytest.raises(FileExistsError):
-        thing.open("t.txt", "x")
-    with pytest.raises(ValueError, match="invalid mode"):
-        thing.open("t.txt", "rr")
-    params = inspect.signature(sync.Thing.open).parameters
-    assert list(params) == [
-        "self", "path", "mode", "buffering", "encoding", "errors", "newline", "exclusive_lock"
-    ]
-    # The documented API opens for binary reading by default: fs.open(path, mode="rb", ...).
-    assert params["mode"].default == "rb" and params["buffering"].default == -1
-    assert params["exclusive_lock"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert thing._async.events[-1] == f"open:t.txt:rb:True:{LOOP_THREAD}"
 
 
-def _public_names(cls: type) -> list[str]:
-    return [n for n in vars(cls) if not n.startswith("_")] + ["label"] * (cls is toy.AsyncThing)
+# -- signatures and docstrings --------------------------------------------------------
 
 
-def _sync_type(tp: Any, sync: Any) -> Any:
-    """What the blocking API's annotation should be for the async annotation ``tp``."""
+def _blocking_type(tp: Any, sync: Any) -> Any:
     mirrored = {toy.AsyncThing: sync.Thing, toy.AsyncChild: sync.Child}
-    if isinstance(tp, list):  # Callable's argument list
-        return [_sync_type(arg, sync) for arg in tp]
     if tp in mirrored:
         return mirrored[tp]
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is None:
-        return tp
     if origin is toy.AwaitableContext:
-        return _sync_type(args[0], sync)
+        return _blocking_type(args[0], sync)
     if origin is collections.abc.AsyncIterator:
-        return Iterator[_sync_type(args[0], sync)]
-    mapped = tuple(_sync_type(arg, sync) for arg in args)
-    if origin in (typing.Union, types.UnionType):
-        return functools.reduce(operator.or_, mapped)
-    return origin[mapped]
+        return collections.abc.Iterator[_blocking_type(args[0], sync)]
+    if origin is list:
+        return list[_blocking_type(args[0], sync)]  # type: ignore[misc]
+    return tp
 
 
 @pytest.mark.parametrize("name", ["AsyncThing", "AsyncChild"])
-def test_docstrings_and_signatures_match(sync: Any, name: str) -> None:
+def test_signatures_and_annotations_match(sync: Any, name: str) -> None:
     async_cls = getattr(toy, name)
     sync_cls = getattr(sync, name.removeprefix("Async"))
-    assert inspect.getdoc(sync_cls) == STRIP.sub("", inspect.getdoc(async_cls) or "")
-    for member in _public_names(async_cls):
-        if member == "label":
-            assert isinstance(inspect.getattr_static(sync_cls, member), property)
+    for member, raw in vars(async_cls).items():
+        if member.startswith("_") or member == "open":
             continue
-        async_attr = inspect.getattr_static(async_cls, member)
-        sync_attr = inspect.getattr_static(sync_cls, member)
-        if not callable(async_attr) and not isinstance(
-            async_attr, (property, classmethod, staticmethod)
-        ):
+        if isinstance(raw, property):
+            hint = typing.get_type_hints(raw.fget)["return"]
+            blocking = typing.get_type_hints(getattr(sync_cls, member).fget)["return"]
+            assert blocking == _blocking_type(hint, sync), member
             continue
-        assert type(sync_attr) is type(async_attr) or (
-            inspect.isfunction(sync_attr) and inspect.isfunction(async_attr)
-        ), member
-        if isinstance(async_attr, property):
-            assert sync_attr.__doc__ == STRIP.sub("", async_attr.__doc__)
-            assert (sync_attr.fset is None) == (async_attr.fset is None)
-            hint = typing.get_type_hints(async_attr.fget).get("return")
-            assert typing.get_type_hints(sync_attr.fget).get("return") == _sync_type(hint, sync)
-            continue
-        async_fn = getattr(async_cls, member)
-        sync_fn = getattr(sync_cls, member)
-        assert inspect.getdoc(sync_fn) == STRIP.sub("", inspect.getdoc(async_fn) or ""), member
-        if member == "open":
-            continue  # builtin-open-like: checked in test_open_is_builtin_like
-        async_sig = inspect.signature(async_fn)
-        sync_sig = inspect.signature(sync_fn)
-        assert [(p.name, p.kind, p.default) for p in sync_sig.parameters.values()] == [
-            (p.name, p.kind, p.default) for p in async_sig.parameters.values()
+        async_params = list(inspect.signature(raw).parameters.values())
+        sync_params = list(inspect.signature(getattr(sync_cls, member)).parameters.values())
+        assert [(p.name, p.kind, p.default) for p in sync_params] == [
+            (p.name, p.kind, p.default) for p in async_params
         ], member
-        async_hints = typing.get_type_hints(async_fn)
-        expected = {k: _sync_type(v, sync) for k, v in async_hints.items()}
-        assert typing.get_type_hints(sync_fn) == expected, member
-    for simple in ("add", "sibling", "adopt") if name == "AsyncThing" else ("sibling",):
-        if hasattr(async_cls, simple):
-            # Written in the generated form already: the text matches once unprefixed.
-            assert str(inspect.signature(getattr(sync_cls, simple))) == STRIP.sub(
-                "", str(inspect.signature(getattr(async_cls, simple)))
-            )
+        expected = {k: _blocking_type(v, sync) for k, v in typing.get_type_hints(raw).items()}
+        assert typing.get_type_hints(getattr(sync_cls, member)) == expected, member
+    assert typing.get_type_hints(sync_cls.__enter__)["return"] is sync_cls
 
 
-def test_special_methods_exist(sync: Any) -> None:
-    for cls in (sync.Thing, sync.Child):
-        assert callable(cls.__enter__) and callable(cls.__exit__)
-    assert typing.get_type_hints(sync.Thing.__enter__)["return"] is sync.Thing
-    assert inspect.getdoc(sync.Thing.__exit__) == "Record the exit and the exception type seen."
+@pytest.mark.parametrize(
+    ("member", "doc"),
+    [
+        ("", "A thing holding Child objects: ``with Thing(root) as thing``."),
+        ("add", "Add a child called ``name``: ``child = thing.add(name)``."),
+        ("connect", "Connect a child: ``thing.connect(name)``, or ``with`` it."),
+        ("walk", "Yield up to ``limit`` children: ``for child in thing.walk()``."),
+        ("__enter__", "Blocking version of ``AsyncThing.__aenter__``."),
+        ("__init__", "Make a thing under ``root``."),
+    ],
+)
+def test_docstrings_are_rewritten_for_the_blocking_face(sync: Any, member: str, doc: str) -> None:
+    obj = getattr(sync.Thing, member) if member else sync.Thing
+    assert inspect.getdoc(obj).split("\n")[0] == doc  # type: ignore[union-attr]
 
 
-def test_factory_signatures(sync: Any) -> None:
-    expected = STRIP.sub("", str(inspect.signature(toy.create_thing)))
-    assert str(inspect.signature(sync.create_thing)) == expected
-    assert inspect.getdoc(sync.make_child) == "Create a Child (plain factory)."
-    assert typing.get_type_hints(sync.create_thing)["return"] is sync.Thing
-
-
-# -- the command line -----------------------------------------------------------------
-
-def _cli_args(output: Path) -> list[str]:
-    return [
-        "--module", TOY, "--classes", ",".join(CLASSES), "--functions", ",".join(FUNCTIONS),
-        "--output", str(output),
-    ]
-
-
-def test_check_detects_stale_and_missing(
-    tmp_path: Path, source: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    output = tmp_path / "out.py"
-    assert gen.main([*_cli_args(output), "--check"]) == 1  # missing
-    assert gen.main(_cli_args(output)) == 0
-    assert output.read_text(encoding="utf-8") == source
-    assert gen.main([*_cli_args(output), "--check"]) == 0
-    capsys.readouterr()
-    output.write_text(source.replace("Add a child", "Add one child"), encoding="utf-8")
-    assert gen.main([*_cli_args(output), "--check"]) == 1
-    out = capsys.readouterr()
-    assert "-        \"\"\"Add one child" in out.out and "+        \"\"\"Add a child" in out.out
-    assert "stale" in out.err
-
-
-def test_cli_subprocess(tmp_path: Path, source: str) -> None:
-    output = tmp_path / "out.py"
-    env = dict(os.environ)
-    extra = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
-    env["PYTHONPATH"] = os.pathsep.join(extra + [env.get("PYTHONPATH", "")])
-    script = str(REPO_ROOT / "tools" / "generate_sync.py")
-    run = functools.partial(
-        subprocess.run, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+def test_docstring_articles_literals_and_backslashes(sync: Any) -> None:
+    assert inspect.getdoc(sync.Child) == "A child object. Child instances come from a Thing."
+    assert "a ``literal`` and a backslash \\ in it." in inspect.getdoc(sync.Thing)  # type: ignore[operator]
+    assert (
+        inspect.getdoc(sync.make_child) == "Create a Child (plain factory, run on the loop thread)."
     )
-    assert run([sys.executable, script, *_cli_args(output)]).returncode == 0
-    assert output.read_text(encoding="utf-8") == source
-    assert run([sys.executable, script, *_cli_args(output), "--check"]).returncode == 0
-    output.write_text(source + "# edited\n", encoding="utf-8")
-    stale = run([sys.executable, script, *_cli_args(output), "--check"])
-    assert stale.returncode == 1 and "-# edited" in stale.stdout
 
 
-# -- errors -------------------------------------------------------------------------
+# -- refusals -------------------------------------------------------------------------
 
 BAD_MODULE = '''
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lucidlink._facade import Facade
+
 if TYPE_CHECKING:
     from decimal import Decimal
 
 
-class AsyncHidden:
-    async def value(self) -> Decimal:
-        return 0
-
-
-class Plain:
+class AsyncOther:
     pass
 
 
-class AsyncSet:
-    async def items(self) -> set[AsyncSet]:
-        return set()
+class AsyncBad:
+    async def as_set(self) -> set[AsyncBad]: ...
+    async def as_dict(self) -> dict[str, AsyncBad]: ...
+    async def as_optional(self) -> AsyncBad | None: ...
+    async def unmapped(self) -> AsyncOther: ...
+    async def hidden(self) -> Decimal: ...
+    async def star(self, *names: str) -> None: ...
+    async def takes(self, other: AsyncBad) -> None: ...
+    @classmethod
+    def build(cls) -> None: ...
 
 
-class AsyncClash:
-    async def go(self, _loop: int) -> None:
-        pass
+class AsyncGood:
+    async def ping(self) -> None:
+        """Ping."""
+
+
+class GoodFacade(Facade):
+    """A base overriding what AsyncGood lacks."""
+
+    def pong(self) -> None:
+        """Pong."""
 '''
 
 
-@pytest.mark.parametrize(
-    ("classes", "message"),
-    [
-        (["AsyncHidden"], "resolvable at runtime"),
-        (["Plain"], "must be named Async"),
-        (["AsyncMissing"], "is not a class"),
-        (["AsyncSet"], "don't know how to convert"),
-        (["AsyncClash"], "clashes"),
-    ],
-)
-def test_generation_errors(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, classes: list[str], message: str
-) -> None:
+@pytest.fixture
+def bad(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     (tmp_path / "bad_toy_aio.py").write_text(BAD_MODULE, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "bad_toy_aio", raising=False)
+    return "bad_toy_aio"
+
+
+@pytest.mark.parametrize(
+    ("method", "message"),
+    [
+        (
+            "as_set",
+            r"as_set: no converter for a returned set\[.*AsyncBad\]; add one to "
+            r"lucidlink/_facade.py and its shape to _Generator.returned",
+        ),
+        ("as_dict", "as_dict: no converter for a returned dict"),
+        ("as_optional", "as_optional: no converter for a returned"),
+        ("unmapped", "unmapped: no converter for a returned <class 'bad_toy_aio.AsyncOther'>"),
+        ("hidden", "annotations must resolve at runtime"),
+        ("star", "cannot forward a VAR_POSITIONAL parameter"),
+        ("takes", "parameter other takes an async type"),
+        ("build", "AsyncBad.build: cannot mirror a classmethod"),
+    ],
+)
+def test_an_unknown_shape_is_refused_clearly(
+    bad: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str, message: str
+) -> None:
+    module = importlib.import_module(bad)
+    for other in set(vars(module.AsyncBad)) - {method} - set(vars(object)):
+        if not other.startswith("__"):
+            monkeypatch.delattr(module.AsyncBad, other)
+    spec = gen.Spec(module=bad, names={"AsyncBad": "Bad"}, output=tmp_path / "out.py")
     with pytest.raises(gen.GenerationError, match=message):
-        gen.generate("bad_toy_aio", classes, [])
+        gen.generate(spec)
 
 
-def test_real_core_generates() -> None:
-    """Smoke test against lucidlink.aio as it currently stands (classes that exist)."""
-    try:
-        aio = importlib.import_module("lucidlink.aio")
-    except ImportError as exc:  # the core is written in parallel
-        pytest.skip(f"lucidlink.aio not importable: {exc}")
-    classes = [name for name in gen.DEFAULT_CLASSES if hasattr(aio, name)]
-    functions = [name for name in gen.DEFAULT_FUNCTIONS if hasattr(aio, name)]
-    if not classes:
-        pytest.skip("no async classes yet")
-    text = gen.generate("lucidlink.aio", classes, functions)
+# -- the command line -----------------------------------------------------------------
+
+
+def test_check_fails_on_stale_and_missing_output(
+    tmp_path: Path, source: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = _spec(tmp_path / "out.py")
+    assert gen.main(["--check"], spec) == 1  # missing
+    assert gen.main([], spec) == 0
+    assert spec.output.read_text(encoding="utf-8") == source
+    assert gen.main(["--check"], spec) == 0
+    capsys.readouterr()
+    spec.output.write_text(source.replace("Add a child", "Add one child"), encoding="utf-8")
+    assert gen.main(["--check"], spec) == 1
+    out = capsys.readouterr()
+    assert '-        """Add one child' in out.out and '+        """Add a child' in out.out
+    assert "is stale; run tools/generate_sync.py" in out.err
+
+
+def test_check_fails_on_unused_map_entries(
+    bad: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = gen.Spec(
+        module=bad,
+        names={"AsyncGood": "Good", "AsyncGone": "Gone"},
+        output=tmp_path / "out.py",
+        bases={"AsyncGood": f"{bad}.GoodFacade"},
+        constructible=frozenset({"AsyncAlsoGone"}),
+    )
+    assert gen.main([], spec) == 1  # written, but the map is wrong
+    capsys.readouterr()
+    assert gen.main(["--check"], spec) == 1
+    err = capsys.readouterr().err
+    assert "unused entry names['AsyncGone']: bad_toy_aio has no AsyncGone" in err
+    assert "unused entry constructible['AsyncAlsoGone']" in err
+    assert "unused entry bad_toy_aio.GoodFacade.pong: AsyncGood has no pong" in err
+    assert "stale" not in err
+    fixed = gen.dataclasses.replace(spec, names={"AsyncGood": "Good"}, constructible=frozenset())
+    assert gen.main(["--check"], gen.dataclasses.replace(fixed, bases={})) == 1  # stale now
+    assert gen.main([], gen.dataclasses.replace(fixed, bases={})) == 0
+
+
+def test_the_real_core_generates() -> None:
+    text, unused = gen.generate(gen.dataclasses.replace(gen.SPEC, output=REPO_ROOT / "x.py"))
+    assert unused == []
     compile(text, "generated", "exec")
+    assert "class Filesystem(FilesystemFacade):" in text

@@ -1,4 +1,9 @@
-"""A toy async core for the generator tests: the shapes lucidlink.aio uses, in miniature."""
+"""A toy async core for the generator tests: the shapes lucidlink.aio uses, in miniature.
+
+``AsyncThing`` is built by the user (like ``AsyncClient``), ``AsyncChild`` is returned
+(like ``AsyncFilespace``); ``ThingFacade`` is a hand-written base overriding ``open``
+(like ``lucidlink._facade.FilesystemFacade``).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,14 @@ import enum
 import io
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from pathlib import Path
-from typing import Any, Generic, Literal, Optional, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Generator, Mapping
+from types import TracebackType
+from typing import IO, Any, Generic, TypeVar
+
+from lucidlink._facade import Facade
+from lucidlink._fileio import open_blocking
 
 T = TypeVar("T")
-
-_UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "<unset>"})()
 
 
 class Color(enum.Enum):
@@ -54,7 +60,6 @@ class AsyncFile:
         self._raw = io.FileIO(path, mode.replace("b", ""))
         self.name = path
         self.mode = mode
-        self.thread_names: list[str] = []
 
     @property
     def closed(self) -> bool:
@@ -73,14 +78,12 @@ class AsyncFile:
         return self._raw.tell()
 
     async def read(self, size: int = -1) -> bytes:
-        self.thread_names.append(loop_thread())
         return self._raw.read(size) or b""
 
     async def readinto(self, buf: Any) -> int:
         return self._raw.readinto(buf) or 0
 
     async def write(self, data: bytes) -> int:
-        self.thread_names.append(loop_thread())
         return self._raw.write(data) or 0
 
     async def seek(self, offset: int, whence: int = 0) -> int:
@@ -97,7 +100,7 @@ class AsyncFile:
 
 
 class AsyncChild:
-    """A child object. AsyncChild instances come from AsyncThing."""
+    """A child object. AsyncChild instances come from an AsyncThing."""
 
     def __init__(self, name: str) -> None:
         self.name_ = name
@@ -112,7 +115,12 @@ class AsyncChild:
         self.entered += 1
         return self
 
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         """Close the child."""
         self.closed = True
 
@@ -125,22 +133,15 @@ class AsyncChild:
         """Return the name of the thread this coroutine ran in."""
         return loop_thread()
 
-    async def sibling(self, name: str) -> AsyncChild:
-        """Return a new AsyncChild called ``name``."""
-        return AsyncChild(name)
-
 
 class AsyncThing:
-    """A thing holding AsyncChild objects.
+    """A thing holding AsyncChild objects: ``async with AsyncThing(root) as thing``.
 
     Multi-line docstring, with a ``literal`` and a backslash \\ in it.
     """
 
-    KIND = "thing"
-
-    label: str
-
-    def __init__(self, root: str, label: str = "toy") -> None:
+    def __init__(self, root: str, *, label: str = "toy") -> None:
+        """Make a thing under ``root``."""
         self.root = root
         self.label = label
         self.events: list[str] = []
@@ -153,10 +154,13 @@ class AsyncThing:
         self.events.append("enter")
         return self
 
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        """Record the exit and the exception type seen."""
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.events.append(f"exit:{exc_type.__name__ if exc_type else None}")
-        return False
 
     @property
     def size(self) -> int:
@@ -164,68 +168,33 @@ class AsyncThing:
         return len(self._children)
 
     @property
-    def first(self) -> AsyncChild | None:
-        """The first child, if any."""
-        return next(iter(self._children.values()), None)
+    def children(self) -> list[AsyncChild]:
+        """All children, as AsyncChild objects."""
+        return list(self._children.values())
 
-    @property
-    def title(self) -> str:
-        """A writable title."""
-        return self.label
-
-    @title.setter
-    def title(self, value: str) -> None:
-        self.label = value
-
-    async def add(self, name: str, /, count: int = 1, *, tag: str | None = None) -> AsyncChild:
-        """Add a child called ``name`` and return it."""
+    async def add(self, name: str, count: int = 1, *, tag: str | None = None) -> AsyncChild:
+        """Add a child called ``name``: ``child = await thing.add(name)``."""
         self.events.append(f"add:{name}:{count}:{tag}:{loop_thread()}")
         child = AsyncChild(name)
         self._children[name] = child
         return child
 
-    async def children(self) -> list[AsyncChild]:
-        """All children, as AsyncChild objects."""
-        return list(self._children.values())
-
-    async def find(self, name: str) -> Optional[AsyncChild]:
-        """The child called ``name`` or None."""
-        return self._children.get(name)
-
-    async def pair(self) -> tuple[AsyncChild, int]:
-        """The first child and the count."""
-        return next(iter(self._children.values())), len(self._children)
-
-    async def by_name(self) -> dict[str, AsyncChild]:
-        """Children by name."""
-        return dict(self._children)
-
-    async def adopt(self, child: AsyncChild, others: list[AsyncChild] | None = None) -> int:
-        """Adopt ``child`` (and ``others``); return how many children there are."""
-        assert isinstance(child, AsyncChild), child
-        for item in [child, *(others or [])]:
-            assert isinstance(item, AsyncChild), item
-            self._children[item.name] = item
-        return len(self._children)
+    async def names(self) -> list[str]:
+        """The children's names."""
+        return list(self._children)
 
     async def fail(self, exc: BaseException) -> None:
         """Raise ``exc``."""
         raise exc
 
     async def echo(
-        self,
-        *args: int,
-        sep: str = ", ",
-        color: Color = Color.RED,
-        marker: Any = _UNSET,
-        path: Path | None = None,
-        **extra: Any,
+        self, text: str, color: Color = Color.RED, *, extra: Mapping[str, Any] | None = None
     ) -> str:
         """Echo the arguments."""
-        return f"{sep.join(map(str, args))}|{color.name}|{marker!r}|{path}|{sorted(extra)}"
+        return f"{text}|{color.name}|{sorted(extra or {})}"
 
     def connect(self, name: str) -> AwaitableContext[AsyncChild]:
-        """Open a child connection; await it or use it with ``async with``."""
+        """Connect a child: ``await thing.connect(name)``, or ``async with`` it."""
 
         async def make() -> AsyncChild:
             self.events.append(f"connect:{name}:{loop_thread()}")
@@ -233,59 +202,52 @@ class AsyncThing:
 
         return AwaitableContext(make())
 
-    async def rename_all(
-        self, fn: Callable[[str], str], how: Literal["keep", "drop"] = "keep"
-    ) -> Callable[..., list[str]]:
-        """Names of the children passed through ``fn``, as a callable."""
-        names = [fn(name) for name in self._children]
-        return lambda *args: names if how == "keep" else []
-
     def describe(self, verbose: bool = False) -> str:
-        """A plain (non-async) method."""
-        return f"{self.label}:{self.size}:{verbose}"
-
-    def child_now(self, name: str) -> AsyncChild | None:
-        """A plain method returning an optional async object."""
-        return self._children.get(name)
+        """A plain (non-async) method, run in the calling thread."""
+        return f"{self.label}:{self.size}:{verbose}:{threading.current_thread().name}"
 
     async def walk(self, limit: int = 3) -> AsyncIterator[AsyncChild]:
-        """Yield up to ``limit`` children."""
+        """Yield up to ``limit`` children: ``async for child in thing.walk()``."""
         for child in list(self._children.values())[:limit]:
             yield child
 
-    async def noop(self):  # type: ignore[no-untyped-def]
-        """An unannotated coroutine."""
-        return 42
-
-    @classmethod
-    async def create(cls, root: str) -> AsyncThing:
-        """Make a thing (async class method)."""
-        return cls(root)
-
-    @staticmethod
-    def version() -> str:
-        """A static method."""
-        return "1.0"
-
     def open(
-        self, path: str, mode: str = "rb", *, exclusive_lock: bool = False
+        self, path: str, mode: str = "rb", *, exclusive: bool = False
     ) -> AwaitableContext[AsyncFile]:
         """Open ``path`` under the root in a binary mode."""
 
         async def make() -> AsyncFile:
-            self.events.append(f"open:{path}:{mode}:{exclusive_lock}:{loop_thread()}")
+            self.events.append(f"open:{path}:{mode}:{exclusive}:{loop_thread()}")
             return AsyncFile(os.path.join(self.root, path), mode)
 
         return AwaitableContext(make())
 
 
-async def create_thing(root: str, *, label: str = "toy") -> AsyncThing:
-    """Create an AsyncThing (coroutine factory)."""
-    await asyncio.sleep(0)
-    return AsyncThing(root, label)
-
-
 def make_child(name: str) -> AsyncChild:
-    """Create an AsyncChild (plain factory)."""
-    asyncio.get_running_loop()  # plain factories run on the loop thread
+    """Create an AsyncChild (plain factory, run on the loop thread)."""
+    asyncio.get_running_loop()
     return AsyncChild(name)
+
+
+class ThingFacade(Facade):
+    """The hand-written base of the blocking ``Thing``: a builtin-like ``open``."""
+
+    __slots__ = ()
+    _async: AsyncThing
+
+    def open(
+        self,
+        path: str,
+        mode: str = "rb",
+        buffering: int = -1,
+        encoding: str | None = None,
+        *,
+        exclusive: bool = False,
+    ) -> IO[Any]:
+        """Open ``path`` like the builtin ``open``."""
+        return open_blocking(
+            lambda binary_mode: self._async.open(path, binary_mode, exclusive=exclusive),
+            mode,
+            buffering,
+            encoding,
+        )
