@@ -96,7 +96,7 @@ class _Generator:
                     self.unused.append(f"{kind}[{name!r}]: {spec.module} has no class {name}")
         self.mirrored = {o: spec.names[n] for n, o in self.objects.items() if isinstance(o, type)}
         self.imports: dict[str, str] = {}  # local name -> module
-        self.reserved = set(spec.names.values()) | {"self", "result"}
+        self.reserved = set(spec.names.values()) | {"self"}
         self.doc_rewrites = list(_DOC_REWRITES)
         for cls, sync_name in self.mirrored.items():
             if sync_name[0].lower() not in "aeiou":  # "an AsyncDaemon" -> "a Daemon"
@@ -113,7 +113,7 @@ class _Generator:
         first = [self.spec.module] if home.split(".")[0] == self.spec.module.split(".")[0] else []
         for module_name in dict.fromkeys([*first, home, "types"]):
             module = importlib.import_module(module_name)
-            found = [name] if getattr(module, str(name), None) is obj else []
+            found = [name] if isinstance(name, str) and getattr(module, name, None) is obj else []
             found += [k for k, v in vars(module).items() if v is obj and not k.startswith("_")]
             if found:
                 return self.add_import(found[0], module_name, context)
@@ -209,7 +209,7 @@ class _Generator:
 
     def doc(self, text: str | None, default: str, indent: str) -> str:
         """The docstring for the blocking face, as an indented literal."""
-        doc = inspect.cleandoc(text) if text and text.strip() else None
+        doc = inspect.cleandoc(text) if text and text.strip() else ""
         for pattern, replacement in self.doc_rewrites if doc else ():
             doc = pattern.sub(replacement, doc)
         doc = doc or default
@@ -235,14 +235,12 @@ class _Generator:
         else:
             value = f"_loop.call({target}{', ' if args else ''}{args})" if not owner else call
         sync_name = SPECIAL_METHODS.get(name, name) if owner else self.spec.names[name]
+        returns, convert = self.returned(hint, context)
+        body = [f"return {convert(value)}"]
         if sync_name == "__enter__":
-            if hint is not owner:
-                raise GenerationError(f"{context} must return its own class")
-            returns = self.mirrored[owner]
-            body = [f"result = {value}", _ENTERED.format(returns)]
-        else:
-            returns, convert = self.returned(hint, context)
-            body = [f"return {convert(value)}"]
+            if hint is not owner:  # and it returns self, as the API's do
+                raise GenerationError(f"{context} must return its own class (self)")
+            body = [value, "return self"]
         head = f"def {sync_name}({params}){f' -> {returns}' if returns else ''}:"
         return [head, self.doc(func.__doc__, default, "    "), *(f"    {line}" for line in body)]
 
@@ -336,7 +334,6 @@ class _Generator:
         return _ruff(["format"], text, self.spec.output)
 
 
-_ENTERED = "return self if result is self._async else {}(result)"
 _HEAD = f'''\
 # Generated from {{module}} by tools/generate_sync.py: do not edit.
 """Blocking twins of the classes and factories of :mod:`{{module}}`.

@@ -90,7 +90,7 @@ def test_module_head_and_order(source: str, sync: Any) -> None:
         "return _facade.iterate(self._async.walk(limit), Child)",  # async generator
         "return self._async.describe(verbose)",  # plain method: the calling thread
         "return Child(_loop.call(_aio.make_child, name))",  # plain function: the loop
-        "return self if result is self._async else Thing(result)",  # __aenter__
+        "_loop.run(self._async.__aenter__())\n        return self",  # __aenter__ gives self
         "return _loop.run(self._async.__aexit__(exc_type, exc, tb))",
     ],
 )
