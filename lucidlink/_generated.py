@@ -1,15 +1,19 @@
-# Generated from lucidlink.aio by tools/generate_sync.py. Do not edit; run python tools/generate_sync.py
+# Generated from lucidlink.aio by tools/generate_sync.py: do not edit.
 """Blocking twins of the classes and factories of :mod:`lucidlink.aio`.
 
-Each class wraps an instance of its ``Async`` counterpart and runs every coroutine
-on the shared background event loop (:mod:`lucidlink._loop`).
+Each class wraps an instance of its ``Async`` counterpart and runs its coroutines on
+the background event loop (:mod:`lucidlink._loop`); the runtime is :mod:`lucidlink._facade`.
 """
 
 from __future__ import annotations
 
-import inspect as _inspect
-import re as _re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import lucidlink.aio as _aio
+from lucidlink import _facade, _loop
+from lucidlink._facade import FilesystemFacade
 from lucidlink.aio import (
     ClientConfig,
     DataStoreInfo,
@@ -26,140 +30,12 @@ from lucidlink.aio import (
 )
 from lucidlink.aio.writeback import PendingCommit
 from lucidlink.types import LockInfo
-from types import TracebackType
-from typing import Any, IO
 
-import lucidlink.aio as _aio
-from lucidlink import _loop
-from lucidlink._fileio import open_blocking as _open_blocking
-
-__all__ = [
-    "Daemon",
-    "Workspace",
-    "Filespace",
-    "Filesystem",
-    "Connect",
-    "Client",
-    "create_daemon",
-]
-
-_ASYNC_NAMES = _re.compile(
-    r"\bAsync(?=(?:Client|Connect|Daemon|Filespace|Filesystem|Workspace)\b)"
-)
+__all__ = ["Daemon", "Workspace", "Filespace", "Filesystem", "Connect", "Client", "create_daemon"]
 
 
-def _unwrap(value: Any) -> Any:
-    """Replace blocking wrappers by their async objects, also inside lists, tuples, dicts."""
-    if isinstance(value, _Facade):
-        return value._async
-    if type(value) is list:
-        return [_unwrap(item) for item in value]
-    if type(value) is tuple:
-        return tuple(_unwrap(item) for item in value)
-    if type(value) is dict:
-        return {key: _unwrap(item) for key, item in value.items()}
-    return value
-
-
-def _default(function: Any, name: str) -> Any:
-    """Return the default of parameter ``name`` of ``function`` (non-literal defaults)."""
-    return _inspect.signature(function).parameters[name].default
-
-
-def _optional_of(convert: Any) -> Any:
-    return lambda value: None if value is None else convert(value)
-
-
-def _list_of(convert: Any) -> Any:
-    return lambda value: [convert(item) for item in value]
-
-
-def _tuple_of(convert: Any) -> Any:
-    return lambda value: tuple(convert(item) for item in value)
-
-
-def _fixed_tuple_of(*converts: Any) -> Any:
-    return lambda value: tuple(
-        item if convert is None else convert(item) for convert, item in zip(converts, value)
-    )
-
-
-def _dict_of(convert: Any) -> Any:
-    return lambda value: {key: convert(item) for key, item in value.items()}
-
-
-def _union_of(*cases: Any) -> Any:
-    def convert(value: Any) -> Any:
-        for cls, case in cases:
-            if isinstance(value, cls):
-                return case(value)
-        return value
-
-    return convert
-
-
-def _awaited(convert: Any) -> Any:
-    def convert_awaited(value: Any) -> Any:
-        result = _loop.run(value)
-        return result if convert is None else convert(result)
-
-    return convert_awaited
-
-
-def _iterator_of(convert: Any) -> Any:
-    return lambda value: _iterate(value, convert)
-
-
-def _iterate(aiterable: Any, convert: Any) -> Iterator[Any]:
-    """Iterate an async iterable from blocking code, one ``__anext__`` per step."""
-    iterator = aiterable if hasattr(aiterable, "__anext__") else aiterable.__aiter__()
-    exhausted = False
-    try:
-        while True:
-            try:
-                item = _loop.run(iterator.__anext__)
-            except StopAsyncIteration:
-                exhausted = True
-                return
-            yield item if convert is None else convert(item)
-    finally:
-        aclose = getattr(iterator, "aclose", None)
-        if not exhausted and aclose is not None:
-            _loop.run(aclose)
-
-
-class _Facade:
-    """Base of the blocking wrappers: holds the wrapped async object in ``_async``."""
-
-    __slots__ = ("_async", "__weakref__")
-    _async_class: type = object
-
-    def __init__(self, async_obj: Any) -> None:
-        """Wrap ``async_obj``, an instance of the matching ``Async`` class."""
-        if not isinstance(async_obj, self._async_class):
-            raise TypeError(
-                f"{type(self).__name__} wraps an existing {self._async_class.__name__}, "
-                f"not {type(async_obj).__name__}"
-            )
-        self._async = async_obj
-
-    def __repr__(self) -> str:
-        """The async object's repr without the ``Async`` prefixes."""
-        return _ASYNC_NAMES.sub("", repr(self._async))
-
-    def __eq__(self, other: object) -> bool:
-        """Wrappers are equal when their async objects are."""
-        if isinstance(other, _Facade):
-            return bool(self._async == other._async)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        """Hash of the async object."""
-        return hash(self._async)
-
-
-class Daemon(_Facade):
-    """A lucidlink client. ``start`` it (or ``async with``), then ``authenticate``.
+class Daemon(_facade.Facade):
+    """A lucidlink client. ``start`` it (or ``with``), then ``authenticate``.
 
     Sandboxed daemons keep their state in a private temporary directory. Physical ones
     (``sandboxed=False``) keep it in ``<root_path>/.lucid`` (``root_path`` defaults to
@@ -176,8 +52,8 @@ class Daemon(_Facade):
 
     def __enter__(self) -> Daemon:
         """Blocking version of ``AsyncDaemon.__aenter__``."""
-        result = _loop.run(self._async.__aenter__())
-        return self if result is self._async else Daemon(result)
+        _loop.run(self._async.__aenter__())
+        return self
 
     def __exit__(
         self,
@@ -232,7 +108,7 @@ class Daemon(_Facade):
         return _loop.run(self._async.stop())
 
 
-class Workspace(_Facade):
+class Workspace(_facade.Facade):
     """The workspace a service-account token belongs to."""
 
     __slots__ = ()
@@ -256,7 +132,7 @@ class Workspace(_Facade):
     @property
     def linked_filespaces(self) -> list[Filespace]:
         """The filespaces this workspace has linked and not yet unlinked, by name (several at once)."""
-        return _list_of(Filespace)(self._async.linked_filespaces)
+        return _facade.wrap_each(Filespace, self._async.linked_filespaces)
 
     def link_filespace(
         self,
@@ -265,24 +141,20 @@ class Workspace(_Facade):
         *,
         id: str | None = None,
     ) -> Filespace:
-        """Link a filespace by name or ``id``: ``fs = await ws.link_filespace(name=...)`` or ``async with``.
+        """Link a filespace by name or ``id``: ``fs = ws.link_filespace(name=...)`` or ``with``.
 
         Raises ``FilespaceError`` naming the filespaces that exist when ``name`` is not one.
         Linking by ``id`` a filespace this workspace already has linked returns that live
         filespace, the same object (``FilespaceAlreadyLinkedError`` if it was linked with
-        another sync mode); leaving an ``async with`` on it unlinks it for every holder.
+        another sync mode); leaving a ``with`` on it unlinks it for every holder.
         """
-        return Filespace(_loop.run(lambda: self._async.link_filespace(
-            name,
-            sync_mode,
-            id=id,
-        )))
+        return Filespace(_loop.run(lambda: self._async.link_filespace(name, sync_mode, id=id)))
 
 
-class Filespace(_Facade):
+class Filespace(_facade.Facade):
     """A filespace linked to a daemon: ``fs`` for files, ``sync_all`` as the barrier.
 
-    ``async with workspace.link_filespace(name=...) as filespace`` unlinks on exit
+    ``with workspace.link_filespace(name=...) as filespace`` unlinks on exit
     (after ``sync_all`` unless ``sync_mode`` is ``SyncMode.SYNC_NONE``).
     """
 
@@ -292,8 +164,8 @@ class Filespace(_Facade):
 
     def __enter__(self) -> Filespace:
         """Blocking version of ``AsyncFilespace.__aenter__``."""
-        result = _loop.run(self._async.__aenter__())
-        return self if result is self._async else Filespace(result)
+        _loop.run(self._async.__aenter__())
+        return self
 
     def __exit__(
         self,
@@ -355,7 +227,7 @@ class Filespace(_Facade):
         return _loop.run(self._async.unlink())
 
 
-class Filesystem(_Facade):
+class Filesystem(FilesystemFacade):
     """File and directory operations on one linked filespace (paths are absolute, ``/``-separated)."""
 
     __slots__ = ()
@@ -382,9 +254,14 @@ class Filesystem(_Facade):
         """The names in a directory, sorted."""
         return _loop.run(self._async.list_dir(path))
 
-    def create_dir(self, path: str) -> None:
-        """Create a directory and any missing parents (no error if it exists)."""
-        return _loop.run(self._async.create_dir(path))
+    def create_dir(self, path: str, *, parents: bool = True, exist_ok: bool = True) -> None:
+        """Create a directory, by default with any missing parents and no error if it exists.
+
+        Like :func:`os.makedirs`; ``parents=False`` raises ``FileNotFoundError`` when
+        the parent is missing, ``exist_ok=False`` ``FileExistsError`` when the path
+        exists (as :func:`os.mkdir` does with both).
+        """
+        return _loop.run(self._async.create_dir(path, parents=parents, exist_ok=exist_ok))
 
     def delete(self, path: str) -> None:
         """Delete a file; ``IsADirectoryError`` for a directory (use :meth:`delete_dir`)."""
@@ -409,41 +286,6 @@ class Filesystem(_Facade):
     def truncate(self, path: str, size: int) -> None:
         """Shrink or extend a file to ``size`` bytes (extension reads as zeros)."""
         return _loop.run(self._async.truncate(path, size))
-
-    def open(
-        self,
-        path: str,
-        mode: str = "rb",
-        buffering: int = -1,
-        encoding: str | None = None,
-        errors: str | None = None,
-        newline: str | None = None,
-        lock_type: str = "",
-        lock_timeout: float | None = 60.0,
-    ) -> IO[Any]:
-        """Open a file, like the builtin ``open``.
-
-        Blocking: ``with fs.open(p, "w") as f`` with every builtin mode, text ones
-        included, and ``buffering``/``encoding``/``errors``/``newline``. Async:
-        ``async with fs.open(p, "rb") as f`` (or ``f = await fs.open(...)``) with the
-        binary modes ``rb wb ab xb r+b w+b a+b x+b``. A written file is committed
-        after ``close`` (within ``fs.flush.delay_ms``); ``filespace.sync_all()`` waits
-        for it.
-
-        ``lock_type`` ``"shared"`` or ``"exclusive"`` takes a whole-file lock, held
-        until the handle closes, waiting up to ``lock_timeout`` seconds (``None``: for
-        ever, ``0``: not at all) before raising ``LockTimeoutError`` (a
-        ``TimeoutError``). A locked handle's changes are committed before ``close``
-        returns and the lock is released.
-        """
-        return _open_blocking(
-            lambda binary_mode: self._async.open(path, binary_mode, lock_type=lock_type, lock_timeout=lock_timeout),
-            mode,
-            buffering,
-            encoding,
-            errors,
-            newline,
-        )
 
     def read_file(self, path: str) -> bytes:
         """The whole content of a file."""
@@ -470,7 +312,7 @@ class Filesystem(_Facade):
         return _loop.run(self._async.get_locks(path))
 
 
-class Connect(_Facade):
+class Connect(_facade.Facade):
     """Connect operations of one linked filespace (``filespace.connect``)."""
 
     __slots__ = ()
@@ -510,20 +352,13 @@ class Connect(_Facade):
         return _loop.run(self._async.get_data_store(name))
 
     def rekey_data_store(
-        self,
-        name: str,
-        new_access_key: str,
-        new_secret_key: str,
+        self, name: str, new_access_key: str, new_secret_key: str
     ) -> DataStoreInfo:
         """Replace a data store's credentials (admin token); checked against the bucket first.
 
         Linked files keep working: their next reads get URLs signed with the new keys.
         """
-        return _loop.run(self._async.rekey_data_store(
-            name,
-            new_access_key,
-            new_secret_key,
-        ))
+        return _loop.run(self._async.rekey_data_store(name, new_access_key, new_secret_key))
 
     def remove_data_store(self, name: str, force: bool = False) -> None:
         """Remove a data store (admin token).
@@ -552,18 +387,11 @@ class Connect(_Facade):
         existing path (``FileExistsError``), to a missing store or object
         (``NotFoundError``) fails and changes nothing.
         """
-        return _loop.run(self._async.link_file(
-            file_path,
-            data_store_name,
-            object_id,
-            size,
-            checksum,
-        ))
+        return _loop.run(
+            self._async.link_file(file_path, data_store_name, object_id, size, checksum)
+        )
 
-    def link_files(
-        self,
-        links: Iterable[ExternalFileLink | Mapping[str, Any]],
-    ) -> list[DirEntry]:
+    def link_files(self, links: Iterable[ExternalFileLink | Mapping[str, Any]]) -> list[DirEntry]:
         """Link many objects: :class:`~lucidlink.types.ExternalFileLink` values, or dicts of
         ``link_file``'s arguments.
 
@@ -578,10 +406,7 @@ class Connect(_Facade):
         return _loop.run(self._async.unlink_file(file_path))
 
     def list_external_files(
-        self,
-        data_store_name: str,
-        limit: int = 100,
-        cursor: str | None = "",
+        self, data_store_name: str, limit: int = 100, cursor: str | None = ""
     ) -> LinkedFilesResult:
         """One page of at most ``limit`` (1 to 5000) files linked to a data store, in link order.
 
@@ -590,43 +415,34 @@ class Connect(_Facade):
         file. Pages are stable:
         links added or removed meanwhile never make a file appear twice or be skipped.
         """
-        return _loop.run(self._async.list_external_files(
-            data_store_name,
-            limit,
-            cursor,
-        ))
+        return _loop.run(self._async.list_external_files(data_store_name, limit, cursor))
 
     def count_external_files(self, data_store_name: str) -> int:
         """How many files are linked to a data store."""
         return _loop.run(self._async.count_external_files(data_store_name))
 
 
-class Client(_Facade):
+class Client(_facade.Facade):
     """A lucidlink client: ``login``, then ``get_workspace`` and link its filespaces.
 
     ``storage`` is the directory the client keeps its state in (``<storage>/.lucid``);
     ``None`` keeps it in a private temporary directory removed on ``close``. The hub
     is ``LUCIDLINK_HUB_URL``, else the default, as for ``create_daemon``. ``close``
-    (or leaving ``async with``) unlinks every filespace, syncing per its sync mode.
+    (or leaving ``with``) unlinks every filespace, syncing per its sync mode.
     """
 
     __slots__ = ()
     _async_class = _aio.AsyncClient
     _async: _aio.AsyncClient
 
-    def __init__(
-        self,
-        *,
-        storage: str | None = None,
-        config: ClientConfig | None = None,
-    ) -> None:
+    def __init__(self, *, storage: str | None = None, config: ClientConfig | None = None) -> None:
         """Create the wrapped ``AsyncClient`` from the same arguments."""
         super().__init__(_aio.AsyncClient(storage=storage, config=config))
 
     def __enter__(self) -> Client:
         """Blocking version of ``AsyncClient.__aenter__``."""
-        result = _loop.run(self._async.__aenter__())
-        return self if result is self._async else Client(result)
+        _loop.run(self._async.__aenter__())
+        return self
 
     def __exit__(
         self,
@@ -698,11 +514,13 @@ def create_daemon(
     config
         Settings such as ``{"fs.cache.size": "2048"}`` (cache size in MB).
     """
-    return Daemon(_loop.call(
-        _aio.create_daemon,
-        sandboxed=sandboxed,
-        persist_files=persist_files,
-        root_path=root_path,
-        hub_url=hub_url,
-        config=config,
-    ))
+    return Daemon(
+        _loop.call(
+            _aio.create_daemon,
+            sandboxed=sandboxed,
+            persist_files=persist_files,
+            root_path=root_path,
+            hub_url=hub_url,
+            config=config,
+        )
+    )
