@@ -54,7 +54,8 @@ def test_names_are_exported_on_both_faces() -> None:
         assert name in lucidlink.aio.__all__ and hasattr(lucidlink.aio, name)
     assert issubclass(lucidlink.ClientError, LucidLinkError)
     assert issubclass(lucidlink.FilespaceAlreadyLinkedError, lucidlink.ClientError)
-    assert lucidlink.Client.__doc__ == lucidlink.aio.AsyncClient.__doc__
+    # The blocking docstring is the async one, rewritten for the blocking face.
+    assert lucidlink.Client.__doc__ == lucidlink.aio.AsyncClient.__doc__.replace("async with", "with")
 
 
 def test_value_objects_are_frozen() -> None:
