@@ -73,6 +73,30 @@ class CliHub:
             proc.stderr.decode(errors="replace"),
         )
 
+    def run_all(
+        self, *runs: tuple[str, ...] | tuple[tuple[str, ...], dict[str, str]], timeout: float = 120
+    ) -> list[Result]:
+        """Several independent runs at once (each ``args`` or ``(args, env)``), in order."""
+        procs = []
+        for run in runs:
+            args, env = (run[0], run[1]) if run and isinstance(run[0], tuple) else (run, None)
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "lucidlink", *args],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    stdin=subprocess.DEVNULL,
+                    env=env or self.env(),
+                )
+            )
+        results = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=timeout)
+            results.append(
+                Result(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+            )
+        return results
+
     def url_of(self, path: str = "", filespace: str = "media") -> str:
         """``lucidlink://demo/FILESPACE/PATH``."""
         return f"lucidlink://demo/{filespace}/{path.lstrip('/')}".rstrip("/")

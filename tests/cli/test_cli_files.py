@@ -20,22 +20,24 @@ def _tree(root: Path, files: dict[str, bytes]) -> Path:
 
 
 def test_help_usage_errors_and_the_hub_tree(cli_hub: CliHub, tmp_path: Path) -> None:
-    top = cli_hub.run("--help")
+    top, cp_help, missing, both_local, local_ls, no_fs, hub_help, completion = cli_hub.run_all(
+        ("--help",),
+        ("cp", "--help"),
+        ("ls",),
+        ("cp", "a", "b"),
+        ("ls", str(tmp_path)),
+        ("cat", "lucidlink://demo"),
+        ("hub", "token", "--help"),
+        ("completion", "bash"),
+    )
     assert top.code == 0 and "Examples:" in top.out and "Exit codes" in top.out
     assert cli_hub.token not in top.out
-    cp_help = cli_hub.run("cp", "--help")
     assert cp_help.code == 0 and "lucidlink cp -r" in cp_help.out
-    missing = cli_hub.run("ls")
     assert missing.code == 2 and "Missing argument 'URL'" in one_line_error(missing)
-    both_local = cli_hub.run("cp", "a", "b")
     assert both_local.code == 2 and "both local paths" in one_line_error(both_local)
-    local_ls = cli_hub.run("ls", str(tmp_path))
     assert local_ls.code == 2 and "is a local path" in one_line_error(local_ls)
-    no_fs = cli_hub.run("cat", "lucidlink://demo")
     assert no_fs.code == 2 and "names no filespace" in one_line_error(no_fs)
-    hub_help = cli_hub.run("hub", "token", "--help")
     assert hub_help.code == 0 and "create" in hub_help.out
-    completion = cli_hub.run("completion", "bash")
     assert completion.code == 0 and "_LUCIDLINK_COMPLETE" in completion.out
 
 
@@ -55,31 +57,32 @@ def test_cp_ls_stat_cat_du_tree(
         "photos/raw/b.raw": 3000,
         "photos/raw/c.raw": 1,
     }
-    recursive = json.loads(cli_hub.run("ls", "-R", "--json", cli_hub.url_of("t1")).out)
-    assert [(e["path"], e["type"], e["size"]) for e in recursive][-2:] == [
+    u = cli_hub.url_of
+    recursive, ls, long, filespaces, info, cat, du, tree, gone, dir_cat = cli_hub.run_all(
+        ("ls", "-R", "--json", u("t1")),
+        ("ls", u("t1/photos")),
+        ("ls", "-l", u("t1/photos/raw")),
+        ("ls", "lucidlink://demo"),
+        ("stat", "--json", u("t1/photos/a.jpg")),
+        ("cat", u("t1/photos/raw/c.raw"), u("t1/photos/a.jpg")),
+        ("du", "--json", u("t1")),
+        ("tree", u("t1/photos")),
+        ("stat", u("t1/nope")),
+        ("cat", u("t1/photos")),
+    )
+    assert [(e["path"], e["type"], e["size"]) for e in json.loads(recursive.out)][-2:] == [
         ("photos/raw/b.raw", "file", 3000),
         ("photos/raw/c.raw", "file", 1),
     ]
-    ls = cli_hub.run("ls", cli_hub.url_of("t1/photos"))
     assert ls.out.splitlines() == ["a.jpg", "raw/"]
-    long = cli_hub.run("ls", "-l", cli_hub.url_of("t1/photos/raw"))
     assert [line.split()[:2] for line in long.out.splitlines()] == [["file", "3000"], ["file", "1"]]
-    filespaces = cli_hub.run("ls", "lucidlink://demo")
     assert filespaces.out.splitlines() == ["archive/", "media/"]
-    info = json.loads(cli_hub.run("stat", "--json", cli_hub.url_of("t1/photos/a.jpg")).out)
-    assert info["type"] == "file" and info["size"] == 1000
-    cat = cli_hub.run(
-        "cat", cli_hub.url_of("t1/photos/raw/c.raw"), cli_hub.url_of("t1/photos/a.jpg")
-    )
+    assert json.loads(info.out)["type"] == "file" and json.loads(info.out)["size"] == 1000
     assert cat.code == 0 and cat.out == "C" + "A" * 1000
-    du = json.loads(cli_hub.run("du", "--json", cli_hub.url_of("t1")).out)
-    assert du == [{"url": cli_hub.url_of("t1"), "size": 4001, "files": 3, "dirs": 2}]
-    tree = cli_hub.run("tree", cli_hub.url_of("t1/photos"))
-    assert "├── a.jpg" in tree.out and "└── raw/" in tree.out and "2 files" not in tree.out
+    assert json.loads(du.out) == [{"url": u("t1"), "size": 4001, "files": 3, "dirs": 2}]
+    assert "├── a.jpg" in tree.out and "└── raw/" in tree.out
     assert tree.out.rstrip().endswith("1 directories, 3 files")
-    gone = cli_hub.run("stat", cli_hub.url_of("t1/nope"))
     assert gone.code == 1 and "t1/nope: no such file or directory" in one_line_error(gone)
-    dir_cat = cli_hub.run("cat", cli_hub.url_of("t1/photos"))
     assert dir_cat.code == 1 and "is a directory" in one_line_error(dir_cat)
 
 
@@ -192,47 +195,45 @@ def test_locks(cli_hub: CliHub, sdk: dict[str, lucidlink.Filespace]) -> None:
 def test_credentials(cli_hub: CliHub, tmp_path: Path) -> None:
     url = cli_hub.url_of("")
     bad = "sa_live:abcdefgh12345678:NOTTHESECRETxxxxxxxxxxxxxxxx"
-    refused = cli_hub.run("--token", bad, "ls", url)
+    env = cli_hub.env
+    refused, malformed, none, sa, other_ws, down, read_only = cli_hub.run_all(
+        ("--token", bad, "ls", url),
+        (("ls", url), env(LUCIDLINK_TOKEN="sa_live:oops-SECRETISH")),
+        (("ls", url), env(LUCIDLINK_TOKEN="")),
+        (("ls", url), env(LUCIDLINK_TOKEN="", LUCIDLINK_SA_TOKEN=cli_hub.token)),
+        ("ls", "lucidlink://elsewhere/media"),
+        ("--hub-url", "http://127.0.0.1:9", "ls", url),
+        (("mkdir", cli_hub.url_of("ro")), env(LUCIDLINK_TOKEN=cli_hub.read_only_token)),
+    )
     assert refused.code == 1 and "token" in one_line_error(refused)
     assert "NOTTHESECRET" not in refused.out + refused.err
-    malformed = cli_hub.run("ls", url, env=cli_hub.env(LUCIDLINK_TOKEN="sa_live:oops-SECRETISH"))
     assert malformed.code == 1 and "SECRETISH" not in one_line_error(malformed)
-    none = cli_hub.run("ls", url, env=cli_hub.env(LUCIDLINK_TOKEN=""))
     assert none.code == 1 and "lucidlink login" in one_line_error(none)
-    sa = cli_hub.run(
-        "ls", url, env=cli_hub.env(LUCIDLINK_TOKEN="", LUCIDLINK_SA_TOKEN=cli_hub.token)
-    )
     assert sa.code == 0, sa.err
-    other_ws = cli_hub.run("ls", "lucidlink://elsewhere/media")
     assert other_ws.code == 1 and "belongs to workspace 'demo'" in one_line_error(other_ws)
-    down = cli_hub.run("--hub-url", "http://127.0.0.1:9", "ls", url)
-    assert down.code == 1 and cli_hub.token not in down.err
+    assert down.code == 1 and cli_hub.token not in down.err and cli_hub.token not in down.out
     one_line_error(down)
+    assert read_only.code == 1
+    one_line_error(read_only)
     # login writes a 0600 profile under $XDG_CONFIG_HOME that later runs use.
     home = tmp_path / "xdg"
-    env = cli_hub.env(XDG_CONFIG_HOME=str(home), LUCIDLINK_HUB_URL="")
+    no_env = env(XDG_CONFIG_HOME=str(home), LUCIDLINK_HUB_URL="", LUCIDLINK_TOKEN="")
     login = cli_hub.run(
         "--hub-url",
         cli_hub.url,
         "--profile",
         "work",
         "login",
-        env={**env, "LUCIDLINK_TOKEN": cli_hub.token},
+        env={**no_env, "LUCIDLINK_TOKEN": cli_hub.token},
     )
-    assert (
-        login.code == 0
-        and "workspace demo" in login.out
-        and cli_hub.token not in login.out + login.err
-    )
+    assert login.code == 0 and "workspace demo" in login.out, login.err
+    assert cli_hub.token not in login.out + login.err
     config = home / "lucidlink" / "config.toml"
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
-    no_env = {k: v for k, v in env.items() if k != "LUCIDLINK_TOKEN"}
-    assert cli_hub.run("--profile", "work", "ls", url, env=no_env).code == 0
-    assert cli_hub.run("ls", url, env={**no_env, "LUCIDLINK_PROFILE": "work"}).code == 0
-    unknown = cli_hub.run("--profile", "nope", "ls", url, env=no_env)
-    assert unknown.code == 1 and "lucidlink login --profile nope" in one_line_error(unknown)
-    read_only = cli_hub.run(
-        "mkdir", cli_hub.url_of("ro"), env=cli_hub.env(LUCIDLINK_TOKEN=cli_hub.read_only_token)
+    named, from_env, unknown = cli_hub.run_all(
+        (("--profile", "work", "ls", url), no_env),
+        (("ls", url), {**no_env, "LUCIDLINK_PROFILE": "work"}),
+        (("--profile", "nope", "ls", url), no_env),
     )
-    assert read_only.code == 1
-    one_line_error(read_only)
+    assert named.code == 0 and from_env.code == 0, named.err + from_env.err
+    assert unknown.code == 1 and "lucidlink login --profile nope" in one_line_error(unknown)

@@ -67,30 +67,28 @@ def test_200_mib_up_with_progress_and_down_without(
 
 
 def _interrupt_mid_transfer(cli_hub: CliHub, *args: str) -> subprocess.CompletedProcess[bytes]:
-    """Run ``cp`` with progress forced and a rate limit; SIGINT once the bar shows 1-90 %."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lucidlink", "--progress", "cp", "--bwlimit", "40M", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=cli_hub.env(),
-    )
+    """Run ``cp`` with progress forced and a rate limit; SIGINT once the bar shows 1-89 %."""
     seen = bytearray()
     started = threading.Event()
+    argv = [sys.executable, "-m", "lucidlink", "--progress", "cp", "--bwlimit", "40M", *args]
+    with subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_hub.env()
+    ) as proc:
 
-    def read() -> None:
-        assert proc.stderr is not None
-        while chunk := proc.stderr.read1(4096):
-            seen.extend(chunk)
-            if re.search(rb"\b([1-9]|[1-8]\d)%", bytes(seen)):
-                started.set()
+        def read() -> None:
+            assert proc.stderr is not None
+            while chunk := proc.stderr.read1(4096):
+                seen.extend(chunk)
+                if re.search(rb"\b([1-9]|[1-8]\d)%", bytes(seen)):
+                    started.set()
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    assert started.wait(60), seen.decode(errors="replace")
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    reader.join(10)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, bytes(seen))
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        assert started.wait(60), seen.decode(errors="replace")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        reader.join(10)  # stderr is read by the reader alone, to its end
+    return subprocess.CompletedProcess(argv, proc.returncode, b"", bytes(seen))
 
 
 def test_ctrl_c_leaves_no_partial_file(
