@@ -53,7 +53,13 @@ def connect() -> None:
 
 @connect.group()
 def stores() -> None:
-    """List, add, rekey and remove a filespace's data stores (admin token to change them)."""
+    """List, add, rekey and remove a filespace's data stores (admin token to change them).
+
+    \b
+    Examples:
+      lucidlink connect stores list lucidlink://acme/media
+      lucidlink connect stores remove --force lucidlink://acme/media footage
+    """
 
 
 @stores.command("list")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import sys
 from collections.abc import Callable
@@ -329,11 +330,21 @@ def sync(
         for rel, e in src_tree.items()
         if e.is_dir and not (rel in dst_tree and dst_tree[rel].is_dir)
     ]
+    files = [(rel, e) for rel, e in src_tree.items() if not e.is_dir]
+
+    def differs(item: tuple[str, Entry]) -> bool:
+        rel, e = item
+        return _differs(
+            resolve_rel(src, rel), resolve_rel(dst, rel), e, dst_tree.get(rel), checksum
+        )
+
+    # With --checksum each comparison reads both files: run them as parallel as the copies.
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        changed = list(pool.map(differs, files))
     jobs_ = [
         Job(resolve_rel(src, rel), resolve_rel(dst, rel), e.size, e.mtime_ns)
-        for rel, e in src_tree.items()
-        if not e.is_dir
-        and _differs(resolve_rel(src, rel), resolve_rel(dst, rel), e, dst_tree.get(rel), checksum)
+        for (rel, e), change in zip(files, changed, strict=True)
+        if change
     ]
     clash, stale = _deletions(src_tree, dst_tree, delete)
     if dry_run:

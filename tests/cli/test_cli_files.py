@@ -20,7 +20,10 @@ def _tree(root: Path, files: dict[str, bytes]) -> Path:
 
 
 def test_help_usage_errors_and_the_hub_tree(cli_hub: CliHub, tmp_path: Path) -> None:
-    top, cp_help, missing, both_local, local_ls, no_fs, hub_help, completion = cli_hub.run_all(
+    completing = cli_hub.env(
+        _LUCIDLINK_COMPLETE="bash_complete", COMP_WORDS="lucidlink sy", COMP_CWORD="1"
+    )
+    runs = cli_hub.run_all(
         ("--help",),
         ("cp", "--help"),
         ("ls",),
@@ -29,7 +32,10 @@ def test_help_usage_errors_and_the_hub_tree(cli_hub: CliHub, tmp_path: Path) -> 
         ("cat", "lucidlink://demo"),
         ("hub", "token", "--help"),
         ("completion", "bash"),
+        ((), completing),
     )
+    top, cp_help, missing, both_local, local_ls, no_fs, hub_help, completion, completed = runs
+    assert completed.code == 0 and completed.out.split() == ["plain,sync"], completed
     assert top.code == 0 and "Examples:" in top.out and "Exit codes" in top.out
     assert cli_hub.token not in top.out
     assert cp_help.code == 0 and "lucidlink cp -r" in cp_help.out
@@ -126,23 +132,39 @@ def test_cp_follows_cp(
     assert one.code == 0 and (tmp_path / "x-copy.txt").read_bytes() == b"x"
 
 
-def test_mkdir_mv_rm(cli_hub: CliHub, sdk: dict[str, lucidlink.Filespace]) -> None:
-    no_parent = cli_hub.run("mkdir", cli_hub.url_of("t3/a/b"))
+def test_mkdir_mv_rm(cli_hub: CliHub, sdk: dict[str, lucidlink.Filespace], tmp_path: Path) -> None:
+    u = cli_hub.url_of
+    no_parent = cli_hub.run("mkdir", u("t3/a/b"))
     assert no_parent.code == 1 and "pass -p" in one_line_error(no_parent)
-    assert cli_hub.run("mkdir", "-p", cli_hub.url_of("t3/a/b"), cli_hub.url_of("t3/c")).code == 0
+    assert cli_hub.run("mkdir", "-p", u("t3/a/b"), u("t3/c")).code == 0
     sdk["media"].fs.write_file("/t3/f.txt", b"hello")
     sdk["media"].sync_all()
-    assert cli_hub.run("mv", cli_hub.url_of("t3/f.txt"), cli_hub.url_of("t3/g.txt")).code == 0
-    assert cli_hub.run("mv", cli_hub.url_of("t3/g.txt"), cli_hub.url_of("t3/a")).code == 0
-    assert cli_hub.run("mv", cli_hub.url_of("t3/c"), cli_hub.url_of("t3/a/b/c2")).code == 0
-    assert listing(sdk["media"], "/t3") == {"a/": 0, "a/b/": 0, "a/b/c2/": 0, "a/g.txt": 5}
-    rm_dir = cli_hub.run("rm", cli_hub.url_of("t3/a"))
+    assert cli_hub.run("mv", u("t3/f.txt"), u("t3/g.txt")).code == 0
+    assert cli_hub.run("mv", u("t3/g.txt"), u("t3/a")).code == 0
+    assert cli_hub.run("mv", u("t3/c"), u("t3/a/b/c2")).code == 0
+    # Across sides and filespaces: a copy, then the source is deleted.
+    local = _tree(tmp_path / "up", {"x": b"xx", "y/z": b"zzz"})
+    assert cli_hub.run("mv", str(local), u("t3/a/")).code == 0
+    assert not local.exists()
+    assert cli_hub.run("mv", u("t3/a/up/y"), u("", "archive") + "/").code == 0
+    assert listing(sdk["media"], "/t3") == {
+        "a/": 0,
+        "a/b/": 0,
+        "a/b/c2/": 0,
+        "a/g.txt": 5,
+        "a/up/": 0,
+        "a/up/x": 2,
+    }
+    assert sdk["archive"].fs.read_file("/y/z") == b"zzz"
+    rm_dir, rm_root, rm_missing = cli_hub.run_all(
+        ("rm", u("t3/a")), ("rm", "-r", u("")), ("rm", u("t3/nothing"))
+    )
     assert rm_dir.code == 1 and "pass -r" in one_line_error(rm_dir)
-    assert cli_hub.run("rm", cli_hub.url_of("t3/a/g.txt")).code == 0
-    assert cli_hub.run("rm", "-r", cli_hub.url_of("t3/a")).code == 0
-    assert listing(sdk["media"], "/t3") == {}
-    rm_root = cli_hub.run("rm", "-r", cli_hub.url_of(""))
     assert rm_root.code == 1 and "root" in one_line_error(rm_root)
+    assert rm_missing.code == 1 and "t3/nothing: no such file" in one_line_error(rm_missing)
+    assert cli_hub.run("rm", u("t3/a/g.txt")).code == 0
+    assert cli_hub.run("rm", "-r", u("t3/a")).code == 0
+    assert listing(sdk["media"], "/t3") == {}
 
 
 def test_sync_copies_only_what_differs(
