@@ -22,7 +22,7 @@ import attrs
 
 import lucidlink
 from lucidlink.commands.urls import RemoteURL
-from lucidlink.exceptions import NotADirectoryFilespaceError, PathNotFoundError
+from lucidlink.exceptions import NotADirectoryFilespaceError, PathExistsError, PathNotFoundError
 
 PART_MARK = ".lucidlink-part-"
 """What the temporary name of a file being written contains."""
@@ -202,7 +202,10 @@ class RemotePlace:
                     path=self.url.parent().path,
                 )
             if self.stat() is not None:
-                raise FileExistsError(f"{self.url} already exists")
+                raise PathExistsError(
+                    f"{self.url} already exists; pass -p to accept an existing directory",
+                    path=self.url.path,
+                )
         self.fs.create_dir(self.url.path)
 
     def remove(self, recursive: bool = False) -> None:

@@ -189,6 +189,9 @@ def mv(rt: Runtime, jobs: int, bwlimit: int, source: str, destination: str) -> N
         _require_parent(dst)
         src.fs.move(src.url.path, dst.url.path, overwrite=not entry.is_dir)
         return
+    target = dst.stat()
+    if entry.is_dir and target is not None:
+        raise CommandError(f"{dst} already exists; remove it first, or move {src} elsewhere")
     dirs, work = plan_copy(src, dst, str(dst), recursive=True)
     for d in dirs:
         d.mkdir(parents=True)

@@ -156,9 +156,10 @@ def test_mkdir_mv_rm(cli_hub: CliHub, sdk: dict[str, lucidlink.Filespace], tmp_p
         "a/up/x": 2,
     }
     assert sdk["archive"].fs.read_file("/y/z") == b"zzz"
-    rm_dir, rm_root, rm_missing = cli_hub.run_all(
-        ("rm", u("t3/a")), ("rm", "-r", u("")), ("rm", u("t3/nothing"))
+    rm_dir, rm_root, rm_missing, mkdir_again = cli_hub.run_all(
+        ("rm", u("t3/a")), ("rm", "-r", u("")), ("rm", u("t3/nothing")), ("mkdir", u("t3/a"))
     )
+    assert mkdir_again.code == 1 and "pass -p" in one_line_error(mkdir_again)
     assert rm_dir.code == 1 and "pass -r" in one_line_error(rm_dir)
     assert rm_root.code == 1 and "root" in one_line_error(rm_root)
     assert rm_missing.code == 1 and "t3/nothing: no such file" in one_line_error(rm_missing)
