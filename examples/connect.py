@@ -25,7 +25,7 @@ async def upload_demo_object(config: lucidlink.aio.S3DataStoreConfig, key: str, 
     import aiohttp
     import yarl
 
-    from lucidlink.hub import s3
+    from lucidlink.hub.s3 import client as s3
 
     target = s3.S3Target(bucket=config.bucket_name, access_key=config.access_key, secret_key=config.secret_key,
                          region=config.region, endpoint=config.endpoint, virtual=config.use_virtual_addressing)

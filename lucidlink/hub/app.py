@@ -6,21 +6,23 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio.to_thread
 import structlog
 from aiohttp import web
 
-from lucidlink.exceptions import BadRequestError, LucidLinkError
-from lucidlink.hub import disk, gc, idempotency
+from lucidlink.exceptions import LucidLinkError
+from lucidlink.hub import disk
+from lucidlink.hub.api.app_keys import HUB_KEY, OPENAPI_KEY
+from lucidlink.hub.api.http import error_response
+from lucidlink.hub.api.openapi import build_openapi
+from lucidlink.hub.api.routes import ROUTES, add_routes
 from lucidlink.hub.blockstore.base import BlockStore
 from lucidlink.hub.blockstore.local import LocalBlockStore
+from lucidlink.hub.collector import run_periodically
 from lucidlink.hub.config import HubSettings
-from lucidlink.hub.http import error_response
-from lucidlink.hub.keys import HUB_KEY
-from lucidlink.hub.routes import add_routes
 from lucidlink.hub.secrets_box import SecretBox, resolve_connect_key
 from lucidlink.hub.signing import UrlSigner, resolve_signing_key
 from lucidlink.hub.state import Hub
@@ -106,50 +108,7 @@ async def count_block_bytes(request: web.Request, response: web.StreamResponse) 
     resource = request.match_info.route.resource
     if (request.method == "GET" and resource is not None and resource.canonical == "/v1/blocks/{fs}/{hash}"
             and response.status in (200, 206) and response.content_length):
-        request.app[HUB_KEY].metrics.block_bytes["out"] += response.content_length
-
-
-async def collect_garbage(
-    hub: Hub, grace_seconds: float | None = None, filespace_ids: Sequence[str] | None = None
-) -> int:
-    """One GC pass (see :mod:`lucidlink.hub.gc`); returns how many blocks were deleted.
-
-    ``grace_seconds`` defaults to the hub's ``gc_grace_seconds``; a shorter grace than
-    the signed-URL lifetime is refused (``BadRequestError``): it could delete a block
-    under a reader holding a URL to it. ``filespace_ids`` limits the pass to those
-    filespaces (``POST /v1/admin/gc``: the caller's workspace); ``None`` covers all.
-    """
-    grace = hub.settings.gc_grace_seconds if grace_seconds is None else grace_seconds
-    if not grace >= hub.settings.url_ttl_seconds:
-        raise BadRequestError(
-            f"'grace_seconds' must be at least {hub.settings.url_ttl_seconds:g}, the lifetime of "
-            "signed block URLs (url_ttl_seconds): a shorter grace could delete a block under a "
-            "reader holding a URL to it"
-        )
-    scope = None if filespace_ids is None else list(filespace_ids)
-    pairs = await hub.store.write(gc.marked, scope)
-    pairs += await hub.store.write(gc.mark, grace, filespace_ids=scope)
-    by_fs: dict[str, list[str]] = {}
-    for fs_id, digest in pairs:
-        by_fs.setdefault(fs_id, []).append(digest)
-    for fs_id, digests in by_fs.items():
-        await hub.blocks.delete(fs_id, digests)
-    await hub.store.write(gc.forget, pairs)
-    await hub.store.write(gc.expire_sessions, scope)
-    if scope is None:
-        await hub.store.write(idempotency.forget_older_than)
-    if pairs:
-        log.info("hub.gc", deleted_blocks=len(pairs), filespaces="all" if scope is None else len(scope))
-    return len(pairs)
-
-
-async def _gc_loop(hub: Hub) -> None:
-    while True:
-        await asyncio.sleep(hub.settings.gc_interval_seconds)
-        try:
-            await collect_garbage(hub)
-        except Exception:
-            log.exception("hub.gc.failed")
+        request.app[HUB_KEY].metrics.count_block_bytes("out", response.content_length)
 
 
 def create_app(
@@ -177,7 +136,7 @@ def create_app(
         except BaseException:
             await hub.store.close()  # a hub that cannot start leaves no threads or connections
             raise
-        gc_task = asyncio.create_task(_gc_loop(hub))
+        gc_task = asyncio.create_task(run_periodically(hub))
         yield
         gc_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -191,7 +150,8 @@ def create_app(
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(on_shutdown)
     app.on_response_prepare.append(count_block_bytes)
-    add_routes(app)
+    add_routes(app, ROUTES)
+    app[OPENAPI_KEY] = build_openapi(settings)
     return app
 
 

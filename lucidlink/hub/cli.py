@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from lucidlink.exceptions import LucidLinkError
-from lucidlink.hub import admin
 from lucidlink.hub.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -27,6 +26,7 @@ from lucidlink.hub.config import (
     metadata_url_from_env,
     sqlite_synchronous_from_env,
 )
+from lucidlink.hub.core import admin
 from lucidlink.hub.store import create_metadata_store
 
 DEFAULT_WORKSPACE = "demo"

@@ -10,10 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
-from lucidlink.hub import admin
+from lucidlink.hub.api.app_keys import HUB_KEY
 from lucidlink.hub.app import SERVER_LIMITS, create_app
 from lucidlink.hub.config import HubSettings
-from lucidlink.hub.keys import HUB_KEY
+from lucidlink.hub.core import admin
 
 
 class EmbeddedHub:

@@ -33,6 +33,10 @@ class Metrics:
         self.latency_sum[key] += seconds
         self.latency_count[key] += 1
 
+    def count_block_bytes(self, direction: str, n: int) -> None:
+        """Count ``n`` bytes moved through the block endpoint (``in`` or ``out``)."""
+        self.block_bytes[direction] += n
+
     def render(self) -> str:
         """The exposition text."""
         out = [

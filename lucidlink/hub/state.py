@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from lucidlink.hub import admin
 from lucidlink.hub.blockstore.base import BlockStore
 from lucidlink.hub.config import HubSettings
+from lucidlink.hub.core import admin
+from lucidlink.hub.core.principal import Principal, filespace_not_visible
 from lucidlink.hub.metrics import Metrics
-from lucidlink.hub.principal import Principal, filespace_not_visible
 from lucidlink.hub.secrets_box import SecretBox
 from lucidlink.hub.store.base import MetadataStore
 
@@ -53,15 +53,25 @@ class Hub:
         self.secret_box: SecretBox | None = None
         """Seals Connect secrets; set when the hub starts (its key may live in the store)."""
 
-    async def filespace(self, principal: Principal, filespace_id: str) -> dict[str, Any]:
-        """A filespace the principal may use (cached: id, workspace and block size never change)."""
+    async def filespace_row(self, filespace_id: str) -> dict[str, Any] | None:
+        """The filespace ``filespace_id``, or ``None`` when there is none; no rights checked.
+
+        Cached: a filespace's id, workspace and block size never change.
+        """
         row = self._filespaces.get(filespace_id)
         if row is None:
             found = await self.store.read(admin.get_filespace, filespace_id)
             if found is None:
-                raise filespace_not_visible(filespace_id)
+                return None
             row = dict(found)
             self._filespaces[filespace_id] = row
+        return row
+
+    async def filespace(self, principal: Principal, filespace_id: str) -> dict[str, Any]:
+        """A filespace the principal may use (cached, see :meth:`filespace_row`)."""
+        row = await self.filespace_row(filespace_id)
+        if row is None:
+            raise filespace_not_visible(filespace_id)
         if row["workspace_id"] != principal.workspace_id or not principal.may_use(filespace_id):
             raise filespace_not_visible(filespace_id)
         return row

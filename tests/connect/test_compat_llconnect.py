@@ -31,7 +31,7 @@ import yarl
 
 import lucidlink
 from lucidlink.exceptions import ConfigurationError, FilespaceError
-from lucidlink.hub import s3
+from lucidlink.hub.s3 import client as s3
 from tests.support.seaweed import ConnectHub, SeaweedS3
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"

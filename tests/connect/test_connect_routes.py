@@ -2,7 +2,7 @@
 
 The hub validates everything itself (it never trusts the SDK's checks); these requests
 bypass the SDK to prove it. :data:`SCENARIOS` covers exactly the ``/connect/`` routes
-of :data:`lucidlink.hub.routes.ROUTES`; ``tests/support/seaweed.py`` also hands them to the
+of :data:`lucidlink.hub.api.routes.ROUTES`; ``tests/support/seaweed.py`` also hands them to the
 route table of ``tests/hub/test_hub_routes.py``, whose completeness check covers every route.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from lucidlink.hub.routes import ROUTES
+from lucidlink.hub.api.routes import ROUTES
 from tests.support.hubfixtures import Api, hub_state, make_token, q, snapshot
 from tests.support.seaweed import running_seaweed
 

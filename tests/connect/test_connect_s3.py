@@ -12,7 +12,7 @@ import pytest
 import yarl
 
 from lucidlink.exceptions import ConfigurationError, NotFoundError
-from lucidlink.hub import s3
+from lucidlink.hub.s3 import client as s3
 from lucidlink.types import ExternalFileLink, S3DataStoreConfig, bucket_name_problem
 from tests.support.seaweed import SeaweedS3
 

@@ -21,15 +21,15 @@ from lucidlink.exceptions import (
     IntegrityError,
     PathNotFoundError,
 )
-from lucidlink.hub import s3 as connect_s3
 from lucidlink.hub.blockstore.s3 import (
     CHECKSUM_HEADER,
     PresignedRequest,
     S3BlockStore,
-    S3Settings,
     checksum_of,
-    presign,
 )
+from lucidlink.hub.blockstore.s3_settings import S3Settings
+from lucidlink.hub.s3 import client as connect_s3
+from lucidlink.hub.s3.sigv4 import presign
 from tests.support.s3fixtures import delete_bucket, s3_block_store, s3_blocks, s3_env  # noqa: F401
 from tests.support.seaweed import SeaweedS3
 

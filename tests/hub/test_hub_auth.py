@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from lucidlink.hub import admin
-from lucidlink.hub.routes import ROUTES
+from lucidlink.hub.api.routes import ROUTES
+from lucidlink.hub.core import admin
 from tests.support.hubfixtures import Api, digest_of, expect_error, key_id_of, make_token, snapshot
 
 pytest_plugins = ["tests.support.hubfixtures"]

@@ -315,7 +315,7 @@ async def test_gc_runs_in_the_background(tmp_path: Any) -> None:
     with EmbeddedHub(tmp_path / "hub", gc_interval_seconds=0.2, url_ttl_seconds=0, gc_grace_seconds=0) as hub:
         hub.init("demo", ["data"])
         fs = hub.write(lambda tx: tx.one("SELECT id FROM filespaces")["id"])
-        from lucidlink.hub import files
+        from lucidlink.hub.core import files
 
         hub.write(files.begin_upload, fs, "c" * 64, 10)
         hub.write(files.finish_upload, fs, "c" * 64)

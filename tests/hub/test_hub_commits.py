@@ -354,8 +354,8 @@ async def test_a_malformed_change_id_is_refused_and_changes_nothing(api: Api, ba
 
 
 async def test_applied_change_ids_are_forgotten_after_a_week(api: Api) -> None:
-    from lucidlink.hub.app import collect_garbage
-    from lucidlink.hub.idempotency import KEEP_SECONDS
+    from lucidlink.hub.collector import collect_garbage
+    from lucidlink.hub.core.idempotency import KEEP_SECONDS
     from tests.support.hubfixtures import hub_state
 
     h = await api.upload(b"old")

@@ -26,11 +26,12 @@ import pytest
 
 import lucidlink.aio
 from lucidlink.exceptions import ConfigurationError
-from lucidlink.hub import disk, files, secrets_box
+from lucidlink.hub import disk, secrets_box
+from lucidlink.hub.api.app_keys import HUB_KEY
 from lucidlink.hub.cli import build_parser, serve_settings
 from lucidlink.hub.config import SQLITE_SYNCHRONOUS_ENV, HubSettings
+from lucidlink.hub.core import files
 from lucidlink.hub.embedded import EmbeddedHub
-from lucidlink.hub.keys import HUB_KEY
 from lucidlink.hub.store.sqlite import SqliteStore
 from tests.conftest import RunningHub
 from tests.support.hubfixtures import (

@@ -506,7 +506,7 @@ async def test_hubs_sharing_postgres_accept_each_others_urls(two_pg_hubs: tuple[
 
 
 def signer_of_hub(hub: EmbeddedHub) -> signing.UrlSigner:
-    from lucidlink.hub.keys import HUB_KEY
+    from lucidlink.hub.api.app_keys import HUB_KEY
 
     assert hub.app is not None
     return hub.app[HUB_KEY].blocks.signer  # type: ignore[attr-defined,no-any-return]

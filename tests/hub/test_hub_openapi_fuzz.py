@@ -39,7 +39,7 @@ import schemathesis
 from hypothesis import strategies as st
 from schemathesis.engine import events, from_schema
 
-from lucidlink.hub.admin import MAX_BLOCK_SIZE
+from lucidlink.hub.core.admin import MAX_BLOCK_SIZE
 from lucidlink.hub.embedded import EmbeddedHub
 from lucidlink.paths import MAX_NAME_BYTES
 from tests.support.seaweed import SeaweedS3
@@ -259,8 +259,8 @@ def test_the_hub_meets_its_openapi_document_at_length(fuzz_hub: FuzzHub, seaweed
 
 
 def test_the_document_names_every_status_and_the_one_error_envelope() -> None:
+    from lucidlink.hub.api.openapi import build_openapi
     from lucidlink.hub.config import HubSettings
-    from lucidlink.hub.openapi import build_openapi
 
     doc = build_openapi(HubSettings(data_dir=Path("/nonexistent"), long_poll_max_seconds=7, url_ttl_seconds=60))
     paths = doc["paths"]

@@ -1,7 +1,7 @@
 """Every route of the hub, once with success and once with a failure; and the OpenAPI document.
 
 The scenario table is keyed by (method, path template) and must cover exactly
-:data:`lucidlink.hub.routes.ROUTES`, so a new route without a test fails here.
+:data:`lucidlink.hub.api.routes.ROUTES`, so a new route without a test fails here.
 """
 
 from __future__ import annotations
@@ -12,8 +12,16 @@ from typing import Any
 
 import pytest
 
-from lucidlink.hub.routes import ROUTES
-from tests.support.hubfixtures import Api, digest_of, hub_state, make_token, q, random_bytes, signer_of
+from lucidlink.hub.api.routes import ROUTES
+from tests.support.hubfixtures import (
+    Api,
+    digest_of,
+    hub_state,
+    make_token,
+    q,
+    random_bytes,
+    signer_of,
+)
 
 pytest_plugins = ["tests.support.hubfixtures"]
 

@@ -1,7 +1,7 @@
 """The tenancy matrix (issue 10): every route of the hub against every identity that must not
 cross a line.
 
-For each route of :data:`lucidlink.hub.routes.ROUTES` (Connect and lock routes included)
+For each route of :data:`lucidlink.hub.api.routes.ROUTES` (Connect and lock routes included)
 one request is built with valid arguments, aimed at the owner's filespace ``data`` (and
 naming the owner's session, lock, store, link and blocks). The same request is then sent
 by each of these identities:
@@ -34,8 +34,9 @@ import aiohttp
 import attrs
 import pytest
 
-from lucidlink.hub import admin
-from lucidlink.hub.routes import ROUTES, SESSION_HEADER
+from lucidlink.hub.api.context import SESSION_HEADER
+from lucidlink.hub.api.routes import ROUTES
+from lucidlink.hub.core import admin
 from tests.support.hubfixtures import (
     Api,
     digest_of,

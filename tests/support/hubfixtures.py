@@ -23,10 +23,10 @@ import attrs
 import pytest
 import pytest_asyncio
 
-from lucidlink.hub import admin, namespace
+from lucidlink.hub.api.app_keys import HUB_KEY
 from lucidlink.hub.blockstore.local import LocalBlockStore
+from lucidlink.hub.core import admin, tree
 from lucidlink.hub.embedded import EmbeddedHub
-from lucidlink.hub.keys import HUB_KEY
 from lucidlink.hub.signing import UrlSigner
 from lucidlink.hub.state import Hub
 from tests.conftest import RunningHub
@@ -288,7 +288,7 @@ def insert_entries(hub: RunningHub, fs_id: str, parent: str, names: list[str], b
     """Insert many file entries into one directory straight through the store (fast)."""
 
     def insert(tx: Any, chunk: list[str]) -> None:
-        parent_id = namespace.get_dir(tx, fs_id, parent)["id"]
+        parent_id = tree.get_dir(tx, fs_id, parent)["id"]
         now = 1_700_000_000_000_000_000
         tx.executemany(
             "INSERT INTO nodes (filespace_id, parent_id, name, type, size, mtime, ctime, version) "

@@ -82,7 +82,7 @@ class SeaweedS3:
     """An identity that may only read (for 403 cases)."""
 
     def target(self, bucket: str | None = None, **kw: Any) -> s3.S3Target:
-        """An :class:`~lucidlink.hub.s3.S3Target` for a bucket (the session's by default)."""
+        """An :class:`~lucidlink.hub.s3.client.S3Target` for a bucket (the session's by default)."""
         args: dict[str, Any] = dict(bucket=bucket or self.bucket, access_key=self.access_key,
                                     secret_key=self.secret_key, region=self.region, endpoint=self.endpoint)
         args.update(kw)

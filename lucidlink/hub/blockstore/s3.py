@@ -21,10 +21,11 @@ Invariants, and why the module is built the way it is:
   object requests (get, put, head, bulk delete) and signs download URLs. Its signer
   signs only ``host`` and takes no headers, so what needs a signed header (upload URLs,
   the checksum HEAD of ``verify``) and the bucket calls obstore lacks (HeadBucket,
-  CreateBucket) are presigned by :func:`presign` here and sent with aiohttp. Both take
+  CreateBucket) are presigned by :func:`lucidlink.hub.s3.sigv4.presign` and sent with
+  aiohttp. Both take
   their endpoint and addressing from :class:`S3Settings` (a test checks they agree).
 * **Configuration is explicit.** obstore also reads the process's ``AWS_*`` variables
-  for whatever it is not given; what would make it disagree with :func:`presign`
+  for whatever it is not given; what would make it disagree with the presigner
   (endpoint, credentials, session token, ``skip_signature``) is always passed, so
   :meth:`S3Settings.from_url` is the one source of truth. Credentials are static (access
   key, secret, optional session token), because both signers need the same ones.
@@ -37,16 +38,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime
-import functools
 import hashlib
-import hmac
-import ipaddress
 import os
 import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
 
 import aiohttp
 import anyio.to_thread
@@ -62,8 +59,9 @@ from lucidlink.exceptions import (
     PathNotFoundError,
 )
 from lucidlink.hub.blockstore.base import BlockStore
-from lucidlink.hub.files import HASH_RE
-from lucidlink.hub.http import ID_RE
+from lucidlink.hub.blockstore.s3_settings import S3Settings
+from lucidlink.hub.identifiers import HASH_RE, ID_RE
+from lucidlink.hub.s3.sigv4 import DEFAULT_REGION, MAX_EXPIRES, presign
 
 try:
     import obstore
@@ -77,17 +75,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("lucidlink.hub")
 
-DEFAULT_REGION = "us-east-1"
-MAX_EXPIRES = 7 * 24 * 3600
-"""SigV4's longest presigned-URL lifetime, in seconds."""
 CHECKSUM_HEADER = "x-amz-checksum-sha256"
 """The header a client sends with a presigned block upload (its value: :func:`checksum_of`)."""
-ALGORITHM = "AWS4-HMAC-SHA256"
-UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
-_BUCKET_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,254}")
-_PREFIX_PART_RE = re.compile(r"[A-Za-z0-9._-]+")
 _HASH_IN_THREAD = 256 * 1024
 _CHECKSUM_MISMATCH = ("BadDigest", "XAmzContentChecksumMismatch", "InvalidDigest")
 """Error codes of a store refusing bytes that do not match their checksum header."""
@@ -102,232 +93,6 @@ async def _sha256_hex(data: bytes) -> str:
     if len(data) >= _HASH_IN_THREAD:
         return await anyio.to_thread.run_sync(lambda: hashlib.sha256(data).hexdigest())
     return hashlib.sha256(data).hexdigest()
-
-
-# -- settings ---------------------------------------------------------------------------
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@attrs.frozen(repr=False)
-class S3Settings:
-    """Where the blocks live and how to reach them (``repr`` shows no secret).
-
-    Build it with :meth:`from_url`; the constructor takes every field as given.
-    """
-
-    bucket: str
-    prefix: str
-    """Key prefix, no slash at either end (``""``: keys start with the filespace id)."""
-    endpoint: str
-    """``scheme://host[:port]`` of the store; ``""``: AWS S3 in :attr:`region`."""
-    region: str
-    access_key: str
-    secret_key: str
-    session_token: str | None
-    path_style: bool
-    """``<endpoint>/<bucket>/<key>`` rather than ``<bucket>.<host>/<key>``."""
-    allow_http: bool
-
-    def __repr__(self) -> str:
-        return (f"S3Settings(url={self.url!r}, endpoint={self.where!r}, region={self.region!r}, "
-                f"access_key={self.access_key!r}, path_style={self.path_style})")
-
-    @property
-    def url(self) -> str:
-        """``s3://bucket/prefix``, for messages and logs."""
-        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
-
-    @property
-    def where(self) -> str:
-        """The endpoint requests go to (AWS's regional one when none is set)."""
-        return self.endpoint or f"https://s3.{self.region}.amazonaws.com"
-
-    @classmethod
-    def from_url(
-        cls,
-        url: str,
-        environ: Mapping[str, str] = os.environ,
-        *,
-        endpoint: str | None = None,
-        region: str | None = None,
-        access_key: str | None = None,
-        secret_key: str | None = None,
-        session_token: str | None = None,
-        path_style: bool | None = None,
-        allow_http: bool | None = None,
-    ) -> S3Settings:
-        """Settings from ``s3://BUCKET[/PREFIX]``, keyword overrides and ``environ``.
-
-        An override left ``None`` falls back to the standard variables:
-        ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL`` (none: AWS S3), ``AWS_REGION`` or
-        ``AWS_DEFAULT_REGION`` (else ``us-east-1``), ``AWS_ACCESS_KEY_ID``,
-        ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``. ``path_style`` defaults to
-        ``True`` with an endpoint (MinIO, SeaweedFS and Ceph serve it with no DNS set-up)
-        and ``False`` for AWS; ``allow_http`` defaults to ``True`` only for an
-        ``http://`` endpoint on loopback.
-
-        Raises ``ConfigurationError`` whose ``details["field"]`` names the setting to fix.
-        """
-        def env(*names: str) -> str | None:
-            for name in names:
-                value = environ.get(name, "").strip()
-                if value:
-                    return value
-            return None
-
-        parts = urlsplit(url)
-        if parts.scheme != "s3" or not parts.netloc:
-            raise ConfigurationError(
-                f"block store URL {url!r} is not of the form s3://BUCKET[/PREFIX]",
-                field="block_store")
-        if "@" in parts.netloc:
-            raise ConfigurationError(
-                "the block store URL must not carry credentials; set AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY instead", field="block_store")
-        if parts.query or parts.fragment:
-            raise ConfigurationError(
-                f"block store URL {url!r} has a query or fragment; give the endpoint, region and "
-                "the rest as options or AWS_* variables", field="block_store")
-        if endpoint is None:
-            endpoint = env("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL") or ""
-        endpoint = endpoint.rstrip("/")
-        if allow_http is None:
-            ep = urlsplit(endpoint)
-            allow_http = ep.scheme == "http" and _is_loopback(ep.hostname or "")
-        settings = cls(
-            bucket=parts.netloc,
-            prefix=parts.path.strip("/"),
-            endpoint=endpoint,
-            region=region or env("AWS_REGION", "AWS_DEFAULT_REGION") or DEFAULT_REGION,
-            access_key=env("AWS_ACCESS_KEY_ID") or "" if access_key is None else access_key,
-            secret_key=env("AWS_SECRET_ACCESS_KEY") or "" if secret_key is None else secret_key,
-            session_token=env("AWS_SESSION_TOKEN") if session_token is None else session_token,
-            path_style=bool(endpoint) if path_style is None else path_style,
-            allow_http=allow_http,
-        )
-        settings.validate()
-        return settings
-
-    def validate(self) -> None:
-        """Refuse settings that cannot work, naming the setting to fix."""
-        if not _BUCKET_RE.fullmatch(self.bucket):
-            raise ConfigurationError(f"{self.bucket!r} is not a valid bucket name", field="bucket")
-        parts = self.prefix.split("/") if self.prefix else []
-        if any(p in (".", "..") or not _PREFIX_PART_RE.fullmatch(p) for p in parts):
-            raise ConfigurationError(
-                f"block store prefix {self.prefix!r} must be '/'-separated names of letters, "
-                "digits, '.', '_' and '-' (no empty, '.' or '..' parts)", field="prefix")
-        if not self.access_key or not self.secret_key:
-            raise ConfigurationError(
-                f"the block store {self.url} needs an access key and a secret key; set "
-                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or pass access_key and secret_key)",
-                field="access_key")
-        if self.endpoint:
-            ep = urlsplit(self.endpoint)
-            if ep.scheme not in ("http", "https") or not ep.hostname or ep.path or ep.query:
-                raise ConfigurationError(
-                    f"block store endpoint {self.endpoint!r} must be scheme://host[:port] "
-                    "(http or https, no path)", field="endpoint")
-            if ep.scheme == "http" and not self.allow_http:
-                raise ConfigurationError(
-                    f"block store endpoint {self.endpoint} is plain HTTP, which is allowed by "
-                    "default only on loopback; use https, or allow_http=True on a trusted network",
-                    field="endpoint")
-
-    def _scheme_host(self) -> tuple[str, str]:
-        parts = urlsplit(self.where)
-        return parts.scheme, parts.netloc.lower()
-
-    def service_url(self) -> str:
-        """The endpoint obstore is given: for virtual hosting, the bucket's own host."""
-        scheme, host = self._scheme_host()
-        return f"{scheme}://{host}" if self.path_style else f"{scheme}://{self.bucket}.{host}"
-
-    def object_url(self, key: str) -> str:
-        """The URL of object ``key`` (``""``: the bucket), its path percent-encoded once."""
-        scheme, host = self._scheme_host()
-        encoded = quote(key, safe="-_.~/")
-        if self.path_style:
-            return f"{scheme}://{host}/{self.bucket}" + (f"/{encoded}" if key else "")
-        return f"{scheme}://{self.bucket}.{host}/{encoded}"
-
-
-# -- SigV4 query presigning with signed headers ------------------------------------------
-
-
-def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
-
-
-@functools.lru_cache(maxsize=16)
-def _signing_key(secret_key: str, date: str, region: str) -> bytes:
-    # Four HMACs, the same for a whole day: most of the cost of a URL.
-    return _hmac(_hmac(_hmac(_hmac(("AWS4" + secret_key).encode("utf-8"), date), region), "s3"),
-                 "aws4_request")
-
-
-def _encode(value: str) -> str:
-    return quote(value, safe="-_.~")
-
-
-def presign(
-    method: str,
-    url: str,
-    *,
-    region: str,
-    access_key: str,
-    secret_key: str,
-    expires: float,
-    session_token: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    params: Mapping[str, str] | None = None,
-    now: datetime.datetime | None = None,
-) -> str:
-    """A SigV4 presigned URL (AWS "Authenticating Requests: Using Query Parameters") that
-    also signs ``headers``.
-
-    ``url`` is ``scheme://host[:port]/path`` with the path already percent-encoded
-    (:meth:`S3Settings.object_url`). Every header given is part of the signature: the
-    request must carry each with exactly this value. ``params`` are extra query
-    parameters, signed too; ``now`` backdates the signature (tests of expiry). The
-    result is encoded: send it as it is (``yarl.URL(url, encoded=True)``).
-    """
-    expires_s = max(1, min(int(expires), MAX_EXPIRES))
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
-    scope = f"{amz_date[:8]}/{region}/s3/aws4_request"
-    parts = urlsplit(url)
-    path = parts.path or "/"
-    signed = {k.lower(): " ".join(v.split()) for k, v in (headers or {}).items()}
-    signed["host"] = parts.netloc.lower()
-    names = ";".join(sorted(signed))
-    query = {
-        **(params or {}),
-        "X-Amz-Algorithm": ALGORITHM,
-        "X-Amz-Credential": f"{access_key}/{scope}",
-        "X-Amz-Date": amz_date,
-        "X-Amz-Expires": str(expires_s),
-        "X-Amz-SignedHeaders": names,
-    }
-    if session_token:
-        query["X-Amz-Security-Token"] = session_token
-    canonical_query = "&".join(f"{_encode(k)}={_encode(v)}" for k, v in sorted(query.items()))
-    canonical_headers = "".join(f"{name}:{signed[name]}\n" for name in sorted(signed))
-    canonical = "\n".join(
-        [method.upper(), path, canonical_query, canonical_headers, names, UNSIGNED_PAYLOAD])
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-    to_sign = "\n".join([ALGORITHM, amz_date, scope, digest])
-    signature = hmac.new(_signing_key(secret_key, amz_date[:8], region), to_sign.encode("utf-8"),
-                         hashlib.sha256).hexdigest()
-    return f"{parts.scheme}://{parts.netloc}{path}?{canonical_query}&X-Amz-Signature={signature}"
 
 
 @attrs.frozen

@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS changes (
     size BIGINT, version BIGINT, session_id TEXT,
     PRIMARY KEY (filespace_id, seq));
 -- Each commit's footprint, so a partial overwrite built on an older version can be
--- merged at block granularity or refused (lucidlink/hub/files.py, "merge rule").
+-- merged at block granularity or refused (lucidlink/hub/core/files.py, "merge rule").
 CREATE TABLE IF NOT EXISTS file_changes (
     node_id BIGINT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, version BIGINT NOT NULL,
     slots TEXT NOT NULL, resized BIGINT NOT NULL, size BIGINT NOT NULL,

@@ -15,7 +15,7 @@ from lucidlink.exceptions import (
     NotFoundError,
     PathExistsError,
 )
-from lucidlink.hub.principal import Principal
+from lucidlink.hub.core.principal import Principal
 from lucidlink.hub.store.base import Row, Tx
 from lucidlink.tokens import new_token, secret_matches
 

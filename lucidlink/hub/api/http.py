@@ -20,8 +20,6 @@ from lucidlink.paths import normalize_path
 MAX_INT64 = 2**63 - 1
 """The largest integer the metadata store holds; bigger numbers in a request are refused."""
 _INT_RE = re.compile(r"-?[0-9]{1,19}")
-ID_RE = re.compile(r"[0-9a-f]{32}")
-"""Ids the hub makes (``uuid4().hex``): filespaces, sessions. Always ``fullmatch``."""
 
 
 def error_response(err: LucidLinkError) -> web.Response:

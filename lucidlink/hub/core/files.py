@@ -10,7 +10,6 @@ and lets two writers that touch different slots both land.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -24,12 +23,10 @@ from lucidlink.exceptions import (
     PathNotFoundError,
     ReadOnlyError,
 )
-from lucidlink.hub import gc, journal, locks, namespace, versions
+from lucidlink.hub.core import connect, gc, idempotency, journal, locks, tree, versions
+from lucidlink.hub.identifiers import HASH_RE
 from lucidlink.hub.store.base import Row, Tx
 
-HASH_RE = re.compile(r"[0-9a-f]{64}")
-"""A block's name: a SHA-256 digest as 64 lowercase hex digits (always ``fullmatch``: ``$``
-would accept a trailing newline)."""
 MAX_INT64 = 2**63 - 1
 COMMIT_MODES = ("create", "exclusive", "existing")
 
@@ -55,17 +52,15 @@ def blocks_of(tx: Tx, node_id: int) -> list[dict[str, Any]]:
 
 def read_file(tx: Tx, filespace_id: str, path: str) -> dict[str, Any]:
     """A file's entry, its block size and its block list (one consistent version)."""
-    node = namespace.get(tx, filespace_id, path)
+    node = tree.get(tx, filespace_id, path)
     if node["type"] == "dir":
         raise IsADirectoryFilespaceError(f"{path} is a directory, not a file", path=path)
     if node["type"] == "external":  # Connect: no blocks; the client reads the object (aio/external.py)
-        from lucidlink.hub import connect
-
         external = connect.external_of(tx, int(node["id"]))
-        return {"entry": namespace.entry_json(node, path, external), "block_size": block_size_of(tx, filespace_id),
+        return {"entry": tree.entry_json(node, path, external), "block_size": block_size_of(tx, filespace_id),
                 "blocks": [], "external": external}
     return {
-        "entry": namespace.entry_json(node, path),
+        "entry": tree.entry_json(node, path),
         "block_size": block_size_of(tx, filespace_id),
         "blocks": blocks_of(tx, node["id"]),
     }
@@ -99,7 +94,7 @@ def _validate_blocks(blocks: Any, size: int, block_size: int) -> list[tuple[int,
 def _check_blocks_present(tx: Tx, filespace_id: str, blocks: Iterable[tuple[str, int]]) -> None:
     """Refuse a commit unless every ``(hash, length)`` it names is live, with that length.
 
-    Live means durable in the block store (see :mod:`lucidlink.hub.gc`); the length
+    Live means durable in the block store (see :mod:`lucidlink.hub.core.gc`); the length
     must be the one the block had when it was uploaded, so a file's size and its
     blocks never disagree. Changes nothing.
     """
@@ -142,7 +137,7 @@ def check_change(tx: Tx, filespace_id: str, change: dict[str, Any]) -> tuple[Any
     """Validate one change of :func:`commit` (changes nothing); its fields, with their defaults,
     and the filespace's block size.
 
-    Also run before a retried change is answered from :mod:`lucidlink.hub.idempotency`:
+    Also run before a retried change is answered from :mod:`lucidlink.hub.core.idempotency`:
     a malformed request is refused even when its change id was seen before.
     """
     path = change.get("path")
@@ -190,21 +185,21 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
     new blocks were written, so slots past it are dropped first); ``mode`` (``create`` makes the file if missing,
     ``exclusive`` requires that it is missing, ``existing`` that it exists);
     ``base_version`` (the version a partial change was built on: when others committed
-    since, the change is merged or refused by :mod:`lucidlink.hub.versions`' rule);
+    since, the change is merged or refused by :mod:`lucidlink.hub.core.versions`' rule);
     ``mtime`` (ns, optional).
     """
     path, size, mode, mtime, base_version, replace, truncate_to, blocks, lock_id, block_size = check_change(
         tx, filespace_id, change)
-    parent, name = namespace.parent_dir(tx, filespace_id, path)
+    parent, name = tree.parent_dir(tx, filespace_id, path)
     locks.check_commit(tx, filespace_id, path, session_id, lock_id)
-    node = namespace.child(tx, parent["id"], name)
+    node = tree.child(tx, parent["id"], name)
     now = time.time_ns()
     created = node is None
     if node is None:
         if mode == "existing":
             raise PathNotFoundError(f"{path} does not exist; create it first", path=path)
-        node = namespace._insert_node(tx, filespace_id, parent["id"], name, "file", now)
-        namespace._touch_dir(tx, parent["id"], now)
+        node = tree.insert_node(tx, filespace_id, parent["id"], name, "file", now)
+        tree.touch_dir(tx, parent["id"], now)
     elif node["type"] == "dir":
         raise IsADirectoryFilespaceError(f"{path} is a directory; it cannot be written", path=path)
     elif node["type"] == "external":  # Connect
@@ -256,10 +251,33 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
         tx, filespace_id, "create" if created else "modify", path, node_id=node_id, type="file",
         size=size, version=version, session_id=session_id,
     )
-    updated = tx.one(f"SELECT {namespace.NODE_COLUMNS} FROM nodes WHERE id = ?", (node_id,))
+    updated = tx.one(f"SELECT {tree.NODE_COLUMNS} FROM nodes WHERE id = ?", (node_id,))
     assert updated is not None
-    return {"entry": namespace.entry_json(updated, path), "seq": seq, "created": created}
+    return {"entry": tree.entry_json(updated, path), "seq": seq, "created": created}
 
+
+
+def commit_many(
+    tx: Tx, filespace_id: str, changes: list[dict[str, Any]], session_id: str | None
+) -> list[dict[str, Any]]:
+    """Apply several commits in this one transaction: all land or none do.
+
+    A change that names a ``change_id`` already applied is answered with its first
+    result, never applied twice (:mod:`lucidlink.hub.core.idempotency`). Paths must be
+    canonical already.
+    """
+    results = []
+    for change in changes:
+        change_id = idempotency.change_id_of(change)
+        done = idempotency.applied(tx, filespace_id, change_id) if change_id else None
+        if done is not None:
+            check_change(tx, filespace_id, change)  # a replay answers only a well-formed request
+        else:
+            done = commit(tx, filespace_id, change, session_id)  # validates it
+            if change_id:
+                idempotency.remember(tx, filespace_id, change_id, done)
+        results.append(done)
+    return results
 
 def truncate(tx: Tx, filespace_id: str, path: str, size: int, session_id: str | None) -> dict[str, Any]:
     """Shrink or extend a file to ``size`` without moving any bytes."""
@@ -274,12 +292,10 @@ def copy(
     info = read_file(tx, filespace_id, src)
     locks.check_free(tx, filespace_id, dst, session_id, f"copying {src} onto {dst}")
     if "external" in info:  # Connect: the copy is another link to the same object
-        from lucidlink.hub import connect
-
-        src_node = namespace.get(tx, filespace_id, src)
+        src_node = tree.get(tx, filespace_id, src)
         return connect.copy_link(tx, filespace_id, src_node, dst, overwrite=overwrite, session_id=session_id)
-    parent, name = namespace.parent_dir(tx, filespace_id, dst)
-    existing = namespace.child(tx, parent["id"], name)
+    parent, name = tree.parent_dir(tx, filespace_id, dst)
+    existing = tree.child(tx, parent["id"], name)
     if existing is not None and not overwrite:
         raise PathExistsError(f"{dst} already exists; pass overwrite=True to replace it", path=dst)
     change = {
@@ -359,11 +375,11 @@ def statistics(tx: Tx, filespace_id: str) -> dict[str, Any]:
 
 def node_row(tx: Tx, node_id: int) -> Row | None:
     """A node by id."""
-    return tx.one(f"SELECT {namespace.NODE_COLUMNS} FROM nodes WHERE id = ?", (node_id,))
+    return tx.one(f"SELECT {tree.NODE_COLUMNS} FROM nodes WHERE id = ?", (node_id,))
 
 
 # -- uploads ---------------------------------------------------------------------------
-# An upload is two transactions around a durable write (see lucidlink/hub/gc.py):
+# An upload is two transactions around a durable write (see lucidlink/hub/core/gc.py):
 # begin_upload, LocalBlockStore.write_verified, finish_upload; abort_upload on failure.
 
 

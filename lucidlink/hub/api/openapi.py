@@ -21,9 +21,10 @@ import attrs
 
 from lucidlink import __version__
 from lucidlink.exceptions import ERROR_CODES
-from lucidlink.hub.admin import MAX_BLOCK_SIZE
+from lucidlink.hub.api.route import Route, Setting
+from lucidlink.hub.api.routes import ROUTES
 from lucidlink.hub.config import HubSettings
-from lucidlink.hub.routes import ROUTES, Route, Setting
+from lucidlink.hub.core.admin import MAX_BLOCK_SIZE
 from lucidlink.paths import MAX_NAME_BYTES, MAX_PATH_BYTES
 from lucidlink.types import MAX_OBJECT_ID_BYTES
 

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from lucidlink.exceptions import AccessDeniedError, BadRequestError, SessionExpiredError
-from lucidlink.hub import locks
+from lucidlink.hub.core import locks
 from lucidlink.hub.store.base import Row, Tx
 
 T = TypeVar("T")

@@ -1,7 +1,7 @@
 """Connect: data stores of a filespace, and files linked from their objects.
 
 Transactional functions over a :class:`Tx` (portable SQL, like the rest of the hub).
-The S3 calls and the sealing of secrets happen in :mod:`lucidlink.hub.routes_connect`,
+The S3 calls and the sealing of secrets happen in :mod:`lucidlink.hub.api.connect`,
 outside any transaction; these functions only read and write the metadata.
 
 Tables (``store/sqlite.py``):
@@ -36,7 +36,7 @@ from lucidlink.exceptions import (
     NotLinkedError,
     PathExistsError,
 )
-from lucidlink.hub import journal, locks, namespace
+from lucidlink.hub.core import journal, locks, namespace, tree
 from lucidlink.hub.store.base import INSERT_CHUNK, Row, Tx, insert_rows
 from lucidlink.paths import parent_and_name
 
@@ -160,11 +160,11 @@ def remove_store(tx: Tx, filespace_id: str, name: str, *, force: bool, session_i
                 chunk = ids[start:start + INSERT_CHUNK]
                 parents |= {int(r["parent_id"]) for r in tx.all(
                     f"SELECT parent_id FROM nodes WHERE id IN ({','.join('?' * len(chunk))})", chunk)}
-            namespace._drop_nodes(tx, ids)  # their external_files rows go with them (ON DELETE CASCADE)
+            tree.drop_nodes(tx, ids)  # their external_files rows go with them (ON DELETE CASCADE)
             locks.forget_paths(tx, filespace_id, paths.values())
             now = time.time_ns()
             for parent_id in parents:
-                namespace._touch_dir(tx, parent_id, now)
+                tree.touch_dir(tx, parent_id, now)
             journal.append_many(tx, filespace_id, [
                 {"op": "delete", "node_id": node_id, "type": "external", "path": paths[node_id]} for node_id in ids
             ], session_id)
@@ -200,7 +200,7 @@ def link(tx: Tx, filespace_id: str, links: list[dict[str, Any]], session_id: str
         parent_path, name = parent_and_name(path)
         parent_id = dirs.get(parent_path)
         if parent_id is None:
-            found = namespace.lookup(tx, filespace_id, parent_path)  # NotADirectoryError above it
+            found = tree.lookup(tx, filespace_id, parent_path)  # NotADirectoryError above it
             if found is not None and found["type"] != "dir":
                 raise NotADirectoryFilespaceError(
                     f"{parent_path} is a file, so {path} cannot be linked under it; nothing was linked", path=path,
@@ -252,7 +252,7 @@ def link(tx: Tx, filespace_id: str, links: list[dict[str, Any]], session_id: str
         {"op": "create", "node_id": ids[(p, n)], "type": "external", "path": i["path"], "size": i["size"],
          "version": 1} for p, n, i in placed], session_id)
     return [
-        namespace.entry_json(
+        tree.entry_json(
             {"id": ids[(p, n)], "parent_id": p, "name": n, "type": "external", "size": i["size"],
              "mtime": i.get("mtime") or now, "ctime": now, "version": 1},
             i["path"], {"store": i["store"], "object_id": i["object_id"]})
@@ -262,7 +262,7 @@ def link(tx: Tx, filespace_id: str, links: list[dict[str, Any]], session_id: str
 
 def unlink(tx: Tx, filespace_id: str, path: str, session_id: str | None) -> dict[str, Any]:
     """Remove a linked file's entry (the object in S3 is not touched)."""
-    node = namespace.get(tx, filespace_id, path)
+    node = tree.get(tx, filespace_id, path)
     if node["type"] != "external":
         what = "a directory" if node["type"] == "dir" else "a regular file"
         raise NotLinkedError(f"{path} is {what}, not a file linked from a data store; delete it with "
@@ -275,21 +275,21 @@ def copy_link(tx: Tx, filespace_id: str, src_node: Row, dst: str, *, overwrite: 
     """Server-side copy of a linked file: a second link to the same object (no bytes move)."""
     ext = tx.one("SELECT * FROM external_files WHERE node_id = ?", (src_node["id"],))
     assert ext is not None
-    parent, name = namespace.parent_dir(tx, filespace_id, dst)
-    existing = namespace.child(tx, parent["id"], name)
+    parent, name = tree.parent_dir(tx, filespace_id, dst)
+    existing = tree.child(tx, parent["id"], name)
     if existing is not None:
         if existing["id"] == src_node["id"]:
-            return {"entry": namespace.entry_json(src_node, dst, external_of(tx, src_node["id"])), "seq": None,
+            return {"entry": tree.entry_json(src_node, dst, external_of(tx, src_node["id"])), "seq": None,
                     "created": False}
         if not overwrite:
             raise PathExistsError(f"{dst} already exists; pass overwrite=True to replace it", path=dst)
         if existing["type"] == "dir":
             raise IsADirectoryFilespaceError(f"{dst} is a directory and cannot be replaced by a file", path=dst)
-        namespace._drop_nodes(tx, [int(existing["id"])])
+        tree.drop_nodes(tx, [int(existing["id"])])
     now = time.time_ns()
     node = tx.one(
         "INSERT INTO nodes (filespace_id, parent_id, name, type, size, mtime, ctime, version) "
-        f"VALUES (?, ?, ?, 'external', ?, ?, ?, 1) RETURNING {namespace.NODE_COLUMNS}",
+        f"VALUES (?, ?, ?, 'external', ?, ?, ?, 1) RETURNING {tree.NODE_COLUMNS}",
         (filespace_id, parent["id"], name, src_node["size"], src_node["mtime"], now),
     )
     assert node is not None
@@ -299,10 +299,10 @@ def copy_link(tx: Tx, filespace_id: str, src_node: Row, dst: str, *, overwrite: 
         (node["id"], filespace_id, ext["store_id"], ext["object_id"], ext["size"], ext["etag"], ext["checksum"],
          ext["object_mtime"], now),
     )
-    namespace._touch_dir(tx, parent["id"], now)
+    tree.touch_dir(tx, parent["id"], now)
     seq = journal.append(tx, filespace_id, "create", dst, node_id=node["id"], type="external", size=node["size"],
                          version=1, session_id=session_id)
-    return {"entry": namespace.entry_json(node, dst, external_of(tx, node["id"])), "seq": seq,
+    return {"entry": tree.entry_json(node, dst, external_of(tx, node["id"])), "seq": seq,
             "created": existing is None}
 
 

@@ -1,4 +1,4 @@
-"""A small S3 client for Connect: AWS Signature V4 presigning, and HEAD requests over aiohttp.
+"""A small S3 client for Connect: presigned URLs for a bucket, and HEAD requests over aiohttp.
 
 Only the hub holds a data store's credentials. It uses them for two things:
 
@@ -9,13 +9,9 @@ Only the hub holds a data store's credentials. It uses them for two things:
   reachable, does the bucket exist, are the credentials good?) and HeadObject when a
   file is linked without a size.
 
-Signing follows the AWS specification ("Authenticating Requests: Using Query
-Parameters"): the canonical URI is the path with every segment URI-encoded once
-(RFC 3986 unreserved characters kept), the canonical query string is sorted by key
-with keys and values URI-encoded. URLs are returned already encoded; send them as
-they are (``yarl.URL(url, encoded=True)``), or a client that re-quotes the path breaks
-the signature. ``endpoint=""`` means AWS (``https://s3.<region>.amazonaws.com``);
-path-style addressing (``/<bucket>/<key>``) unless ``virtual`` (``<bucket>.<host>``).
+Signing is :mod:`lucidlink.hub.s3.sigv4`'s. URLs are returned already encoded; send them
+as they are (``yarl.URL(url, encoded=True)``). ``endpoint=""`` means AWS
+(``https://s3.<region>.amazonaws.com``); path-style addressing (``/<bucket>/<key>``) unless ``virtual`` (``<bucket>.<host>``).
 """
 
 from __future__ import annotations
@@ -23,8 +19,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import email.utils
-import hashlib
-import hmac
 import re
 from collections.abc import Mapping
 from urllib.parse import quote, urlsplit
@@ -33,19 +27,17 @@ import aiohttp
 import attrs
 import yarl
 
-from lucidlink.shared import normalize_etag
 from lucidlink.exceptions import (
     AccessDeniedError,
     ConfigurationError,
     HubUnavailableError,
     NotFoundError,
 )
+from lucidlink.hub.s3 import sigv4
+from lucidlink.hub.s3.sigv4 import DEFAULT_REGION
+from lucidlink.hub.s3.sigv4 import MAX_EXPIRES as MAX_EXPIRES  # a presigned URL's longest life
+from lucidlink.shared import normalize_etag
 
-ALGORITHM = "AWS4-HMAC-SHA256"
-UNSIGNED = "UNSIGNED-PAYLOAD"
-MAX_EXPIRES = 7 * 24 * 3600
-"""SigV4's longest presigned-URL lifetime."""
-DEFAULT_REGION = "us-east-1"
 HEAD_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10, sock_read=20)
 
 
@@ -93,45 +85,13 @@ class S3Target:
         return scheme, host, f"/{self.bucket}" + (f"/{encoded}" if key else "")
 
 
-def _encode(value: str) -> str:
-    return quote(value, safe="-_.~")
-
-
-def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
-
-
-def signing_key(secret_key: str, date: str, region: str, service: str = "s3") -> bytes:
-    """The SigV4 signing key for one day, region and service."""
-    k = _hmac(("AWS4" + secret_key).encode("utf-8"), date)
-    k = _hmac(k, region)
-    k = _hmac(k, service)
-    return _hmac(k, "aws4_request")
-
-
 def presign(target: S3Target, method: str, key: str, expires: int, *,
             params: Mapping[str, str] | None = None, now: datetime.datetime | None = None) -> str:
     """A presigned URL for ``method`` on object ``key`` (``""``: the bucket), valid ``expires`` seconds."""
-    expires = max(1, min(int(expires), MAX_EXPIRES))
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
-    date = amz_date[:8]
-    scope = f"{date}/{target.signing_region}/s3/aws4_request"
     scheme, host, uri = target.location(key)
-    query = {
-        **(params or {}),
-        "X-Amz-Algorithm": ALGORITHM,
-        "X-Amz-Credential": f"{target.access_key}/{scope}",
-        "X-Amz-Date": amz_date,
-        "X-Amz-Expires": str(expires),
-        "X-Amz-SignedHeaders": "host",
-    }
-    canonical_query = "&".join(f"{_encode(k)}={_encode(v)}" for k, v in sorted(query.items()))
-    canonical_request = "\n".join([method.upper(), uri, canonical_query, f"host:{host}\n", "host", UNSIGNED])
-    to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()])
-    signature = hmac.new(signing_key(target.secret_key, date, target.signing_region), to_sign.encode("utf-8"),
-                         hashlib.sha256).hexdigest()
-    return f"{scheme}://{host}{uri}?{canonical_query}&X-Amz-Signature={signature}"
+    return sigv4.presign(method, f"{scheme}://{host}{uri}", region=target.signing_region,
+                         access_key=target.access_key, secret_key=target.secret_key,
+                         expires=expires, params=params, now=now)
 
 
 _ETAG_RE = re.compile(r"[0-9a-f]{32}(-[0-9]{1,5})?")

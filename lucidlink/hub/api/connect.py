@@ -21,9 +21,11 @@ import structlog
 from aiohttp import web
 
 from lucidlink.exceptions import BadRequestError, ConfigurationError
-from lucidlink.hub import connect, s3
-from lucidlink.hub.http import MAX_INT64, bool_field, int_arg, ok, path_arg, query
-from lucidlink.hub.routes import body_of, changed, filespace_of, hub_of, obj, ref, route, write_as
+from lucidlink.hub.api.context import body_of, changed, filespace_of, hub_of, write_as
+from lucidlink.hub.api.http import MAX_INT64, bool_field, int_arg, ok, path_arg, query
+from lucidlink.hub.api.route import RouteTable, obj, ref
+from lucidlink.hub.core import connect
+from lucidlink.hub.s3 import client as s3
 from lucidlink.hub.secrets_box import SecretBox
 from lucidlink.hub.state import Hub
 from lucidlink.types import (
@@ -34,6 +36,8 @@ from lucidlink.types import (
 )
 
 log = structlog.get_logger("lucidlink.hub")
+ROUTES = RouteTable()
+route = ROUTES.route
 
 MAX_LINK_BATCH = 10_000
 MAX_URL_BATCH = 1024

@@ -1,4 +1,4 @@
-"""Lock routes: request/poll, release, and who holds what (see :mod:`lucidlink.hub.locks`)."""
+"""Lock routes: request/poll, release, and who holds what (see :mod:`lucidlink.hub.core.locks`)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,15 @@ import asyncio
 from aiohttp import web
 
 from lucidlink.exceptions import BadRequestError
-from lucidlink.hub import locks, sessions
-from lucidlink.hub.http import bool_arg, bool_field, ok, path_arg, query
-from lucidlink.hub.routes import (
-    SESSION_HEADER,
-    body_of,
-    filespace_of,
-    hub_of,
-    obj,
-    ref,
-    route,
-    session_id_of,
-)
+from lucidlink.hub.api.context import SESSION_HEADER, body_of, filespace_of, hub_of, session_id_of
+from lucidlink.hub.api.http import bool_arg, bool_field, ok, path_arg, query
+from lucidlink.hub.api.route import RouteTable, obj, ref
+from lucidlink.hub.core import locks, sessions
 
 MAX_WAIT = 30
 SESSION = {SESSION_HEADER: {"type": "string", "minLength": 1, "description": "the caller's session id"}}
+ROUTES = RouteTable()
+route = ROUTES.route
 
 
 def _lock_channel(filespace_id: str) -> str:
@@ -29,7 +23,7 @@ def _lock_channel(filespace_id: str) -> str:
 
 
 async def _session(request: web.Request, key_id: str, filespace_id: str) -> str:
-    """The request's session: live, this token's and on this filespace (see :mod:`lucidlink.hub.sessions`)."""
+    """The request's session: live, this token's and on this filespace (see :mod:`lucidlink.hub.core.sessions`)."""
     sid = session_id_of(request)
     if not sid:
         raise BadRequestError("locks belong to a daemon session: send the X-Lucid-Session header")

@@ -43,7 +43,7 @@ from lucidlink.exceptions import (
     PathNotFoundError,
     ReadOnlyError,
 )
-from lucidlink.hub import namespace
+from lucidlink.hub.core import tree
 from lucidlink.hub.store.base import INSERT_CHUNK, Row, Tx
 
 MODES = ("shared", "exclusive")
@@ -97,7 +97,7 @@ def request(tx: Tx, filespace_id: str, path: str, mode: str, session_id: str, ke
     """Ask for (or re-poll) a lock; returns its state: ``held`` or ``waiting``."""
     if mode not in MODES:
         raise BadRequestError(f"lock mode {mode!r} must be 'shared' or 'exclusive'")
-    node = namespace.lookup(tx, filespace_id, path)
+    node = tree.lookup(tx, filespace_id, path)
     if node is not None and node["type"] == "dir":
         raise IsADirectoryFilespaceError(f"{path} is a directory; only files can be locked", path=path)
     if node is not None and node["type"] == "external" and mode == "exclusive":  # Connect

@@ -1,0 +1,100 @@
+"""The block endpoint of the local block store: reads and uploads on signed URLs."""
+
+from __future__ import annotations
+
+import hashlib
+
+import anyio.to_thread
+from aiohttp import web
+
+from lucidlink.exceptions import (
+    BadRequestError,
+    HubUnavailableError,
+    IntegrityError,
+    PathNotFoundError,
+    PayloadTooLargeError,
+    SignedUrlError,
+)
+from lucidlink.hub.api.context import hub_of
+from lucidlink.hub.api.http import ok, query, read_body
+from lucidlink.hub.api.route import INT, RouteTable, obj, ref, signed_params
+from lucidlink.hub.blockstore.local import LocalBlockStore
+from lucidlink.hub.core import files
+from lucidlink.hub.identifiers import HASH_RE, ID_RE
+
+ROUTES = RouteTable()
+route = ROUTES.route
+
+
+def _local_store(request: web.Request) -> LocalBlockStore:
+    blocks = hub_of(request).blocks
+    if not isinstance(blocks, LocalBlockStore):
+        raise PathNotFoundError("this hub keeps blocks in an object store; use the URLs it signs")
+    return blocks
+
+
+def _check_block_url(request: web.Request, op: str) -> tuple[str, str]:
+    fs_id, digest = request.match_info["fs"], request.match_info["hash"]
+    if not HASH_RE.fullmatch(digest):
+        raise BadRequestError(f"{digest[:80]!r} is not a SHA-256 hex digest")
+    if not ID_RE.fullmatch(fs_id):
+        raise SignedUrlError(f"block URL for {digest[:12]} names no filespace this hub signs for")
+    q = query(request)
+    if q.get("op") != op:
+        raise SignedUrlError(f"this block URL was signed for {q.get('op', '')[:20]!r}, not {op!r}")
+    _local_store(request).signer.check(op, fs_id, digest, q.get("exp"), q.get("sig"))
+    return fs_id, digest
+
+
+@route("GET", "/v1/blocks/{fs}/{hash}", "Read a block (Range supported), on a signed URL.", auth="signed",
+       params=signed_params("get"), required_params=("op", "exp", "sig"), statuses=(200, 206),
+       content_type="application/octet-stream", errors=(416,))
+async def get_block(request: web.Request) -> web.StreamResponse:
+    fs_id, digest = _check_block_url(request, "get")
+    path = _local_store(request).path_of(fs_id, digest)
+    if not await anyio.to_thread.run_sync(path.exists):
+        raise PathNotFoundError(f"block {digest[:12]}... is not in the block store")
+    return web.FileResponse(path, headers={"Cache-Control": "private, max-age=31536000, immutable",
+                                           "Content-Type": "application/octet-stream"})
+
+
+@route("PUT", "/v1/blocks/{fs}/{hash}", "Upload a block on a signed URL; its bytes must hash to its name.",
+       auth="signed", params=signed_params("put"), required_params=("op", "exp", "sig"), status=201,
+       request_content_type="application/octet-stream", request={"type": "string", "format": "binary"},
+       response=obj({"hash": ref("Hash"), "length": INT}), errors=(413, 422, 503))
+async def put_block(request: web.Request) -> web.StreamResponse:
+    fs_id, digest = _check_block_url(request, "put")
+    hub = hub_of(request)
+    store = _local_store(request)
+    fs = await hub.filespace_row(fs_id)
+    if fs is None:
+        raise PathNotFoundError(f"filespace {fs_id} does not exist")
+    limit = int(fs["block_size"])
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLargeError(f"a block is at most {limit} bytes; this one is {request.content_length}")
+    data = await read_body(request, limit)
+    if len(data) > limit:
+        raise PayloadTooLargeError(f"a block is at most {limit} bytes")
+    if not data:
+        raise BadRequestError("a block cannot be empty")
+    actual = await anyio.to_thread.run_sync(lambda: hashlib.sha256(data).hexdigest())
+    if actual != digest:
+        raise IntegrityError(
+            f"block bytes hash to {actual[:12]}..., not {digest[:12]}...; nothing was stored. "
+            "Upload the block's exact bytes again",
+            expected=digest, actual=actual,
+        )
+    # The block becomes known only once its bytes are durable (see lucidlink/hub/core/gc.py).
+    await hub.store.write(files.begin_upload, fs_id, digest, len(data))
+    try:
+        await store.write_verified(fs_id, digest, data)
+    except OSError as exc:
+        await hub.store.write(files.abort_upload, fs_id, digest)
+        raise HubUnavailableError(
+            f"the hub could not store block {digest[:12]}... ({exc.strerror or exc}); nothing "
+            "was stored. Retry the upload later; if this persists, the hub's disk is full or "
+            "failing"
+        ) from exc
+    await hub.store.write(files.finish_upload, fs_id, digest)
+    hub.metrics.count_block_bytes("in", len(data))
+    return ok({"hash": digest, "length": len(data)}, status=201)

@@ -1,0 +1,107 @@
+"""File contents: block lists, commits, block URLs and the statistics of a filespace."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from lucidlink.exceptions import BadRequestError
+from lucidlink.hub.api.context import base_url_of, body_of, changed, filespace_of, hub_of, write_as
+from lucidlink.hub.api.http import ok, path_arg, query
+from lucidlink.hub.api.route import ENTRY, INT, PATH, STR, RouteTable, obj, ref
+from lucidlink.hub.core import files
+from lucidlink.hub.identifiers import HASH_RE
+
+MAX_URL_BATCH = 1024
+ROUTES = RouteTable()
+route = ROUTES.route
+
+
+def _changes_of(items: list[Any]) -> list[dict[str, Any]]:
+    """The commits of a request, each a JSON object with its path normalised."""
+    changes = []
+    for change in items:
+        if not isinstance(change, dict):
+            raise BadRequestError("each commit must be a JSON object")
+        changes.append({**change, "path": path_arg(change.get("path"))})
+    return changes
+
+
+@route("GET", "/v1/filespaces/{fs}/file", "A file's current version: entry and block list.",
+       params={"path": PATH}, required_params=("path",), errors=(409,), response=obj({
+           "entry": ENTRY, "block_size": INT, "external": {"type": "object"}, "blocks": {"type": "array", "items": obj(
+               {"index": INT, "hash": ref("Hash"), "length": INT, "used": INT})}}, ("entry", "block_size", "blocks")))
+async def read_file(request: web.Request) -> web.StreamResponse:
+    _, fs = await filespace_of(request)
+    path = path_arg(query(request).get("path"))
+    return ok(await hub_of(request).store.read(files.read_file, fs["id"], path))
+
+
+@route("POST", "/v1/filespaces/{fs}/commit", "Atomically apply block changes to one file; bumps its version.",
+       request=ref("Commit"), response=ref("CommitResult"), errors=(403, 409))
+async def commit(request: web.Request) -> web.StreamResponse:
+    p, fs = await filespace_of(request, write="write files")
+    body = await body_of(request)
+    results = await write_as(request, p, files.commit_many, fs["id"], _changes_of([body]))
+    changed(request, fs["id"])
+    return ok(results[0])
+
+
+@route("POST", "/v1/filespaces/{fs}/commits",
+       "Several commits in one call and one transaction: all land or none do.",
+       request=obj({"commits": {"type": "array", "minItems": 1, "items": ref("Commit")}}, ("commits",)),
+       response=obj({"results": {"type": "array", "items": ref("CommitResult")}}), errors=(403, 409))
+async def commit_batch(request: web.Request) -> web.StreamResponse:
+    p, fs = await filespace_of(request, write="write files")
+    body = await body_of(request)
+    changes = body.get("commits")
+    if not isinstance(changes, list) or not changes:
+        raise BadRequestError("'commits' must be a non-empty list")
+    results = await write_as(request, p, files.commit_many, fs["id"], _changes_of(changes))
+    changed(request, fs["id"])
+    return ok({"results": results})
+
+
+@route("POST", "/v1/filespaces/{fs}/blocks/urls",
+       "Signed, short-lived URLs for blocks: op 'get' to read, 'put' to upload (known blocks need none).",
+       request=obj({"op": {"enum": ["get", "put"]},
+                    "hashes": {"type": "array", "maxItems": MAX_URL_BATCH, "items": ref("Hash")}}, ("op", "hashes")),
+       response=obj({"urls": {"type": "object", "additionalProperties": STR}, "present": {
+           "type": "array", "items": ref("Hash")}, "expires": INT, "block_size": INT}), errors=(403, 503))
+async def block_urls(request: web.Request) -> web.StreamResponse:
+    p, fs = await filespace_of(request)
+    body = await body_of(request)
+    op = body.get("op")
+    if op not in ("get", "put"):
+        raise BadRequestError("'op' must be 'get' or 'put'")
+    if op == "put":
+        p.require_write("upload blocks")
+    hub = hub_of(request)
+    hashes = body.get("hashes")
+    if not isinstance(hashes, list) or len(hashes) > MAX_URL_BATCH:
+        raise BadRequestError(f"'hashes' must be a list of at most {MAX_URL_BATCH} SHA-256 hex digests")
+    for digest in hashes:
+        if not isinstance(digest, str) or not HASH_RE.fullmatch(digest):
+            raise BadRequestError(f"{digest!r} is not a SHA-256 hex digest")
+    present: list[str] = []
+    if op == "put":
+        # A write: answering "present" refreshes the blocks' last_seen, so the GC keeps
+        # them for the commit the client is about to make without uploading them.
+        known = await hub.store.write(files.known_blocks, fs["id"], hashes)
+        present = sorted(known)
+        hashes = [h for h in hashes if h not in known]
+    base = base_url_of(request)
+    ttl = hub.settings.url_ttl_seconds
+    urls = {h: hub.blocks.signed_url(base, fs["id"], h, op, ttl) for h in hashes}
+    return ok({"urls": urls, "present": present, "expires": int(time.time() + ttl), "block_size": fs["block_size"]})
+
+
+@route("GET", "/v1/filespaces/{fs}/statistics", "File, directory and byte counts of the filespace.",
+       response=obj({k: INT for k in ("file_count", "directory_count", "symlink_count", "entries", "entries_size",
+                                      "data_size", "storage_size", "block_count", "external_files_size",
+                                      "external_files_count")}))
+async def statistics(request: web.Request) -> web.StreamResponse:
+    _, fs = await filespace_of(request)
+    return ok(await hub_of(request).store.read(files.statistics, fs["id"]))

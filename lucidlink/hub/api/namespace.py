@@ -1,0 +1,128 @@
+"""The namespace: stat, list, mkdir, delete, move, copy and truncate."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from lucidlink.exceptions import BadRequestError
+from lucidlink.hub.api.context import body_of, changed, filespace_of, hub_of, write_as
+from lucidlink.hub.api.http import MAX_INT64, bool_field, int_arg, ok, path_arg, query
+from lucidlink.hub.api.route import (
+    BOOL,
+    ENTRY,
+    INT,
+    NAME,
+    NON_ROOT,
+    PATH,
+    STR,
+    RouteTable,
+    obj,
+    ref,
+)
+from lucidlink.hub.core import files, namespace
+from lucidlink.paths import MAX_NAME_BYTES
+
+MAX_LIST_LIMIT = 5000
+ROUTES = RouteTable()
+route = ROUTES.route
+
+
+@route("GET", "/v1/filespaces/{fs}/entry", "Stat one path.", params={"path": PATH}, required_params=("path",),
+       response=ENTRY, errors=(409,))
+async def stat(request: web.Request) -> web.StreamResponse:
+    _, fs = await filespace_of(request)
+    path = path_arg(query(request).get("path"))
+    return ok(await hub_of(request).store.read(namespace.stat, fs["id"], path))
+
+
+@route("GET", "/v1/filespaces/{fs}/list",
+       "One page of a directory, by name in code-point order (keyset cursor: the last name of a page).",
+       params={"path": PATH, "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT},
+               "cursor": NAME}, errors=(409,),
+       response=obj({"entries": {"type": "array", "items": ENTRY}, "cursor": {"anyOf": [STR, {"type": "null"}]}}))
+async def list_dir(request: web.Request) -> web.StreamResponse:
+    _, fs = await filespace_of(request)
+    q = query(request)
+    path = path_arg(q.get("path", "/"))
+    limit = int_arg(q.get("limit"), "limit", default=1000, lo=1, hi=MAX_LIST_LIMIT)
+    after = q.get("cursor")
+    if after is not None and (len(after) > MAX_NAME_BYTES or "/" in after or "\x00" in after):
+        raise BadRequestError(f"cursor {after[:40]!r} is not one this hub handed out (the last name of a page)")
+    entries, cursor = await hub_of(request).store.read(namespace.list_dir, fs["id"], path, limit, after)
+    return ok({"entries": entries, "cursor": cursor})
+
+
+@route("POST", "/v1/filespaces/{fs}/mkdir", "Create a directory (parents included by default).",
+       request=obj({"path": PATH, "parents": BOOL, "exist_ok": BOOL}, ("path",)), response=ENTRY,
+       errors=(403, 409))
+async def mkdir(request: web.Request) -> web.StreamResponse:
+    p, fs = await filespace_of(request, write="create directories")
+    body = await body_of(request)
+    result = await write_as(
+        request, p, namespace.mkdir, fs["id"], path_arg(body.get("path")),
+        parents=bool_field(body, "parents", True),
+        exist_ok=bool_field(body, "exist_ok", True),
+    )
+    changed(request, fs["id"])
+    return ok(result)
+
+
+@route("POST", "/v1/filespaces/{fs}/delete", "Delete a file or a directory (recursive in one call).",
+       request=obj({"path": NON_ROOT, "recursive": BOOL, "type": {"enum": ["file", "dir", None]}}, ("path",)),
+       response=obj({"deleted": INT, "seq": INT}), errors=(403, 409))
+async def delete(request: web.Request) -> web.StreamResponse:
+    p, fs = await filespace_of(request, write="delete")
+    body = await body_of(request)
+    expect = body.get("type")
+    if expect not in (None, "file", "dir"):
+        raise BadRequestError("'type' must be 'file', 'dir' or null")
+    result = await write_as(
+        request, p, namespace.delete, fs["id"], path_arg(body.get("path")), expect=expect,
+        recursive=bool_field(body, "recursive"),
+    )
+    changed(request, fs["id"])
+    return ok(result)
+
+
+@route("POST", "/v1/filespaces/{fs}/move", "Rename/move; POSIX overwrite rules when 'overwrite'.",
+       request=obj({"src": NON_ROOT, "dst": NON_ROOT, "overwrite": BOOL}, ("src", "dst")), response=ENTRY,
+       errors=(403, 409))
+async def move(request: web.Request) -> web.StreamResponse:
+    p, fs = await filespace_of(request, write="move")
+    body = await body_of(request)
+    result = await write_as(
+        request, p, namespace.move, fs["id"], path_arg(body.get("src"), "src"), path_arg(body.get("dst"), "dst"),
+        overwrite=bool_field(body, "overwrite"),
+    )
+    changed(request, fs["id"])
+    return ok(result)
+
+
+@route("POST", "/v1/filespaces/{fs}/copy", "Server-side copy of a file (shares its blocks).",
+       request=obj({"src": NON_ROOT, "dst": NON_ROOT, "overwrite": BOOL}, ("src", "dst")),
+       response=ref("CommitResult"), errors=(403, 409))
+async def copy(request: web.Request) -> web.StreamResponse:
+    p, fs = await filespace_of(request, write="copy")
+    body = await body_of(request)
+    result = await write_as(
+        request, p, files.copy, fs["id"], path_arg(body.get("src"), "src"), path_arg(body.get("dst"), "dst"),
+        overwrite=bool_field(body, "overwrite", True),
+    )
+    changed(request, fs["id"])
+    return ok(result)
+
+
+@route("POST", "/v1/filespaces/{fs}/truncate", "Shrink or extend a file without moving bytes.",
+       request=obj({"path": NON_ROOT, "size": {"type": "integer", "minimum": 0, "maximum": MAX_INT64}},
+                   ("path", "size")),
+       response=ref("CommitResult"), errors=(403, 409))
+async def truncate(request: web.Request) -> web.StreamResponse:
+    p, fs = await filespace_of(request, write="truncate")
+    body = await body_of(request)
+    size = body.get("size")
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise BadRequestError(f"'size' must be an integer, not {size!r}")
+    size = int_arg(size, "size")
+    result = await write_as(request, p, files.truncate, fs["id"], path_arg(body.get("path")), size)
+    changed(request, fs["id"])
+    return ok(result)

@@ -1,0 +1,185 @@
+"""The inode tree of a filespace: node lookups, inserts and drops, as transaction functions.
+
+The primitives the namespace operations (:mod:`lucidlink.hub.core.namespace`), file
+commits, locks and Connect build on. A node is a row of ``nodes``; paths are canonical
+(see :mod:`lucidlink.paths`). Nothing here records a change in the journal: the
+operation that changes the tree does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lucidlink.exceptions import (
+    InvalidPathError,
+    NotADirectoryFilespaceError,
+    PathNotFoundError,
+)
+from lucidlink.hub.core import gc
+from lucidlink.hub.store.base import Row, Tx
+from lucidlink.paths import split_path
+
+NODE_COLUMNS = "id, parent_id, name, type, size, mtime, ctime, version"
+
+
+def entry_json(row: Row, path: str, external: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The wire form of a node (a linked file's also names its data store and object)."""
+    out = {
+        "id": row["id"],
+        "path": path,
+        "name": "" if path == "/" else row["name"],
+        "type": row["type"],
+        "size": row["size"],
+        "mtime": row["mtime"],
+        "ctime": row["ctime"],
+        "version": row["version"],
+    }
+    if external is not None:  # Connect
+        out["external"] = {"store": external["store"], "object_id": external["object_id"]}
+    return out
+
+
+def externals(tx: Tx, rows: list[Row]) -> dict[int, dict[str, Any]]:
+    """Connect: ``{node id: {"store", "object_id"}}`` for the linked files among ``rows``."""
+    ids = [int(r["id"]) for r in rows if r["type"] == "external"]
+    if not ids:
+        return {}
+    found = tx.all(
+        "SELECT e.node_id, s.name AS store, e.object_id FROM external_files e "
+        f"JOIN data_stores s ON s.id = e.store_id WHERE e.node_id IN ({','.join('?' * len(ids))})",
+        ids,
+    )
+    return {int(r["node_id"]): {"store": r["store"], "object_id": r["object_id"]} for r in found}
+
+
+def root(tx: Tx, filespace_id: str) -> Row:
+    """The root directory node of a filespace."""
+    row = tx.one(
+        f"SELECT {NODE_COLUMNS} FROM nodes WHERE id = "
+        "(SELECT root_id FROM filespaces WHERE id = ?)",
+        (filespace_id,),
+    )
+    assert row is not None, filespace_id
+    return row
+
+
+def child(tx: Tx, parent_id: int, name: str) -> Row | None:
+    """The entry ``name`` of directory ``parent_id``, or ``None``."""
+    return tx.one(
+        f"SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ? AND name = ?", (parent_id, name)
+    )
+
+
+def lookup(tx: Tx, filespace_id: str, path: str) -> Row | None:
+    """The node at ``path``, or ``None`` if it (or a parent) is missing.
+
+    Raises ``NotADirectoryError`` when a file stands where a parent directory should.
+    """
+    node = root(tx, filespace_id)
+    parts = split_path(path)
+    walked = ""
+    for part in parts:
+        if node["type"] != "dir":
+            raise NotADirectoryFilespaceError(
+                f"{walked} is a file, so {path} cannot exist; use a path under a directory",
+                path=path,
+            )
+        found = child(tx, node["id"], part)
+        if found is None:
+            return None
+        node = found
+        walked += "/" + part
+    return node
+
+
+def get(tx: Tx, filespace_id: str, path: str) -> Row:
+    """The node at ``path``; ``FileNotFoundError`` when missing."""
+    node = lookup(tx, filespace_id, path)
+    if node is None:
+        raise PathNotFoundError(f"{path} does not exist in this filespace", path=path)
+    return node
+
+
+def get_dir(tx: Tx, filespace_id: str, path: str) -> Row:
+    """The directory at ``path``."""
+    node = get(tx, filespace_id, path)
+    if node["type"] != "dir":
+        raise NotADirectoryFilespaceError(f"{path} is a file, not a directory", path=path)
+    return node
+
+
+def parent_dir(tx: Tx, filespace_id: str, path: str) -> tuple[Row, str]:
+    """The existing parent directory of ``path`` and the last name of ``path``."""
+    parts = split_path(path)
+    if not parts:
+        raise InvalidPathError("the root directory has no parent; name a path under it", path=path)
+    parent_path = "/" + "/".join(parts[:-1])
+    node = lookup(tx, filespace_id, parent_path)
+    if node is None:
+        raise PathNotFoundError(
+            f"the parent directory {parent_path} of {path} does not exist; create it first",
+            path=path,
+        )
+    if node["type"] != "dir":
+        raise NotADirectoryFilespaceError(
+            f"{parent_path} is a file, so {path} cannot be created under it", path=path
+        )
+    return node, parts[-1]
+
+
+def insert_node(tx: Tx, filespace_id: str, parent_id: int, name: str, type_: str, now: int) -> Row:
+    """Insert a new node (size 0, version 1) under ``parent_id``; returns its row."""
+    row = tx.one(
+        "INSERT INTO nodes (filespace_id, parent_id, name, type, size, mtime, ctime, version) "
+        f"VALUES (?, ?, ?, ?, 0, ?, ?, 1) RETURNING {NODE_COLUMNS}",
+        (filespace_id, parent_id, name, type_, now, now),
+    )
+    assert row is not None
+    return row
+
+
+def touch_dir(tx: Tx, node_id: int, now: int) -> None:
+    """Set a directory's mtime (its entries changed)."""
+    tx.execute("UPDATE nodes SET mtime = ? WHERE id = ?", (now, node_id))
+
+
+def subtree_ids(tx: Tx, node_id: int) -> list[int]:
+    """The ids of ``node_id`` and every node below it."""
+    rows = tx.all(
+        "WITH RECURSIVE sub(id) AS (SELECT id FROM nodes WHERE id = ? UNION ALL "
+        "SELECT n.id FROM nodes n JOIN sub ON n.parent_id = sub.id) SELECT id FROM sub",
+        (node_id,),
+    )
+    return [int(r["id"]) for r in rows]
+
+
+def drop_nodes(tx: Tx, ids: list[int]) -> None:
+    """Delete nodes and their block references.
+
+    Their blocks become garbage for the GC once unreferenced for its grace period,
+    counted from now (:func:`lucidlink.hub.core.gc.release_nodes`): a reader of a deleted
+    file can still fetch what it had opened.
+    """
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        gc.release_nodes(tx, chunk)
+        tx.execute(f"DELETE FROM file_blocks WHERE node_id IN ({marks})", chunk)
+        tx.execute(f"DELETE FROM nodes WHERE id IN ({marks})", chunk)
+
+
+def has_children(tx: Tx, node_id: int) -> bool:
+    """Whether directory ``node_id`` has any entry."""
+    return tx.one("SELECT 1 AS x FROM nodes WHERE parent_id = ? LIMIT 1", (node_id,)) is not None
+
+
+def is_ancestor(tx: Tx, ancestor_id: int, node_id: int) -> bool:
+    """Whether ``ancestor_id`` is ``node_id`` or one of its parents."""
+    row = tx.one(
+        "WITH RECURSIVE up(id, parent_id) AS ("
+        "SELECT id, parent_id FROM nodes WHERE id = ? UNION ALL "
+        "SELECT n.id, n.parent_id FROM nodes n JOIN up ON n.id = up.parent_id) "
+        "SELECT 1 AS x FROM up WHERE id = ? LIMIT 1",
+        (node_id, ancestor_id),
+    )
+    return row is not None

@@ -1,0 +1,1 @@
+"""What the hub speaks of S3 itself: SigV4 presigning and Connect's small client."""
