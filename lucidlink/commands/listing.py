@@ -11,6 +11,7 @@ import click
 from lucidlink.commands.errors import CommandError
 from lucidlink.commands.runtime import Runtime, pass_runtime
 from lucidlink.commands.stores import Entry, RemotePlace, walk
+from lucidlink.commands.urls import SCHEME, is_remote
 
 _JSON = click.option(
     "--json", "as_json", is_flag=True, help="Print JSON (one document) instead of text."
@@ -85,7 +86,7 @@ def _filespaces(rt: Runtime, url_arg: str, long: bool, as_json: bool) -> None:
 def ls(rt: Runtime, long: bool, recursive: bool, as_json: bool, url: str) -> None:
     """List a filespace directory, or a workspace's filespaces.
 
-    lucidlink://WORKSPACE lists its filespaces.
+    lucidlink://WORKSPACE lists its filespaces; lucidlink:// the token's workspace.
 
     \b
     Examples:
@@ -93,7 +94,12 @@ def ls(rt: Runtime, long: bool, recursive: bool, as_json: bool, url: str) -> Non
       lucidlink ls -l lucidlink://acme/media/2024
       lucidlink ls -R --json lucidlink://acme/media | jq '.[].path'
     """
-    if len([p for p in url[len("lucidlink://") :].split("/") if p]) == 1:
+    depth = len([p for p in url[len(SCHEME) :].split("/") if p]) if is_remote(url) else -1
+    if depth == 0:
+        name = rt.session().workspace().name
+        click.echo(json.dumps([{"name": name}]) if as_json else f"{name}/")
+        return None
+    if depth == 1:
         return _filespaces(rt, url, long, as_json)
     place = rt.remote(url)
     entry = _need(place)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import click
 
 from lucidlink.commands.engine import DEFAULT_JOBS, Job, run_jobs
-from lucidlink.commands.errors import CommandError, UsageProblem
+from lucidlink.commands.errors import CommandError, Interrupted, UsageProblem
 from lucidlink.commands.runtime import Runtime, pass_runtime
 from lucidlink.commands.stores import (
     Entry,
@@ -342,8 +342,13 @@ def sync(
         )
 
     # With --checksum each comparison reads both files: run them as parallel as the copies.
-    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(jobs, thread_name_prefix="lucidlink-compare")
+    try:
         changed = list(pool.map(differs, files))
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted while comparing files; nothing was changed") from None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     jobs_ = [
         Job(resolve_rel(src, rel), resolve_rel(dst, rel), e.size, e.mtime_ns)
         for (rel, e), change in zip(files, changed, strict=True)

@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
+
 import lucidlink
+from lucidlink.commands.app import cli
 from tests.cli.conftest import CliHub, listing, one_line_error
 
 
@@ -17,6 +21,18 @@ def _tree(root: Path, files: dict[str, bytes]) -> Path:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(data)
     return root
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    def commands(group: click.Group) -> Iterator[click.Command]:
+        for command in group.commands.values():
+            yield command
+            if isinstance(command, click.Group):
+                yield from commands(command)
+
+    for command in commands(cli):
+        if command.name != "hub":  # the hub's argparse tree has its own help
+            assert "Example" in (command.help or ""), command.name
 
 
 def test_help_usage_errors_and_the_hub_tree(cli_hub: CliHub, tmp_path: Path) -> None:
@@ -64,7 +80,8 @@ def test_cp_ls_stat_cat_du_tree(
         "photos/raw/c.raw": 1,
     }
     u = cli_hub.url_of
-    recursive, ls, long, filespaces, info, cat, du, tree, gone, dir_cat = cli_hub.run_all(
+    runs = cli_hub.run_all(
+        ("ls", "lucidlink://"),
         ("ls", "-R", "--json", u("t1")),
         ("ls", u("t1/photos")),
         ("ls", "-l", u("t1/photos/raw")),
@@ -76,6 +93,8 @@ def test_cp_ls_stat_cat_du_tree(
         ("stat", u("t1/nope")),
         ("cat", u("t1/photos")),
     )
+    workspace, recursive, ls, long, filespaces, info, cat, du, tree, gone, dir_cat = runs
+    assert workspace.out == "demo/\n"
     assert [(e["path"], e["type"], e["size"]) for e in json.loads(recursive.out)][-2:] == [
         ("photos/raw/b.raw", "file", 3000),
         ("photos/raw/c.raw", "file", 1),
