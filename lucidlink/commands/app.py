@@ -216,4 +216,4 @@ def main(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else EXIT_OK
 
 
-__all__ = ["Session", "cli", "main", "run_hub"]
+__all__ = ["cli", "main", "run_hub"]
