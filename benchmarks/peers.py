@@ -6,7 +6,9 @@
 One run on this machine starts its own SeaweedFS (S3) and its own embedded hub (SQLite and
 local blocks, in a child process), then measures, per scenario:
 
-* lucidlink: the blocking SDK (and ``lucidlink.fsspec``) against the embedded hub;
+* lucidlink: the blocking SDK, as the issue asks (loops of ``write_file``/``open``/
+  ``read_file``), ``lucidlink.fsspec``, and for the small files also the async core with
+  ``CONCURRENCY`` calls in flight, the form the peers' concurrent figures compare with;
 * s3fs and obstore against the SeaweedFS; for s3fs several forms, the best one shown;
 * raw S3: plain unsigned aiohttp GET/PUT/LIST of the same bytes against the same SeaweedFS
   (the best of a single request and concurrent 4 MiB pieces): what a plain Python HTTP
@@ -85,7 +87,8 @@ FORMS: dict[tuple[str, str], list[str]] = {
     ("write", "obstore"): ["put"],
     ("write", "raw"): ["PUT", "4MiB PUTs x8"],
     ("write", "disk"): ["write+fsync", "write (page cache)"],
-    ("small_write", "lucidlink"): ["write_file loop", "open(wb) loop"],
+    ("small_write", "lucidlink"): ["write_file loop", "open(wb) loop",
+                                   f"aio write_file x{CONCURRENCY}"],
     ("small_write", "s3fs"): ["pipe(dict)"],
     ("small_write", "obstore"): [f"put x{CONCURRENCY}"],
     ("small_write", "raw"): [f"PUT x{CONCURRENCY}"],
@@ -95,7 +98,8 @@ FORMS: dict[tuple[str, str], list[str]] = {
     ("read", "obstore"): ["get"],
     ("read", "raw"): ["GET", "4MiB GETs x16"],
     ("read", "disk"): ["read"],
-    ("small_read", "lucidlink"): ["read_file loop", "fsspec cat(list)"],
+    ("small_read", "lucidlink"): ["read_file loop", "fsspec cat(list)",
+                                  f"aio read_file x{CONCURRENCY}"],
     ("small_read", "s3fs"): ["cat(list)"],
     ("small_read", "obstore"): [f"get x{CONCURRENCY}"],
     ("small_read", "raw"): [f"GET x{CONCURRENCY}"],
@@ -165,7 +169,8 @@ def _small_names(n: int) -> list[str]:
 def _slots(engine: str, form: str, r: int) -> tuple[str, str]:
     """Where a case's large file and small-file directory live (no trailing slash)."""
     if engine == "lucidlink":
-        small = "open_wb" if "open" in form or "fsspec" in form else "write_file"
+        small = ("aio" if form.startswith("aio") else
+                 "open_wb" if "open" in form or "fsspec" in form else "write_file")
         return f"/r{r}/big.bin", f"/r{r}/small-{small}"
     if engine == "s3fs":
         big = "pipe8" if "8MiB" in form or "cat_ranges" in form else "pipe"
@@ -194,6 +199,8 @@ def case_lucidlink(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> l
     """One lucidlink case, in a new daemon (empty cache); returns a digest for writes."""
     big, small = _slots("lucidlink", form, ctx["round"])
     names = _small_names(ctx["files"])
+    if form.startswith("aio"):
+        return asyncio.run(_lucid_aio(scenario, small, names, ctx, t))
     if form == "fsspec cat(list)":
         from lucidlink.fsspec import LucidLinkFileSystem
 
@@ -257,6 +264,38 @@ def case_lucidlink(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> l
             with t:
                 entries = fs.read_dir(small)
             assert len(entries) == len(names), len(entries)
+    return None
+
+
+async def _lucid_aio(scenario: str, small: str, names: list[str], ctx: dict[str, Any],
+                     t: Timer) -> list[str] | None:
+    """The small files through the async core, ``CONCURRENCY`` calls at a time."""
+    import lucidlink.aio
+
+    _quiet_logs()
+    sem = asyncio.Semaphore(CONCURRENCY)
+
+    async def bounded(coro: Any) -> Any:
+        async with sem:
+            return await coro
+
+    async with lucidlink.aio.create_daemon(hub_url=ctx["hub_url"]) as daemon:
+        creds = lucidlink.aio.ServiceAccountCredentials(token=ctx["token"])
+        ws = await daemon.authenticate(creds)
+        async with ws.link_filespace(name="data") as fsp:
+            fs = fsp.fs
+            if scenario == "small_write":
+                datas = [os.urandom(SMALL) for _ in names]
+                await fs.create_dir(small)
+                with t:
+                    await asyncio.gather(*(bounded(fs.write_file(f"{small}/{n}", d))
+                                           for n, d in zip(names, datas, strict=True)))
+                    await fsp.sync_all()
+                return [_digest(datas)]
+            with t:
+                got = await asyncio.gather(*(bounded(fs.read_file(f"{small}/{n}"))
+                                             for n in names))
+            _check(got, ctx["want"], "aio read_file")
     return None
 
 
