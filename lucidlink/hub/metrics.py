@@ -1,70 +1,64 @@
-"""Prometheus metrics in the text exposition format (no client library needed)."""
+"""The hub's Prometheus metrics, one registry per app (several hubs may share a process).
+
+``lucidhub_requests_total{route,method,status}`` (route: the path template, or
+``unmatched``), ``lucidhub_request_duration_seconds{route,method}`` histograms and
+``lucidhub_block_bytes_total{direction}`` (bytes through the block endpoint).
+"""
 
 from __future__ import annotations
 
-import bisect
-from collections import defaultdict
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+           60.0)
+DIRECTIONS = ("in", "out")
 
 
 class Metrics:
-    """Request counts by route, method and status; latency histograms by route."""
+    """Request counts by route, method and status; latency histograms by route; block bytes."""
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
-        self.latency_buckets: dict[tuple[str, str], list[int]] = {}
-        self.latency_sum: dict[tuple[str, str], float] = defaultdict(float)
-        self.latency_count: dict[tuple[str, str], int] = defaultdict(int)
-        self.block_bytes: dict[str, int] = defaultdict(int)
+        self.registry = CollectorRegistry(auto_describe=True)
+        """This hub's own registry (never the process-global default one)."""
+        self._requests = Counter(
+            "lucidhub_requests", "HTTP requests by route, method and status.",
+            ("route", "method", "status"), registry=self.registry)
+        self._latency = Histogram(
+            "lucidhub_request_duration_seconds", "Request latency by route and method.",
+            ("route", "method"), buckets=BUCKETS, registry=self.registry)
+        self._block_bytes = Counter(
+            "lucidhub_block_bytes", "Bytes moved through the hub's block endpoint.",
+            ("direction",), registry=self.registry)
+        for direction in DIRECTIONS:
+            self._block_bytes.labels(direction)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Record one finished request."""
-        self.requests[(route, method, status)] += 1
-        key = (route, method)
-        buckets = self.latency_buckets.setdefault(key, [0] * len(BUCKETS))
-        index = bisect.bisect_left(BUCKETS, seconds)
-        if index < len(BUCKETS):
-            buckets[index] += 1
-        self.latency_sum[key] += seconds
-        self.latency_count[key] += 1
+        self._requests.labels(route, method, str(status)).inc()
+        self._latency.labels(route, method).observe(seconds)
 
     def count_block_bytes(self, direction: str, n: int) -> None:
         """Count ``n`` bytes moved through the block endpoint (``in`` or ``out``)."""
-        self.block_bytes[direction] += n
+        self._block_bytes.labels(direction).inc(n)
+
+    @property
+    def requests(self) -> dict[tuple[str, str, int], int]:
+        """Requests so far by ``(route, method, status)``."""
+        return {
+            (s.labels["route"], s.labels["method"], int(s.labels["status"])): int(s.value)
+            for metric in self._requests.collect() for s in metric.samples
+            if s.name == "lucidhub_requests_total"
+        }
+
+    @property
+    def block_bytes(self) -> dict[str, int]:
+        """Bytes through the block endpoint so far, by direction."""
+        return {
+            s.labels["direction"]: int(s.value)
+            for metric in self._block_bytes.collect() for s in metric.samples
+            if s.name == "lucidhub_block_bytes_total"
+        }
 
     def render(self) -> str:
-        """The exposition text."""
-        out = [
-            "# HELP lucidhub_requests_total HTTP requests by route, method and status.",
-            "# TYPE lucidhub_requests_total counter",
-        ]
-        for (route, method, status), n in sorted(self.requests.items()):
-            out.append(
-                f'lucidhub_requests_total{{route="{_escape(route)}",method="{method}",status="{status}"}} {n}'
-            )
-        out += [
-            "# HELP lucidhub_request_duration_seconds Request latency by route and method.",
-            "# TYPE lucidhub_request_duration_seconds histogram",
-        ]
-        for (route, method), buckets in sorted(self.latency_buckets.items()):
-            labels = f'route="{_escape(route)}",method="{method}"'
-            cumulative = 0
-            for bound, n in zip(BUCKETS, buckets):
-                cumulative += n
-                out.append(f'lucidhub_request_duration_seconds_bucket{{{labels},le="{bound}"}} {cumulative}')
-            count = self.latency_count[(route, method)]
-            out.append(f'lucidhub_request_duration_seconds_bucket{{{labels},le="+Inf"}} {count}')
-            out.append(f"lucidhub_request_duration_seconds_sum{{{labels}}} {self.latency_sum[(route, method)]}")
-            out.append(f"lucidhub_request_duration_seconds_count{{{labels}}} {count}")
-        out += [
-            "# HELP lucidhub_block_bytes_total Bytes moved through the hub's block endpoint.",
-            "# TYPE lucidhub_block_bytes_total counter",
-        ]
-        for direction, n in sorted(self.block_bytes.items()):
-            out.append(f'lucidhub_block_bytes_total{{direction="{direction}"}} {n}')
-        return "\n".join(out) + "\n"
+        """The text exposition of this hub's registry."""
+        return generate_latest(self.registry).decode("utf-8")
