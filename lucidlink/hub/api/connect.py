@@ -22,12 +22,13 @@ from aiohttp import web
 
 from lucidlink.exceptions import BadRequestError, ConfigurationError
 from lucidlink.hub.api.context import body_of, changed, filespace_of, hub_of, write_as
-from lucidlink.hub.api.http import MAX_INT64, bool_field, int_arg, ok, path_arg, query
+from lucidlink.hub.api.http import bool_field, int_arg, ok, path_arg, query
 from lucidlink.hub.api.route import RouteTable, obj, ref
 from lucidlink.hub.core import connect
 from lucidlink.hub.s3 import client as s3
 from lucidlink.hub.secrets_box import SecretBox
 from lucidlink.hub.state import Hub
+from lucidlink.hub.store.base import MAX_INT64
 from lucidlink.types import (
     MAX_OBJECT_ID_BYTES,
     ExternalFileLink,
@@ -318,7 +319,7 @@ async def presign_urls(request: web.Request) -> web.StreamResponse:
     body = await body_of(request)
     ids = body.get("ids")
     if (not isinstance(ids, list) or not 1 <= len(ids) <= MAX_URL_BATCH
-            or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 2**63 for i in ids)):
+            or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i <= MAX_INT64 for i in ids)):
         raise BadRequestError(f"'ids' must be a list of 1 to {MAX_URL_BATCH} entry ids (integers)")
     hub = hub_of(request)
     rows, stores = await hub.store.read(connect.links_by_ids, fs["id"], sorted(set(ids)))

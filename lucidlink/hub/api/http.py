@@ -15,10 +15,9 @@ from lucidlink.exceptions import (
     LucidLinkError,
     PayloadTooLargeError,
 )
+from lucidlink.hub.store.base import MAX_INT64
 from lucidlink.paths import normalize_path
 
-MAX_INT64 = 2**63 - 1
-"""The largest integer the metadata store holds; bigger numbers in a request are refused."""
 _INT_RE = re.compile(r"-?[0-9]{1,19}")
 
 

@@ -7,9 +7,10 @@ import asyncio
 from aiohttp import web
 
 from lucidlink.hub.api.context import filespace_of, hub_of
-from lucidlink.hub.api.http import MAX_INT64, int_arg, ok, query
+from lucidlink.hub.api.http import int_arg, ok, query
 from lucidlink.hub.api.route import BOOL, INT, RouteTable, Setting, obj, ref
 from lucidlink.hub.core import journal
+from lucidlink.hub.store.base import MAX_INT64
 
 ROUTES = RouteTable()
 route = ROUTES.route

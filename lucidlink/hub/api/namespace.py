@@ -6,7 +6,7 @@ from aiohttp import web
 
 from lucidlink.exceptions import BadRequestError
 from lucidlink.hub.api.context import body_of, changed, filespace_of, hub_of, write_as
-from lucidlink.hub.api.http import MAX_INT64, bool_field, int_arg, ok, path_arg, query
+from lucidlink.hub.api.http import bool_field, int_arg, ok, path_arg, query
 from lucidlink.hub.api.route import (
     BOOL,
     ENTRY,
@@ -20,6 +20,7 @@ from lucidlink.hub.api.route import (
     ref,
 )
 from lucidlink.hub.core import files, namespace
+from lucidlink.hub.store.base import MAX_INT64
 from lucidlink.paths import MAX_NAME_BYTES
 
 MAX_LIST_LIMIT = 5000

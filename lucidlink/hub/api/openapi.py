@@ -25,6 +25,7 @@ from lucidlink.hub.api.route import Route, Setting
 from lucidlink.hub.api.routes import ROUTES
 from lucidlink.hub.config import HubSettings
 from lucidlink.hub.core.admin import MAX_BLOCK_SIZE
+from lucidlink.hub.store.base import MAX_INT64
 from lucidlink.paths import MAX_NAME_BYTES, MAX_PATH_BYTES
 from lucidlink.types import MAX_OBJECT_ID_BYTES
 
@@ -41,7 +42,7 @@ PATH_DOC = (f"An absolute filespace path ('/' is the root; repeated and trailing
             f"path is at most {MAX_PATH_BYTES} bytes.")
 HEX32 = "^[0-9a-f]{32}$"
 HASH = "^[0-9a-f]{64}$"
-INT64 = 2**63 - 1
+INT64 = MAX_INT64
 
 STORE_NAME = {"type": "string", "pattern": "^[A-Za-z0-9_-](?:[A-Za-z0-9 _-]{0,62}[A-Za-z0-9_-])?$",
               "description": "1-64 ASCII letters, digits, spaces, '_' or '-', not starting or ending with a space"}

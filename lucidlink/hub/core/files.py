@@ -25,9 +25,8 @@ from lucidlink.exceptions import (
 )
 from lucidlink.hub.core import connect, gc, idempotency, journal, locks, tree, versions
 from lucidlink.hub.identifiers import HASH_RE
-from lucidlink.hub.store.base import Row, Tx
+from lucidlink.hub.store.base import MAX_INT64, Row, Tx
 
-MAX_INT64 = 2**63 - 1
 COMMIT_MODES = ("create", "exclusive", "existing")
 
 

@@ -58,6 +58,8 @@ class MetadataStore(abc.ABC):
         """Run ``fn(tx, *args, **kwargs)`` in a read-only transaction (a consistent snapshot)."""
 
 
+MAX_INT64 = 2**63 - 1
+"""The largest integer the metadata store holds; bigger numbers in a request are refused."""
 SCHEMA_VERSION = 1
 
 
