@@ -40,7 +40,6 @@ import base64
 import datetime
 import hashlib
 import os
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -61,6 +60,7 @@ from lucidlink.exceptions import (
 from lucidlink.hub.blockstore.base import BlockStore
 from lucidlink.hub.blockstore.s3_settings import S3Settings
 from lucidlink.hub.identifiers import HASH_RE, ID_RE
+from lucidlink.hub.s3.errors import error_code
 from lucidlink.hub.s3.sigv4 import DEFAULT_REGION, MAX_EXPIRES, presign
 
 try:
@@ -123,11 +123,6 @@ _BUCKET_ERRORS: dict[str, tuple[str, str, str]] = {
         "access key {key} may not use the bucket; grant it s3:ListBucket, s3:GetObject, "
         "s3:PutObject and s3:DeleteObject"),
 }
-
-
-def _error_code(body: bytes) -> str:
-    found = re.search(rb"<Code>([^<]{1,100})</Code>", body)
-    return found.group(1).decode("utf-8", "replace") if found else ""
 
 
 def _brief(exc: BaseException) -> str:
@@ -318,7 +313,7 @@ class S3BlockStore(BlockStore):
                     "GET", self._presign("GET", "", 300, params=listing))
                 if status == 200:
                     return
-                code = _error_code(body)
+                code = error_code(body)
                 headers = more if "x-amz-bucket-region" in more else headers
             if code == "NoSuchBucket":
                 await self._create_missing_bucket()
@@ -350,7 +345,7 @@ class S3BlockStore(BlockStore):
                     f"<LocationConstraint>{s.region}</LocationConstraint></CreateBucketConfiguration>"
                     ).encode()
         status, _, answer = await self._send("PUT", self._presign("PUT", "", 300), data=body)
-        code = _error_code(answer)
+        code = error_code(answer)
         if status == 200 or code == "BucketAlreadyOwnedByYou":
             log.info("hub.blocks.s3.bucket_created", bucket=s.bucket, endpoint=s.where)
             return
@@ -371,7 +366,7 @@ class S3BlockStore(BlockStore):
                 "PUT", self._presign("PUT", self._key(probe), 300, headers=wrong), wrong, b"probe")
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise self._unreachable(exc) from None
-        code = _error_code(body)
+        code = error_code(body)
         failed = f"HTTP {status}{f' {code}' if code else ''}"
         if status == 403:
             raise ConfigurationError(

@@ -34,6 +34,7 @@ from lucidlink.exceptions import (
     NotFoundError,
 )
 from lucidlink.hub.s3 import sigv4
+from lucidlink.hub.s3.errors import error_code
 from lucidlink.hub.s3.sigv4 import DEFAULT_REGION
 from lucidlink.hub.s3.sigv4 import MAX_EXPIRES as MAX_EXPIRES  # a presigned URL's longest life
 from lucidlink.shared import normalize_etag
@@ -135,11 +136,6 @@ async def _request(http: aiohttp.ClientSession, method: str, url: str) -> tuple[
         return resp.status, resp.headers, body[:65536]
 
 
-def _error_code(body: bytes) -> str:
-    found = re.search(rb"<Code>([^<]{1,100})</Code>", body)
-    return found.group(1).decode("utf-8", "replace") if found else ""
-
-
 def _unreachable(target: S3Target, exc: BaseException) -> str:
     return f"the data store endpoint {target.where} is not reachable ({type(exc).__name__}: {exc})"
 
@@ -170,7 +166,7 @@ async def check_bucket(http: aiohttp.ClientSession, target: S3Target) -> None:
             _unreachable(target, exc) + "; check the endpoint (scheme, host and port) and that the store runs",
             field="endpoint", reason="unreachable",
         ) from None
-    code = _error_code(body)
+    code = error_code(body)
     bucket = target.bucket
     if status == 404 or code == "NoSuchBucket":
         raise ConfigurationError(
