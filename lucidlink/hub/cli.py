@@ -57,6 +57,8 @@ def serve_settings(args: argparse.Namespace) -> HubSettings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # The server's modules take most of a second to import; the other subcommands
+    # (token, workspace, filespace) and `lucidlink --help` need none of them.
     from lucidlink.hub import logs
     from lucidlink.hub.app import serve
 
@@ -158,7 +160,7 @@ def cmd_embedded(args: argparse.Namespace) -> int:
     """Start a throw-away hub, point a command at it, stop the hub when it exits."""
     import logging
 
-    from lucidlink.hub import logs
+    from lucidlink.hub import logs  # imported here for the reason cmd_serve gives
     from lucidlink.hub.embedded import EmbeddedHub
 
     logs.configure(level=logging.WARNING)
