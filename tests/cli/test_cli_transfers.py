@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -56,11 +55,13 @@ def test_200_mib_up_with_progress_and_down_without(
     down = cli_hub.run("cp", cli_hub.url_of("big.bin"), str(tmp_path / "copy.bin"))
     assert down.code == 0 and down.err == "" and down.out == ""
     assert _sha256(tmp_path / "copy.bin") == digest
+    # -q wins over a bar forced from the environment.
+    (tmp_path / "small").write_bytes(b"s" * 1000)
     quiet = cli_hub.run(
         "-q",
         "cp",
-        cli_hub.url_of("big.bin"),
-        str(tmp_path / "q.bin"),
+        str(tmp_path / "small"),
+        cli_hub.url_of("small"),
         env=cli_hub.env(LUCIDLINK_PROGRESS="1"),
     )
     assert quiet.code == 0 and quiet.err == ""
@@ -97,7 +98,6 @@ def test_ctrl_c_leaves_no_partial_file(
     src, _ = big_file
     fs = sdk["media"].fs
     fs.create_dir("/up")
-    started = time.monotonic()
     up = _interrupt_mid_transfer(cli_hub, str(src), cli_hub.url_of("up/big.bin"))
     assert up.returncode == 130, up.stderr
     assert "interrupted" in up.stderr.decode().splitlines()[-1]
@@ -105,16 +105,12 @@ def test_ctrl_c_leaves_no_partial_file(
     if not fs.file_exists("/big.bin"):
         fs.write_file("/big.bin", src.read_bytes())
         sdk["media"].sync_all()
+    # Down, over an existing file: it is left as it was, and nothing else appears.
     down_dir = tmp_path / "down"
     down_dir.mkdir()
+    (down_dir / "big.bin").write_bytes(b"old")
     down = _interrupt_mid_transfer(cli_hub, cli_hub.url_of("big.bin"), str(down_dir / "big.bin"))
     assert down.returncode == 130, down.stderr
-    assert os.listdir(down_dir) == []
-    assert time.monotonic() - started < 60
-    # An existing target is untouched by an interrupted overwrite.
-    (down_dir / "big.bin").write_bytes(b"old")
-    again = _interrupt_mid_transfer(cli_hub, cli_hub.url_of("big.bin"), str(down_dir / "big.bin"))
-    assert again.returncode == 130
     assert os.listdir(down_dir) == ["big.bin"] and (down_dir / "big.bin").read_bytes() == b"old"
     bad_rate = cli_hub.run("cp", "--bwlimit", "fast", str(src), cli_hub.url_of("x"))
     assert bad_rate.code == 2 and "not a rate" in one_line_error(bad_rate)
