@@ -1,7 +1,8 @@
 """lucidlink: self-hostable cloud filespaces and a LucidLink-compatible Python SDK.
 
 The blocking API below is generated from the async core in :mod:`lucidlink.aio`
-(``tools/generate_sync.py``); both faces behave the same.
+(``tools/generate_sync.py``); both faces behave the same. Every name LucidLink's SDK
+exports from its package is exported here too (see ``docs/compatibility.md``).
 
 >>> with lucidlink.create_daemon() as daemon:
 ...     workspace = daemon.authenticate(lucidlink.ServiceAccountCredentials(token="sa_live:..."))
@@ -10,7 +11,15 @@ The blocking API below is generated from the async core in :mod:`lucidlink.aio`
 """
 
 from lucidlink import exceptions
-from lucidlink._generated import Client, Daemon, Filespace, Filesystem, Workspace, create_daemon
+from lucidlink._generated import (
+    Client,
+    Connect,
+    Daemon,
+    Filespace,
+    Filesystem,
+    Workspace,
+    create_daemon,
+)
 from lucidlink.exceptions import (
     AuthenticationError,
     ClientError,
@@ -20,19 +29,38 @@ from lucidlink.exceptions import (
     FilespaceError,
     LucidLinkError,
 )
+from lucidlink.stream import FileHandle, LucidFileStream, open_buffered, open_text
 from lucidlink.types import (
     ClientConfig,
+    DaemonStatus,
+    DataStoreCredentials,
+    DataStoreInfo,
+    DataStoreKind,
+    DataStoreRekeyState,
     DirEntry,
+    ExternalFileLink,
     FilespaceInfo,
     FilespaceSize,
     FilespaceStatistics,
+    LinkedFilesResult,
     LockInfo,
     LockType,
+    S3Credentials,
+    S3DataStoreConfig,
     ServiceAccountCredentials,
+    StorageConfig,
+    StorageMode,
     SyncMode,
     WorkspaceInfo,
 )
-from lucidlink.types import DataStoreInfo, ExternalFileLink, LinkedFilesResult, S3DataStoreConfig  # Connect
+
+ConnectManager = Connect
+"""LucidLink's name for the class of ``filespace.connect`` (ours: :class:`Connect`)."""
+
+try:  # fsspec is an optional dependency, as in LucidLink's SDK
+    from lucidlink.fsspec import LucidLinkFileSystem
+except ImportError:  # pragma: no cover - without the fsspec extra
+    LucidLinkFileSystem = None  # type: ignore[assignment,misc]
 
 __version__ = "0.1.0"
 
@@ -42,9 +70,18 @@ __all__ = [
     "ClientConfig",
     "ClientError",
     "ConfigurationError",
+    "Connect",
+    "ConnectManager",
     "Daemon",
     "DaemonError",
+    "DaemonStatus",
+    "DataStoreCredentials",
+    "DataStoreInfo",
+    "DataStoreKind",
+    "DataStoreRekeyState",
     "DirEntry",
+    "ExternalFileLink",
+    "FileHandle",
     "Filespace",
     "FilespaceAlreadyLinkedError",
     "FilespaceError",
@@ -52,13 +89,22 @@ __all__ = [
     "FilespaceSize",
     "FilespaceStatistics",
     "Filesystem",
+    "LinkedFilesResult",
     "LockInfo",
     "LockType",
+    "LucidFileStream",
     "LucidLinkError",
+    "LucidLinkFileSystem",
+    "S3Credentials",
+    "S3DataStoreConfig",
     "ServiceAccountCredentials",
+    "StorageConfig",
+    "StorageMode",
     "SyncMode",
     "Workspace",
     "WorkspaceInfo",
     "create_daemon",
     "exceptions",
+    "open_buffered",
+    "open_text",
 ]

@@ -13,6 +13,7 @@ base defines, so an override here replaces the generated one.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from typing import IO, Any, ClassVar, TypeVar, overload
 
@@ -20,6 +21,7 @@ from lucidlink import _loop
 from lucidlink._fileio import open_blocking
 from lucidlink.aio.filesystem import AsyncFilesystem
 from lucidlink.aio.locks import DEFAULT_LOCK_TIMEOUT
+from lucidlink.stream import FileHandle, LucidFileStream
 
 __all__ = ["Facade", "FilesystemFacade", "iterate", "wrap_each"]
 
@@ -109,7 +111,8 @@ def iterate(
 
 
 class FilesystemFacade(Facade):
-    """The hand-written part of the blocking ``Filesystem``: the builtin-like ``open``."""
+    """The hand-written part of the blocking ``Filesystem``: the builtin-like ``open`` (whose
+    raw streams are :class:`~lucidlink.stream.LucidFileStream`) and ``open_legacy``."""
 
     __slots__ = ()
     _async: AsyncFilesystem
@@ -149,4 +152,17 @@ class FilesystemFacade(Facade):
             encoding,
             errors,
             newline,
+            raw_type=LucidFileStream.from_async,
         )
+
+    def open_legacy(self, path: str, mode: str = "r") -> FileHandle:
+        """Deprecated (``DeprecationWarning``): use :meth:`open`.
+
+        LucidLink's legacy open: a :class:`~lucidlink.stream.FileHandle` reading and
+        writing at explicit offsets; ``"r"`` reads, ``"w"`` creates or truncates (and
+        reads), ``"a"`` appends (and reads).
+        """
+        warnings.warn(
+            "fs.open_legacy() is deprecated; use fs.open()", DeprecationWarning, stacklevel=2
+        )
+        return FileHandle(self, path, mode)

@@ -161,6 +161,14 @@ class RawFile(io.RawIOBase):
             return f"<{type(self).__name__} [closed]>"
         return f"<{type(self).__name__} name={self.name!r} mode={self.mode!r}>"
 
+    def hand_over(self) -> AsyncFileLike:
+        """Give the open async file to a new owner: this object is closed, the file is not."""
+        self._check_open()
+        afile = self._afile
+        self._closing = True
+        io.RawIOBase.close(self)
+        return afile
+
     def fileno(self) -> int:
         """Raise :class:`io.UnsupportedOperation`: a filespace file has no descriptor."""
         raise io.UnsupportedOperation("fileno")
@@ -319,6 +327,8 @@ def open_blocking(
     encoding: str | None = None,
     errors: str | None = None,
     newline: str | None = None,
+    *,
+    raw_type: Callable[[AsyncFileLike], RawFile] = RawFile,
 ) -> IO[Any]:
     """Open a file like the builtin :func:`open`, through an async opener.
 
@@ -330,8 +340,8 @@ def open_blocking(
     Differences from the builtin: ``encoding`` defaults to UTF-8 rather than the locale,
     and a negative ``buffering`` means :data:`DEFAULT_BUFFER_SIZE` (1 MiB).
 
-    Returns :class:`RawFile` for binary ``buffering=0``, else :class:`io.BufferedReader`,
-    :class:`io.BufferedWriter` or :class:`io.BufferedRandom` (``'+'`` modes), wrapped in
+    Returns ``raw_type(async_file)`` (a :class:`RawFile`) for binary ``buffering=0``, else
+    :class:`io.BufferedReader`, :class:`io.BufferedWriter` or :class:`io.BufferedRandom` (``'+'`` modes), wrapped in
     :class:`io.TextIOWrapper` for text modes (line-buffered when ``buffering == 1``).
     """
     binary_mode, text = _parse_mode(mode, buffering, encoding, errors, newline)
@@ -342,7 +352,7 @@ def open_blocking(
             RuntimeWarning,
             stacklevel=2,
         )
-    raw = RawFile(_loop.run(_open_async(opener, binary_mode)))
+    raw = raw_type(_loop.run(_open_async(opener, binary_mode)))
     result: IO[Any] = raw  # type: ignore[assignment]
     try:
         line_buffering = buffering == 1

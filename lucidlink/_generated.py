@@ -8,6 +8,7 @@ the background event loop (:mod:`lucidlink._loop`); the runtime is :mod:`lucidli
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -16,6 +17,7 @@ from lucidlink import _facade, _loop
 from lucidlink._facade import FilesystemFacade
 from lucidlink.aio import (
     ClientConfig,
+    DaemonStatus,
     DataStoreInfo,
     DirEntry,
     ExternalFileLink,
@@ -23,13 +25,14 @@ from lucidlink.aio import (
     FilespaceSize,
     FilespaceStatistics,
     LinkedFilesResult,
+    LockInfo,
+    S3Credentials,
     S3DataStoreConfig,
     ServiceAccountCredentials,
+    StorageConfig,
     SyncMode,
     WorkspaceInfo,
 )
-from lucidlink.aio.writeback import PendingCommit
-from lucidlink.types import LockInfo
 
 __all__ = ["Daemon", "Workspace", "Filespace", "Filesystem", "Connect", "Client", "create_daemon"]
 
@@ -37,13 +40,17 @@ __all__ = ["Daemon", "Workspace", "Filespace", "Filesystem", "Connect", "Client"
 class Daemon(_facade.Facade):
     """A lucidlink client. ``start`` it (or ``with``), then ``authenticate``.
 
-    Sandboxed daemons keep their state in a private temporary directory. Physical ones
-    (``sandboxed=False``) keep it in ``<root_path>/.lucid`` (``root_path`` defaults to
-    the working directory), as LucidLink's SDK does; ``stop`` removes that ``.lucid``
-    directory, never ``root_path`` itself or anything else in it, unless
-    ``persist_files=True``, in which case changes closed but not yet committed when
-    the process died are committed on the next start. One daemon at a time may use a
-    root: a second one is refused with ``DaemonError``.
+    ``Daemon(config=None, storage=None)`` as LucidLink's ``Daemon``: ``config`` holds
+    settings such as ``{"fs.cache.size": "2048"}``, ``storage`` a
+    :class:`~lucidlink.types.StorageConfig` (default: sandboxed). Sandboxed daemons keep
+    their state in a private temporary directory. Physical ones keep it in
+    ``<root_path>/.lucid`` (``root_path`` defaults to the working directory), as
+    LucidLink's SDK does; ``stop`` removes that ``.lucid`` directory, never
+    ``root_path`` itself or anything else in it, unless ``persist_on_exit=True``, in
+    which case changes closed but not yet committed when the process died are
+    committed on the next start. One daemon at a time may use a root: a second one is
+    refused with ``DaemonError``. ``hub_url`` is the hub (else ``LUCIDLINK_HUB_URL``,
+    else ``http://127.0.0.1:8470``).
     """
 
     __slots__ = ()
@@ -65,6 +72,21 @@ class Daemon(_facade.Facade):
         return _loop.run(self._async.__aexit__(exc_type, exc, tb))
 
     @property
+    def storage(self) -> StorageConfig:
+        """Where the daemon keeps its state."""
+        return self._async.storage
+
+    @property
+    def sandboxed(self) -> bool:
+        """Whether the state is in a private temporary directory (``StorageMode.SANDBOXED``)."""
+        return self._async.sandboxed
+
+    @property
+    def persist_files(self) -> bool:
+        """Whether the state outlives ``stop`` (physical storage with ``persist_on_exit``)."""
+        return self._async.persist_files
+
+    @property
     def hub_url(self) -> str:
         """The hub this daemon talks to."""
         return self._async.hub_url
@@ -79,18 +101,13 @@ class Daemon(_facade.Facade):
         """The daemon's state dir while running: cache, staging files, pending journal."""
         return self._async.state_path
 
-    @property
     def is_running(self) -> bool:
         """Whether ``start`` was called and ``stop`` not yet."""
-        return self._async.is_running
+        return self._async.is_running()
 
-    def claim_pending(self, filespace_id: str) -> list[PendingCommit]:
-        """The changes a previous run left for ``filespace_id``, handed out once.
-
-        Only records found at ``start`` qualify, so a second link of the same
-        filespace never resumes the first link's live changes.
-        """
-        return self._async.claim_pending(filespace_id)
+    def get_status(self) -> DaemonStatus:
+        """Whether the daemon runs, has authenticated, has a filespace linked; its root dir."""
+        return self._async.get_status()
 
     def start(self) -> None:
         """Prepare the root dir and the block cache. Idempotent while running."""
@@ -150,6 +167,14 @@ class Workspace(_facade.Facade):
         """
         return Filespace(_loop.run(lambda: self._async.link_filespace(name, sync_mode, id=id)))
 
+    def stop(self) -> None:
+        """Unlink every linked filespace (syncing each per its sync mode). Idempotent.
+
+        Every filespace is unlinked even when one fails; the first failure is raised
+        after all of them (LucidLink's SDK swallows them: ours says what was lost).
+        """
+        return _loop.run(self._async.stop())
+
 
 class Filespace(_facade.Facade):
     """A filespace linked to a daemon: ``fs`` for files, ``sync_all`` as the barrier.
@@ -185,6 +210,16 @@ class Filespace(_facade.Facade):
     def id(self) -> str:
         """The filespace's id."""
         return self._async.id
+
+    @property
+    def workspace_id(self) -> str:
+        """The id of the workspace the filespace belongs to."""
+        return self._async.workspace_id
+
+    @property
+    def workspace_name(self) -> str:
+        """The name of the workspace the filespace belongs to."""
+        return self._async.workspace_name
 
     @property
     def full_name(self) -> str:
@@ -352,13 +387,25 @@ class Connect(_facade.Facade):
         return _loop.run(self._async.get_data_store(name))
 
     def rekey_data_store(
-        self, name: str, new_access_key: str, new_secret_key: str
+        self,
+        name: str,
+        credentials: S3Credentials | str | None = None,
+        new_secret_key: str | None = None,
+        *,
+        new_access_key: str | None = None,
     ) -> DataStoreInfo:
         """Replace a data store's credentials (admin token); checked against the bucket first.
 
-        Linked files keep working: their next reads get URLs signed with the new keys.
+        Give them as ``S3Credentials(access_key=..., secret_key=...)``, or as
+        ``new_access_key=..., new_secret_key=...`` (LucidLink's two forms), or as
+        ``(name, access_key, secret_key)``. Linked files keep working: their next reads
+        get URLs signed with the new keys. Returns the store's new info.
         """
-        return _loop.run(self._async.rekey_data_store(name, new_access_key, new_secret_key))
+        return _loop.run(
+            self._async.rekey_data_store(
+                name, credentials, new_secret_key, new_access_key=new_access_key
+            )
+        )
 
     def remove_data_store(self, name: str, force: bool = False) -> None:
         """Remove a data store (admin token).
@@ -490,17 +537,19 @@ class Client(_facade.Facade):
 
 
 def create_daemon(
-    *,
+    config: Mapping[str, Any] | None = None,
     sandboxed: bool = True,
     persist_files: bool = False,
-    root_path: str | None = None,
+    root_path: str | Path | None = None,
+    *,
     hub_url: str | None = None,
-    config: Mapping[str, Any] | None = None,
 ) -> Daemon:
-    """Create a daemon (not started yet).
+    """Create a daemon (not started yet), its storage given by flags.
 
     Parameters
     ----------
+    config
+        Settings such as ``{"fs.cache.size": "2048"}`` (cache size in MB).
     sandboxed
         Keep state in a private temporary directory (default).
     persist_files
@@ -511,16 +560,7 @@ def create_daemon(
         directory; its state lives in ``<root_path>/.lucid``.
     hub_url
         The hub; else ``LUCIDLINK_HUB_URL``; else ``http://127.0.0.1:8470``.
-    config
-        Settings such as ``{"fs.cache.size": "2048"}`` (cache size in MB).
     """
     return Daemon(
-        _loop.call(
-            _aio.create_daemon,
-            sandboxed=sandboxed,
-            persist_files=persist_files,
-            root_path=root_path,
-            hub_url=hub_url,
-            config=config,
-        )
+        _loop.call(_aio.create_daemon, config, sandboxed, persist_files, root_path, hub_url=hub_url)
     )

@@ -304,11 +304,20 @@ class WorkspaceNotFoundError(ClientError, ValueError):
     http_status = 404
 
 
-class FilespaceAlreadyLinkedError(ClientError):
-    """The filespace is already linked by this workspace in another way (another sync mode)."""
+class FilespaceAlreadyLinkedError(ClientError, FilespaceError):
+    """The filespace is already linked by this workspace in another way (another sync mode).
+
+    A ``FilespaceError`` as in LucidLink's SDK (and a ``ClientError``, as before);
+    ``filespace_id`` is the id of the filespace linked.
+    """
 
     code = "filespace_already_linked"
     http_status = 409
+
+    def __init__(self, message: str, *, path: str | None = None, filespace_id: str = "",
+                 **details: Any) -> None:
+        super().__init__(message, path=path, filespace_id=filespace_id, **details)
+        self.filespace_id = filespace_id
 
 
 ERROR_CODES: dict[str, type[LucidLinkError]] = {

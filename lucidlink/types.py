@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 import re
+import tempfile
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +37,61 @@ class LockType(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+class StorageMode(enum.Enum):
+    """Where a daemon keeps its state (see :class:`StorageConfig`)."""
+
+    PHYSICAL = "physical"
+    """In ``<root_path>/.lucid``, kept after ``stop`` when ``persist_on_exit``."""
+    SANDBOXED = "sandboxed"
+    """In a private temporary directory, always removed on ``stop``."""
+
+
+def _optional_path(value: str | Path | None) -> Path | None:
+    return None if value is None or value == "" else Path(value)
+
+
+@attrs.frozen
+class StorageConfig:
+    """Where a daemon keeps its state: ``Daemon(storage=StorageConfig(...))``.
+
+    ``PHYSICAL`` keeps it in ``<root_path>/.lucid`` (``root_path`` ``None``: the working
+    directory) and removes that ``.lucid`` directory on ``stop`` unless
+    ``persist_on_exit``; ``SANDBOXED`` (the default) keeps it in a private temporary
+    directory, always removed. ``root_path`` and ``persist_on_exit`` apply to
+    ``PHYSICAL`` only.
+    """
+
+    mode: StorageMode = attrs.field(default=StorageMode.SANDBOXED, converter=StorageMode)
+    persist_on_exit: bool = attrs.field(default=False, converter=bool)
+    root_path: Path | None = attrs.field(default=None, converter=_optional_path)
+
+    def get_root_path(self) -> Path:
+        """The directory the state goes under: ``root_path`` or the working directory
+        (``PHYSICAL``, state in its ``.lucid``), the system temporary directory
+        (``SANDBOXED``, state in a private directory made there on ``start``)."""
+        if self.mode is StorageMode.SANDBOXED:
+            return Path(tempfile.gettempdir())
+        return (self.root_path or Path.cwd()).absolute()
+
+    def should_cleanup(self) -> bool:
+        """Whether ``stop`` removes the state: always, but ``PHYSICAL`` with ``persist_on_exit``."""
+        return self.mode is StorageMode.SANDBOXED or not self.persist_on_exit
+
+
+@attrs.frozen
+class DaemonStatus:
+    """A daemon's state, from ``daemon.get_status()``."""
+
+    is_running: bool
+    """Whether ``start`` was called and ``stop`` not yet."""
+    is_authenticated: bool
+    """Whether ``authenticate`` succeeded at least once while running."""
+    is_linked: bool
+    """Whether any of its workspaces has a filespace linked."""
+    root_path: str
+    """The daemon's root dir (``""`` for a sandboxed daemon that is not running)."""
 
 
 @attrs.frozen(repr=False)
@@ -348,27 +405,92 @@ class S3DataStoreConfig:
         return f"S3 bucket {self.bucket_name} at {where} (access key {self.access_key}, secret ***)"
 
 
+class DataStoreKind(str, enum.Enum):
+    """The kind of a Connect data store."""
+
+    S3 = "S3DataStore"
+    """Amazon S3 or an S3-compatible object store."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def _missing_(cls, value: object) -> DataStoreKind | None:
+        # The hub's wire name of the kind.
+        return cls.S3 if value == "s3" else None
+
+
+class DataStoreRekeyState(str, enum.Enum):
+    """Whether a data store's credentials are being rotated (``DataStoreInfo.rekey_state``).
+
+    This hub rotates them in the call to ``rekey_data_store``, so a store is never
+    seen ``IN_PROGRESS``.
+    """
+
+    NO_REKEY = "no_rekey"
+    """No rotation is under way."""
+    IN_PROGRESS = "in_progress"
+    """A rotation is under way."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def _missing_(cls, value: object) -> DataStoreRekeyState | None:
+        # The hub's states: never rekeyed, or rekeyed (and done) at least once.
+        return cls.NO_REKEY if value in ("", "none", "rekeyed") else None
+
+
+@attrs.frozen(repr=False)
+class S3Credentials:
+    """New credentials for a data store: ``connect.rekey_data_store(name, S3Credentials(...))``.
+
+    Checked like :class:`S3DataStoreConfig`'s (``ConfigurationError`` naming the
+    field); ``repr`` and ``str`` never show the secret key.
+    """
+
+    access_key: str = attrs.field(validator=_check_access_key)
+    secret_key: str = attrs.field(validator=_check_secret_key)
+    kind: DataStoreKind = attrs.field(default=DataStoreKind.S3, converter=DataStoreKind)
+
+    def __repr__(self) -> str:
+        return (f"S3Credentials(access_key={self.access_key!r}, "
+                f"secret_key={_mask(self.secret_key)}, kind={self.kind!r})")
+
+    __str__ = __repr__
+
+
+DataStoreCredentials = S3Credentials
+"""The credentials of a data store of any kind (S3 is the only kind)."""
+
+
 @attrs.frozen(repr=False)
 class DataStoreInfo:
     """A Connect data store of a filespace.
 
     ``secret_key`` is filled only by ``get_data_store`` called with an admin token;
     it is ``""`` everywhere else. ``key_id`` names the credentials in use (it changes
-    with every rekey); ``rekey_state`` is ``"none"`` until the store is first rekeyed,
-    then ``"rekeyed"``. ``repr`` and ``str`` never show the secret key.
+    with every rekey); ``rekey_state`` is ``DataStoreRekeyState.NO_REKEY`` (a rekey
+    completes within its call). ``repr`` and ``str`` never show the secret key.
     """
 
     name: str
-    access_key: str
-    secret_key: str
-    bucket_name: str
-    region: str
-    endpoint: str
-    url_expiration_minutes: int
-    use_virtual_addressing: bool
-    kind: str = "s3"
+    access_key: str = ""
+    secret_key: str = ""
+    bucket_name: str = ""
+    region: str = ""
+    endpoint: str = ""
+    url_expiration_minutes: int = 0
+    use_virtual_addressing: bool = False
+    kind: DataStoreKind = attrs.field(default=DataStoreKind.S3, converter=DataStoreKind)
     key_id: str = ""
-    rekey_state: str = ""
+    rekey_state: DataStoreRekeyState = attrs.field(default=DataStoreRekeyState.NO_REKEY,
+                                                   converter=DataStoreRekeyState)
+
+    @classmethod
+    def from_dict(cls, store: dict[str, Any]) -> DataStoreInfo:
+        """A ``DataStoreInfo`` from a dict of its fields (missing ones take their defaults)."""
+        return cls(**{f.name: store[f.name] for f in attrs.fields(cls) if f.name in store})
 
     def __repr__(self) -> str:
         return (f"DataStoreInfo(name={self.name!r}, kind={self.kind!r}, access_key={self.access_key!r}, "

@@ -7,7 +7,13 @@ from types import TracebackType
 from lucidlink.aio.daemon import AsyncDaemon
 from lucidlink.aio.workspace import AsyncWorkspace
 from lucidlink.exceptions import ClientError, ConfigurationError, WorkspaceNotFoundError
-from lucidlink.types import ClientConfig, ServiceAccountCredentials, WorkspaceInfo
+from lucidlink.types import (
+    ClientConfig,
+    ServiceAccountCredentials,
+    StorageConfig,
+    StorageMode,
+    WorkspaceInfo,
+)
 
 
 class AsyncClient:
@@ -26,14 +32,16 @@ class AsyncClient:
         if config is not None and config.fs_cache_size_mb is not None:
             settings["fs.cache.size"] = str(config.fs_cache_size_mb)
         self._client_config = config or ClientConfig()
-        self._daemon = AsyncDaemon(sandboxed=storage is None, root_path=storage, config=settings)
+        layout = (StorageConfig() if storage is None
+                  else StorageConfig(mode=StorageMode.PHYSICAL, root_path=storage))
+        self._daemon = AsyncDaemon(settings, layout)
         self._workspaces: dict[str, AsyncWorkspace] = {}
         self._closed = False
 
     @property
     def is_logged_in(self) -> bool:
         """Whether ``login`` succeeded and the client is not closed."""
-        return bool(self._workspaces) and self._daemon.is_running
+        return bool(self._workspaces) and self._daemon.is_running()
 
     @property
     def config(self) -> ClientConfig:

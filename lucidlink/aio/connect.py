@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from lucidlink.aio.external import ExternalReader
 from lucidlink.aio.filesystem import entry_from_json
 from lucidlink.exceptions import ConfigurationError, LucidLinkError, NotFoundError
 from lucidlink.paths import normalize_path
@@ -24,12 +23,13 @@ from lucidlink.types import (
     DirEntry,
     ExternalFileLink,
     LinkedFilesResult,
+    S3Credentials,
     S3DataStoreConfig,
     validate_data_store_name,
 )
 
 if TYPE_CHECKING:
-    from lucidlink.aio.filespace import AsyncFilespace
+    from lucidlink.aio.link import FilespaceLink
 
 LINK_BATCH = 5000
 """Links sent per hub call by :meth:`AsyncConnect.link_files` (each call is one transaction)."""
@@ -57,15 +57,14 @@ def _link_json(link: ExternalFileLink) -> dict[str, Any]:
 class AsyncConnect:
     """Connect operations of one linked filespace (``filespace.connect``)."""
 
-    def __init__(self, filespace: AsyncFilespace) -> None:
-        self._fsp = filespace
-        self._external = ExternalReader(filespace)
+    def __init__(self, link: FilespaceLink) -> None:
+        self._link = link
 
     def __repr__(self) -> str:
-        return f"<AsyncConnect of {self._fsp.full_name}>"
+        return f"<AsyncConnect of {self._link.full_name}>"
 
     async def _call(self, method: str, suffix: str, **kw: Any) -> Any:
-        return await self._fsp._call(method, "/connect" + suffix, **kw)
+        return await self._link.call(method, "/connect" + suffix, **kw)
 
     # -- data stores -------------------------------------------------------------------
 
@@ -118,12 +117,29 @@ class AsyncConnect:
         except NotFoundError:
             return None
 
-    async def rekey_data_store(self, name: str, new_access_key: str, new_secret_key: str) -> DataStoreInfo:
+    async def rekey_data_store(self, name: str, credentials: S3Credentials | str | None = None,
+                               new_secret_key: str | None = None, *,
+                               new_access_key: str | None = None) -> DataStoreInfo:
         """Replace a data store's credentials (admin token); checked against the bucket first.
 
-        Linked files keep working: their next reads get URLs signed with the new keys.
+        Give them as ``S3Credentials(access_key=..., secret_key=...)``, or as
+        ``new_access_key=..., new_secret_key=...`` (LucidLink's two forms), or as
+        ``(name, access_key, secret_key)``. Linked files keep working: their next reads
+        get URLs signed with the new keys. Returns the store's new info.
         """
         validate_data_store_name(name)
+        if isinstance(credentials, str):  # (name, access_key, secret_key)
+            credentials, new_access_key = None, credentials
+        if credentials is not None:
+            if not isinstance(credentials, S3Credentials) or new_access_key or new_secret_key:
+                raise ConfigurationError(
+                    "give credentials=S3Credentials(...) or new_access_key= and new_secret_key=, "
+                    "not both", field="credentials")
+            new_access_key, new_secret_key = credentials.access_key, credentials.secret_key
+        if not new_access_key or not new_secret_key:
+            raise ConfigurationError(
+                "rekey_data_store needs S3Credentials(access_key=..., secret_key=...) or both "
+                "new_access_key= and new_secret_key=", field="credentials")
         body = {"name": name, "access_key": new_access_key, "secret_key": new_secret_key}
         return _info(await self._call("POST", "/stores/rekey", json=body))
 
@@ -155,7 +171,7 @@ class AsyncConnect:
         """
         link = ExternalFileLink(file_path=file_path, data_store_name=data_store_name, object_id=object_id,
                                 size=size, checksum=checksum)
-        await self._fsp._before(link.file_path, "exact")
+        await self._link.before(link.file_path, "exact")
         body = await self._call("POST", "/links", json={"links": [_link_json(link)]})
         return entry_from_json(body["entries"][0])
 
@@ -169,7 +185,7 @@ class AsyncConnect:
         """
         items = [lk if isinstance(lk, ExternalFileLink) else ExternalFileLink(**lk) for lk in links]
         for lk in items:
-            await self._fsp._before(lk.file_path, "exact")
+            await self._link.before(lk.file_path, "exact")
         out: list[DirEntry] = []
         for start in range(0, len(items), LINK_BATCH):
             chunk = items[start:start + LINK_BATCH]
@@ -186,7 +202,7 @@ class AsyncConnect:
     async def unlink_file(self, file_path: str) -> None:
         """Remove a linked file (the S3 object is not touched); ``ValueError`` for a regular file."""
         path = normalize_path(file_path)
-        await self._fsp._before(path, "exact")
+        await self._link.before(path, "exact")
         await self._call("POST", "/unlink", json={"path": path})
 
     async def list_external_files(self, data_store_name: str, limit: int = 100,

@@ -16,11 +16,12 @@ import anyio.to_thread
 
 from lucidlink.aio.cache import BlockCache
 from lucidlink.aio.config import DaemonConfig
+from lucidlink.aio.link import DaemonServices
 from lucidlink.aio.transport import Transport
 from lucidlink.aio.workspace import AsyncWorkspace
 from lucidlink.aio.writeback import PendingCommit, load_records
-from lucidlink.exceptions import AuthenticationError, DaemonError
-from lucidlink.types import ServiceAccountCredentials
+from lucidlink.exceptions import AuthenticationError, ConfigurationError, DaemonError
+from lucidlink.types import DaemonStatus, ServiceAccountCredentials, StorageConfig, StorageMode
 
 STATE_DIR = ".lucid"
 """The daemon's state directory inside its root (cache, staging, pending journal, lock)."""
@@ -30,21 +31,27 @@ _LOCK_FILE = "daemon.lock"
 class AsyncDaemon:
     """A lucidlink client. ``start`` it (or ``async with``), then ``authenticate``.
 
-    Sandboxed daemons keep their state in a private temporary directory. Physical ones
-    (``sandboxed=False``) keep it in ``<root_path>/.lucid`` (``root_path`` defaults to
-    the working directory), as LucidLink's SDK does; ``stop`` removes that ``.lucid``
-    directory, never ``root_path`` itself or anything else in it, unless
-    ``persist_files=True``, in which case changes closed but not yet committed when
-    the process died are committed on the next start. One daemon at a time may use a
-    root: a second one is refused with ``DaemonError``.
+    ``AsyncDaemon(config=None, storage=None)`` as LucidLink's ``Daemon``: ``config`` holds
+    settings such as ``{"fs.cache.size": "2048"}``, ``storage`` a
+    :class:`~lucidlink.types.StorageConfig` (default: sandboxed). Sandboxed daemons keep
+    their state in a private temporary directory. Physical ones keep it in
+    ``<root_path>/.lucid`` (``root_path`` defaults to the working directory), as
+    LucidLink's SDK does; ``stop`` removes that ``.lucid`` directory, never
+    ``root_path`` itself or anything else in it, unless ``persist_on_exit=True``, in
+    which case changes closed but not yet committed when the process died are
+    committed on the next start. One daemon at a time may use a root: a second one is
+    refused with ``DaemonError``. ``hub_url`` is the hub (else ``LUCIDLINK_HUB_URL``,
+    else ``http://127.0.0.1:8470``).
     """
 
-    def __init__(self, *, sandboxed: bool = True, persist_files: bool = False, root_path: str | None = None,
-                 hub_url: str | None = None, config: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, config: Mapping[str, Any] | None = None,
+                 storage: StorageConfig | None = None, *, hub_url: str | None = None) -> None:
+        if storage is not None and not isinstance(storage, StorageConfig):
+            raise ConfigurationError(
+                "storage must be a lucidlink.StorageConfig(mode=StorageMode...)", field="storage"
+            )
         self._config = DaemonConfig.build(hub_url, config)
-        self.sandboxed = sandboxed
-        self.persist_files = bool(persist_files and not sandboxed)
-        self._root_arg = root_path
+        self._storage = storage or StorageConfig()
         self._root: Path | None = None
         self._state: Path | None = None
         self._lock_fd: int | None = None
@@ -53,7 +60,23 @@ class AsyncDaemon:
         self._stopped = False
         self._id = uuid.uuid4().hex[:12]
         self._workspaces: list[AsyncWorkspace] = []
-        self._cache: BlockCache = None  # type: ignore[assignment]  # set by start()
+        self._transports: list[Transport] = []
+        self._services: DaemonServices | None = None  # set by start()
+
+    @property
+    def storage(self) -> StorageConfig:
+        """Where the daemon keeps its state."""
+        return self._storage
+
+    @property
+    def sandboxed(self) -> bool:
+        """Whether the state is in a private temporary directory (``StorageMode.SANDBOXED``)."""
+        return self._storage.mode is StorageMode.SANDBOXED
+
+    @property
+    def persist_files(self) -> bool:
+        """Whether the state outlives ``stop`` (physical storage with ``persist_on_exit``)."""
+        return not self._storage.should_cleanup()
 
     @property
     def hub_url(self) -> str:
@@ -70,10 +93,21 @@ class AsyncDaemon:
         """The daemon's state dir while running: cache, staging files, pending journal."""
         return str(self._state) if self._state else None
 
-    @property
     def is_running(self) -> bool:
         """Whether ``start`` was called and ``stop`` not yet."""
         return self._running
+
+    def get_status(self) -> DaemonStatus:
+        """Whether the daemon runs, has authenticated, has a filespace linked; its root dir."""
+        root = self._root
+        if not self._running:
+            root = None if self.sandboxed else self._storage.get_root_path()
+        return DaemonStatus(
+            is_running=self._running,
+            is_authenticated=self._running and bool(self._workspaces),
+            is_linked=any(w.linked_filespaces for w in self._workspaces),
+            root_path=str(root) if root else "",
+        )
 
     def __repr__(self) -> str:
         state = "running" if self._running else ("stopped" if self._stopped else "not started")
@@ -85,17 +119,7 @@ class AsyncDaemon:
                 raise DaemonError("the daemon was stopped; create a new one with create_daemon() and start it")
             raise DaemonError("the daemon is not started; call daemon.start() first or use 'with create_daemon()'")
 
-    @property
-    def _staging_dir(self) -> Path:
-        assert self._state is not None
-        return self._state / "staging"
-
-    @property
-    def _pending_dir(self) -> Path:
-        assert self._state is not None
-        return self._state / "pending"
-
-    def claim_pending(self, filespace_id: str) -> list[PendingCommit]:
+    def _claim_pending(self, filespace_id: str) -> list[PendingCommit]:
         """The changes a previous run left for ``filespace_id``, handed out once.
 
         Only records found at ``start`` qualify, so a second link of the same
@@ -117,7 +141,7 @@ class AsyncDaemon:
                 root = Path(tempfile.mkdtemp(prefix="lucidlink-daemon-"))
                 state = root
             else:
-                root = Path(self._root_arg).absolute() if self._root_arg else Path.cwd()
+                root = self._storage.get_root_path()
                 state = root / STATE_DIR
                 state.mkdir(parents=True, exist_ok=True, mode=0o700)
             lock_fd = _lock_root(state, root)
@@ -133,11 +157,17 @@ class AsyncDaemon:
 
         self._root, self._state, self._lock_fd, self._orphans = await anyio.to_thread.run_sync(prepare)
         try:
-            self._cache = BlockCache(self._state / "cache", self._config.cache_mb * 1024 * 1024)
-            await self._cache.open()
+            cache = BlockCache(self._state / "cache", self._config.cache_mb * 1024 * 1024)
+            await cache.open()
         except BaseException:
             await anyio.to_thread.run_sync(self._release_root, False)
             raise
+        self._services = DaemonServices(
+            config=self._config, cache=cache, staging_dir=self._state / "staging",
+            pending_dir=self._state / "pending", durable=self.persist_files,
+            client_name=f"lucidlink-python daemon {self._id}", check_running=self._check_running,
+            claim_pending=self._claim_pending,
+        )
         self._running = True
 
     async def authenticate(self, credentials: ServiceAccountCredentials) -> AsyncWorkspace:
@@ -159,8 +189,10 @@ class AsyncDaemon:
         except BaseException:
             await transport.close()
             raise
-        workspace = AsyncWorkspace(self, transport, whoami)
+        assert self._services is not None  # set by start(), checked above
+        workspace = AsyncWorkspace(self._services, transport, whoami)
         self._workspaces.append(workspace)
+        self._transports.append(transport)
         return workspace
 
     async def stop(self) -> None:
@@ -170,11 +202,14 @@ class AsyncDaemon:
             return
         try:
             for workspace in self._workspaces:
-                await workspace._close()
+                await workspace.stop()
         finally:
+            for transport in self._transports:
+                await transport.close()
             self._running = False
             self._stopped = True
             self._workspaces.clear()
+            self._transports.clear()
             await anyio.to_thread.run_sync(self._release_root, not self.persist_files)
 
     def _release_root(self, remove_state: bool) -> None:
@@ -217,12 +252,15 @@ def _drop_unreferenced_staging(staging: Path, records: list[PendingCommit]) -> N
             f.unlink(missing_ok=True)
 
 
-def create_daemon(*, sandboxed: bool = True, persist_files: bool = False, root_path: str | None = None,
-                  hub_url: str | None = None, config: Mapping[str, Any] | None = None) -> AsyncDaemon:
-    """Create a daemon (not started yet).
+def create_daemon(config: Mapping[str, Any] | None = None, sandboxed: bool = True,
+                  persist_files: bool = False, root_path: str | Path | None = None, *,
+                  hub_url: str | None = None) -> AsyncDaemon:
+    """Create a daemon (not started yet), its storage given by flags.
 
     Parameters
     ----------
+    config
+        Settings such as ``{"fs.cache.size": "2048"}`` (cache size in MB).
     sandboxed
         Keep state in a private temporary directory (default).
     persist_files
@@ -233,8 +271,10 @@ def create_daemon(*, sandboxed: bool = True, persist_files: bool = False, root_p
         directory; its state lives in ``<root_path>/.lucid``.
     hub_url
         The hub; else ``LUCIDLINK_HUB_URL``; else ``http://127.0.0.1:8470``.
-    config
-        Settings such as ``{"fs.cache.size": "2048"}`` (cache size in MB).
     """
-    return AsyncDaemon(sandboxed=sandboxed, persist_files=persist_files, root_path=root_path,
-                       hub_url=hub_url, config=config)
+    if sandboxed:
+        storage = StorageConfig(mode=StorageMode.SANDBOXED)
+    else:
+        storage = StorageConfig(mode=StorageMode.PHYSICAL, persist_on_exit=persist_files,
+                                root_path=root_path)
+    return AsyncDaemon(config, storage, hub_url=hub_url)

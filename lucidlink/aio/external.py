@@ -41,7 +41,7 @@ from lucidlink.exceptions import (
 from lucidlink.shared import normalize_etag
 
 if TYPE_CHECKING:
-    from lucidlink.aio.filespace import AsyncFilespace
+    from lucidlink.aio.link import FilespaceLink
 
 _RANGE_RE = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)")
 _RETRY_STATUS = {500, 502, 503, 504}
@@ -130,13 +130,13 @@ class ExternalSource:
 class ExternalReader:
     """The filespace's reader of linked files: URLs, de-duplicated ranged GETs, the cache."""
 
-    def __init__(self, filespace: AsyncFilespace) -> None:
-        self._fsp = filespace
-        self.transport = filespace._transport
-        self.cache = filespace._daemon._cache
-        self.filespace_id = filespace.id
+    def __init__(self, link: FilespaceLink) -> None:
+        self._link = link
+        self.transport = link.transport
+        self.cache = link.services.cache
+        self.filespace_id = link.id
         self._urls: dict[int, tuple[str, float]] = {}
-        self._downloads = asyncio.Semaphore(filespace._config.download_concurrency)
+        self._downloads = asyncio.Semaphore(link.config.download_concurrency)
         self._inflight: SingleFlight[str, bytes] = SingleFlight()  # by cache key
 
     def open(self, path: str, info: dict[str, Any]) -> tuple[ExternalSlots, ExternalSource]:
@@ -151,7 +151,8 @@ class ExternalReader:
         known = self._urls.get(source.node_id)
         if known is not None and not fresh and known[1] > time.monotonic():
             return known[0]
-        body = await self._fsp._call("POST", "/connect/urls", json={"ids": [source.node_id]}, idempotent=True)
+        body = await self._link.call("POST", "/connect/urls", json={"ids": [source.node_id]},
+                                     idempotent=True)
         item = body["urls"].get(str(source.node_id))
         if item is None:
             raise PathNotFoundError(

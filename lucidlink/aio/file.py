@@ -28,7 +28,7 @@ from lucidlink.aio.blocks import sha256_hex
 from lucidlink.aio.writeback import PendingCommit
 
 if TYPE_CHECKING:
-    from lucidlink.aio.filespace import AsyncFilespace
+    from lucidlink.aio.link import FilespaceLink
     from lucidlink.aio.locks import HeldLock
 
 _CACHED_AHEAD = 2
@@ -54,12 +54,12 @@ class AsyncFile:
     ``close``, ``async with`` and ``async for`` (lines, as bytes).
     """
 
-    def __init__(self, filespace: AsyncFilespace, path: str, mode: str, *, size: int, version: int | None,
+    def __init__(self, link: FilespaceLink, path: str, mode: str, *, size: int, version: int | None,
                  block_size: int, blocks: dict[int, BlockRef], exists: bool,
                  lock: HeldLock | None = None, source: Any = None) -> None:
-        self._filespace = filespace
+        self._link = link
         # Where slots come from: the block store, or (Connect) ranges of an S3 object.
-        self._io = filespace._blocks if source is None else source
+        self._io = link.blocks if source is None else source
         self.name = path
         self.mode = mode
         self.closed = False
@@ -139,10 +139,10 @@ class AsyncFile:
         if self._writable:
             raise io.UnsupportedOperation("reopen: only a handle opened with 'rb' can be reopened")
         handle = AsyncFile(
-            self._filespace, self.name, "rb", size=self._size, version=self._version,
+            self._link, self.name, "rb", size=self._size, version=self._version,
             block_size=self._bs, blocks=self._base, exists=self._exists, source=self._io,
         )
-        self._filespace._open_files.add(handle)
+        self._link.open_files.add(handle)
         return handle
 
     async def prepare_ranges(self, ranges: Iterable[tuple[int, int]]) -> None:
@@ -240,7 +240,7 @@ class AsyncFile:
         for stale in [s for s in self._ahead if s < slot]:
             self._ahead.pop(stale).cancel()
         if sequential:
-            self._window = min(self._filespace._config.readahead_max_blocks, max(2, self._window * 2))
+            self._window = min(self._link.config.readahead_max_blocks, max(2, self._window * 2))
             await self._read_ahead(slot)
         else:
             self._window = 0
@@ -307,7 +307,7 @@ class AsyncFile:
     def _open_staging(self) -> int:
         """Create the staging file (call in a worker thread)."""
         if self._fd is None:
-            self._staging_path = self._filespace._daemon._staging_dir / uuid.uuid4().hex
+            self._staging_path = self._link.services.staging_dir / uuid.uuid4().hex
             self._fd = os.open(self._staging_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         return self._fd
 
@@ -368,7 +368,7 @@ class AsyncFile:
                 continue
             self._uploads[slot] = asyncio.create_task(self._upload_slot(slot, self._gen[slot]))
         # Bound the work (and memory) in flight: wait for the oldest uploads.
-        limit = 2 * self._filespace._config.upload_concurrency
+        limit = 2 * self._link.config.upload_concurrency
         while len(self._uploads) > limit:
             oldest = min(self._uploads)
             await self._finish_upload(oldest)
@@ -474,13 +474,13 @@ class AsyncFile:
                     # A locked change lands before the lock is given back, so the next
                     # holder reads it; a partial overwrite learns here whether it
                     # collided with another writer's change (VersionConflictError).
-                    await self._filespace._writeback.flush(only={commit.id})
+                    await self._link.writeback.flush(only={commit.id})
             elif self._lock is not None and self._lock.lost():
                 self._lock.check()
         finally:
             if self._lock is not None:
                 await self._lock.release()
-            self._filespace._open_files.discard(self)
+            self._link.open_files.discard(self)
             if self._fd is not None:
                 fd, self._fd = self._fd, None
                 await anyio.to_thread.run_sync(os.close, fd)
@@ -534,7 +534,7 @@ class AsyncFile:
             else:
                 todo.append((slot, length))
         fd = self._fd
-        durable = self._filespace._daemon.persist_files
+        durable = self._link.services.durable
         staging = self._staging_path
 
         def hash_and_close() -> list[str]:
@@ -570,7 +570,7 @@ class AsyncFile:
         base_version = None if replace or mode == "exclusive" else (self._version if self._exists else 0)
         commit = PendingCommit(
             id=uuid.uuid4().hex,
-            filespace_id=self._filespace.id,
+            filespace_id=self._link.id,
             path=self.name,
             size=self._size,
             mode=mode,
@@ -585,7 +585,7 @@ class AsyncFile:
             lock_id=self._lock.lock_id if self._lock is not None else None,
             base_version=base_version,
         )
-        await self._filespace._writeback.enqueue(commit)
+        await self._link.writeback.enqueue(commit)
         return commit
 
     async def __aenter__(self) -> AsyncFile:

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-
 from lucidlink._log import get_logger
-from lucidlink.aio.blocks import BlockIO
 from lucidlink.aio.connect import AsyncConnect
 from lucidlink.aio.filesystem import AsyncFilesystem
-from lucidlink.aio.writeback import WriteBack
-from lucidlink.exceptions import FilespaceError, LucidLinkError, ReadOnlyError, SessionExpiredError
+from lucidlink.aio.link import DaemonServices, FilespaceLink
+from lucidlink.exceptions import LucidLinkError, SessionExpiredError
 from lucidlink.types import SyncMode
 
 if TYPE_CHECKING:
-    from lucidlink.aio.daemon import AsyncDaemon
-    from lucidlink.aio.file import AsyncFile
     from lucidlink.aio.transport import Transport
     from lucidlink.aio.workspace import AsyncWorkspace
 
@@ -32,32 +30,23 @@ class AsyncFilespace:
     (after ``sync_all`` unless ``sync_mode`` is ``SyncMode.SYNC_NONE``).
     """
 
-    def __init__(self, workspace: AsyncWorkspace, info: dict[str, Any], sync_mode: SyncMode) -> None:
+    def __init__(self, workspace: AsyncWorkspace, info: dict[str, Any], sync_mode: SyncMode, *,
+                 transport: Transport, services: DaemonServices, read_only: bool,
+                 on_unlink: Callable[[AsyncFilespace], None]) -> None:
         self._workspace = workspace
-        self._daemon: AsyncDaemon = workspace._daemon
-        self._transport: Transport = workspace._transport
-        self._config = self._daemon._config
+        self._transport = transport
+        self._services = services
+        self._on_unlink = on_unlink
         self._info = info
         self.sync_mode = SyncMode(sync_mode)
-        self._linked = False
-        self._session_id: str | None = None
         self._heartbeat: asyncio.Task[None] | None = None
-        self._open_files: set[AsyncFile] = set()
         self._seq = 0
-        self._lease = 30.0
-        self._last_renewal = 0.0
-        self._session_started = 0.0
-        self._blocks = BlockIO(
-            self._transport, info["id"], self._daemon._cache,
-            download_concurrency=self._config.download_concurrency,
-            upload_concurrency=self._config.upload_concurrency,
+        self._link = FilespaceLink(
+            filespace_id=str(info["id"]), full_name=f"{info['name']}.{workspace.name}",
+            block_size=int(info["block_size"]), read_only=read_only, transport=transport,
+            services=services,
         )
-        self._writeback = WriteBack(
-            self._transport, self._blocks, info["id"], lambda: self._session_id, self._daemon._pending_dir,
-            durable=self._daemon.persist_files, delay=self._config.flush_delay_ms / 1000,
-            sync_timeout=self._config.sync_timeout,
-        )
-        self._fs = AsyncFilesystem(self)
+        self._fs = AsyncFilesystem(self._link)
         self._connect: AsyncConnect | None = None
 
     # -- identity ----------------------------------------------------------------------
@@ -73,6 +62,16 @@ class AsyncFilespace:
         return str(self._info["id"])
 
     @property
+    def workspace_id(self) -> str:
+        """The id of the workspace the filespace belongs to."""
+        return self._workspace.id
+
+    @property
+    def workspace_name(self) -> str:
+        """The name of the workspace the filespace belongs to."""
+        return self._workspace.name
+
+    @property
     def full_name(self) -> str:
         """``<filespace>.<workspace>``."""
         return f"{self.name}.{self._workspace.name}"
@@ -85,50 +84,51 @@ class AsyncFilespace:
     @property
     def fs(self) -> AsyncFilesystem:
         """File and directory operations."""
-        self._check_linked()
+        self._link.check_linked()
         return self._fs
 
     @property
     def connect(self) -> AsyncConnect:
         """LucidLink Connect: data stores and files linked from S3 objects."""
-        self._check_linked()
+        self._link.check_linked()
         if self._connect is None:
-            self._connect = AsyncConnect(self)
+            self._connect = AsyncConnect(self._link)
         return self._connect
 
     @property
     def is_linked(self) -> bool:
         """Whether the filespace is still linked."""
-        return self._linked
+        return self._link.linked
 
     def __repr__(self) -> str:
-        return f"<AsyncFilespace {self.full_name}{'' if self._linked else ' (unlinked)'}>"
+        return f"<AsyncFilespace {self.full_name}{'' if self._link.linked else ' (unlinked)'}>"
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    async def _link(self) -> None:
+    async def _start(self) -> None:
         await self._open_session()
-        self._linked = True
-        self._writeback.start()
-        self._writeback.resume(self._daemon.claim_pending(self.id))
+        self._link.linked = True
+        self._link.writeback.start()
+        self._link.writeback.resume(self._services.claim_pending(self.id))
         self._heartbeat = asyncio.create_task(self._renew(), name=f"lucidlink-heartbeat-{self.id[:8]}")
         body = await self._transport.call("GET", f"/v1/filespaces/{self.id}")
         self._seq = int(body["seq"])
 
     async def _open_session(self) -> None:
         body = await self._transport.call("POST", f"/v1/filespaces/{self.id}/sessions",
-                                          json={"client": f"lucidlink-python daemon {self._daemon._id}"})
-        self._session_id = body["session_id"]
-        self._lease = float(body["lease_seconds"])
-        self._session_started = self._last_renewal = asyncio.get_running_loop().time()
+                                          json={"client": self._services.client_name})
+        self._link.session_id = body["session_id"]
+        self._link.lease.restart(float(body["lease_seconds"]))
 
     async def _renew(self) -> None:
+        lease = self._link.lease
         while True:
-            await asyncio.sleep(self._lease / 3)
+            await asyncio.sleep(lease.seconds / 3)
             try:
-                sent = asyncio.get_running_loop().time()
-                await self._transport.call("POST", f"/v1/sessions/{self._session_id}/heartbeat", idempotent=True)
-                self._last_renewal = sent
+                sent = time.monotonic()
+                session = self._link.session_id
+                await self._transport.call("POST", f"/v1/sessions/{session}/heartbeat", idempotent=True)
+                lease.renewed = sent
             except SessionExpiredError:
                 log.warning("lucidlink.session.expired", filespace=self.full_name)
                 with contextlib.suppress(LucidLinkError):
@@ -136,33 +136,9 @@ class AsyncFilespace:
             except LucidLinkError as exc:
                 log.warning("lucidlink.session.heartbeat_failed", filespace=self.full_name, error=str(exc))
 
-    def _session_epoch_lost(self, since: float) -> bool:
-        """Whether the session that existed at loop time ``since`` has been replaced."""
-        return self._session_started > since
-
-    def _check_linked(self) -> None:
-        if not self._linked:
-            raise FilespaceError(
-                f"filespace {self.full_name} is not linked (it was unlinked, or its daemon stopped); "
-                "link it again with workspace.link_filespace(name=...)"
-            )
-        self._daemon._check_running()
-
-    def _require_writable(self, what: str) -> None:
-        self._check_linked()
-        if self._workspace._read_only:
-            raise ReadOnlyError(f"this token is read-only and cannot {what}; use a read-write token")
-
-    async def _before(self, path: str, scope: str) -> None:
-        """Check state; commit pending writes an operation on ``path`` must see first."""
-        self._check_linked()
-        if self._writeback.affects(path, scope):
-            await self._writeback.flush()
-
     async def _call(self, method: str, suffix: str, **kw: Any) -> Any:
-        self._check_linked()
-        return await self._transport.call(method, f"/v1/filespaces/{self.id}{suffix}",
-                                          session_id=self._session_id, **kw)
+        # A raw hub call in this link's session: tests use it to see the hub's view.
+        return await self._link.call(method, suffix, **kw)
 
     async def sync_all(self) -> None:
         """The barrier both ways.
@@ -173,10 +149,11 @@ class AsyncFilespace:
         ``TimeoutError``) naming the files still pending when ``fs.sync.timeout`` runs
         out: those stay queued and a later ``sync_all()`` lands them.
         """
-        self._check_linked()
-        await self._writeback.flush()
+        self._link.check_linked()
+        await self._link.writeback.flush()
         while True:
-            body = await self._call("GET", "/changes", params={"since": str(self._seq), "limit": "10000"})
+            params = {"since": str(self._seq), "limit": "10000"}
+            body = await self._link.call("GET", "/changes", params=params)
             if body["changes"]:
                 self._seq = int(body["changes"][-1]["seq"])
             if not body["more"]:
@@ -185,33 +162,33 @@ class AsyncFilespace:
 
     async def unlink(self) -> None:
         """Close open files, sync (unless ``SyncMode.SYNC_NONE``) and leave the filespace."""
-        if not self._linked:
+        if not self._link.linked:
             return
         try:
-            for handle in list(self._open_files):
+            for handle in list(self._link.open_files):
                 await handle.close()
             if self.sync_mode is SyncMode.SYNC_ALL:
                 await self.sync_all()
             else:
                 # SYNC_NONE skips the barrier, but closed files are still committed:
                 # nothing written and closed is ever dropped.
-                await self._writeback.flush()
+                await self._link.writeback.flush()
         finally:
             await self._detach()
 
     async def _detach(self) -> None:
-        self._linked = False
+        self._link.linked = False
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
             self._heartbeat = None
-        await self._writeback.stop()
-        if self._session_id is not None:
+        await self._link.writeback.stop()
+        if self._link.session_id is not None:
             with contextlib.suppress(LucidLinkError):
-                await self._transport.call("DELETE", f"/v1/sessions/{self._session_id}")
-            self._session_id = None
-        self._workspace._filespaces.discard(self)
+                await self._transport.call("DELETE", f"/v1/sessions/{self._link.session_id}")
+            self._link.session_id = None
+        self._on_unlink(self)
 
     async def __aenter__(self) -> AsyncFilespace:
         return self
@@ -219,3 +196,13 @@ class AsyncFilespace:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self.unlink()
+
+
+async def attach(workspace: AsyncWorkspace, info: dict[str, Any], sync_mode: SyncMode, *,
+                 transport: Transport, services: DaemonServices, read_only: bool,
+                 on_unlink: Callable[[AsyncFilespace], None]) -> AsyncFilespace:
+    """Link the filespace ``info`` describes: open its session, start its queue and heartbeat."""
+    filespace = AsyncFilespace(workspace, info, sync_mode, transport=transport, services=services,
+                               read_only=read_only, on_unlink=on_unlink)
+    await filespace._start()
+    return filespace

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from lucidlink.aio._util import AwaitableContext
@@ -20,9 +21,11 @@ from lucidlink.shared import BINARY_MODES
 from lucidlink.types import DirEntry, FilespaceSize, FilespaceStatistics, LockInfo, LockType
 
 if TYPE_CHECKING:
-    from lucidlink.aio.filespace import AsyncFilespace
+    from lucidlink.aio.link import FilespaceLink
 
 _PAGE = 5000
+LEGACY_MODES = {"r": "rb", "w": "w+b", "a": "a+b"}
+"""The binary modes of ``open_legacy``'s modes."""
 
 
 def entry_from_json(data: dict[str, Any]) -> DirEntry:
@@ -50,21 +53,21 @@ def _read_only(path: str) -> ReadOnlyError:
 class AsyncFilesystem:
     """File and directory operations on one linked filespace (paths are absolute, ``/``-separated)."""
 
-    def __init__(self, filespace: AsyncFilespace) -> None:
-        self._fsp = filespace
+    def __init__(self, link: FilespaceLink) -> None:
+        self._link = link
 
     def __repr__(self) -> str:
-        return f"<AsyncFilesystem of {self._fsp.full_name}>"
+        return f"<AsyncFilesystem of {self._link.full_name}>"
 
     async def _call(self, method: str, suffix: str, **kw: Any) -> Any:
-        return await self._fsp._call(method, suffix, **kw)
+        return await self._link.call(method, suffix, **kw)
 
     # -- reading the namespace ---------------------------------------------------------
 
     async def get_entry(self, path: str) -> DirEntry:
         """The entry at ``path``; ``FileNotFoundError`` when missing."""
         path = normalize_path(path)
-        await self._fsp._before(path, "exact")
+        await self._link.before(path, "exact")
         return entry_from_json(await self._call("GET", "/entry", params={"path": path}))
 
     async def _stat_or_none(self, path: str) -> DirEntry | None:
@@ -86,7 +89,7 @@ class AsyncFilesystem:
     async def read_dir(self, path: str = "/") -> list[DirEntry]:
         """The entries of a directory, by name."""
         path = normalize_path(path)
-        await self._fsp._before(path, "children")
+        await self._link.before(path, "children")
         entries: list[DirEntry] = []
         cursor: str | None = None
         while True:
@@ -113,8 +116,8 @@ class AsyncFilesystem:
         exists (as :func:`os.mkdir` does with both).
         """
         path = normalize_path(path)
-        self._fsp._require_writable("create directories")
-        await self._fsp._before(path, "exact")
+        self._link.require_writable("create directories")
+        await self._link.before(path, "exact")
         await self._call(
             "POST", "/mkdir", json={"path": path, "parents": parents, "exist_ok": exist_ok}
         )
@@ -122,13 +125,13 @@ class AsyncFilesystem:
     async def delete(self, path: str) -> None:
         """Delete a file; ``IsADirectoryError`` for a directory (use :meth:`delete_dir`)."""
         path = normalize_path(path)
-        await self._fsp._before(path, "exact")
+        await self._link.before(path, "exact")
         await self._call("POST", "/delete", json={"path": path, "type": "file"})
 
     async def delete_dir(self, path: str, recursive: bool = False) -> None:
         """Delete a directory; with ``recursive`` everything in it too, in one hub call."""
         path = normalize_path(path)
-        await self._fsp._before(path, "subtree")
+        await self._link.before(path, "subtree")
         await self._call("POST", "/delete", json={"path": path, "type": "dir", "recursive": recursive})
 
     async def move(self, src: str, dst: str, overwrite: bool = True) -> None:
@@ -138,15 +141,15 @@ class AsyncFilesystem:
         directory by a directory; pass ``overwrite=False`` to get ``FileExistsError``.
         """
         src, dst = normalize_path(src), normalize_path(dst)
-        await self._fsp._before(src, "subtree")
-        await self._fsp._before(dst, "subtree")
+        await self._link.before(src, "subtree")
+        await self._link.before(dst, "subtree")
         await self._call("POST", "/move", json={"src": src, "dst": dst, "overwrite": overwrite})
 
     async def copy_file(self, src: str, dst: str, overwrite: bool = True) -> None:
         """Copy a file inside the filespace without moving bytes (the copy shares blocks)."""
         src, dst = normalize_path(src), normalize_path(dst)
-        await self._fsp._before(src, "exact")
-        await self._fsp._before(dst, "exact")
+        await self._link.before(src, "exact")
+        await self._link.before(dst, "exact")
         await self._call("POST", "/copy", json={"src": src, "dst": dst, "overwrite": overwrite})
 
     async def truncate(self, path: str, size: int) -> None:
@@ -154,7 +157,7 @@ class AsyncFilesystem:
         path = normalize_path(path)
         if not isinstance(size, int) or size < 0:
             raise ConfigurationError(f"truncate size must be a non-negative integer, not {size!r}")
-        await self._fsp._before(path, "exact")
+        await self._link.before(path, "exact")
         await self._call("POST", "/truncate", json={"path": path, "size": size})
 
     # -- contents ----------------------------------------------------------------------
@@ -195,16 +198,17 @@ class AsyncFilesystem:
         path = normalize_path(path)
         if path == "/":
             raise IsADirectoryFilespaceError("/ is a directory; it cannot be opened as a file", path=path)
-        self._fsp._check_linked()
+        self._link.check_linked()
         if mode[0] != "r":
-            self._fsp._require_writable(f"open {path} for writing")
+            self._link.require_writable(f"open {path} for writing")
         if mode[0] != "w":
-            await self._fsp._before(path, "exact")
+            await self._link.before(path, "exact")
         held = None
         if lock is not LockType.NONE:
             if lock is LockType.EXCLUSIVE:
-                self._fsp._require_writable(f"lock {path} exclusively")
-            held = await acquire(self._fsp, path, lock, must_exist=mode[0] == "r", timeout=lock_timeout)
+                self._link.require_writable(f"lock {path} exclusively")
+            held = await acquire(self._link, path, lock, must_exist=mode[0] == "r",
+                                 timeout=lock_timeout)
         try:
             return await self._open_locked(path, mode, held)
         except BaseException:
@@ -222,16 +226,16 @@ class AsyncFilesystem:
                     raise
         if info is None:
             await self._check_creatable(path, exclusive=mode[0] == "x")
-        block_size = info["block_size"] if info else self._fsp.block_size
+        block_size = info["block_size"] if info else self._link.block_size
         entry = info["entry"] if info else None
         blocks: Any = {b["index"]: BlockRef(b["hash"], b["length"], b["used"]) for b in info["blocks"]} if info else {}
         source = None
         if info and info.get("external"):  # Connect: slots are ranges of an S3 object
             if mode != "rb":
                 raise _read_only(path)
-            blocks, source = self._fsp.connect._external.open(path, info)
+            blocks, source = self._link.external.open(path, info)
         handle = AsyncFile(
-            self._fsp, path, mode,
+            self._link, path, mode,
             size=entry["size"] if entry else 0,
             version=entry["version"] if entry else None,
             block_size=block_size,
@@ -240,11 +244,11 @@ class AsyncFilesystem:
             lock=held,
             source=source,
         )
-        self._fsp._open_files.add(handle)
+        self._link.open_files.add(handle)
         return handle
 
     async def _check_creatable(self, path: str, *, exclusive: bool) -> None:
-        if exclusive and path in self._fsp._writeback.pending_paths:
+        if exclusive and path in self._link.writeback.pending_paths:
             raise PathExistsError(f"{path} already exists (opened with 'x')", path=path)
         try:
             entry = await self.get_entry(path)
@@ -268,6 +272,19 @@ class AsyncFilesystem:
         if entry.file_id_external:
             raise _read_only(path)
 
+    def open_legacy(self, path: str, mode: str = "r") -> AwaitableContext[AsyncFile]:
+        """Deprecated (``DeprecationWarning``): use :meth:`open`.
+
+        LucidLink's legacy open: ``"r"`` reads, ``"w"`` creates or truncates (and reads),
+        ``"a"`` appends (and reads); the async form returns the :class:`AsyncFile`, the
+        blocking one a ``FileHandle`` reading and writing at explicit offsets.
+        """
+        warnings.warn("fs.open_legacy() is deprecated; use fs.open()", DeprecationWarning,
+                      stacklevel=2)
+        if mode not in LEGACY_MODES:
+            raise ConfigurationError(f"invalid mode: {mode!r} (open_legacy takes 'r', 'w' or 'a')")
+        return self.open(path, LEGACY_MODES[mode])
+
     async def read_file(self, path: str) -> bytes:
         """The whole content of a file."""
         async with self.open(path, "rb") as f:
@@ -282,7 +299,7 @@ class AsyncFilesystem:
 
     async def get_statistics(self) -> FilespaceStatistics:
         """Counts and sizes of the whole filespace."""
-        await self._fsp._before("/", "all")
+        await self._link.before("/", "all")
         s = await self._call("GET", "/statistics")
         return FilespaceStatistics(
             file_count=s["file_count"], directory_count=s["directory_count"], symlink_count=s["symlink_count"],
@@ -292,7 +309,7 @@ class AsyncFilesystem:
 
     async def get_size(self) -> FilespaceSize:
         """Sizes of the whole filespace."""
-        await self._fsp._before("/", "all")
+        await self._link.before("/", "all")
         s = await self._call("GET", "/statistics")
         return FilespaceSize(
             entries=s["entries"], data=s["data_size"], storage=s["storage_size"],

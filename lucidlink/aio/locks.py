@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import TYPE_CHECKING
 
 import attrs
@@ -12,7 +13,7 @@ from lucidlink.exceptions import LeaseExpiredError, LucidLinkError
 from lucidlink.types import LockType
 
 if TYPE_CHECKING:
-    from lucidlink.aio.filespace import AsyncFilespace
+    from lucidlink.aio.link import FilespaceLink
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 """Seconds ``open(..., lock_type=...)`` waits for a lock unless told otherwise (``None``: for ever)."""
@@ -22,9 +23,9 @@ _POLL = 20.0
 
 @attrs.define
 class HeldLock:
-    """A granted lock: its id, its fencing token and when it was granted (loop time)."""
+    """A granted lock: its id, its fencing token and when it was granted (monotonic time)."""
 
-    filespace: AsyncFilespace
+    link: FilespaceLink
     path: str
     mode: LockType
     lock_id: str
@@ -34,11 +35,7 @@ class HeldLock:
 
     def lost(self) -> bool:
         """Whether the lease may have lapsed: no renewal for a whole lease, or the session died."""
-        fsp = self.filespace
-        last = max(self.granted_at, fsp._last_renewal)
-        return fsp._session_epoch_lost(self.granted_at) or (
-            asyncio.get_running_loop().time() - last > fsp._lease
-        )
+        return self.link.lease.lost_since(self.granted_at)
 
     def check(self) -> None:
         """Raise :class:`LeaseExpiredError` when the lease is lost."""
@@ -55,10 +52,10 @@ class HeldLock:
             return
         self.released = True
         with contextlib.suppress(LucidLinkError):
-            await self.filespace._call("DELETE", f"/locks/{self.lock_id}")
+            await self.link.call("DELETE", f"/locks/{self.lock_id}")
 
 
-async def acquire(filespace: AsyncFilespace, path: str, mode: LockType, *, must_exist: bool,
+async def acquire(link: FilespaceLink, path: str, mode: LockType, *, must_exist: bool,
                   timeout: float | None) -> HeldLock:
     """Wait (in arrival order) for a lock; ``LockTimeoutError`` after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
@@ -67,18 +64,20 @@ async def acquire(filespace: AsyncFilespace, path: str, mode: LockType, *, must_
     try:
         while True:
             remaining = _POLL if deadline is None else max(0.0, deadline - loop.time())
-            body = await filespace._call("POST", "/locks", json={
+            body = await link.call("POST", "/locks", json={
                 "path": path, "mode": mode.value, "wait": min(remaining, _POLL), "lock_id": lock_id,
                 "must_exist": must_exist,
             }, timeout=_POLL + 30)
             lock_id = body["lock_id"]
             if body["state"] == "held":
-                return HeldLock(filespace, path, mode, body["lock_id"], int(body["token"]), loop.time())
+                granted = time.monotonic()
+                return HeldLock(link, path, mode, body["lock_id"], int(body["token"]), granted)
             if deadline is not None and loop.time() >= deadline:
-                await filespace._call("DELETE", f"/locks/{lock_id}", params={"timeout": "1", "path": path})
+                params = {"timeout": "1", "path": path}
+                await link.call("DELETE", f"/locks/{lock_id}", params=params)
                 raise AssertionError("the hub did not report the lock timeout")  # pragma: no cover
     except asyncio.CancelledError:
         if lock_id is not None:
             with contextlib.suppress(LucidLinkError):
-                await asyncio.shield(filespace._call("DELETE", f"/locks/{lock_id}"))
+                await asyncio.shield(link.call("DELETE", f"/locks/{lock_id}"))
         raise

@@ -5,20 +5,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lucidlink.aio._util import AwaitableContext
-from lucidlink.aio.filespace import AsyncFilespace
-from lucidlink.exceptions import ConfigurationError, FilespaceAlreadyLinkedError, FilespaceNotFoundError
+from lucidlink.aio.filespace import AsyncFilespace, attach
+from lucidlink.aio.link import DaemonServices
+from lucidlink.exceptions import (
+    ConfigurationError,
+    FilespaceAlreadyLinkedError,
+    FilespaceNotFoundError,
+)
 from lucidlink.types import FilespaceInfo, SyncMode
 
 if TYPE_CHECKING:
-    from lucidlink.aio.daemon import AsyncDaemon
     from lucidlink.aio.transport import Transport
 
 
 class AsyncWorkspace:
     """The workspace a service-account token belongs to."""
 
-    def __init__(self, daemon: AsyncDaemon, transport: Transport, whoami: dict[str, Any]) -> None:
-        self._daemon = daemon
+    def __init__(self, services: DaemonServices, transport: Transport,
+                 whoami: dict[str, Any]) -> None:
+        self._services = services
         self._transport = transport
         self._whoami = whoami
         self._read_only = bool(whoami.get("read_only"))
@@ -38,7 +43,7 @@ class AsyncWorkspace:
         return f"<AsyncWorkspace {self.name}>"
 
     async def _filespaces_json(self) -> list[dict[str, Any]]:
-        self._daemon._check_running()
+        self._services.check_running()
         body = await self._transport.call("GET", "/v1/filespaces")
         return list(body["filespaces"])
 
@@ -50,7 +55,7 @@ class AsyncWorkspace:
     @property
     def linked_filespaces(self) -> list[AsyncFilespace]:
         """The filespaces this workspace has linked and not yet unlinked, by name (several at once)."""
-        return sorted((f for f in self._filespaces if f._linked), key=lambda f: (f.name, f.id))
+        return sorted((f for f in self._filespaces if f.is_linked), key=lambda f: (f.name, f.id))
 
     def link_filespace(self, name: str | None = None, sync_mode: SyncMode = SyncMode.SYNC_ALL, *,
                        id: str | None = None) -> AwaitableContext[AsyncFilespace]:
@@ -73,7 +78,7 @@ class AsyncWorkspace:
             if live.sync_mode != SyncMode(sync_mode):
                 raise FilespaceAlreadyLinkedError(
                     f"filespace {live.name!r} ({filespace_id}) is already linked with {live.sync_mode.name}; "
-                    "unlink it first to link it with another sync mode"
+                    "unlink it first to link it with another sync mode", filespace_id=filespace_id
                 )
             return live
         found = await self._filespaces_json()
@@ -95,12 +100,23 @@ class AsyncWorkspace:
                 raise FilespaceNotFoundError(
                     f"no filespace named {name!r} in workspace {self.name}; filespaces: {names}"
                 )
-        filespace = AsyncFilespace(self, info, SyncMode(sync_mode))
-        await filespace._link()
+        filespace = await attach(self, info, SyncMode(sync_mode), transport=self._transport,
+                                 services=self._services, read_only=self._read_only,
+                                 on_unlink=self._filespaces.discard)
         self._filespaces.add(filespace)
         return filespace
 
-    async def _close(self) -> None:
+    async def stop(self) -> None:
+        """Unlink every linked filespace (syncing each per its sync mode). Idempotent.
+
+        Every filespace is unlinked even when one fails; the first failure is raised
+        after all of them (LucidLink's SDK swallows them: ours says what was lost).
+        """
+        failure: BaseException | None = None
         for filespace in list(self._filespaces):
-            await filespace.unlink()
-        await self._transport.close()
+            try:
+                await filespace.unlink()
+            except Exception as exc:  # noqa: BLE001 - unlink the others, raise the first after
+                failure = failure or exc
+        if failure is not None:
+            raise failure

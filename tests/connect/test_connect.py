@@ -28,7 +28,14 @@ from lucidlink.exceptions import (
     ReadOnlyError,
     error_from_envelope,
 )
-from lucidlink.types import DataStoreInfo, DirEntry, ExternalFileLink, LinkedFilesResult
+from lucidlink.types import (
+    DataStoreInfo,
+    DataStoreKind,
+    DataStoreRekeyState,
+    DirEntry,
+    ExternalFileLink,
+    LinkedFilesResult,
+)
 from tests.support.seaweed import SMALL_BLOCK, ConnectHub, SeaweedS3, connect_client, store_config
 
 pytestmark = pytest.mark.asyncio
@@ -49,10 +56,10 @@ async def test_data_store_lifecycle(connect_hub: ConnectHub, seaweed: SeaweedS3)
         assert await connect.list_data_stores() == []
         assert await connect.get_data_store("my store") is None
         added = await _store(fsp, seaweed, "my store", url_expiration_minutes=60)
-        assert added.name == "my store" and added.kind == "s3" and added.secret_key == ""
+        assert added.name == "my store" and added.kind is DataStoreKind.S3 and added.secret_key == ""
         assert (added.bucket_name, added.endpoint, added.region) == (seaweed.bucket, seaweed.endpoint, "us-east-1")
         assert added.url_expiration_minutes == 60 and added.use_virtual_addressing is False
-        assert added.rekey_state == "none" and len(added.key_id) == 16
+        assert added.rekey_state is DataStoreRekeyState.NO_REKEY and len(added.key_id) == 16
         # The admin gets the secret back; listings never carry it.
         got = await connect.get_data_store("my store")
         assert got is not None and got.secret_key == seaweed.secret_key and got.key_id == added.key_id
@@ -71,7 +78,8 @@ async def test_data_store_lifecycle(connect_hub: ConnectHub, seaweed: SeaweedS3)
         assert (await connect.get_data_store("my store")).key_id == added.key_id  # type: ignore[union-attr]
         rekeyed = await connect.rekey_data_store("my store", new_access_key=seaweed.access_key,
                                                  new_secret_key=seaweed.secret_key)
-        assert rekeyed.key_id != added.key_id and rekeyed.rekey_state == "rekeyed" and rekeyed.secret_key == ""
+        assert rekeyed.key_id != added.key_id and rekeyed.secret_key == ""
+        assert rekeyed.rekey_state is DataStoreRekeyState.NO_REKEY  # rekeyed within the call
         await connect.remove_data_store("my store")
         assert await connect.get_data_store("my store") is None
         with pytest.raises(NotFoundError, match="another_one-2"):
@@ -211,7 +219,7 @@ async def test_reads_use_read_ahead_and_the_block_cache(connect_hub: ConnectHub,
         assert f._ahead, "sequential reads start read-ahead of the next slots"
         assert await f.read() == data[2 * B:]
         await f.close()
-        cache = fsp._daemon._cache
+        cache = fsp._link.services.cache
         cached = cache.size
         assert cached >= len(data)
         # Once the object is gone from S3, a re-read is served from the cache alone.

@@ -467,7 +467,7 @@ def test_lock_api_in_process(long_hub: LockHub) -> None:
             assert f.lock_token is not None
             (info,) = await fs.get_locks("/doc")
             assert (info.path, info.mode, info.state, info.token) == ("/doc", "exclusive", "held", f.lock_token)
-            assert info.session_id == fs._fsp._session_id
+            assert info.session_id == fs._link.session_id
             assert info.client.startswith("lucidlink-python daemon")
             assert [x.path for x in await fs.get_locks()] == ["/doc"]
             (row,) = await asyncio.to_thread(long_hub.locks, "/doc")
@@ -508,7 +508,7 @@ def test_lock_api_in_process(long_hub: LockHub) -> None:
             async with http.post(f"{long_hub.url}/v1/filespaces/{long_hub.fs_id}/locks",
                                  json={"path": "/doc", "mode": "exclusive"},
                                  headers={"Authorization": f"Bearer {long_hub.read_only_token}",
-                                          "X-Lucid-Session": fs._fsp._session_id}) as resp:
+                                          "X-Lucid-Session": fs._link.session_id}) as resp:
                 body = await resp.json()
                 assert resp.status == 403 and body["error"]["code"] == "read_only", body
 
@@ -638,7 +638,7 @@ async def test_cancelled_wait_leaves_no_lock_behind(long_hub: LockHub) -> None:
             await asyncio.wait_for(b.fs.open("/cancel", "r+b", lock_type="exclusive", lock_timeout=None), 0.5)
 
         async def only_holder() -> bool:
-            return [x.session_id for x in await a.fs.get_locks("/cancel")] == [a._session_id]
+            return [x.session_id for x in await a.fs.get_locks("/cancel")] == [a._link.session_id]
 
         deadline = time.monotonic() + 5
         while not await only_holder():
@@ -695,7 +695,7 @@ async def test_lost_lock_change_is_dropped_not_reported_later(long_hub: LockHub)
         f = await fs.open("/a", "r+b", lock_type="exclusive")
         await f.write(b"A1")
         f._lock.granted_at -= 1000  # the SDK now believes the lease lapsed
-        filespace._last_renewal -= 1000
+        filespace._link.lease.renewed -= 1000
         with pytest.raises(LeaseExpiredError):
             await f.close()
         async with fs.open("/b", "r+b", lock_type="exclusive") as g:

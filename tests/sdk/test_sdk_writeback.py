@@ -118,8 +118,8 @@ async def test_a_refused_change_is_reported_once_and_the_others_land(sdk_hub: Sd
         await fa.fs.write_file("/gone.bin", b"x" * 100)
         await fa.sync_all()
         await fb.sync_all()
-        config_delay = fb._writeback._delay
-        fb._writeback._delay = 30.0  # keep /kept.bin queued while /gone.bin is refused
+        config_delay = fb._link.writeback._delay
+        fb._link.writeback._delay = 30.0  # keep /kept.bin queued while /gone.bin is refused
         await fb.fs.write_file("/kept.bin", b"kept")
         f = await fb.fs.open("/gone.bin", "r+b")  # a partial overwrite ...
         await f.write(b"y")
@@ -127,7 +127,7 @@ async def test_a_refused_change_is_reported_once_and_the_others_land(sdk_hub: Sd
         with pytest.raises(PathNotFoundError) as info:
             await f.close()  # a partial overwrite learns its fate at close
         assert info.value.path == "/gone.bin"
-        fb._writeback._delay = config_delay
+        fb._link.writeback._delay = config_delay
         await fb.sync_all()  # reported once: the next barrier is clean, and the other file landed
         assert await fa.fs.read_file("/kept.bin") == b"kept"
         assert not await fa.fs.file_exists("/gone.bin")
@@ -217,9 +217,9 @@ async def test_two_links_of_one_filespace_never_take_each_others_records(
         ws = await daemon.authenticate(lucidlink.aio.ServiceAccountCredentials(token=sdk_hub.token))
         first = await ws.link_filespace(name="small")
         await first.fs.write_file("/once.bin", b"once")
-        assert first._writeback.pending_paths == {"/once.bin"}
+        assert first._link.writeback.pending_paths == {"/once.bin"}
         second = await ws.link_filespace(name="small")
-        assert second._writeback.pending_paths == set()
+        assert second._link.writeback.pending_paths == set()
         await second.sync_all()
         await first.sync_all()
         journal = await _journal(sdk_hub.url, sdk_hub.token, first.id)

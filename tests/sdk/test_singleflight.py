@@ -165,13 +165,13 @@ async def test_connect_reader_cancelled_leaves_the_other_reader_its_slot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = BlockCache(tmp_path, 1 << 20)
-    filespace = SimpleNamespace(
-        _transport=None,
-        _daemon=SimpleNamespace(_cache=cache),
+    link = SimpleNamespace(
+        transport=None,
+        services=SimpleNamespace(cache=cache),
         id="fs1",
-        _config=SimpleNamespace(download_concurrency=2),
+        config=SimpleNamespace(download_concurrency=2),
     )
-    reader = ExternalReader(filespace)  # type: ignore[arg-type]
+    reader = ExternalReader(link)  # type: ignore[arg-type]
     external = {"store": "s3", "store_id": "st1", "object_id": "a.csv", "size": 100, "etag": "e1"}
     source = ExternalSource(reader, "/a.csv", 7, external, 64)
     release = asyncio.Event()

@@ -47,9 +47,9 @@ _repr.maxstring = _repr.maxother = 160
 
 def test_documented_walkthrough(sdk_hub: SdkHub) -> None:
     daemon = lucidlink.create_daemon(hub_url=sdk_hub.url)
-    assert daemon.hub_url == sdk_hub.url and not daemon.is_running
+    assert daemon.hub_url == sdk_hub.url and not daemon.is_running()
     daemon.start()
-    assert daemon.is_running
+    assert daemon.is_running()
     assert daemon.root_path is not None and Path(daemon.root_path).is_dir()
     workspace = daemon.authenticate(lucidlink.ServiceAccountCredentials(token=sdk_hub.token))
     assert isinstance(workspace, lucidlink.Workspace)
@@ -150,7 +150,7 @@ def test_documented_walkthrough(sdk_hub: SdkHub) -> None:
     filespace.unlink()
     assert not filespace.is_linked
     daemon.stop()
-    assert not daemon.is_running
+    assert not daemon.is_running()
     with lucidlink.create_daemon(hub_url=sdk_hub.url) as other:
         ws = other.authenticate(lucidlink.ServiceAccountCredentials(token=sdk_hub.token))
         with ws.link_filespace(name="small") as fsp:
@@ -163,7 +163,7 @@ def test_context_managers_start_stop_sync_and_unlink(
     monkeypatch.setenv("LUCIDLINK_HUB_URL", sdk_hub.url)
     creds = lucidlink.ServiceAccountCredentials(token=sdk_hub.token)
     with lucidlink.create_daemon() as daemon:
-        assert daemon.is_running and daemon.hub_url == sdk_hub.url
+        assert daemon.is_running() and daemon.hub_url == sdk_hub.url
         root = Path(daemon.root_path or "")
         workspace = daemon.authenticate(creds)
         with workspace.link_filespace(name="small") as filespace:
@@ -178,7 +178,7 @@ def test_context_managers_start_stop_sync_and_unlink(
             cfs = check.authenticate(creds).link_filespace(name="small")
             cfs.sync_all()
             assert cfs.fs.read_file("/from-with.txt") == b"committed on exit"
-    assert not daemon.is_running
+    assert not daemon.is_running()
     assert not root.exists()  # a sandboxed daemon's private dir is gone
 
 
@@ -353,7 +353,7 @@ def test_sandboxed_daemons_get_private_dirs(
 
 def test_config(sdk_hub: SdkHub) -> None:
     with lucidlink.create_daemon(hub_url=sdk_hub.url, config={"fs.cache.size": "2048"}) as daemon:
-        assert daemon._async._cache.max_bytes == 2048 * 1024 * 1024
+        assert daemon._async._services.cache.max_bytes == 2048 * 1024 * 1024
         ws = daemon.authenticate(lucidlink.ServiceAccountCredentials(token=sdk_hub.token))
         with ws.link_filespace(name="small") as fsp:
             fsp.fs.write_file("/c", b"c")

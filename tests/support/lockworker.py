@@ -89,7 +89,7 @@ async def serve(hub_url: str, token: str, filespace_name: str) -> None:
         ws = await daemon.authenticate(lucidlink.aio.ServiceAccountCredentials(token=token))
         filespace = await ws.link_filespace(name=filespace_name)
         fs = filespace.fs
-        emit("ready", pid=os.getpid(), session=filespace._session_id,
+        emit("ready", pid=os.getpid(), session=filespace._link.session_id,
              client=f"lucidlink-python daemon {daemon._id}")
         handle: Any = None
         try:
@@ -164,7 +164,7 @@ def serve_blocking(hub_url: str, token: str, filespace_name: str) -> None:
         filespace = daemon.authenticate(lucidlink.ServiceAccountCredentials(token=token)).link_filespace(
             name=filespace_name)
         fs = filespace.fs
-        emit("ready", pid=os.getpid(), session=filespace._async._session_id)
+        emit("ready", pid=os.getpid(), session=filespace._async._link.session_id)
         handle: Any = None
         for line in sys.stdin:
             if not line.strip():
