@@ -9,6 +9,7 @@ completion comes for free. ``lucidlink hub ...`` stays the argparse tree of
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import click
@@ -31,6 +32,7 @@ from lucidlink.commands.session import Session
 from lucidlink.exceptions import LucidLinkError
 from lucidlink.hub.cli import build_parser
 from lucidlink.shared import DEFAULT_HUB_URL
+from lucidlink.tokens import KNOWN_PREFIXES
 
 PROG = "lucidlink"
 COMPLETE_VAR = "_LUCIDLINK_COMPLETE"
@@ -178,8 +180,12 @@ for command in (
     cli.add_command(command)
 
 
+_TOKEN_LIKE = re.compile(rf"(?:{'|'.join(map(re.escape, KNOWN_PREFIXES))}):\S+")
+
+
 def _fail(message: str, code: int) -> int:
-    click.echo(f"{PROG}: error: {message}", err=True)
+    # A token typed in the wrong place (an extra argument, a path) must not be echoed back.
+    click.echo(f"{PROG}: error: {_TOKEN_LIKE.sub('***', message)}", err=True)
     return code
 
 

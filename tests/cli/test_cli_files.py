@@ -49,8 +49,12 @@ def test_help_usage_errors_and_the_hub_tree(cli_hub: CliHub, tmp_path: Path) -> 
         ("hub", "token", "--help"),
         ("completion", "bash"),
         ((), completing),
+        ("ls", "lucidlink://demo/media", cli_hub.token),
     )
-    top, cp_help, missing, both_local, local_ls, no_fs, hub_help, completion, completed = runs
+    top, cp_help, missing, both_local, local_ls, no_fs, hub_help, completion, completed, extra = (
+        runs
+    )
+    assert extra.code == 2 and cli_hub.token not in extra.err and "***" in one_line_error(extra)
     assert completed.code == 0 and completed.out.split() == ["plain,sync"], completed
     assert top.code == 0 and "Examples:" in top.out and "Exit codes" in top.out
     assert cli_hub.token not in top.out
