@@ -80,7 +80,8 @@ def _interrupt_mid_transfer(cli_hub: CliHub, *args: str) -> subprocess.Completed
             assert proc.stderr is not None
             while chunk := proc.stderr.read1(4096):
                 seen.extend(chunk)
-                if re.search(rb"\b([1-9]|[1-8]\d)%", bytes(seen)):
+                # Only the newest bytes: the hub runs in this process and needs the GIL.
+                if re.search(rb"\b([1-9]|[1-8]\d)%", bytes(seen[-300:])):
                     started.set()
 
         reader = threading.Thread(target=read, daemon=True)
