@@ -472,8 +472,10 @@ class Connect(_facade.Facade):
 class Client(_facade.Facade):
     """A lucidlink client: ``login``, then ``get_workspace`` and link its filespaces.
 
-    ``storage`` is the directory the client keeps its state in (``<storage>/.lucid``);
-    ``None`` keeps it in a private temporary directory removed on ``close``. The hub
+    ``storage`` is where the client keeps its state, as LucidLink's SDK takes it: a
+    :class:`~lucidlink.types.StorageConfig` (default: sandboxed, a private temporary
+    directory removed on ``close``), or a directory (its ``.lucid``, removed on
+    ``close``: ``StorageConfig(mode=StorageMode.PHYSICAL, root_path=storage)``). The hub
     is ``LUCIDLINK_HUB_URL``, else the default, as for ``create_daemon``. ``close``
     (or leaving ``with``) unlinks every filespace, syncing per its sync mode.
     """
@@ -482,7 +484,9 @@ class Client(_facade.Facade):
     _async_class = _aio.AsyncClient
     _async: _aio.AsyncClient
 
-    def __init__(self, *, storage: str | None = None, config: ClientConfig | None = None) -> None:
+    def __init__(
+        self, *, storage: StorageConfig | str | None = None, config: ClientConfig | None = None
+    ) -> None:
         """Create the wrapped ``AsyncClient`` from the same arguments."""
         super().__init__(_aio.AsyncClient(storage=storage, config=config))
 

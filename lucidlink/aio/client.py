@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from types import TracebackType
 
 from lucidlink.aio.daemon import AsyncDaemon
@@ -19,22 +20,25 @@ from lucidlink.types import (
 class AsyncClient:
     """A lucidlink client: ``login``, then ``get_workspace`` and link its filespaces.
 
-    ``storage`` is the directory the client keeps its state in (``<storage>/.lucid``);
-    ``None`` keeps it in a private temporary directory removed on ``close``. The hub
+    ``storage`` is where the client keeps its state, as LucidLink's SDK takes it: a
+    :class:`~lucidlink.types.StorageConfig` (default: sandboxed, a private temporary
+    directory removed on ``close``), or a directory (its ``.lucid``, removed on
+    ``close``: ``StorageConfig(mode=StorageMode.PHYSICAL, root_path=storage)``). The hub
     is ``LUCIDLINK_HUB_URL``, else the default, as for ``create_daemon``. ``close``
     (or leaving ``async with``) unlinks every filespace, syncing per its sync mode.
     """
 
-    def __init__(self, *, storage: str | None = None, config: ClientConfig | None = None) -> None:
+    def __init__(self, *, storage: StorageConfig | str | None = None,
+                 config: ClientConfig | None = None) -> None:
         if config is not None and not isinstance(config, ClientConfig):
             raise ConfigurationError("config must be a lucidlink.ClientConfig(...)")
         settings: dict[str, str] = {}
         if config is not None and config.fs_cache_size_mb is not None:
             settings["fs.cache.size"] = str(config.fs_cache_size_mb)
         self._client_config = config or ClientConfig()
-        layout = (StorageConfig() if storage is None
-                  else StorageConfig(mode=StorageMode.PHYSICAL, root_path=storage))
-        self._daemon = AsyncDaemon(settings, layout)
+        if isinstance(storage, (str, os.PathLike)):
+            storage = StorageConfig(mode=StorageMode.PHYSICAL, root_path=storage)
+        self._daemon = AsyncDaemon(settings, storage)
         self._workspaces: dict[str, AsyncWorkspace] = {}
         self._closed = False
 

@@ -165,6 +165,21 @@ def test_physical_daemon_keeps_its_state_when_asked(mhub: SdkHub, tmp_path: Path
     assert not (tmp_path / ".lucid").exists()
 
 
+def test_client_takes_a_storage_config(
+    mhub: SdkHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LUCIDLINK_HUB_URL", mhub.url)
+    creds = lucidlink.ServiceAccountCredentials(token=mhub.token)
+    with lucidlink.Client(storage=StorageConfig(mode=StorageMode.SANDBOXED)) as client:
+        client.login(creds)
+        assert [w.name for w in client.list_workspaces()] == ["demo"]
+    kept = StorageConfig(mode=StorageMode.PHYSICAL, persist_on_exit=True, root_path=tmp_path)
+    with lucidlink.Client(storage=kept) as client:
+        client.login(creds)
+        assert (tmp_path / ".lucid").is_dir()
+    assert (tmp_path / ".lucid").is_dir()  # persist_on_exit keeps it after close
+
+
 # -- Filespace.workspace_id / workspace_name --------------------------------------------
 
 
