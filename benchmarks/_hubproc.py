@@ -47,7 +47,9 @@ class HubProcess:
         else:
             ctx = multiprocessing.get_context("spawn")
             self._conn, child = ctx.Pipe()
-            self._proc = ctx.Process(target=_serve_hub, args=(str(self.data_dir), child), daemon=True)
+            self._proc = ctx.Process(
+                target=_serve_hub, args=(str(self.data_dir), child), daemon=True
+            )
             self._proc.start()
             if not self._conn.poll(60):
                 raise RuntimeError("the hub did not start within 60 s")

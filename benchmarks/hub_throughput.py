@@ -25,8 +25,6 @@ import argparse
 import asyncio
 import hashlib
 import io
-import logging
-import multiprocessing
 import os
 import statistics
 import subprocess
@@ -34,7 +32,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +48,6 @@ PUT_NAME = "hub PUT (hash-verified, fsync'd)"
 
 from _hubproc import HubProcess  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
-
 # -- measuring ---------------------------------------------------------------------------
 
 
@@ -64,15 +60,18 @@ class Client:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     async def call(self, method: str, path: str, json: Any = None, expect: int = 200) -> Any:
-        async with self.session.request(method, self.url + path, json=json, headers=self.headers) as resp:
+        async with self.session.request(
+            method, self.url + path, json=json, headers=self.headers
+        ) as resp:
             body = await resp.json()
             if resp.status != expect:
                 raise RuntimeError(f"{method} {path}: HTTP {resp.status} {body}")
             return body
 
 
-async def run_clients(clients: int, seconds: float,
-                      op: Callable[[int, int], Awaitable[None]]) -> tuple[int, float, list[float]]:
+async def run_clients(
+    clients: int, seconds: float, op: Callable[[int, int], Awaitable[None]]
+) -> tuple[int, float, list[float]]:
     """Run ``op(client, i)`` in ``clients`` loops for ``seconds``; (ops, elapsed, latencies)."""
     latencies: list[float] = []
     loop = asyncio.get_running_loop()
@@ -99,7 +98,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def metadata(c: Client, fs: str, clients: int, seconds: float) -> list[tuple[str, int, float, list[float]]]:
+async def metadata(
+    c: Client, fs: str, clients: int, seconds: float
+) -> list[tuple[str, int, float, list[float]]]:
     base = f"/v1/filespaces/{fs}"
     await c.call("POST", f"{base}/mkdir", {"path": "/bench/list"})
     for i in range(100):
@@ -123,17 +124,29 @@ async def metadata(c: Client, fs: str, clients: int, seconds: float) -> list[tup
         assert len(body["entries"]) == 100
 
     async def mkdir(client: int, i: int) -> None:
-        await c.call("POST", f"{base}/mkdir", {"path": f"/bench/mk/{client}-{i}", "exist_ok": False})
+        await c.call(
+            "POST", f"{base}/mkdir", {"path": f"/bench/mk/{client}-{i}", "exist_ok": False}
+        )
 
     async def commit(client: int, i: int) -> None:
         n = len(payloads[client])
-        await c.call("POST", f"{base}/commit", {
-            "path": f"/bench/commits/{client}-{i}", "size": n,
-            "blocks": [{"index": 0, "hash": digests[client], "length": n}]})
+        await c.call(
+            "POST",
+            f"{base}/commit",
+            {
+                "path": f"/bench/commits/{client}-{i}",
+                "size": n,
+                "blocks": [{"index": 0, "hash": digests[client], "length": n}],
+            },
+        )
 
     results = []
-    for name, op in [("stat", stat), ("list (100 entries)", listing), ("mkdir", mkdir),
-                     ("commit (1 block)", commit)]:
+    for name, op in [
+        ("stat", stat),
+        ("list (100 entries)", listing),
+        ("mkdir", mkdir),
+        ("commit (1 block)", commit),
+    ]:
         ops, elapsed, lat = await run_clients(clients, seconds, op)
         results.append((name, ops, elapsed, lat))
     return results
@@ -151,7 +164,9 @@ async def transfer(c: Client, fs: str, data_dir: Path, mib: int) -> dict[str, tu
     async def urls(op: str) -> dict[str, str]:
         out: dict[str, str] = {}
         for start in range(0, count, 1024):
-            body = await c.call("POST", f"{base}/blocks/urls", {"op": op, "hashes": digests[start : start + 1024]})
+            body = await c.call(
+                "POST", f"{base}/blocks/urls", {"op": op, "hashes": digests[start : start + 1024]}
+            )
             out.update(body["urls"])
         return out
 
@@ -221,19 +236,25 @@ async def bench(args: argparse.Namespace, hub: HubProcess) -> None:
         meta = await metadata(c, fs, args.clients, args.seconds)
         moved = await transfer(c, fs, hub.data_dir, args.mb)
 
-    print(f"\nmetadata: {args.clients} concurrent clients, {args.seconds:g} s each "
-          f"(hub {'in this process' if args.in_process else 'in a child process'})")
+    print(
+        f"\nmetadata: {args.clients} concurrent clients, {args.seconds:g} s each "
+        f"(hub {'in this process' if args.in_process else 'in a child process'})"
+    )
     print(f"{'operation':<22}{'ops':>9}{'ops/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
     rates = {}
     for name, ops, elapsed, lat in meta:
         rates[name] = ops / elapsed
-        print(f"{name:<22}{ops:>9}{ops / elapsed:>10.0f}{percentile(lat, 0.5) * 1e3:>9.2f}"
-              f"{percentile(lat, 0.99) * 1e3:>9.2f}")
+        print(
+            f"{name:<22}{ops:>9}{ops / elapsed:>10.0f}{percentile(lat, 0.5) * 1e3:>9.2f}"
+            f"{percentile(lat, 0.99) * 1e3:>9.2f}"
+        )
     mean_ms = statistics.fmean(x for _, _, _, lat in meta for x in lat) * 1e3
     print(f"(mean latency over all operations {mean_ms:.2f} ms)")
 
-    print(f"\nblock transfer: {args.mb} MiB in {BLOCK // 2**20} MiB blocks, "
-          f"{TRANSFER_CONCURRENCY} concurrent requests (best of 3 for reads)")
+    print(
+        f"\nblock transfer: {args.mb} MiB in {BLOCK // 2**20} MiB blocks, "
+        f"{TRANSFER_CONCURRENCY} concurrent requests (best of 3 for reads)"
+    )
     print(f"{'transfer':<40}{'MiB':>7}{'seconds':>10}{'MiB/s':>10}")
     speed = {}
     for name, (mib, seconds) in moved.items():
@@ -252,13 +273,27 @@ async def bench(args: argparse.Namespace, hub: HubProcess) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=16, help="concurrent clients for metadata (default 16)")
-    parser.add_argument("--seconds", type=float, default=5, help="seconds per metadata operation (default 5)")
-    parser.add_argument("--mb", type=int, default=256, help="MiB of blocks to transfer (default 256)")
-    parser.add_argument("--in-process", action="store_true", help="run the hub in this process's thread")
+    parser.add_argument(
+        "--clients", type=int, default=16, help="concurrent clients for metadata (default 16)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=5, help="seconds per metadata operation (default 5)"
+    )
+    parser.add_argument(
+        "--mb", type=int, default=256, help="MiB of blocks to transfer (default 256)"
+    )
+    parser.add_argument(
+        "--in-process", action="store_true", help="run the hub in this process's thread"
+    )
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="lucidhub-bench-") as tmp, HubProcess(Path(tmp) / "hub", args.in_process) as hub:
-        print(f"hub {hub.url}, data dir {hub.data_dir}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    with (
+        tempfile.TemporaryDirectory(prefix="lucidhub-bench-") as tmp,
+        HubProcess(Path(tmp) / "hub", args.in_process) as hub,
+    ):
+        print(
+            f"hub {hub.url}, data dir {hub.data_dir}, "
+            f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+        )
         asyncio.run(bench(args, hub))
     return 0
 
