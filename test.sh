@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test,docs]'
 # Hub tests run on SQLite and on PostgreSQL: use the server on 127.0.0.1:5432, or start one.
 tools/ensure_postgres.sh || echo "test.sh: no PostgreSQL; its tests will skip (and fail under CI)" >&2
 .venv/bin/python tools/generate_sync.py --check
+# The documentation site, strict: a broken API reference or link fails here.
+.venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 exec .venv/bin/python -m pytest -m "not slow" -p no:cacheprovider "$@"

@@ -66,8 +66,12 @@ class LucidLinkFileSystem(NamespaceFileSystem):
         once (default). ``False`` leaves it to the daemon's background flusher.
     asynchronous
         Run on the caller's event loop (``await fs._ls(...)``) instead of the SDK's.
-    use_listings_cache, listings_expiry_time, max_paths
-        fsspec's directory-listing cache settings.
+    loop, batch_size
+        fsspec's own: the event loop of an ``asynchronous`` instance, and how many
+        coroutines its bulk calls run at once.
+    **kwargs
+        fsspec's other options, such as the directory-listing cache settings
+        ``use_listings_cache``, ``listings_expiry_time`` and ``max_paths``.
     """
 
     # Its public home: the entry point, pickles (Dask) and reprs name it there.
