@@ -161,7 +161,9 @@ def stores_rekey(
     Example:
       lucidlink connect stores rekey lucidlink://acme/media footage --access-key AKIA...
     """
-    _connect(rt, filespace_url).rekey_data_store(name, access_key, secret_key)
+    _connect(rt, filespace_url).rekey_data_store(
+        name, new_access_key=access_key, new_secret_key=secret_key
+    )
     rt.echo(f"rekeyed data store {name}")
 
 
