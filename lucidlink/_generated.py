@@ -154,18 +154,23 @@ class Workspace(_facade.Facade):
     def link_filespace(
         self,
         name: str | None = None,
-        sync_mode: SyncMode = SyncMode.SYNC_ALL,
-        *,
         id: str | None = None,
+        root_path: str = "/",
+        sync_mode: SyncMode = SyncMode.SYNC_ALL,
     ) -> Filespace:
-        """Link a filespace by name or ``id``: ``fs = ws.link_filespace(name=...)`` or ``with``.
+        """Link a filespace by name or ``id``: ``fs = ws.link_filespace(name=...)`` or
+        ``with`` (LucidLink's parameters, in its order).
 
         Raises ``FilespaceError`` naming the filespaces that exist when ``name`` is not one.
         Linking by ``id`` a filespace this workspace already has linked returns that live
         filespace, the same object (``FilespaceAlreadyLinkedError`` if it was linked with
         another sync mode); leaving a ``with`` on it unlinks it for every holder.
+        With both, the filespace of that ``id`` must have that ``name``. ``root_path``
+        (LucidLink's mount point) must be ``"/"``: a filespace is linked whole.
         """
-        return Filespace(_loop.run(lambda: self._async.link_filespace(name, sync_mode, id=id)))
+        return Filespace(
+            _loop.run(lambda: self._async.link_filespace(name, id, root_path, sync_mode))
+        )
 
     def stop(self) -> None:
         """Unlink every linked filespace (syncing each per its sync mode). Idempotent.

@@ -57,15 +57,23 @@ class AsyncWorkspace:
         """The filespaces this workspace has linked and not yet unlinked, by name (several at once)."""
         return sorted((f for f in self._filespaces if f.is_linked), key=lambda f: (f.name, f.id))
 
-    def link_filespace(self, name: str | None = None, sync_mode: SyncMode = SyncMode.SYNC_ALL, *,
-                       id: str | None = None) -> AwaitableContext[AsyncFilespace]:
-        """Link a filespace by name or ``id``: ``fs = await ws.link_filespace(name=...)`` or ``async with``.
+    def link_filespace(self, name: str | None = None, id: str | None = None, root_path: str = "/",
+                       sync_mode: SyncMode = SyncMode.SYNC_ALL) -> AwaitableContext[AsyncFilespace]:
+        """Link a filespace by name or ``id``: ``fs = await ws.link_filespace(name=...)`` or
+        ``async with`` (LucidLink's parameters, in its order).
 
         Raises ``FilespaceError`` naming the filespaces that exist when ``name`` is not one.
         Linking by ``id`` a filespace this workspace already has linked returns that live
         filespace, the same object (``FilespaceAlreadyLinkedError`` if it was linked with
         another sync mode); leaving an ``async with`` on it unlinks it for every holder.
+        With both, the filespace of that ``id`` must have that ``name``. ``root_path``
+        (LucidLink's mount point) must be ``"/"``: a filespace is linked whole.
         """
+        if root_path != "/":
+            raise ConfigurationError(
+                f"root_path={root_path!r} is not supported: a filespace is linked whole; "
+                "pass root_path='/' (the default) and use paths inside it", field="root_path"
+            )
         if id is not None:
             return AwaitableContext(self._link_id(id, sync_mode, name))
         if name is None:

@@ -195,6 +195,18 @@ def test_filespace_names_its_workspace(mhub: SdkHub) -> None:
         assert filespace.workspace_name == "demo"  # identity outlives the link
 
 
+def test_link_filespace_takes_lucidlinks_parameters_in_order(mhub: SdkHub) -> None:
+    with lucidlink.create_daemon(hub_url=mhub.url) as daemon:
+        workspace = daemon.authenticate(lucidlink.ServiceAccountCredentials(token=mhub.token))
+        ids = {info.name: info.id for info in workspace.list_filespaces()}
+        # (name, id, root_path, sync_mode), positionally as in LucidLink's reference.
+        filespace = workspace.link_filespace(None, ids["small"], "/", lucidlink.SyncMode.SYNC_NONE)
+        assert filespace.name == "small" and filespace.id == ids["small"]
+        filespace.unlink()
+        with pytest.raises(lucidlink.ConfigurationError, match="root_path"):
+            workspace.link_filespace(name="small", root_path="/projects")
+
+
 # -- LucidFileStream, open_buffered, open_text -------------------------------------------
 
 
