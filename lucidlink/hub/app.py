@@ -19,7 +19,7 @@ from lucidlink.hub.api.app_keys import HUB_KEY, OPENAPI_KEY
 from lucidlink.hub.api.http import error_response
 from lucidlink.hub.api.openapi import build_openapi
 from lucidlink.hub.api.routes import ROUTES, add_routes
-from lucidlink.hub.blockstore.base import BlockStore
+from lucidlink.hub.blockstore import BlockStore, create_block_store
 from lucidlink.hub.blockstore.local import LocalBlockStore
 from lucidlink.hub.collector import run_periodically
 from lucidlink.hub.config import HubSettings
@@ -39,9 +39,9 @@ characters, percent-encoded (about 12 KB; aiohttp's default is 8190 bytes)."""
 def embedded_stores(settings: HubSettings) -> tuple[MetadataStore, BlockStore]:
     """The stores the settings name: by default SQLite and a block directory in the data dir.
 
-    The block store gets its signing key when the hub starts (:func:`open_keys`).
+    The local block store gets its signing key when the hub starts (:func:`open_keys`).
     """
-    return create_metadata_store(settings), LocalBlockStore(settings.blocks_path)
+    return create_metadata_store(settings), create_block_store(settings)
 
 
 async def open_keys(hub: Hub) -> None:
@@ -128,7 +128,8 @@ def create_app(
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         # The data dir is the hub's alone (0700; tightened if an older hub left it looser).
-        await anyio.to_thread.run_sync(disk.private_dir, settings.data_dir)
+        if settings.data_dir is not None:
+            await anyio.to_thread.run_sync(disk.private_dir, settings.data_dir)
         await hub.store.open()
         try:
             await open_keys(hub)
@@ -171,8 +172,9 @@ async def serve(settings: HubSettings, ready: asyncio.Event | None = None) -> No
         await site.start()
         port = site._server.sockets[0].getsockname()[1] if site._server else settings.port  # type: ignore[union-attr]
         hub = app[HUB_KEY]
-        log.info("hub.ready", url=f"http://{settings.host}:{port}", data_dir=str(settings.data_dir),
-                 metadata=hub.store.engine, blocks=hub.blocks.engine)
+        log.info("hub.ready", url=f"http://{settings.host}:{port}",
+                 data_dir=str(settings.data_dir or ""), metadata=hub.store.engine,
+                 blocks=hub.blocks.engine)
         if ready is not None:
             ready.set()
         await stop.wait()

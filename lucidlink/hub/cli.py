@@ -18,11 +18,13 @@ from typing import Any
 
 from lucidlink.exceptions import LucidLinkError
 from lucidlink.hub.config import (
+    BLOCK_STORE_ENV,
     DEFAULT_HOST,
     DEFAULT_PORT,
     SQLITE_SYNCHRONOUS,
     SQLITE_SYNCHRONOUS_ENV,
     HubSettings,
+    block_store_from_env,
     metadata_url_from_env,
     sqlite_synchronous_from_env,
 )
@@ -33,8 +35,25 @@ DEFAULT_WORKSPACE = "demo"
 DEFAULT_FILESPACE = "production-data"
 
 
+def store_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings naming the hub's two stores, from the flags every hub command takes.
+
+    The S3 secret key comes from ``--s3-secret-access-key`` or ``AWS_SECRET_ACCESS_KEY``
+    (read by the block store); it is never printed or logged.
+    """
+    return {
+        "data_dir": Path(args.data_dir) if args.data_dir else None,
+        "metadata_url": metadata_url_from_env(args.metadata_url),
+        "block_store": block_store_from_env(args.block_store),
+        "s3_endpoint_url": args.s3_endpoint_url,
+        "s3_region": args.s3_region,
+        "s3_access_key_id": args.s3_access_key_id,
+        "s3_secret_access_key": args.s3_secret_access_key,
+    }
+
+
 def _with_store(args: argparse.Namespace, fn: Callable[..., Any], *fn_args: Any, **kwargs: Any) -> Any:
-    settings = HubSettings(data_dir=Path(args.data_dir), metadata_url=metadata_url_from_env(args.metadata_url))
+    settings = HubSettings(**store_settings(args))
 
     async def run() -> Any:
         store = create_metadata_store(settings)
@@ -50,9 +69,9 @@ def _with_store(args: argparse.Namespace, fn: Callable[..., Any], *fn_args: Any,
 def serve_settings(args: argparse.Namespace) -> HubSettings:
     """The settings ``lucidlink hub serve`` runs with (flags, else environment, else defaults)."""
     return HubSettings(
-        data_dir=Path(args.data_dir), host=args.host, port=args.port, public_url=args.public_url,
-        metadata_url=metadata_url_from_env(args.metadata_url),
+        host=args.host, port=args.port, public_url=args.public_url,
         sqlite_synchronous=sqlite_synchronous_from_env(args.sqlite_synchronous),
+        **store_settings(args),
     )
 
 
@@ -171,7 +190,7 @@ def cmd_embedded(args: argparse.Namespace) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="lucidhub-") as tmp:
         data_dir = args.data_dir or tmp
-        with EmbeddedHub(data_dir, metadata_url=metadata_url_from_env(args.metadata_url)) as hub:
+        with EmbeddedHub(**{**store_settings(args), "data_dir": data_dir}) as hub:
             token = hub.init(args.workspace, args.filespace or [DEFAULT_FILESPACE], admin=True)
             env = {**os.environ, "LUCIDLINK_HUB_URL": hub.url, "LUCIDLINK_TOKEN": token,
                    "LUCIDLINK_FILESPACE": (args.filespace or [DEFAULT_FILESPACE])[0]}
@@ -197,13 +216,26 @@ def build_parser() -> argparse.ArgumentParser:
     top = parser.add_subparsers(title="commands")
     hub = top.add_parser("hub", help="run and administer a hub").add_subparsers(title="hub commands")
 
-    def data_dir(p: argparse.ArgumentParser, required: bool = True) -> None:
-        p.add_argument("--data-dir", required=required, help="the hub's data directory")
+    def data_dir(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", default=None,
+                       help="the hub's data directory (optional when metadata is in PostgreSQL "
+                            "and blocks in S3)")
         p.add_argument("--metadata-url", default=None,
                        help="postgresql://user@host:port/db to keep metadata in PostgreSQL "
                             "(default: $LUCIDHUB_METADATA_URL, else SQLite in the data dir)")
+        p.add_argument("--block-store", default=None, metavar="s3://BUCKET[/PREFIX]",
+                       help=f"keep blocks in an S3 bucket (default: ${BLOCK_STORE_ENV}, else a "
+                            "directory in the data dir); the bucket is created if missing")
+        p.add_argument("--s3-endpoint-url", default=None,
+                       help="S3 endpoint, scheme://host[:port] (default: $AWS_ENDPOINT_URL, "
+                            "else AWS S3)")
+        p.add_argument("--s3-region", default=None,
+                       help="the bucket's region (default: $AWS_REGION, else us-east-1)")
+        p.add_argument("--s3-access-key-id", default=None,
+                       help="default: $AWS_ACCESS_KEY_ID")
+        p.add_argument("--s3-secret-access-key", default=None, help=argparse.SUPPRESS)
 
-    p = hub.add_parser("serve", help="serve the hub (SQLite + local blocks in --data-dir)")
+    p = hub.add_parser("serve", help="serve the hub (default: SQLite + blocks in --data-dir)")
     data_dir(p)
     p.add_argument("--host", default=DEFAULT_HOST)
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
@@ -263,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_guard(cmd_filespace_list))
 
     p = hub.add_parser("embedded", help="run COMMAND against a throw-away hub on a free loopback port")
-    data_dir(p, required=False)
+    data_dir(p)
     p.add_argument("--workspace", default=DEFAULT_WORKSPACE)
     p.add_argument("--filespace", action="append")
     p.add_argument("command", nargs=argparse.REMAINDER)

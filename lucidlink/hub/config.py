@@ -16,6 +16,9 @@ SQLITE_SYNCHRONOUS_ENV = "LUCIDHUB_SQLITE_SYNCHRONOUS"
 """Environment variable for ``sqlite_synchronous`` when ``--sqlite-synchronous`` is not given."""
 SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
 """The SQLite ``synchronous`` levels the hub accepts; the first is the default."""
+BLOCK_STORE_ENV = "LUCIDHUB_BLOCK_STORE"
+"""Environment variable naming the block store (``s3://BUCKET/PREFIX``) when ``--block-store``
+is not given."""
 
 
 def _upper(value: object) -> object:
@@ -42,11 +45,27 @@ def _check_grace(settings: HubSettings, attribute: attrs.Attribute[float], value
         )
 
 
+def _check_block_store(settings: HubSettings, attribute: attrs.Attribute[str | None],
+                       value: str | None) -> None:
+    if value is not None and not value.startswith("s3://"):
+        raise ConfigurationError(
+            f"block store {value!r} is not supported: give s3://BUCKET[/PREFIX] for an S3 bucket, "
+            "or leave it unset for a directory in the data dir", field="block_store")
+
+
+def _is_postgres(url: str | None) -> bool:
+    return bool(url) and url.startswith(("postgresql://", "postgres://"))  # type: ignore[union-attr]
+
+
 @attrs.frozen
 class HubSettings:
-    """Everything a hub process is configured with."""
+    """Everything a hub process is configured with.
 
-    data_dir: Path = attrs.field(converter=Path)
+    ``data_dir`` may be left out only when both stores are remote (PostgreSQL metadata
+    and an S3 block store): nothing then lives on the hub's disk.
+    """
+
+    data_dir: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     public_url: str | None = None
@@ -70,21 +89,48 @@ class HubSettings:
     """SQLite's ``synchronous`` level: ``FULL`` (default; every commit is fsynced, so an
     acknowledged change survives a power loss) or ``NORMAL`` (opt-in; faster, durable
     across a hub crash, but an OS crash or power loss may drop the last commits)."""
+    block_store: str | None = attrs.field(default=None, validator=_check_block_store)
+    """``s3://BUCKET[/PREFIX]`` to keep blocks in an S3 bucket; default: the data dir."""
+    s3_endpoint_url: str | None = None
+    """The S3 endpoint (``scheme://host[:port]``); default ``AWS_ENDPOINT_URL``, else AWS S3."""
+    s3_region: str | None = None
+    """The bucket's region; default ``AWS_REGION``, else ``us-east-1``."""
+    s3_access_key_id: str | None = None
+    """Default ``AWS_ACCESS_KEY_ID``."""
+    s3_secret_access_key: str | None = attrs.field(default=None, repr=False)
+    """Default ``AWS_SECRET_ACCESS_KEY``; never logged or shown."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.data_dir is None and not (self.block_store and _is_postgres(self.metadata_url)):
+            kept = [what for what, local in (
+                ("the SQLite metadata store", not _is_postgres(self.metadata_url)),
+                ("the block directory", not self.block_store)) if local]
+            raise ConfigurationError(
+                f"the hub needs a data dir for {' and '.join(kept)}: give --data-dir, or keep "
+                "metadata in PostgreSQL (--metadata-url) and blocks in S3 (--block-store)",
+                field="data_dir")
+
+    def _dir(self) -> Path:
+        if self.data_dir is None:
+            raise ConfigurationError(
+                "this hub has no data dir (its stores are remote); give --data-dir",
+                field="data_dir")
+        return self.data_dir
 
     @property
     def metadata_path(self) -> Path:
         """The SQLite database of the embedded metadata store."""
-        return self.data_dir / "metadata.sqlite3"
+        return self._dir() / "metadata.sqlite3"
 
     @property
     def blocks_path(self) -> Path:
         """The directory of the embedded block store."""
-        return self.data_dir / "blocks"
+        return self._dir() / "blocks"
 
     @property
     def key_path(self) -> Path:
         """The hub's URL-signing key."""
-        return self.data_dir / "hub.key"
+        return self._dir() / "hub.key"
 
 
 def metadata_url_from_env(explicit: str | None) -> str | None:
@@ -95,3 +141,9 @@ def metadata_url_from_env(explicit: str | None) -> str | None:
 def sqlite_synchronous_from_env(explicit: str | None) -> str:
     """``--sqlite-synchronous`` if given, else ``LUCIDHUB_SQLITE_SYNCHRONOUS``, else ``FULL``."""
     return explicit or os.environ.get(SQLITE_SYNCHRONOUS_ENV) or SQLITE_SYNCHRONOUS[0]
+
+
+def block_store_from_env(explicit: str | None) -> str | None:
+    """``--block-store`` if given, else ``LUCIDHUB_BLOCK_STORE``, else ``None`` (the data dir)."""
+    value = explicit or os.environ.get(BLOCK_STORE_ENV) or None
+    return None if value in (None, "local") else value

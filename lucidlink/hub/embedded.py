@@ -24,8 +24,9 @@ class EmbeddedHub:
     ...     hub.url
     """
 
-    def __init__(self, data_dir: Path | str, *, host: str = "127.0.0.1", port: int = 0, **settings: Any) -> None:
-        self.settings = HubSettings(data_dir=Path(data_dir), host=host, port=port, **settings)
+    def __init__(self, data_dir: Path | str | None, *, host: str = "127.0.0.1", port: int = 0,
+                 **settings: Any) -> None:
+        self.settings = HubSettings(data_dir=data_dir, host=host, port=port, **settings)
         self.url = ""
         self.app: web.Application | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -93,7 +93,7 @@ def _read_key_file(path: Path) -> bytes | None:
     return parse_key(raw.decode("ascii", errors="replace"), str(path))
 
 
-def load_or_create_key(data_dir: Path, environ: Mapping[str, str] | None = None) -> bytes:
+def load_or_create_key(data_dir: Path | None, environ: Mapping[str, str] | None = None) -> bytes:
     """The hub's Connect key: from the environment, else ``<data-dir>/connect.key`` (created 0600).
 
     Blocking file I/O: call it in a worker thread.
@@ -101,6 +101,9 @@ def load_or_create_key(data_dir: Path, environ: Mapping[str, str] | None = None)
     env = os.environ if environ is None else environ
     if KEY_ENV in env:
         return parse_key(env[KEY_ENV], f"the environment variable {KEY_ENV}")
+    if data_dir is None:
+        raise ConfigurationError(f"this hub has no data dir to keep {KEY_FILE} in; set {KEY_ENV}",
+                                 field=KEY_ENV)
     path = data_dir / KEY_FILE
     key = _read_key_file(path)
     if key is not None:
@@ -121,12 +124,13 @@ async def resolve_connect_key(
     env = os.environ if environ is None else environ
     if KEY_ENV in env or store.engine == "sqlite":
         return await anyio.to_thread.run_sync(load_or_create_key, settings.data_dir, env)
-    local = await anyio.to_thread.run_sync(_read_key_file, settings.data_dir / KEY_FILE)
+    local = None if settings.data_dir is None else await anyio.to_thread.run_sync(
+        _read_key_file, settings.data_dir / KEY_FILE)
     candidate = local if local is not None else secrets.token_bytes(32)
     key = parse_key(await store.write(stored_key, META_KEY, candidate.hex()),
                     f"the metadata store (meta row {META_KEY!r})")
     if local is not None and local != key:
-        log.warning("hub.connect.key_differs", file=str(settings.data_dir / KEY_FILE),
+        log.warning("hub.connect.key_differs", file=str(settings.data_dir or "") + f"/{KEY_FILE}",
                     why="hubs sharing this metadata store use the key stored in it; secrets sealed "
                         "with this hub's old file key must be rekeyed")
     return key

@@ -181,14 +181,15 @@ def free_port() -> int:
 class Served:
     """A ``lucidlink hub serve`` subprocess whose stderr is collected by a thread."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lucidlink", "hub", "serve", "--data-dir", str(data_dir), "--port", str(self.port)],
+            [sys.executable, "-m", "lucidlink", "hub", "serve", "--data-dir", str(data_dir),
+             "--port", str(self.port), *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -275,3 +276,64 @@ def test_serve_exits_0_on_sigint_while_a_long_poll_is_in_flight(served: tuple[Se
     assert [e["status"] for e in polls] == [200]
     assert [e["event"] for e in server.events()][-1] == "hub.stopped"
     assert not any(e.get("level") == "error" for e in server.events())
+
+
+def test_serve_on_an_s3_block_store_from_aws_variables(capsys: Any, data_dir: Path,
+                                                      seaweed: Any) -> None:
+    from tests.support.s3fixtures import s3_env
+
+    code, out, _ = run(capsys, "hub", "init", "--data-dir", str(data_dir), "--workspace", "demo",
+                       "--filespace", "data")
+    assert code == 0
+    token = out.strip().splitlines()[-1]
+    bucket = f"lucid-cli-{os.getpid()}-{time.monotonic_ns() % 100000}"  # created by the hub
+    server = Served(data_dir, "--block-store", f"s3://{bucket}/blocks", env=s3_env(seaweed))
+    try:
+        ready = server.wait_ready()
+        assert ready["blocks"] == "s3" and ready["metadata"] == "sqlite"
+        assert http(server.url + "/healthz") == (200, {"status": "ok", "metadata": "sqlite",
+                                                      "blocks": "s3"})
+        fs = http(server.url + "/v1/filespaces", token)[1]["filespaces"][0]["id"]
+        status, body = http(server.url + f"/v1/filespaces/{fs}/blocks/urls", token, "POST",
+                            {"op": "put", "hashes": ["a" * 64]})
+        assert status == 200 and body["urls"]["a" * 64].startswith(f"{seaweed.endpoint}/{bucket}/")
+        assert body["headers"]["a" * 64] == {"x-amz-checksum-sha256": mock_checksum("a" * 64)}
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.finish() == 0
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.finish()
+    assert seaweed.secret_key not in "\n".join(server.lines)
+    assert not (data_dir / "blocks").exists()
+
+
+def mock_checksum(digest: str) -> str:
+    """The ``x-amz-checksum-sha256`` header of a block: base64 of its raw SHA-256."""
+    import base64
+
+    return base64.b64encode(bytes.fromhex(digest)).decode()
+
+
+def test_serve_on_s3_with_a_wrong_secret_names_what_to_fix(capsys: Any, data_dir: Path,
+                                                            seaweed: Any) -> None:
+    from tests.support.s3fixtures import s3_env
+
+    env = s3_env(seaweed, AWS_SECRET_ACCESS_KEY="not-the-secret")
+    result = subprocess.run(
+        [sys.executable, "-m", "lucidlink", "hub", "serve", "--data-dir", str(data_dir),
+         "--port", str(free_port()), "--block-store", f"s3://{seaweed.bucket}/x"],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "AWS_SECRET_ACCESS_KEY" in result.stderr and "not-the-secret" not in result.stderr
+
+
+def test_a_data_dir_is_needed_unless_both_stores_are_remote(capsys: Any) -> None:
+    code, _, err = run(capsys, "hub", "workspace", "list")
+    assert code == 1 and "--data-dir" in err and "SQLite" in err
+    code, _, err = run(capsys, "hub", "workspace", "list", "--metadata-url",
+                       "postgresql://nobody@127.0.0.1:1/none")
+    assert code == 1 and "--data-dir" in err and "block directory" in err
+    code, _, err = run(capsys, "hub", "workspace", "list", "--data-dir", "/tmp/x",
+                       "--block-store", "gs://bucket")
+    assert code == 1 and "s3://BUCKET" in err

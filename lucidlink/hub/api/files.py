@@ -13,6 +13,7 @@ from lucidlink.hub.api.http import ok, path_arg, query
 from lucidlink.hub.api.route import ENTRY, INT, PATH, STR, RouteTable, obj, ref
 from lucidlink.hub.core import files
 from lucidlink.hub.identifiers import HASH_RE
+from lucidlink.hub.uploads import confirm_uploads
 
 MAX_URL_BATCH = 1024
 ROUTES = RouteTable()
@@ -44,7 +45,9 @@ async def read_file(request: web.Request) -> web.StreamResponse:
 async def commit(request: web.Request) -> web.StreamResponse:
     p, fs = await filespace_of(request, write="write files")
     body = await body_of(request)
-    results = await write_as(request, p, files.commit_many, fs["id"], _changes_of([body]))
+    changes = _changes_of([body])
+    await confirm_uploads(hub_of(request), fs["id"], changes)
+    results = await write_as(request, p, files.commit_many, fs["id"], changes)
     changed(request, fs["id"])
     return ok(results[0])
 
@@ -59,17 +62,25 @@ async def commit_batch(request: web.Request) -> web.StreamResponse:
     changes = body.get("commits")
     if not isinstance(changes, list) or not changes:
         raise BadRequestError("'commits' must be a non-empty list")
-    results = await write_as(request, p, files.commit_many, fs["id"], _changes_of(changes))
+    changes = _changes_of(changes)
+    await confirm_uploads(hub_of(request), fs["id"], changes)
+    results = await write_as(request, p, files.commit_many, fs["id"], changes)
     changed(request, fs["id"])
     return ok({"results": results})
 
 
 @route("POST", "/v1/filespaces/{fs}/blocks/urls",
-       "Signed, short-lived URLs for blocks: op 'get' to read, 'put' to upload (known blocks need none).",
+       "Signed, short-lived URLs for blocks: op 'get' to read, 'put' to upload (known blocks need "
+       "none). 'urls' maps each hash to its URL; 'headers' maps a hash to the HTTP headers the "
+       "client must send with that request, exactly as given (an S3 block store signs the upload "
+       "together with 'x-amz-checksum-sha256'; a hash absent from 'headers' needs none).",
        request=obj({"op": {"enum": ["get", "put"]},
                     "hashes": {"type": "array", "maxItems": MAX_URL_BATCH, "items": ref("Hash")}}, ("op", "hashes")),
-       response=obj({"urls": {"type": "object", "additionalProperties": STR}, "present": {
-           "type": "array", "items": ref("Hash")}, "expires": INT, "block_size": INT}), errors=(403, 503))
+       response=obj({"urls": {"type": "object", "additionalProperties": STR},
+                     "headers": {"type": "object", "additionalProperties": {
+                         "type": "object", "additionalProperties": STR}},
+                     "present": {"type": "array", "items": ref("Hash")}, "expires": INT,
+                     "block_size": INT}), errors=(403, 503))
 async def block_urls(request: web.Request) -> web.StreamResponse:
     p, fs = await filespace_of(request)
     body = await body_of(request)
@@ -88,14 +99,18 @@ async def block_urls(request: web.Request) -> web.StreamResponse:
     present: list[str] = []
     if op == "put":
         # A write: answering "present" refreshes the blocks' last_seen, so the GC keeps
-        # them for the commit the client is about to make without uploading them.
-        known = await hub.store.write(files.known_blocks, fs["id"], hashes)
+        # them for the commit the client is about to make without uploading them. A store
+        # clients upload to directly has the others recorded as uploading now: the hub
+        # sees no upload, and the row's last_seen starts the GC's grace for it.
+        begin = files.known_blocks if hub.blocks.serves_blocks else files.begin_direct_uploads
+        known = await hub.store.write(begin, fs["id"], hashes)
         present = sorted(known)
         hashes = [h for h in hashes if h not in known]
-    base = base_url_of(request)
     ttl = hub.settings.url_ttl_seconds
-    urls = {h: hub.blocks.signed_url(base, fs["id"], h, op, ttl) for h in hashes}
-    return ok({"urls": urls, "present": present, "expires": int(time.time() + ttl), "block_size": fs["block_size"]})
+    signed = await hub.blocks.sign_urls(base_url_of(request), fs["id"], hashes, op, ttl)
+    return ok({"urls": {h: r.url for h, r in signed.items()},
+               "headers": {h: dict(r.headers) for h, r in signed.items() if r.headers},
+               "present": present, "expires": int(time.time() + ttl), "block_size": fs["block_size"]})
 
 
 @route("GET", "/v1/filespaces/{fs}/statistics", "File, directory and byte counts of the filespace.",

@@ -46,7 +46,6 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import anyio.to_thread
-import attrs
 import structlog
 import yarl
 
@@ -57,7 +56,7 @@ from lucidlink.exceptions import (
     IntegrityError,
     PathNotFoundError,
 )
-from lucidlink.hub.blockstore.base import BlockStore
+from lucidlink.hub.blockstore.base import BlockStore, PresignedRequest
 from lucidlink.hub.blockstore.s3_settings import S3Settings
 from lucidlink.hub.identifiers import HASH_RE, ID_RE
 from lucidlink.hub.s3.errors import error_code
@@ -93,14 +92,6 @@ async def _sha256_hex(data: bytes) -> str:
     if len(data) >= _HASH_IN_THREAD:
         return await anyio.to_thread.run_sync(lambda: hashlib.sha256(data).hexdigest())
     return hashlib.sha256(data).hexdigest()
-
-
-@attrs.frozen
-class PresignedRequest:
-    """A presigned block URL and the headers the client must send with it."""
-
-    url: str
-    headers: Mapping[str, str] = attrs.field(factory=dict)
 
 
 # -- the store ---------------------------------------------------------------------------

@@ -419,19 +419,56 @@ def begin_upload(tx: Tx, filespace_id: str, digest: str, length: int) -> None:
         )
 
 
-def finish_upload(tx: Tx, filespace_id: str, digest: str) -> None:
+def finish_upload(tx: Tx, filespace_id: str, digest: str, length: int | None = None) -> None:
     """Make a block ``live`` once its bytes are durable; refuse (503, retry) if the GC took it.
 
     The row is gone or ``deleting`` only when the upload stalled for longer than the
     GC's grace period after :func:`begin_upload`; the GC may then have deleted the
     bytes just written, so the block must not become live: the client uploads again.
+    ``length``: the verified length, for an upload begun with none known (0).
     """
     if _block_state(tx, filespace_id, digest) in (None, "deleting"):
         raise _gc_in_progress(digest)
     tx.execute(
-        "UPDATE blocks SET state = 'live', last_seen = ? WHERE filespace_id = ? AND hash = ?",
-        (time.time_ns(), filespace_id, digest),
+        "UPDATE blocks SET state = 'live', last_seen = ?, length = COALESCE(?, length) "
+        "WHERE filespace_id = ? AND hash = ?",
+        (time.time_ns(), length, filespace_id, digest),
     )
+
+
+# -- uploads straight to the block store (S3) ---------------------------------------------
+# The client PUTs to a presigned URL the hub never sees used: begin_direct_uploads records
+# each block as uploading (length 0: unknown) when its URL is issued, so the GC's grace
+# covers the upload; a commit naming it has the hub verify the object (outside any
+# transaction: lucidlink/hub/uploads.py) and finish_direct_uploads make it live.
+
+
+def begin_direct_uploads(tx: Tx, filespace_id: str, hashes: list[str]) -> set[str]:
+    """The ``live`` blocks of ``hashes`` (as :func:`known_blocks`); the others become ``uploading``.
+
+    Raises 503 (retry) if one of them is being garbage-collected.
+    """
+    known = known_blocks(tx, filespace_id, hashes)
+    for digest in dict.fromkeys(hashes):
+        if digest not in known:
+            begin_upload(tx, filespace_id, digest, 0)
+    return known
+
+
+def uploading_blocks(tx: Tx, filespace_id: str, hashes: list[str]) -> list[str]:
+    """Which of ``hashes`` are ``uploading`` (URL issued, bytes not yet checked)."""
+    return [d for d in dict.fromkeys(hashes) if _block_state(tx, filespace_id, d) == "uploading"]
+
+
+def finish_direct_uploads(tx: Tx, filespace_id: str, verified: list[tuple[str, int]]) -> None:
+    """Make ``live`` the uploading blocks the hub found in the store with these lengths.
+
+    A block the GC marked meanwhile stays as it is: the commit then answers
+    ``block_missing`` and the client uploads it again.
+    """
+    for digest, length in verified:
+        if _block_state(tx, filespace_id, digest) == "uploading":
+            finish_upload(tx, filespace_id, digest, length)
 
 
 def abort_upload(tx: Tx, filespace_id: str, digest: str) -> None:
