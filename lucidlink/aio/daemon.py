@@ -182,7 +182,7 @@ class AsyncDaemon:
             # It cannot go in an HTTP header as it is, so no hub would accept it.
             raise AuthenticationError(f"the token of key {credentials.key_id[:40]!r} holds characters no "
                                       "service-account token has (non-ASCII or control characters)")
-        transport = Transport(self._config.hub_url, credentials.token.strip(), timeout=self._config.hub_timeout,
+        transport = Transport(self._config.hubs, credentials.token.strip(), timeout=self._config.hub_timeout,
                               retries=self._config.hub_retries)
         try:
             whoami = await transport.call("GET", "/v1/whoami")

@@ -1,14 +1,15 @@
 """The one function that owns every request to the hub and to block URLs.
 
-Session, timeouts, retries with bounded exponential backoff, and the translation of
-errors into the SDK's exceptions all happen here, exactly once. Logs never include
-bodies, tokens or signed URLs' signatures.
+Session, timeouts, retries with bounded exponential backoff, failover between hubs,
+and the translation of errors into the SDK's exceptions all happen here, exactly once.
+Logs never include bodies, tokens or signed URLs' signatures.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -27,14 +28,69 @@ log = get_logger("lucidlink")
 
 _RETRY_STATUS = {502, 503, 504}
 _IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE"}
+_CONNECTION_ERRORS = (
+    aiohttp.ClientConnectionError,
+    asyncio.TimeoutError,
+    aiohttp.ClientPayloadError,
+)
+_BLOCK_ROUTE = "/v1/blocks/"
+
+
+class HubRing:
+    """The hubs a daemon may talk to (hubs sharing one metadata store), and which is current.
+
+    Every request goes to the current hub. When one fails to answer (refused, reset,
+    timed out, or a proxy's 502/503/504), the ring moves on to the next hub, and after
+    the last back to the first; requests that fail on a hub the ring already left do
+    not move it again, so each switch happens, and is logged, once.
+    """
+
+    def __init__(self, urls: Sequence[str]) -> None:
+        if not urls:
+            raise ValueError("a HubRing needs at least one hub URL")
+        self.urls: tuple[str, ...] = tuple(u.rstrip("/") for u in urls)
+        self._current = 0
+
+    @property
+    def current(self) -> str:
+        """The hub requests go to now."""
+        return self.urls[self._current]
+
+    def __len__(self) -> int:
+        return len(self.urls)
+
+    def failed(self, url: str, reason: str) -> str:
+        """``url`` did not answer: move on from it if it is still current; the hub to use now."""
+        if len(self.urls) > 1 and self.urls[self._current] == url:
+            self._current = (self._current + 1) % len(self.urls)
+            log.warning("lucidlink.hub_switch", failed=url, now=self.current, reason=reason)
+        return self.current
+
+    def owner(self, url: str) -> str | None:
+        """The hub whose own block endpoint ``url`` is on, or ``None`` (S3, a proxy)."""
+        for hub in self.urls:
+            if url.startswith(hub + _BLOCK_ROUTE):
+                return hub
+        return None
 
 
 class Transport:
-    """HTTP to one hub with one token, on the loop that created it."""
+    """HTTP to the hubs with one token, on the loop that created it.
 
-    def __init__(self, hub_url: str, token: str, *, timeout: float = 60.0, retries: int = 4,
-                 connections: int = 64) -> None:
-        self.hub_url = hub_url.rstrip("/")
+    ``hubs`` is a :class:`HubRing` (a daemon shares one between its transports, so they
+    agree on the current hub), or a hub URL, or several separated by commas.
+    """
+
+    def __init__(
+        self,
+        hubs: HubRing | str,
+        token: str,
+        *,
+        timeout: float = 60.0,
+        retries: int = 4,
+        connections: int = 64,
+    ) -> None:
+        self._hubs = hubs if isinstance(hubs, HubRing) else HubRing(hubs.split(","))
         self._token = token
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout)
         self._retries = retries
@@ -45,10 +101,12 @@ class Transport:
     def session(self) -> aiohttp.ClientSession:
         """The aiohttp session, created on first use on the running loop."""
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=self._connections,
-                                             ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout,
-                                                  auto_decompress=False)
+            connector = aiohttp.TCPConnector(
+                limit=self._connections, limit_per_host=self._connections, ttl_dns_cache=300
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, auto_decompress=False
+            )
         return self._session
 
     async def close(self) -> None:
@@ -57,49 +115,109 @@ class Transport:
             await self._session.close()
             self._session = None
 
+    @property
+    def hub_url(self) -> str:
+        """The hub requests go to now (the current one of the daemon's hubs)."""
+        return self._hubs.current
+
+    @property
+    def hubs(self) -> HubRing:
+        """The hubs this transport may talk to."""
+        return self._hubs
+
     async def _backoff(self, attempt: int) -> None:
         await asyncio.sleep(backoff_delay(attempt))
 
-    async def call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-                   idempotent: bool | None = None, timeout: float | None = None,
-                   session_id: str | None = None) -> Any:
+    async def _fail_over(self, hub: str, reason: str, tried: set[str], attempt: int) -> None:
+        """``hub`` failed a request: move on; wait only once every hub has failed this request."""
+        tried.add(hub)
+        if self._hubs.failed(hub, reason) in tried:
+            await self._backoff(attempt)
+
+    def _unavailable(self, method: str, what: str, exc: BaseException) -> HubUnavailableError:
+        if len(self._hubs) == 1:
+            where = f"the hub at {self._hubs.current} did not answer"
+        else:
+            where = f"none of the hubs {', '.join(self._hubs.urls)} answered"
+        return HubUnavailableError(
+            f"{where} {method} {what} ({type(exc).__name__}: {exc}); "
+            "check that the hub runs and that hub_url / LUCIDLINK_HUB_URL points at it"
+        )
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        idempotent: bool | None = None,
+        timeout: float | None = None,
+        session_id: str | None = None,
+    ) -> Any:
         """One JSON request to the hub; returns the decoded body or raises the mapped error.
 
         Connection failures and 502/503/504 are retried for idempotent requests (reads,
-        and writes the hub makes idempotent by content addressing).
+        and writes the hub makes idempotent by content addressing), on the next hub
+        when there are several; a refused connection (nothing was sent) is retried for
+        every request. Each failure moves the daemon's current hub on (see
+        :class:`HubRing`); the backoff applies once every hub has failed the request.
         """
         if idempotent is None:
             idempotent = method in _IDEMPOTENT
         headers = {"Authorization": f"Bearer {self._token}"}
         if session_id:
             headers["X-Lucid-Session"] = session_id  # the daemon session a change is made under
-        url = self.hub_url + path
-        req_timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout) if timeout else None
+        req_timeout = (
+            aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout)
+            if timeout
+            else None
+        )
+        budget = self._retries + len(self._hubs) - 1
+        tried: set[str] = set()
         attempt = 0
         while True:
+            hub = self._hubs.current
             try:
-                async with self.session.request(method, url, json=json, params=params, headers=headers,
-                                                timeout=req_timeout or self._timeout) as resp:
-                    if resp.status in _RETRY_STATUS and idempotent and attempt < self._retries:
+                async with self.session.request(
+                    method,
+                    hub + path,
+                    json=json,
+                    params=params,
+                    headers=headers,
+                    timeout=req_timeout or self._timeout,
+                ) as resp:
+                    if resp.status in _RETRY_STATUS and idempotent and attempt < budget:
                         attempt += 1
-                        await self._backoff(attempt)
+                        await self._fail_over(hub, f"HTTP {resp.status}", tried, attempt)
                         continue
                     body = await resp.json(content_type=None) if resp.content_length != 0 else None
                     status = resp.status
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError, aiohttp.ClientPayloadError) as exc:
-                if idempotent and attempt < self._retries:
+            except _CONNECTION_ERRORS as exc:
+                # A refused connection sent nothing: safe to retry whatever the request.
+                if (
+                    idempotent or isinstance(exc, aiohttp.ClientConnectorError)
+                ) and attempt < budget:
                     attempt += 1
-                    log.debug("lucidlink.retry", method=method, path=path, attempt=attempt, error=type(exc).__name__)
-                    await self._backoff(attempt)
+                    log.debug(
+                        "lucidlink.retry",
+                        method=method,
+                        path=path,
+                        attempt=attempt,
+                        error=type(exc).__name__,
+                    )
+                    await self._fail_over(hub, type(exc).__name__, tried, attempt)
                     continue
-                raise HubUnavailableError(
-                    f"the hub at {self.hub_url} did not answer {method} {path} ({type(exc).__name__}: {exc}); "
-                    "check that it runs and that hub_url / LUCIDLINK_HUB_URL points at it"
-                ) from exc
+                self._hubs.failed(hub, type(exc).__name__)
+                raise self._unavailable(method, path, exc) from exc
             except ValueError as exc:  # a non-JSON body
-                raise LucidLinkError(f"the hub answered {method} {path} with a body that is not JSON") from exc
+                raise LucidLinkError(
+                    f"the hub answered {method} {path} with a body that is not JSON"
+                ) from exc
             # Raised outside the try: a hub error such as LockTimeoutError is a
             # TimeoutError too and must not be mistaken for a transport timeout.
+            if status in _RETRY_STATUS:
+                self._hubs.failed(hub, f"HTTP {status}")
             if status >= 400:
                 raise error_from_envelope(status, body)
             return body
@@ -108,44 +226,79 @@ class Transport:
         """GET a block URL; retries transient failures; raises :class:`SignedUrlError` on 403."""
         return await self._transfer("GET", url, None, headers or {}, _RETRY_STATUS)
 
-    async def put_bytes(self, url: str, data: bytes | memoryview, *, retries: int | None = None) -> None:
-        """PUT a block on a signed URL (idempotent: blocks are content-addressed, so 500 is retried).
+    async def put_bytes(
+        self, url: str, data: bytes | memoryview, *, retries: int | None = None
+    ) -> None:
+        """PUT a block on a signed URL (idempotent: blocks are content-addressed: 500 is retried).
 
         ``retries`` overrides the transport's count (0: one attempt, for best-effort
         uploads that something else retries).
         """
         # A file-like body: aiohttp streams it in chunks (raw bytes this large make it
         # warn that the event loop may stall while it writes them).
-        await self._transfer("PUT", url, data, {"Content-Type": "application/octet-stream"},
-                             _RETRY_STATUS | {500}, retries)
+        await self._transfer(
+            "PUT",
+            url,
+            data,
+            {"Content-Type": "application/octet-stream"},
+            _RETRY_STATUS | {500},
+            retries,
+        )
 
-    async def _transfer(self, method: str, url: str, data: bytes | memoryview | None,
-                        headers: dict[str, str], retry_status: set[int], retries: int | None = None) -> bytes:
-        """One block transfer on a signed URL, with bounded retries; the body on success."""
+    async def _transfer(
+        self,
+        method: str,
+        url: str,
+        data: bytes | memoryview | None,
+        headers: dict[str, str],
+        retry_status: set[int],
+        retries: int | None = None,
+    ) -> bytes:
+        """One block transfer on a signed URL, with bounded retries; the body on success.
+
+        A URL on one of the daemon's hubs' own block endpoint goes to the current hub
+        instead (hubs sharing a metadata store share the signing key), so URLs a hub
+        handed out before it died still work through the others.
+        """
         retries = self._retries if retries is None else retries
+        owner = self._hubs.owner(url)
+        if owner is not None:
+            retries += len(self._hubs) - 1
+        tried: set[str] = set()
         attempt = 0
         while True:
+            hub = self._hubs.current if owner is not None else None
+            target = hub + url[len(owner) :] if hub is not None and owner is not None else url
             try:
                 body = io.BytesIO(data) if data is not None else None
-                async with self.session.request(method, yarl.URL(url, encoded=True), data=body,
-                                                headers=headers) as resp:
+                async with self.session.request(
+                    method, yarl.URL(target, encoded=True), data=body, headers=headers
+                ) as resp:
                     if resp.status in (200, 201, 204, 206):
                         return await resp.read()
                     if resp.status in retry_status and attempt < retries:
                         attempt += 1
-                        await self._backoff(attempt)
+                        await self._after_block_failure(hub, f"HTTP {resp.status}", tried, attempt)
                         continue
                     error = await self._block_error(resp)
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError, aiohttp.ClientPayloadError) as exc:
+            except _CONNECTION_ERRORS as exc:
                 if attempt < retries:
                     attempt += 1
-                    await self._backoff(attempt)
+                    await self._after_block_failure(hub, type(exc).__name__, tried, attempt)
                     continue
+                kind = "download" if method == "GET" else "upload"
                 raise HubUnavailableError(
-                    f"block {'download' if method == 'GET' else 'upload'} failed after {attempt} retries: "
-                    f"{type(exc).__name__}"
+                    f"block {kind} failed after {attempt} retries: {type(exc).__name__}"
                 ) from exc
             raise error
+
+    async def _after_block_failure(
+        self, hub: str | None, reason: str, tried: set[str], attempt: int
+    ) -> None:
+        if hub is None:
+            await self._backoff(attempt)
+        else:
+            await self._fail_over(hub, reason, tried, attempt)
 
     @staticmethod
     async def _block_error(resp: aiohttp.ClientResponse) -> LucidLinkError:

@@ -20,7 +20,8 @@ log = structlog.get_logger("lucidlink.hub")
 
 
 async def collect_garbage(
-    hub: Hub, grace_seconds: float | None = None, filespace_ids: Sequence[str] | None = None
+    hub: Hub, grace_seconds: float | None = None, filespace_ids: Sequence[str] | None = None,
+    *, wait: bool = True,
 ) -> int:
     """One GC pass (see :mod:`lucidlink.hub.core.gc`); returns how many blocks were deleted.
 
@@ -28,6 +29,10 @@ async def collect_garbage(
     the signed-URL lifetime is refused (``BadRequestError``): it could delete a block
     under a reader holding a URL to it. ``filespace_ids`` limits the pass to those
     filespaces (``POST /v1/admin/gc``: the caller's workspace); ``None`` covers all.
+
+    On a store shared by several hubs (PostgreSQL) one pass runs at a time across them:
+    the pass waits for another hub's to finish, or with ``wait=False`` is skipped
+    (returning 0) while another hub collects.
     """
     grace = hub.settings.gc_grace_seconds if grace_seconds is None else grace_seconds
     if not grace >= hub.settings.url_ttl_seconds:
@@ -37,6 +42,17 @@ async def collect_garbage(
             "reader holding a URL to it"
         )
     scope = None if filespace_ids is None else list(filespace_ids)
+    exclusive = getattr(hub.store, "exclusive", None)
+    if exclusive is None:  # a store of one hub (SQLite): nobody to take turns with
+        return await _collect(hub, grace, scope)
+    async with exclusive("gc", wait=wait) as held:
+        if not held:
+            log.debug("hub.gc.skipped", reason="another hub is collecting")
+            return 0
+        return await _collect(hub, grace, scope)
+
+
+async def _collect(hub: Hub, grace: float, scope: list[str] | None) -> int:
     pairs = await hub.store.write(gc.marked, scope)
     pairs += await hub.store.write(gc.mark, grace, filespace_ids=scope)
     by_fs: dict[str, list[str]] = {}
@@ -59,6 +75,6 @@ async def run_periodically(hub: Hub) -> None:
     while True:
         await asyncio.sleep(hub.settings.gc_interval_seconds)
         try:
-            await collect_garbage(hub)
+            await collect_garbage(hub, wait=False)
         except Exception:
             log.exception("hub.gc.failed")

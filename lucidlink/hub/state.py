@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from lucidlink.hub.blockstore.base import BlockStore
@@ -15,24 +16,33 @@ from lucidlink.hub.store.base import MetadataStore
 
 
 class ChangeNotifier:
-    """Wakes long-polls in this process when a filespace's journal grows.
+    """Wakes long-polls (journal reads, lock waits) when something they wait for changes.
 
-    Other hub processes sharing the store are noticed by the long-poll's periodic
-    re-read; this only makes the common single-process case immediate.
+    ``notify`` wakes this process's waiters at once and hands the key to ``broadcast``,
+    which a shared store (PostgreSQL: LISTEN/NOTIFY) sets so that other hub processes
+    wake theirs; their keys arrive through :meth:`wake`. Waiters still re-read on a
+    bounded period, so a lost notification only delays them.
     """
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self.broadcast: Callable[[str], None] | None = None
 
-    def notify(self, filespace_id: str) -> None:
-        """Wake every waiter of ``filespace_id``."""
-        event = self._events.pop(filespace_id, None)
+    def notify(self, key: str) -> None:
+        """Wake every waiter of ``key`` (a filespace id, or its locks' channel), in every hub."""
+        self.wake(key)
+        if self.broadcast is not None:
+            self.broadcast(key)
+
+    def wake(self, key: str) -> None:
+        """Wake this process's waiters of ``key`` only."""
+        event = self._events.pop(key, None)
         if event is not None:
             event.set()
 
-    async def wait(self, filespace_id: str, timeout: float) -> None:
-        """Wait for the next change of ``filespace_id``, or ``timeout`` seconds."""
-        event = self._events.setdefault(filespace_id, asyncio.Event())
+    async def wait(self, key: str, timeout: float) -> None:
+        """Wait for the next change of ``key``, or ``timeout`` seconds."""
+        event = self._events.setdefault(key, asyncio.Event())
         try:
             await asyncio.wait_for(event.wait(), timeout)
         except asyncio.TimeoutError:
@@ -48,6 +58,10 @@ class Hub:
         self.blocks = blocks
         self.metrics = Metrics()
         self.changes = ChangeNotifier()
+        # A store shared by several hubs relays changes between them (PostgreSQL).
+        subscribe = getattr(store, "subscribe", None)
+        if subscribe is not None:
+            self.changes.broadcast = subscribe(self.changes.wake)
         self.closing = asyncio.Event()
         self._filespaces: dict[str, dict[str, Any]] = {}
         self.secret_box: SecretBox | None = None

@@ -6,17 +6,28 @@ isolation and are retried on serialization failures, which gives them the same
 one-at-a-time semantics SQLite's single writer gives: invariants that span rows (a
 commit only references live blocks, the GC only marks unreferenced ones, lock grants
 are in ticket order) hold across hub processes. Each worker thread owns a connection.
+
+Two things cross hub processes outside transactions: change notifications
+(:meth:`PostgresStore.subscribe`, LISTEN/NOTIFY on a channel per schema, so a commit
+through one hub wakes long-polls on every hub) and exclusive passes
+(:meth:`PostgresStore.exclusive`, an advisory lock, so one hub at a time collects
+garbage). Each uses a connection of its own on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+
+import structlog
 
 from lucidlink.exceptions import BadRequestError, ConfigurationError
 from lucidlink.hub.store.base import SCHEMA_VERSION, MetadataStore, Row
@@ -27,6 +38,9 @@ T = TypeVar("T")
 SCHEMA = schema("BIGSERIAL PRIMARY KEY", ' COLLATE "C"')
 
 _RETRIES = 30
+_RELAY_BACKOFF_MAX = 5.0
+
+log = structlog.get_logger("lucidlink.hub")
 
 
 def _sql(sql: str) -> str:
@@ -74,6 +88,17 @@ class PostgresStore(MetadataStore):
         self._local = threading.local()
         self._conns: list[Any] = []
         self._lock = threading.Lock()
+        self._schema = ""  # current_schema(), read when the store opens
+        self._origin = uuid.uuid4().hex  # tells this hub's own notifications from others'
+        self._deliver: Callable[[str], None] | None = None
+        self._outbox: set[str] = set()
+        self._outbox_ready: asyncio.Event | None = None
+        self._relays: list[asyncio.Task[None]] = []
+
+    @property
+    def _channel(self) -> str:
+        # Channels are database-wide; hubs on other schemas of the database are not ours.
+        return "lucidlink_" + hashlib.sha256(self._schema.encode()).hexdigest()[:24]
 
     def _conn(self) -> Any:
         import psycopg
@@ -87,7 +112,7 @@ class PostgresStore(MetadataStore):
                 self._conns.append(conn)
         return conn
 
-    def _init_schema(self) -> None:
+    def _init_schema(self) -> str:
         conn = self._conn()
         with conn.transaction():
             # Several hubs may start at once: serialise schema creation.
@@ -109,12 +134,127 @@ class PostgresStore(MetadataStore):
                 ).fetchone()
                 if row is not None and row["collation_name"] != "C":
                     conn.execute(f'ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT COLLATE "C"')
+            return str(conn.execute("SELECT current_schema() AS s").fetchone()["s"])
 
     async def open(self) -> None:
         self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="lucidhub-pg")
-        await asyncio.get_running_loop().run_in_executor(self._pool, self._init_schema)
+        loop = asyncio.get_running_loop()
+        self._schema = await loop.run_in_executor(self._pool, self._init_schema)
+        if self._deliver is not None:
+            self._outbox_ready = asyncio.Event()
+            self._relays = [asyncio.create_task(self._listen()), asyncio.create_task(self._send())]
+
+    def subscribe(self, deliver: Callable[[str], None]) -> Callable[[str], None]:
+        """Relay change keys between the hubs on this store; returns the function that publishes.
+
+        Keys other hubs publish are handed to ``deliver`` on the event loop (a hub's own
+        are not); published keys are coalesced and sent as NOTIFYs in the background.
+        Call before :meth:`open`. Delivery is best effort: a notification sent while
+        the listening connection was down is lost, so waiters must also re-read
+        periodically (the journal's and the lock waits' long-polls do).
+        """
+        self._deliver = deliver
+        return self._publish
+
+    def _publish(self, key: str) -> None:
+        if self._outbox_ready is not None:
+            self._outbox.add(key)
+            self._outbox_ready.set()
+
+    async def _listen(self) -> None:
+        import psycopg
+
+        failures = 0
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+                try:
+                    await conn.execute(f'LISTEN "{self._channel}"')
+                    failures = 0
+                    async for note in conn.notifies():
+                        origin, _, key = note.payload.partition("\n")
+                        if origin != self._origin and self._deliver is not None:
+                            self._deliver(key)
+                finally:
+                    await conn.close()
+            except (psycopg.Error, OSError) as exc:
+                failures += 1
+                delay = min(_RELAY_BACKOFF_MAX, 0.1 * 2**failures)
+                log.warning("hub.changes.listen_failed", error=str(exc)[:200], retry_in=delay)
+                await asyncio.sleep(delay)
+
+    async def _send(self) -> None:
+        import psycopg
+
+        assert self._outbox_ready is not None
+        conn: Any = None
+        failures = 0
+        try:
+            while True:
+                await self._outbox_ready.wait()
+                self._outbox_ready.clear()
+                payloads = [f"{self._origin}\n{key}" for key in sorted(self._outbox)]
+                self._outbox.clear()
+                try:
+                    if conn is None or conn.closed:
+                        conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+                    await conn.execute("SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p",
+                                       (self._channel, payloads))
+                    failures = 0
+                except (psycopg.Error, OSError) as exc:
+                    # Dropped, not resent: the waiters' periodic re-read finds the change.
+                    failures += 1
+                    delay = min(_RELAY_BACKOFF_MAX, 0.1 * 2**failures)
+                    log.warning("hub.changes.notify_failed", error=str(exc)[:200], retry_in=delay)
+                    if conn is not None:
+                        await conn.close()
+                    conn = None
+                    await asyncio.sleep(delay)
+        finally:
+            if conn is not None:
+                await conn.close()
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str, *, wait: bool = True,
+                        poll: float = 0.2) -> AsyncIterator[bool]:
+        """Hold the lock ``name`` against every hub on this store's schema; yields whether held.
+
+        A PostgreSQL advisory lock on a connection of its own, so a hub that dies holding
+        it lets it go with the connection. ``wait=False`` yields ``False`` at once when
+        another hub holds it; ``wait=True`` checks every ``poll`` seconds until it is free.
+        """
+        import psycopg
+
+        # Keys (7412, hash): 7412 sets the hub's locks apart from others' (7411: schema creation).
+        scoped = f"{self._schema}:{name}"
+        conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+        try:
+            while True:
+                cur = await conn.execute("SELECT pg_try_advisory_lock(7412, hashtext(%s))",
+                                         (scoped,))
+                row = await cur.fetchone()
+                held = bool(row and row[0])
+                if held or not wait:
+                    break
+                await asyncio.sleep(poll)
+            try:
+                yield held
+            finally:
+                if held and not conn.closed:
+                    with contextlib.suppress(psycopg.Error):
+                        await conn.execute("SELECT pg_advisory_unlock(7412, hashtext(%s))",
+                                           (scoped,))
+        finally:
+            await conn.close()
 
     async def close(self) -> None:
+        relays, self._relays = self._relays, []
+        for task in relays:
+            task.cancel()
+        for task in relays:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._outbox_ready = None
         if self._pool is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._pool.shutdown, True)
             self._pool = None
