@@ -50,7 +50,8 @@ class Daemon(_facade.Facade):
     which case changes closed but not yet committed when the process died are
     committed on the next start. One daemon at a time may use a root: a second one is
     refused with ``DaemonError``. ``hub_url`` is the hub (else ``LUCIDLINK_HUB_URL``,
-    else ``http://127.0.0.1:8470``).
+    else ``http://127.0.0.1:8470``), or several hubs sharing one metadata store,
+    separated by commas: the daemon fails over to the next when one stops answering.
     """
 
     __slots__ = ()
@@ -88,7 +89,14 @@ class Daemon(_facade.Facade):
 
     @property
     def hub_url(self) -> str:
-        """The hub this daemon talks to."""
+        """The hub this daemon talks to, as given: one URL, or several separated by commas.
+
+        With several, requests go to one hub at a time, the first to begin with; when it
+        stops answering (refused, reset, timed out, or a proxy's 502/503/504) the daemon
+        moves on to the next, and after the last back to the first, logging each switch
+        once (``lucidlink.hub_switch``). Pending changes are retried through whichever
+        hub answers.
+        """
         return self._async.hub_url
 
     @property
@@ -568,7 +576,10 @@ def create_daemon(
         The root dir of a physical (``sandboxed=False``) daemon, default the working
         directory; its state lives in ``<root_path>/.lucid``.
     hub_url
-        The hub; else ``LUCIDLINK_HUB_URL``; else ``http://127.0.0.1:8470``.
+        The hub; else ``LUCIDLINK_HUB_URL``; else ``http://127.0.0.1:8470``. Several hubs
+        sharing one metadata store may be given separated by commas
+        (``"http://hub-a:8470,http://hub-b:8470"``): the daemon fails over between them.
+        A bad entry raises ``ConfigurationError`` naming it.
     """
     return Daemon(
         _loop.call(_aio.create_daemon, config, sandboxed, persist_files, root_path, hub_url=hub_url)

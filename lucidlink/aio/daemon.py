@@ -41,7 +41,8 @@ class AsyncDaemon:
     which case changes closed but not yet committed when the process died are
     committed on the next start. One daemon at a time may use a root: a second one is
     refused with ``DaemonError``. ``hub_url`` is the hub (else ``LUCIDLINK_HUB_URL``,
-    else ``http://127.0.0.1:8470``).
+    else ``http://127.0.0.1:8470``), or several hubs sharing one metadata store,
+    separated by commas: the daemon fails over to the next when one stops answering.
     """
 
     def __init__(self, config: Mapping[str, Any] | None = None,
@@ -80,7 +81,14 @@ class AsyncDaemon:
 
     @property
     def hub_url(self) -> str:
-        """The hub this daemon talks to."""
+        """The hub this daemon talks to, as given: one URL, or several separated by commas.
+
+        With several, requests go to one hub at a time, the first to begin with; when it
+        stops answering (refused, reset, timed out, or a proxy's 502/503/504) the daemon
+        moves on to the next, and after the last back to the first, logging each switch
+        once (``lucidlink.hub_switch``). Pending changes are retried through whichever
+        hub answers.
+        """
         return self._config.hub_url
 
     @property
@@ -270,7 +278,10 @@ def create_daemon(config: Mapping[str, Any] | None = None, sandboxed: bool = Tru
         The root dir of a physical (``sandboxed=False``) daemon, default the working
         directory; its state lives in ``<root_path>/.lucid``.
     hub_url
-        The hub; else ``LUCIDLINK_HUB_URL``; else ``http://127.0.0.1:8470``.
+        The hub; else ``LUCIDLINK_HUB_URL``; else ``http://127.0.0.1:8470``. Several hubs
+        sharing one metadata store may be given separated by commas
+        (``"http://hub-a:8470,http://hub-b:8470"``): the daemon fails over between them.
+        A bad entry raises ``ConfigurationError`` naming it.
     """
     if sandboxed:
         storage = StorageConfig(mode=StorageMode.SANDBOXED)
