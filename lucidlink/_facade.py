@@ -27,6 +27,7 @@ __all__ = ["Facade", "FilesystemFacade", "iterate", "wrap_each"]
 
 T = TypeVar("T")
 W = TypeVar("W")
+F = TypeVar("F", bound="Facade")
 
 # Async class name -> blocking class name, filled as the blocking classes are defined;
 # their reprs show the blocking names of every wrapped class they mention.
@@ -61,6 +62,17 @@ class Facade:
                 f"not {type(async_obj).__name__}"
             )
         self._async = async_obj
+
+    @classmethod
+    def wrap(cls: type[F], async_obj: object) -> F:
+        """Wrap an existing async object without the class's own constructor.
+
+        A constructible facade's ``__init__`` builds a new async object from the user's
+        arguments; objects the API returns are wrapped through this instead.
+        """
+        facade = cls.__new__(cls)
+        Facade.__init__(facade, async_obj)
+        return facade
 
     def __repr__(self) -> str:
         """The wrapped object's repr, with blocking class names."""

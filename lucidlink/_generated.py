@@ -58,6 +58,16 @@ class Daemon(_facade.Facade):
     _async_class = _aio.AsyncDaemon
     _async: _aio.AsyncDaemon
 
+    def __init__(
+        self,
+        config: Mapping[str, Any] | None = None,
+        storage: StorageConfig | None = None,
+        *,
+        hub_url: str | None = None,
+    ) -> None:
+        """Create the wrapped ``AsyncDaemon`` from the same arguments."""
+        super().__init__(_aio.AsyncDaemon(config, storage, hub_url=hub_url))
+
     def __enter__(self) -> Daemon:
         """Blocking version of ``AsyncDaemon.__aenter__``."""
         _loop.run(self._async.__aenter__())
@@ -581,6 +591,6 @@ def create_daemon(
         (``"http://hub-a:8470,http://hub-b:8470"``): the daemon fails over between them.
         A bad entry raises ``ConfigurationError`` naming it.
     """
-    return Daemon(
+    return Daemon.wrap(
         _loop.call(_aio.create_daemon, config, sandboxed, persist_files, root_path, hub_url=hub_url)
     )

@@ -72,7 +72,7 @@ SPEC = Spec(
     },
     output=REPO_ROOT / "lucidlink" / "_generated.py",
     bases={"AsyncFilesystem": "lucidlink._facade.FilesystemFacade"},
-    constructible=frozenset({"AsyncClient"}),
+    constructible=frozenset({"AsyncClient", "AsyncDaemon"}),
 )
 
 
@@ -148,6 +148,11 @@ class _Generator:
             return self.ref(tp, context)
         return f"{self.ref(origin, context)}[{', '.join(self.fmt(a, context) for a in args)}]"
 
+    def maker(self, cls: type) -> str:
+        """How a returned ``cls`` is wrapped: ``X``, or ``X.wrap`` when ``X()`` builds anew."""
+        sync = self.mirrored[cls]
+        return f"{sync}.wrap" if cls.__name__ in self.spec.constructible else sync
+
     def returned(self, tp: Any, context: str) -> tuple[str | None, Callable[[str], str]]:
         """The blocking annotation of a returned ``tp``, and how to convert the value: the
         shapes the API uses are ``AsyncX`` (``X(value)``), ``list[AsyncX]``, async iterators
@@ -157,14 +162,13 @@ class _Generator:
         if tp is None or not self.is_async_type(tp):
             return None if tp is None else self.fmt(tp, context), lambda value: value
         if tp in self.mirrored:
-            sync = self.mirrored[tp]
-            return sync, lambda value: f"{sync}({value})"
+            return self.mirrored[tp], lambda value: f"{self.maker(tp)}({value})"
         if origin is list and item in self.mirrored:
-            sync = self.mirrored[item]
-            return f"list[{sync}]", lambda value: f"_facade.wrap_each({sync}, {value})"
+            make = self.maker(item)
+            return f"list[{self.mirrored[item]}]", lambda v: f"_facade.wrap_each({make}, {v})"
         if origin in _ASYNC_ITERATORS and (item in self.mirrored or not self.is_async_type(item)):
             text, _ = self.returned(item, context)
-            wrap = f", {text}" if item in self.mirrored else ""
+            wrap = f", {self.maker(item)}" if item in self.mirrored else ""
             iterator = self.ref(cabc.Iterator, context)
             return f"{iterator}[{text}]", lambda value: f"_facade.iterate({value}{wrap})"
         raise GenerationError(

@@ -67,11 +67,6 @@ def linked(mhub: SdkHub) -> Iterator[lucidlink.Filespace]:
 # -- Daemon(config, storage), is_running(), get_status() ------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the blocking Daemon gets a constructor once tools/generate_sync.py lists "
-    "AsyncDaemon in SPEC.constructible (and wraps returned daemons without __init__)",
-)
 def test_blocking_daemon_constructed_as_documented(
     mhub: SdkHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
