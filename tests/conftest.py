@@ -26,10 +26,12 @@ class RunningHub:
 
 
 @pytest.fixture
-def hub(tmp_path: Path, metadata_url: str | None) -> Iterator[RunningHub]:
-    """A fresh embedded hub with filespaces ``data`` and ``other``, once per metadata store."""
+def hub(tmp_path: Path, metadata_url: str | None, block_store: dict[str, str]) -> Iterator[RunningHub]:
+    """A fresh embedded hub with filespaces ``data`` and ``other``, once per metadata store
+    (and per block store in tests marked ``with_block_stores``: tests/support/pgfixture.py)."""
     data_dir = tmp_path / "hub"
-    with EmbeddedHub(data_dir, gc_interval_seconds=3600, metadata_url=metadata_url) as embedded:
+    with EmbeddedHub(data_dir, gc_interval_seconds=3600, metadata_url=metadata_url,
+                     **block_store) as embedded:
         token = embedded.init("demo", ["data", "other"], admin=True)
         yield RunningHub(embedded, embedded.url, token, "demo", ("data", "other"), data_dir)
 

@@ -1,25 +1,57 @@
 """Moving blocks: signed-URL batches from the hub, downloads with verification, uploads.
 
 The hub only signs URLs (in batches); bytes travel between the daemon and the block
-store directly. Every downloaded block is checked against its SHA-256 before anyone
-sees it or it enters the cache.
+store directly: the hub's own block endpoint, or an S3 bucket on presigned URLs. Every
+downloaded block is checked against its SHA-256 before anyone sees it or it enters the
+cache. An upload to S3 carries the headers the hub signed with it (the block's
+``x-amz-checksum-sha256``: the store refuses other bytes with 400 ``BadDigest``).
+
+What an answer of the store means, on either store: bytes refused as not matching
+their hash (damaged in transit) are sent again; a refused signature (403: expired or
+invalid) has the hub asked for a fresh URL; a block missing on read (404) too, once,
+before it is reported missing; anything else 5xx is retried with backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
+import re
 import time
+from collections.abc import Mapping
 
+import aiohttp
 import anyio.to_thread
+import yarl
 
 from lucidlink.aio.cache import BlockCache
+from lucidlink.aio.retry import backoff_delay
 from lucidlink.aio.singleflight import SingleFlight
 from lucidlink.aio.transport import Transport
-from lucidlink.exceptions import IntegrityError, SignedUrlError
+from lucidlink.exceptions import (
+    HubUnavailableError,
+    IntegrityError,
+    LucidLinkError,
+    PathNotFoundError,
+    SignedUrlError,
+)
 
 _HASH_IN_THREAD = 256 * 1024
 _URL_BATCH = 512
+_PUT_RETRIES = 4
+_PUT_ATTEMPTS = 3
+"""Uploads of one block on fresh URLs or after damaged bytes, before the error is raised."""
+_S3_CODE = re.compile(rb"<Code>([^<]{1,64})</Code>")
+_CHECKSUM_MISMATCH = {b"BadDigest", b"XAmzContentChecksumMismatch", b"InvalidDigest"}
+_CONNECTION_ERRORS = (aiohttp.ClientConnectionError, asyncio.TimeoutError,
+                      aiohttp.ClientPayloadError)
+
+
+def _is_missing(exc: LucidLinkError) -> bool:
+    """A read answered "no such block": the hub's 404 envelope, or an object store's 404."""
+    return isinstance(exc, PathNotFoundError) or (
+        type(exc) is LucidLinkError and "HTTP 404" in exc.message)
 
 
 async def sha256_hex(data: bytes | memoryview) -> str:
@@ -50,12 +82,13 @@ class BlockIO:
         now = time.monotonic()
         missing = list(dict.fromkeys(
             h for h in hashes
-            if (h not in self._urls or self._urls[h][1] < now) and not self.cache.contains(self.filespace_id, h)
+            if (h not in self._urls or self._urls[h][1] < now)
+            and not self.cache.contains(self.filespace_id, h)
         ))
         for start in range(0, len(missing), _URL_BATCH):
+            batch = missing[start:start + _URL_BATCH]
             body = await self.transport.call("POST", self._api("/blocks/urls"),
-                                             json={"op": "get", "hashes": missing[start:start + _URL_BATCH]},
-                                             idempotent=True)
+                                             json={"op": "get", "hashes": batch}, idempotent=True)
             ttl = max(1.0, body["expires"] - time.time() - 30)
             for h, url in body["urls"].items():
                 self._urls[h] = (url, now + ttl)
@@ -88,6 +121,17 @@ class BlockIO:
                     if attempt == 0:
                         continue
                     raise
+                except LucidLinkError as exc:
+                    if not _is_missing(exc):
+                        raise
+                    self._urls.pop(digest, None)
+                    if attempt == 0:
+                        continue
+                    raise PathNotFoundError(
+                        f"block {digest[:12]}... is not in the block store (a fresh URL did not "
+                        "find it either): the file's version may have been replaced and "
+                        "collected; reopen the file to read its current version"
+                    ) from exc
             actual = await sha256_hex(data)
             if actual == digest and len(data) == length:
                 await self.cache.put(self.filespace_id, digest, data)
@@ -95,12 +139,13 @@ class BlockIO:
             if attempt == 0:
                 continue
             raise IntegrityError(
-                f"block {digest[:12]}... arrived corrupt twice (hash {actual[:12]}..., {len(data)} bytes); "
-                "the block store may be damaged"
+                f"block {digest[:12]}... arrived corrupt twice (hash {actual[:12]}..., "
+                f"{len(data)} bytes); the block store may be damaged"
             )
         raise AssertionError("unreachable")
 
-    async def upload(self, blocks: dict[str, bytes | memoryview], *, best_effort: bool = False) -> None:
+    async def upload(self, blocks: dict[str, bytes | memoryview], *,
+                     best_effort: bool = False) -> None:
         """Upload blocks the hub does not have yet (it answers which it has).
 
         ``best_effort``: one attempt per request, for uploads made while a file is
@@ -110,11 +155,88 @@ class BlockIO:
         hashes = list(blocks)
         retries = 0 if best_effort else None
         for start in range(0, len(hashes), _URL_BATCH):
-            body = await self.transport.call("POST", self._api("/blocks/urls"),
-                                             json={"op": "put", "hashes": hashes[start:start + _URL_BATCH]},
-                                             idempotent=not best_effort)
-            await asyncio.gather(*(self._put(url, blocks[h], retries) for h, url in body["urls"].items()))
+            urls = await self._put_urls(hashes[start:start + _URL_BATCH], best_effort)
+            await asyncio.gather(*(self._put(h, request, blocks[h], retries)
+                                   for h, request in urls.items()))
 
-    async def _put(self, url: str, data: bytes | memoryview, retries: int | None) -> None:
+    async def _put_urls(self, hashes: list[str],
+                        best_effort: bool = False) -> dict[str, tuple[str, Mapping[str, str]]]:
+        """Upload URLs, with the headers to send, for the hashes the hub does not have."""
+        body = await self.transport.call("POST", self._api("/blocks/urls"),
+                                         json={"op": "put", "hashes": hashes},
+                                         idempotent=not best_effort)
+        headers = body.get("headers") or {}
+        return {h: (url, headers.get(h) or {}) for h, url in body["urls"].items()}
+
+    async def _put(self, digest: str, request: tuple[str, Mapping[str, str]],
+                   data: bytes | memoryview, retries: int | None) -> None:
+        """Upload one block: again after damaged bytes, on a fresh URL after a refused one."""
+        attempts = 1 if retries == 0 else _PUT_ATTEMPTS
         async with self._uploads:
-            await self.transport.put_bytes(url, data, retries=retries)
+            for attempt in range(1, attempts + 1):
+                url, headers = request
+                try:
+                    if headers:
+                        await self._put_signed(url, headers, data, retries)
+                    else:
+                        await self.transport.put_bytes(url, data, retries=retries)
+                    return
+                except IntegrityError:
+                    if attempt == attempts:
+                        raise
+                except SignedUrlError:
+                    if attempt == attempts:
+                        raise
+                    fresh = await self._put_urls([digest])
+                    if digest not in fresh:
+                        return  # another upload of the same bytes got there first
+                    request = fresh[digest]
+
+    async def _put_signed(self, url: str, headers: Mapping[str, str], data: bytes | memoryview,
+                          retries: int | None) -> None:
+        """PUT on a presigned object-store URL, sending the headers it was signed with.
+
+        400 ``BadDigest`` (the bytes arrived damaged) raises :class:`IntegrityError`; 403
+        (expired, invalid) :class:`SignedUrlError`; 5xx, 429 and broken connections are
+        retried ``retries`` times, then raise :class:`HubUnavailableError`.
+        """
+        retries = _PUT_RETRIES if retries is None else retries
+        send = {"Content-Type": "application/octet-stream", **headers}
+        attempt = 0
+        while True:
+            try:
+                # A file-like body: aiohttp streams it rather than warning about a big buffer.
+                async with self.transport.session.put(yarl.URL(url, encoded=True),
+                                                      data=io.BytesIO(data), headers=send) as resp:
+                    status = resp.status
+                    answer = b"" if status < 300 else await resp.content.read(65536)
+            except _CONNECTION_ERRORS as exc:
+                if attempt < retries:
+                    attempt += 1
+                    await asyncio.sleep(backoff_delay(attempt))
+                    continue
+                raise HubUnavailableError(
+                    f"block upload to the block store failed after {attempt} retries: "
+                    f"{type(exc).__name__}; retry later") from exc
+            if status < 300:
+                return
+            found = _S3_CODE.search(answer)
+            code = found.group(1) if found else b""
+            if status == 400 and code in _CHECKSUM_MISMATCH:
+                raise IntegrityError(
+                    "the block store refused an upload whose bytes do not match its checksum "
+                    f"({code.decode()}): they were damaged on the way; it is sent again")
+            if status == 403:
+                raise SignedUrlError(
+                    f"the block store refused the upload URL (HTTP 403 {code.decode()}); it "
+                    "expired or is invalid: ask the hub for a fresh one")
+            if (status >= 500 or status == 429) and attempt < retries:
+                attempt += 1
+                await asyncio.sleep(backoff_delay(attempt))
+                continue
+            if status >= 500 or status == 429:
+                raise HubUnavailableError(
+                    f"the block store answered HTTP {status} {code.decode()} to an upload "
+                    f"{attempt + 1} times; retry later")
+            raise LucidLinkError(
+                f"the block store refused an upload with HTTP {status} {code.decode()}")

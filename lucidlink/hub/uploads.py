@@ -56,12 +56,21 @@ async def confirm_uploads(hub: Hub, filespace_id: str, changes: Iterable[Any]) -
         return 0
     limit = asyncio.Semaphore(_CONCURRENT_CHECKS)
 
-    async def check(digest: str, length: int) -> bool:
+    async def check(digest: str, length: int) -> int | None:
+        """The verified length of the block, ``None`` when the store does not hold it intact."""
         async with limit:
-            return await hub.blocks.verify(filespace_id, digest, length)
+            if await hub.blocks.verify(filespace_id, digest, length):
+                return length
+            # Another length than the commit says: the block goes live with its own, and
+            # the commit is refused for the wrong length, as with blocks the hub received.
+            stored = await hub.blocks.stored_length(filespace_id, digest)
+            if stored and stored != length and await hub.blocks.verify(
+                    filespace_id, digest, stored):
+                return stored
+            return None
 
     found = await asyncio.gather(*(check(d, n) for d, n in candidates))
-    verified = [pair for pair, ok in zip(candidates, found, strict=True) if ok]
+    verified = sorted({(d, n) for (d, _), n in zip(candidates, found, strict=True) if n})
     if verified:
         await hub.store.write(files.finish_direct_uploads, filespace_id, verified)
     return len(verified)

@@ -22,6 +22,7 @@ from fsspec.callbacks import Callback
 import lucidlink.aio
 from lucidlink import _loop
 from lucidlink.fsspec import LucidLinkFileSystem, WorkspaceMismatchError
+from tests.support.pgfixture import with_block_stores
 from tests.support.sdkfixtures import SMALL_BLOCK, SdkHub
 
 B = SMALL_BLOCK
@@ -29,9 +30,10 @@ S = "lucidlink://demo/small"
 
 # The core uploads 4 MiB blocks as raw bytes, which aiohttp flags (off by default outside
 # pytest); tracked as an SDK change, filtered here to that one message.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Sending a large body directly with raw bytes:ResourceWarning"
-)
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Sending a large body directly with raw bytes:ResourceWarning"),
+    with_block_stores,  # tests on a fresh hub (sdk_hub) run on both block stores
+]
 
 
 def close_all_instances(*extra: LucidLinkFileSystem) -> None:

@@ -14,13 +14,16 @@ from lucidlink.hub.signing import UrlSigner
 from tests.support.hubfixtures import (
     SMALL_BLOCK,
     Api,
+    block_exists,
     block_file,
     digest_of,
     expect_error,
+    hub_state,
     random_bytes,
     signer_of,
     snapshot,
 )
+from tests.support.pgfixture import with_block_stores
 
 pytest_plugins = ["tests.support.hubfixtures"]
 
@@ -224,30 +227,33 @@ async def test_url_ttl_setting(make_hub: Any, http_session: Any) -> None:
 # -- garbage collection ------------------------------------------------------------------
 
 
+@with_block_stores
 async def test_gc_deletes_unreferenced_and_keeps_referenced_blocks(api: Api) -> None:
     kept_data, orphan_data = random_bytes(3000), random_bytes(2000)
     await api.write("/kept", [kept_data])
     kept = digest_of(kept_data)
     orphan = await api.upload(orphan_data)
-    assert block_file(api.hub, api.fs, orphan).exists()
+    assert block_exists(api.hub, api.fs, orphan)
     stats = await api.ok("GET", api.p("statistics"))
     assert stats["block_count"] == 1 and stats["storage_size"] == 3000  # counts referenced blocks
     # Within the grace period nothing goes.
     assert await api.gc(grace=3600) == 0
-    assert block_file(api.hub, api.fs, orphan).exists()
+    assert block_exists(api.hub, api.fs, orphan)
     assert await api.gc(grace=0) == 1
-    assert not block_file(api.hub, api.fs, orphan).exists()
+    assert not block_exists(api.hub, api.fs, orphan)
     assert block_row(api, api.fs, orphan) is None
-    assert block_file(api.hub, api.fs, kept).exists()
+    assert block_exists(api.hub, api.fs, kept)
     assert await api.read("/kept") == kept_data
     # The collected block is unknown again: put asks for an upload, a commit naming it fails.
     body = await api.ok("POST", api.p("blocks/urls"), json={"op": "put", "hashes": [orphan, kept]})
     assert list(body["urls"]) == [orphan] and body["present"] == [kept]
     await api.fail("POST", api.p("commit"), 409, "block_missing", json={
         "path": "/o", "size": 2000, "blocks": [{"index": 0, "hash": orphan, "length": 2000}]})
-    assert await api.gc(grace=0) == 0
+    # S3: the upload URL recorded an upload (never made), which the GC then collects.
+    assert await api.gc(grace=0) == (0 if hub_state(api.hub).blocks.serves_blocks else 1)
 
 
+@with_block_stores
 async def test_gc_collects_blocks_of_deleted_files(api: Api) -> None:
     a, b = random_bytes(1000), random_bytes(1500)
     await api.mkdir("/d")
@@ -260,8 +266,8 @@ async def test_gc_collects_blocks_of_deleted_files(api: Api) -> None:
     stats = await api.ok("GET", api.p("statistics"))
     assert (stats["block_count"], stats["storage_size"], stats["data_size"]) == (1, 1500, 1500)
     assert await api.gc() == 1
-    assert not block_file(api.hub, api.fs, digest_of(a)).exists()
-    assert block_file(api.hub, api.fs, digest_of(b)).exists()
+    assert not block_exists(api.hub, api.fs, digest_of(a))
+    assert block_exists(api.hub, api.fs, digest_of(b))
     await api.ok("POST", api.p("delete"), json={"path": "/shared"})
     assert await api.gc() == 1
     stats = await api.ok("GET", api.p("statistics"))
@@ -269,12 +275,13 @@ async def test_gc_collects_blocks_of_deleted_files(api: Api) -> None:
     assert snapshot(api.hub)["block_files"] == []
 
 
+@with_block_stores
 async def test_gc_of_a_block_replaced_in_a_file(api: Api) -> None:
     old, new = random_bytes(100), random_bytes(100)
     await api.write("/f", [old])
     await api.write("/f", [new])
     assert await api.gc() == 1
-    assert not block_file(api.hub, api.fs, digest_of(old)).exists()
+    assert not block_exists(api.hub, api.fs, digest_of(old))
     assert await api.read("/f") == new
 
 

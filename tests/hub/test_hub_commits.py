@@ -8,10 +8,11 @@ import time
 import pytest
 
 from tests.support.hubfixtures import SMALL_BLOCK, Api, digest_of, random_bytes, snapshot
+from tests.support.pgfixture import with_block_stores
 
 pytest_plugins = ["tests.support.hubfixtures"]
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, with_block_stores]
 
 
 def blk(index: int, digest: str, length: int) -> dict[str, object]:

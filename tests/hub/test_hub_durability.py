@@ -37,6 +37,7 @@ from tests.conftest import RunningHub
 from tests.support.hubfixtures import (
     SMALL_BLOCK,
     Api,
+    block_exists,
     block_file,
     digest_of,
     expect_error,
@@ -44,6 +45,7 @@ from tests.support.hubfixtures import (
     random_bytes,
     snapshot,
 )
+from tests.support.pgfixture import with_block_stores
 
 pytest_plugins = ["tests.support.hubfixtures"]
 
@@ -204,6 +206,7 @@ async def test_gc_collects_stale_uploads_but_not_fresh_ones(api: Api) -> None:
 
 
 @pytest.mark.asyncio
+@with_block_stores
 @pytest.mark.parametrize("claimed", [999, 1001])
 async def test_a_commit_with_a_wrong_block_length_is_refused(api: Api, claimed: int) -> None:
     digest = await api.upload(random_bytes(1000))
@@ -236,15 +239,16 @@ async def _gc_keeps_until_grace_after(api: Api, change: Any) -> None:
     await change()
     grace = ttl_of(api.hub)
     assert await api.gc(grace=grace) == 0
-    assert block_file(api.hub, api.fs, x).exists()
+    assert block_exists(api.hub, api.fs, x)
     status, got = await api.url("GET", await api.block_url(x))  # a reader of the old version
     assert status == 200 and got == old
     age_blocks(api.hub, grace + 1, [x])
     assert await api.gc(grace=grace) == 1
-    assert not block_file(api.hub, api.fs, x).exists()
+    assert not block_exists(api.hub, api.fs, x)
 
 
 @pytest.mark.asyncio
+@with_block_stores
 async def test_gc_grace_counts_from_an_overwrite(api: Api) -> None:
     async def overwrite() -> None:
         await api.write("/a", [random_bytes(100)])
@@ -253,6 +257,7 @@ async def test_gc_grace_counts_from_an_overwrite(api: Api) -> None:
 
 
 @pytest.mark.asyncio
+@with_block_stores
 async def test_gc_grace_counts_from_a_partial_overwrite(api: Api) -> None:
     async def overwrite_slot() -> None:
         digest = await api.upload(b"new")
@@ -262,6 +267,7 @@ async def test_gc_grace_counts_from_a_partial_overwrite(api: Api) -> None:
 
 
 @pytest.mark.asyncio
+@with_block_stores
 async def test_gc_grace_counts_from_a_truncate(api: Api) -> None:
     async def truncate() -> None:
         await api.ok("POST", api.p("truncate"), json={"path": "/a", "size": 0})
@@ -270,6 +276,7 @@ async def test_gc_grace_counts_from_a_truncate(api: Api) -> None:
 
 
 @pytest.mark.asyncio
+@with_block_stores
 async def test_gc_grace_counts_from_a_delete(api: Api) -> None:
     async def delete() -> None:
         await api.ok("POST", api.p("delete"), json={"path": "/a"})
@@ -278,6 +285,7 @@ async def test_gc_grace_counts_from_a_delete(api: Api) -> None:
 
 
 @pytest.mark.asyncio
+@with_block_stores
 async def test_gc_grace_counts_from_a_recursive_delete(api: Api) -> None:
     async def delete_tree() -> None:
         await api.mkdir("/d/e")
@@ -288,6 +296,7 @@ async def test_gc_grace_counts_from_a_recursive_delete(api: Api) -> None:
 
 
 @pytest.mark.asyncio
+@with_block_stores
 async def test_gc_grace_counts_from_a_move_over_the_file(api: Api) -> None:
     async def move_over() -> None:
         await api.write("/b", [random_bytes(10)])
@@ -297,6 +306,7 @@ async def test_gc_grace_counts_from_a_move_over_the_file(api: Api) -> None:
 
 
 @pytest.mark.asyncio
+@with_block_stores
 async def test_gc_grace_counts_from_a_copy_over_the_file(api: Api) -> None:
     async def copy_over() -> None:
         await api.write("/b", [random_bytes(10)])

@@ -19,7 +19,10 @@ from lucidlink.exceptions import (
     FilespaceError,
     LucidLinkError,
 )
+from tests.support.pgfixture import with_block_stores
 from tests.support.sdkfixtures import SMALL_BLOCK
+
+pytestmark = with_block_stores  # every test here moves block bytes
 
 B = SMALL_BLOCK
 

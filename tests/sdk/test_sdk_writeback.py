@@ -23,10 +23,11 @@ from lucidlink.exceptions import (
     VersionConflictError,
 )
 from lucidlink.hub.embedded import EmbeddedHub
+from tests.support.pgfixture import with_block_stores
 from tests.support.sdkfixtures import SMALL_BLOCK, SdkHub
 
 B = SMALL_BLOCK
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, with_block_stores]  # the tests on a hub move bytes
 
 
 def _free_port() -> int:

@@ -34,7 +34,10 @@ from lucidlink.exceptions import (
     LucidLinkError,
 )
 from tests.sdk.conftest import unique
+from tests.support.pgfixture import with_block_stores
 from tests.support.sdkfixtures import SMALL_BLOCK, SdkHub
+
+pytestmark = with_block_stores  # tests on a fresh hub (sdk_hub) run on both block stores
 
 B = SMALL_BLOCK
 DEFAULT_HUB_URL = "http://127.0.0.1:8470"

@@ -2,6 +2,12 @@
 
 ``.ci/run`` makes sure one runs (``tools/ensure_postgres.sh``). Each hub gets its own
 schema, created and dropped around it, so tests never see each other's rows.
+
+Also the block stores: hubs keep blocks in their data dir unless a test is marked
+:data:`with_block_stores`, which runs it on three pairs of stores (SQLite + local
+directory, PostgreSQL + local directory, SQLite + S3 on the session's SeaweedFS). Only
+tests that move block bytes are marked: the S3 pair costs a bucket prefix and presigned
+transfers, and the metadata engine does not change what the block store does.
 """
 
 from __future__ import annotations
@@ -68,3 +74,40 @@ def metadata_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
 
 
 MetadataUrlFactory = Callable[[], str | None]
+
+BLOCK_STORES = ["local", "s3"]
+STORE_PAIRS = [("sqlite", "local"), ("postgres", "local"), ("sqlite", "s3")]
+with_block_stores = pytest.mark.block_stores
+"""Run a test (or a module's: ``pytestmark = with_block_stores``) that uses a hub on both
+block stores; the marked tests that use no hub run once, as before."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``block_stores`` marker."""
+    config.addinivalue_line(
+        "markers", "block_stores: run on SQLite+local, PostgreSQL+local and SQLite+S3 stores")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Give tests marked :data:`with_block_stores` that use a hub the three pairs of stores."""
+    if metafunc.definition.get_closest_marker("block_stores") is None:
+        return
+    if {"metadata_url", "block_store"} <= set(metafunc.fixturenames):
+        # As a mark, which pytest applies after this hook, so that the fixture's own
+        # params (metadata_url's two engines) give way to it.
+        metafunc.definition.add_marker(pytest.mark.parametrize(
+            ("metadata_url", "block_store"), STORE_PAIRS, indirect=True,
+            ids=[f"{m}-{b}" for m, b in STORE_PAIRS]))
+
+
+@pytest.fixture
+def block_store(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The hub settings of the block store under test: ``{}`` (the data dir) unless a test
+    is parametrized with ``"s3"`` (:data:`with_block_stores`): then a fresh key prefix in
+    the session SeaweedFS's bucket, with the endpoint and credentials to reach it."""
+    if getattr(request, "param", "local") == "local":
+        return {}
+    from tests.support.s3fixtures import hub_s3_settings
+
+    return hub_s3_settings(request.getfixturevalue("seaweed"))

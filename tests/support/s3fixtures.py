@@ -34,6 +34,14 @@ def s3_block_store(server: SeaweedS3, *, bucket: str | None = None, prefix: str 
     return S3BlockStore.from_url(url, s3_env(server), create_bucket=create_bucket, **overrides)
 
 
+def hub_s3_settings(server: SeaweedS3, prefix: str | None = None) -> dict[str, str]:
+    """``HubSettings`` keywords for an S3 block store on ``server`` under a fresh prefix."""
+    prefix = (server.prefix() if prefix is None else prefix).strip("/")
+    return {"block_store": f"s3://{server.bucket}/{prefix}", "s3_endpoint_url": server.endpoint,
+            "s3_region": server.region, "s3_access_key_id": server.access_key,
+            "s3_secret_access_key": server.secret_key}
+
+
 async def delete_bucket(server: SeaweedS3, bucket: str) -> None:
     """Delete an empty bucket a test made (SeaweedFS gives every bucket its own volumes)."""
     url = server.url("DELETE", "", bucket)

@@ -27,9 +27,12 @@ class SdkHub:
 
 
 @pytest.fixture
-def sdk_hub(tmp_path: Path, metadata_url: str | None) -> Iterator[SdkHub]:
-    """A fresh embedded hub with filespaces ``small`` and ``big``, once per metadata store."""
-    with EmbeddedHub(tmp_path / "hub", gc_interval_seconds=3600, metadata_url=metadata_url) as hub:
+def sdk_hub(tmp_path: Path, metadata_url: str | None,
+            block_store: dict[str, str]) -> Iterator[SdkHub]:
+    """A fresh embedded hub with filespaces ``small`` and ``big``, once per metadata store
+    (and per block store in tests marked ``with_block_stores``: tests/support/pgfixture.py)."""
+    with EmbeddedHub(tmp_path / "hub", gc_interval_seconds=3600, metadata_url=metadata_url,
+                     **block_store) as hub:
         token = hub.init("demo", ["small"], block_size=SMALL_BLOCK)
         hub.init("demo", ["big"])
         ro = hub.init("demo", [], read_only=True)

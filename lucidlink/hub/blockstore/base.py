@@ -56,6 +56,10 @@ class BlockStore(abc.ABC):
     async def exists(self, filespace_id: str, digest: str) -> bool:
         """Whether the store holds the block."""
 
+    async def stored_length(self, filespace_id: str, digest: str) -> int | None:
+        """The length of the stored block, ``None`` if it is missing (or not known)."""
+        return None
+
     async def verify(self, filespace_id: str, digest: str, length: int) -> bool:
         """Whether the stored block is ``length`` bytes that hash to ``digest``.
 

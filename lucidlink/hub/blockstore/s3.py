@@ -400,6 +400,16 @@ class S3BlockStore(BlockStore):
             raise self._failed(exc, f"look up block {digest[:12]}...") from exc
         return True
 
+    async def stored_length(self, filespace_id: str, digest: str) -> int | None:
+        """The object's size (one HEAD), ``None`` when the bucket does not hold the block."""
+        try:
+            meta = await obstore.head_async(self._store, self.path(filespace_id, digest))
+        except FileNotFoundError:
+            return None
+        except (obstore.exceptions.BaseError, OSError) as exc:
+            raise self._failed(exc, f"look up block {digest[:12]}...") from exc
+        return int(meta["size"])
+
     async def delete(self, filespace_id: str, digests: list[str]) -> None:
         """Delete blocks, 1000 keys a request (DeleteObjects); missing ones are ignored."""
         paths = [self.path(filespace_id, d) for d in digests]
