@@ -36,6 +36,15 @@ _CONNECTION_ERRORS = (
 _BLOCK_ROUTE = "/v1/blocks/"
 
 
+async def _envelope(resp: aiohttp.ClientResponse) -> Any:
+    """The hub's JSON error envelope in ``resp``; ``None`` when it holds none (a proxy's page)."""
+    try:
+        body = await resp.json(content_type=None)
+    except (ValueError, aiohttp.ClientPayloadError):
+        return None
+    return body if isinstance(body, dict) and isinstance(body.get("error"), dict) else None
+
+
 class HubRing:
     """The hubs a daemon may talk to (hubs sharing one metadata store), and which is current.
 
@@ -134,13 +143,14 @@ class Transport:
         if self._hubs.failed(hub, reason) in tried:
             await self._backoff(attempt)
 
-    def _unavailable(self, method: str, what: str, exc: BaseException) -> HubUnavailableError:
+    def _unavailable(self, method: str, what: str, why: BaseException | str) -> HubUnavailableError:
         if len(self._hubs) == 1:
             where = f"the hub at {self._hubs.current} did not answer"
         else:
             where = f"none of the hubs {', '.join(self._hubs.urls)} answered"
+        reason = why if isinstance(why, str) else f"{type(why).__name__}: {why}"
         return HubUnavailableError(
-            f"{where} {method} {what} ({type(exc).__name__}: {exc}); "
+            f"{where} {method} {what} ({reason}); "
             "check that the hub runs and that hub_url / LUCIDLINK_HUB_URL points at it"
         )
 
@@ -187,12 +197,17 @@ class Transport:
                     headers=headers,
                     timeout=req_timeout or self._timeout,
                 ) as resp:
-                    if resp.status in _RETRY_STATUS and idempotent and attempt < budget:
-                        attempt += 1
-                        await self._fail_over(hub, f"HTTP {resp.status}", tried, attempt)
-                        continue
-                    body = await resp.json(content_type=None) if resp.content_length != 0 else None
                     status = resp.status
+                    if status in _RETRY_STATUS:
+                        if idempotent and attempt < budget:
+                            attempt += 1
+                            await self._fail_over(hub, f"HTTP {status}", tried, attempt)
+                            continue
+                        body = await _envelope(resp)
+                    else:
+                        body = (
+                            await resp.json(content_type=None) if resp.content_length != 0 else None
+                        )
             except _CONNECTION_ERRORS as exc:
                 # A refused connection sent nothing: safe to retry whatever the request.
                 if (
@@ -218,6 +233,8 @@ class Transport:
             # TimeoutError too and must not be mistaken for a transport timeout.
             if status in _RETRY_STATUS:
                 self._hubs.failed(hub, f"HTTP {status}")
+                if body is None:  # not the hub's own answer: a proxy's page (transient)
+                    raise self._unavailable(method, path, f"HTTP {status} from a proxy")
             if status >= 400:
                 raise error_from_envelope(status, body)
             return body

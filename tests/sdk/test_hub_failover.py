@@ -21,7 +21,7 @@ from aiohttp import web
 
 import lucidlink
 import lucidlink.aio as aio
-from lucidlink.aio.transport import HubRing
+from lucidlink.aio.transport import HubRing, Transport
 from lucidlink.exceptions import ConfigurationError, HubUnavailableError
 from lucidlink.hub.embedded import EmbeddedHub
 from tests.support.faultproxy import FaultProxy
@@ -200,3 +200,16 @@ async def test_a_hub_killed_mid_sync(shared_hubs: tuple[EmbeddedHub, EmbeddedHub
             got = await fs.fs.read_file(path)
             assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest(), path
         await fs.unlink()
+
+
+@pytest.mark.asyncio
+async def test_a_proxy_page_is_a_transient_failure(bad_gateway: str) -> None:
+    """A 502 page (not the hub's JSON) is HubUnavailableError, which the write-back
+    queue keeps retrying, for any request: never a refusal that would drop a change."""
+    transport = Transport(bad_gateway, "sa_live:k:s", retries=1)
+    try:
+        for method, idempotent in (("POST", False), ("POST", True), ("GET", None)):
+            with pytest.raises(HubUnavailableError, match="HTTP 502 from a proxy"):
+                await transport.call(method, "/v1/whoami", json={}, idempotent=idempotent)
+    finally:
+        await transport.close()
