@@ -100,3 +100,44 @@ async def test_one_garbage_collector_at_a_time(tmp_path: Path, postgres_dsn: str
         assert await on(hub_a, collect_garbage(state_a, wait=False)) == 0
         async with state_b.store.exclusive("gc", wait=False) as held:
             assert held
+
+
+async def _wake_time(fa: Any, fb: Any, path: str) -> float:
+    """Seconds from a commit through ``fa``'s hub to the answer of a long-poll on ``fb``'s."""
+    seq = (await fb._call("GET", "/changes", params={"since": "0"}))["seq"]
+    poll = asyncio.create_task(
+        fb._call("GET", "/changes", params={"since": str(seq), "wait": "10"})
+    )
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    await fa.fs.create_dir(path)
+    body = await asyncio.wait_for(poll, 5)
+    assert [c["path"] for c in body["changes"]] == [path]
+    return time.monotonic() - started
+
+
+@pytest.mark.asyncio
+async def test_change_relay_survives_a_lost_connection(tmp_path: Path, postgres_dsn: str) -> None:
+    """The listening connection is cut: long-polls fall back to the periodic re-read
+    (bounded), and the hub reconnects and wakes them at once again."""
+    import psycopg
+
+    with fresh_schema(postgres_dsn) as url, \
+            EmbeddedHub(tmp_path / "hub", metadata_url=url, gc_interval_seconds=3600) as hub_a, \
+            EmbeddedHub(tmp_path / "hub", metadata_url=url, gc_interval_seconds=3600) as hub_b:
+        creds = aio.ServiceAccountCredentials(token=hub_a.init("demo", ["data"]))
+        async with aio.create_daemon(hub_url=hub_a.url) as da, \
+                aio.create_daemon(hub_url=hub_b.url) as db:
+            fa = await (await da.authenticate(creds)).link_filespace(name="data")
+            fb = await (await db.authenticate(creds)).link_filespace(name="data")
+            assert await _wake_time(fa, fb, "/before") < WAKE_BOUND
+            channel = hub_b.app[HUB_KEY].store._channel  # type: ignore[index]
+            with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+                cut = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query = %s", (f'LISTEN "{channel}"',)).fetchall()
+            assert len(cut) == 2  # both hubs' listeners
+            assert await _wake_time(fa, fb, "/during") < 1.0 + WAKE_BOUND
+            deadline = time.monotonic() + 10
+            while await _wake_time(fa, fb, f"/after{time.monotonic()}") >= WAKE_BOUND:
+                assert time.monotonic() < deadline, "the change relay did not reconnect"
