@@ -213,3 +213,20 @@ async def test_a_proxy_page_is_a_transient_failure(bad_gateway: str) -> None:
                 await transport.call(method, "/v1/whoami", json={}, idempotent=idempotent)
     finally:
         await transport.close()
+
+
+@pytest.mark.asyncio
+async def test_the_client_api_takes_the_list_from_the_environment(
+        mhub: SdkHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    hubs = f"http://127.0.0.1:{free_port()},{mhub.url}"
+    monkeypatch.setenv("LUCIDLINK_HUB_URL", hubs)
+    async with aio.AsyncClient() as client:
+        assert client.hub_url == hubs
+        await client.login(aio.ServiceAccountCredentials(token=mhub.token))
+        [info] = await client.list_workspaces()
+        workspace = await client.get_workspace(info.id)
+        fs = await workspace.link_filespace(name="small")
+        await fs.fs.write_file("/via-client.txt", b"client")
+        await fs.sync_all()
+        assert await fs.fs.read_file("/via-client.txt") == b"client"
+        await fs.unlink()
