@@ -262,6 +262,26 @@ async def test_verify_reads_what_the_store_kept_no_checksum_for(s3_blocks: S3Blo
 
 
 @pytest.mark.asyncio
+async def test_a_store_that_does_not_enforce_checksums_has_its_blocks_read(
+        s3_blocks: S3BlockStore, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    data, digest = block()
+    await s3_blocks.put(FS, digest, data)  # the object keeps a checksum of its bytes
+    reads: list[str] = []
+    real = s3_blocks._read
+
+    async def counted(fs: str, d: str) -> bytes:
+        reads.append(d)
+        return await real(fs, d)
+
+    monkeypatch.setattr(s3_blocks, "_read", counted)
+    assert await s3_blocks.verify(FS, digest, len(data)) and reads == []
+    # A store that kept the checksum a client claimed without checking the bytes: its
+    # checksum proves nothing, so the hub reads the block.
+    monkeypatch.setattr(s3_blocks, "enforces_checksums", False)
+    assert await s3_blocks.verify(FS, digest, len(data)) and reads == [digest]
+
+
+@pytest.mark.asyncio
 async def test_exists_delete_and_batch_delete(s3_blocks: S3BlockStore) -> None:  # noqa: F811
     blocks = dict(block(100)[::-1] for _ in range(5))
     for digest, data in blocks.items():

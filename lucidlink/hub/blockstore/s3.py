@@ -426,9 +426,10 @@ class S3BlockStore(BlockStore):
     async def verify(self, filespace_id: str, digest: str, length: int) -> bool:
         """Whether the stored block is ``length`` bytes that hash to ``digest``.
 
-        One HEAD in checksum mode when the store kept the upload's checksum (it checked
-        the bytes as they arrived: AWS S3, SeaweedFS); otherwise the block is read and
-        hashed. ``False`` when the block is missing too.
+        One HEAD in checksum mode when the store enforces upload checksums (it checked
+        the bytes as they arrived: AWS S3, SeaweedFS; :meth:`open` finds out) and kept
+        the upload's; otherwise the block is read and hashed. ``False`` when the block is
+        missing too.
         """
         key = self.key(filespace_id, digest)
         mode = {"x-amz-checksum-mode": "ENABLED"}
@@ -445,8 +446,10 @@ class S3BlockStore(BlockStore):
         if headers.get("Content-Length") != str(length):
             return False
         stored = headers.get(CHECKSUM_HEADER)
-        if stored is not None:
+        if stored is not None and self.enforces_checksums:
             return stored == checksum_of(digest)
+        # A store that did not check the upload's checksum may keep the one the client
+        # claimed, whatever the bytes: only reading them tells.
         try:
             data = await self._read(filespace_id, digest)
         except PathNotFoundError:
