@@ -19,6 +19,7 @@ import pytest_asyncio
 
 import lucidlink.aio
 from lucidlink.aio.blocks import BlockIO
+from lucidlink.hub.api.app_keys import HUB_KEY
 from lucidlink.hub.core import files
 from lucidlink.hub.embedded import EmbeddedHub
 from tests.support.hubfixtures import (
@@ -264,3 +265,19 @@ async def test_a_hub_on_postgresql_and_s3_needs_no_data_dir(
         fs = hub.write(lambda tx: tx.one("SELECT id FROM filespaces")["id"])
         hub.write(files.begin_direct_uploads, fs, ["a" * 64])
         assert hub.write(files.uploading_blocks, fs, ["a" * 64, "b" * 64]) == ["a" * 64]
+
+
+async def test_a_block_missing_from_the_bucket_is_reported_missing(
+        s3_sdk_hub: SdkHub, s3_filespace: Any) -> None:
+    data = os.urandom(1000)
+    await s3_filespace.fs.write_file("/f.bin", data)
+    await s3_filespace.sync_all()
+    store = s3_sdk_hub.hub.app[HUB_KEY].blocks  # type: ignore[index]
+    fs_id = s3_filespace.id
+    s3_sdk_hub.hub.call(store.delete(fs_id, [digest_of(data)]))  # lost by the store
+    async with lucidlink.aio.create_daemon(hub_url=s3_sdk_hub.url) as daemon:  # nothing cached
+        credentials = lucidlink.aio.ServiceAccountCredentials(token=s3_sdk_hub.token)
+        ws = await daemon.authenticate(credentials)
+        async with ws.link_filespace(name="small") as reader:
+            with pytest.raises(FileNotFoundError, match="not in the block store"):
+                await reader.fs.read_file("/f.bin")
