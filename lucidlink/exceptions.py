@@ -120,6 +120,13 @@ class InvalidPathError(FilespaceError, ValueError):
     http_status = 400
 
 
+class LinkOutsideFilespaceError(InvalidPathError):
+    """A symbolic link's target would climb above the filespace's root from the link's directory."""
+
+    code = "link_outside_filespace"
+    http_status = 409
+
+
 class BadRequestError(FilespaceError, ValueError):
     """A request was malformed (bad JSON, missing or ill-typed fields)."""
 
@@ -172,6 +179,14 @@ class DirectoryNotEmptyError(_OSErrorMixin, FilespaceError, OSError):
     code = "directory_not_empty"
     http_status = 409
     os_errno = _errno.ENOTEMPTY
+
+
+class TooManyLinksError(_OSErrorMixin, FilespaceError, OSError):
+    """Following symbolic links met a loop, or a chain longer than 40 links (``ELOOP``)."""
+
+    code = "too_many_links"
+    http_status = 409
+    os_errno = _errno.ELOOP
 
 
 class InvalidMoveError(_OSErrorMixin, FilespaceError, OSError):
@@ -332,6 +347,7 @@ ERROR_CODES: dict[str, type[LucidLinkError]] = {
         SessionExpiredError,
         FilespaceNotFoundError,
         InvalidPathError,
+        LinkOutsideFilespaceError,
         BadRequestError,
         PayloadTooLargeError,
         PathNotFoundError,
@@ -339,6 +355,7 @@ ERROR_CODES: dict[str, type[LucidLinkError]] = {
         IsADirectoryFilespaceError,
         NotADirectoryFilespaceError,
         DirectoryNotEmptyError,
+        TooManyLinksError,
         InvalidMoveError,
         AccessDeniedError,
         ReadOnlyError,

@@ -128,6 +128,14 @@ async def _mkdir(api: Api) -> None:
     await api.fail("POST", api.p("mkdir"), 409, "exists", "/a/b", json={"path": "/a/b", "exist_ok": False})
 
 
+@scenario("POST", "/v1/filespaces/{fs}/symlink")
+async def _symlink(api: Api) -> None:
+    entry = await api.ok("POST", api.p("symlink"), 201, json={"path": "/l", "target": "d/../f"})
+    assert entry["path"] == "/l" and entry["type"] == "link" and entry["target"] == "d/../f"
+    await api.fail("POST", api.p("symlink"), 409, "exists", "/l",
+                   json={"path": "/l", "target": "/g"})
+
+
 @scenario("POST", "/v1/filespaces/{fs}/delete")
 async def _delete(api: Api) -> None:
     await api.mkdir("/a")

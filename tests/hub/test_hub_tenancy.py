@@ -53,7 +53,7 @@ pytest_plugins = ["tests.support.hubfixtures"]
 
 IDENTITIES = ("stranger", "limited", "reader", "revoked", "replay")
 
-EXTRA_TABLES = ("locks", "data_stores", "external_files", "counters", "meta")
+EXTRA_TABLES = ("locks", "data_stores", "external_files", "counters", "meta", "symlinks")
 
 
 def full_snapshot(api: Api) -> dict[str, Any]:
@@ -291,6 +291,11 @@ async def _list(w: World) -> Req:
 @row("POST", "/v1/filespaces/{fs}/mkdir", session=True, write=True)
 async def _mkdir(w: World) -> Req:
     return with_session(w, "POST", w.p("mkdir"), json={"path": "/new"})
+
+
+@row("POST", "/v1/filespaces/{fs}/symlink", session=True, write=True)
+async def _symlink(w: World) -> Req:
+    return with_session(w, "POST", w.p("symlink"), json={"path": "/new-link", "target": "/file"})
 
 
 @row("POST", "/v1/filespaces/{fs}/delete", session=True, write=True)

@@ -1,4 +1,4 @@
-"""The namespace: stat, list, mkdir, delete, move, copy and truncate."""
+"""The namespace: stat, list, mkdir, symlink, delete, move, copy and truncate."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from aiohttp import web
 
 from lucidlink.exceptions import BadRequestError
 from lucidlink.hub.api.context import body_of, changed, filespace_of, hub_of, write_as
-from lucidlink.hub.api.http import bool_field, int_arg, ok, path_arg, query
+from lucidlink.hub.api.http import bool_arg, bool_field, int_arg, ok, path_arg, query
 from lucidlink.hub.api.route import (
     BOOL,
     ENTRY,
@@ -19,21 +19,33 @@ from lucidlink.hub.api.route import (
     obj,
     ref,
 )
-from lucidlink.hub.core import files, namespace
+from lucidlink.hub.core import copies, files, links, namespace
 from lucidlink.hub.store.base import MAX_INT64
-from lucidlink.paths import MAX_NAME_BYTES
+from lucidlink.paths import MAX_NAME_BYTES, MAX_PATH_BYTES
 
 MAX_LIST_LIMIT = 5000
 ROUTES = RouteTable()
 route = ROUTES.route
 
 
-@route("GET", "/v1/filespaces/{fs}/entry", "Stat one path.", params={"path": PATH}, required_params=("path",),
+LINK_TARGET = {
+    "type": "string", "minLength": 1, "maxLength": MAX_PATH_BYTES, "pattern": "^[^\\x00]+$",
+    "description": f"an absolute filespace path, or one relative to the link's directory; at most "
+                   f"{MAX_PATH_BYTES} bytes of UTF-8, no NUL. One that climbs above '/' from the "
+                   "link's directory is 409 link_outside_filespace",
+}
+
+
+@route("GET", "/v1/filespaces/{fs}/entry",
+       "Stat one path (a link itself; with 'follow', what it resolves to, at its canonical path).",
+       params={"path": PATH, "follow": {"type": "boolean"}}, required_params=("path",),
        response=ENTRY, errors=(409,))
 async def stat(request: web.Request) -> web.StreamResponse:
     _, fs = await filespace_of(request)
-    path = path_arg(query(request).get("path"))
-    return ok(await hub_of(request).store.read(namespace.stat, fs["id"], path))
+    q = query(request)
+    path = path_arg(q.get("path"))
+    follow = bool_arg(q.get("follow"), "follow")
+    return ok(await hub_of(request).store.read(namespace.stat, fs["id"], path, follow=follow))
 
 
 @route("GET", "/v1/filespaces/{fs}/list",
@@ -68,6 +80,20 @@ async def mkdir(request: web.Request) -> web.StreamResponse:
     return ok(result)
 
 
+@route("POST", "/v1/filespaces/{fs}/symlink",
+       "Create a symbolic link at 'path' pointing to 'target'.",
+       request=obj({"path": NON_ROOT, "target": LINK_TARGET}, ("path", "target")), response=ENTRY,
+       status=201, errors=(403, 409))
+async def symlink(request: web.Request) -> web.StreamResponse:
+    p, fs = await filespace_of(request, write="create links")
+    body = await body_of(request)
+    path = path_arg(body.get("path"))
+    target = links.check_target(body.get("target"))
+    result = await write_as(request, p, links.create, fs["id"], path, target)
+    changed(request, fs["id"])
+    return ok(result, status=201)
+
+
 @route("POST", "/v1/filespaces/{fs}/delete", "Delete a file or a directory (recursive in one call).",
        request=obj({"path": NON_ROOT, "recursive": BOOL, "type": {"enum": ["file", "dir", None]}}, ("path",)),
        response=obj({"deleted": INT, "seq": INT}), errors=(403, 409))
@@ -99,14 +125,16 @@ async def move(request: web.Request) -> web.StreamResponse:
     return ok(result)
 
 
-@route("POST", "/v1/filespaces/{fs}/copy", "Server-side copy of a file (shares its blocks).",
+@route("POST", "/v1/filespaces/{fs}/copy",
+       "Server-side copy of a file (shares its blocks); a symbolic link is copied as a link.",
        request=obj({"src": NON_ROOT, "dst": NON_ROOT, "overwrite": BOOL}, ("src", "dst")),
        response=ref("CommitResult"), errors=(403, 409))
 async def copy(request: web.Request) -> web.StreamResponse:
     p, fs = await filespace_of(request, write="copy")
     body = await body_of(request)
     result = await write_as(
-        request, p, files.copy, fs["id"], path_arg(body.get("src"), "src"), path_arg(body.get("dst"), "dst"),
+        request, p, copies.copy, fs["id"], path_arg(body.get("src"), "src"),
+        path_arg(body.get("dst"), "dst"),
         overwrite=bool_field(body, "overwrite", True),
     )
     changed(request, fs["id"])

@@ -1,5 +1,8 @@
 """The namespace operations: stat, list, mkdir, delete and move, as transaction functions.
 
+Each acts on a symbolic link itself, never on its target (``stat(follow=True)`` resolves
+links: :mod:`lucidlink.hub.core.links`).
+
 Every function takes canonical paths (see :mod:`lucidlink.paths`), does its checks and
 its change in one transaction, and records the change in the journal. The inode tree
 they work on is :mod:`lucidlink.hub.core.tree`.
@@ -19,25 +22,31 @@ from lucidlink.exceptions import (
     PathExistsError,
     PathNotFoundError,
 )
-from lucidlink.hub.core import journal, locks, tree
+from lucidlink.hub.core import journal, links, locks, tree
 from lucidlink.hub.store.base import Tx
 from lucidlink.paths import join_path, parent_and_name, split_path
 
 
-def stat(tx: Tx, filespace_id: str, path: str) -> dict[str, Any]:
-    """The entry at ``path``.
+def stat(tx: Tx, filespace_id: str, path: str, *, follow: bool = False) -> dict[str, Any]:
+    """The entry at ``path`` (a symbolic link's own, with its ``target``).
 
+    With ``follow``, the entry of what ``path`` resolves to once every link on the way is
+    followed, at its canonical ``path`` (:func:`lucidlink.hub.core.links.resolve`).
     When it is missing, the error's ``details.parent`` says whether its parent is a
     ``dir`` (so the path can be created), ``file`` or ``missing``: a client about to
     create a file learns all it needs in this one call.
     """
+    if follow:
+        found = links.resolve(tx, filespace_id, path)
+        if found is not None:
+            return tree.entry_of(tx, found[0], found[1])
     node = tree.lookup(tx, filespace_id, path)
     if node is None:
         parent_path, _ = parent_and_name(path)
         parent = tree.lookup(tx, filespace_id, parent_path)
         state = "missing" if parent is None else ("dir" if parent["type"] == "dir" else "file")
         raise PathNotFoundError(f"{path} does not exist in this filespace", path=path, parent=state)
-    return tree.entry_json(node, path, tree.externals(tx, [node]).get(int(node["id"])))
+    return tree.entry_of(tx, node, path)
 
 
 def list_dir(
@@ -58,7 +67,13 @@ def list_dir(
     more = len(rows) > limit
     rows = rows[:limit]
     linked = tree.externals(tx, rows)
-    entries = [tree.entry_json(r, join_path(path, r["name"]), linked.get(int(r["id"]))) for r in rows]
+    targets = tree.link_targets(tx, rows)
+    entries = [
+        tree.entry_json(
+            r, join_path(path, r["name"]), linked.get(int(r["id"])), targets.get(int(r["id"]))
+        )
+        for r in rows
+    ]
     return entries, (rows[-1]["name"] if more else None)
 
 
@@ -166,7 +181,7 @@ def move(
         )
     existing = tree.child(tx, new_parent["id"], new_name)
     if existing is not None and existing["id"] == node["id"]:
-        return tree.entry_json(node, dst, tree.externals(tx, [node]).get(int(node["id"])))
+        return tree.entry_of(tx, node, dst)
     # A path another session locks (or reserves: a lock on a file not created yet) is
     # neither moved away, nor moved onto, nor filled by a moved directory's entries.
     below = node["type"] == "dir"
@@ -204,4 +219,4 @@ def move(
     )
     moved = tx.one(f"SELECT {tree.NODE_COLUMNS} FROM nodes WHERE id = ?", (node["id"],))
     assert moved is not None
-    return tree.entry_json(moved, dst, tree.externals(tx, [moved]).get(int(moved["id"])))
+    return tree.entry_of(tx, moved, dst)

@@ -22,8 +22,11 @@ from lucidlink.paths import split_path
 NODE_COLUMNS = "id, parent_id, name, type, size, mtime, ctime, version"
 
 
-def entry_json(row: Row, path: str, external: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The wire form of a node (a linked file's also names its data store and object)."""
+def entry_json(
+    row: Row, path: str, external: dict[str, Any] | None = None, target: str | None = None
+) -> dict[str, Any]:
+    """The wire form of a node (a linked file's also names its data store and object, a
+    symbolic link's its ``target``)."""
     out = {
         "id": row["id"],
         "path": path,
@@ -36,7 +39,26 @@ def entry_json(row: Row, path: str, external: dict[str, Any] | None = None) -> d
     }
     if external is not None:  # Connect
         out["external"] = {"store": external["store"], "object_id": external["object_id"]}
+    if target is not None:
+        out["target"] = target
     return out
+
+
+def link_targets(tx: Tx, rows: list[Row]) -> dict[int, str]:
+    """``{node id: target}`` for the symbolic links among ``rows``."""
+    ids = [int(r["id"]) for r in rows if r["type"] == "link"]
+    if not ids:
+        return {}
+    found = tx.all(
+        f"SELECT node_id, target FROM symlinks WHERE node_id IN ({','.join('?' * len(ids))})", ids
+    )
+    return {int(r["node_id"]): str(r["target"]) for r in found}
+
+
+def entry_of(tx: Tx, row: Row, path: str) -> dict[str, Any]:
+    """:func:`entry_json` of one node, with its Connect object or link target looked up."""
+    return entry_json(row, path, externals(tx, [row]).get(int(row["id"])),
+                      link_targets(tx, [row]).get(int(row["id"])))
 
 
 def externals(tx: Tx, rows: list[Row]) -> dict[int, dict[str, Any]]:
@@ -81,7 +103,7 @@ def lookup(tx: Tx, filespace_id: str, path: str) -> Row | None:
     for part in parts:
         if node["type"] != "dir":
             raise NotADirectoryFilespaceError(
-                f"{walked} is a file, so {path} cannot exist; use a path under a directory",
+                f"{walked} is {_what(node)}, so {path} cannot exist; use a path under a directory",
                 path=path,
             )
         found = child(tx, node["id"], part)
@@ -100,11 +122,16 @@ def get(tx: Tx, filespace_id: str, path: str) -> Row:
     return node
 
 
+def _what(node: Row) -> str:
+    """``a file`` or ``a symbolic link`` (paths through a link are not followed here)."""
+    return "a symbolic link" if node["type"] == "link" else "a file"
+
+
 def get_dir(tx: Tx, filespace_id: str, path: str) -> Row:
-    """The directory at ``path``."""
+    """The directory at ``path`` (a link to one is not followed)."""
     node = get(tx, filespace_id, path)
     if node["type"] != "dir":
-        raise NotADirectoryFilespaceError(f"{path} is a file, not a directory", path=path)
+        raise NotADirectoryFilespaceError(f"{path} is {_what(node)}, not a directory", path=path)
     return node
 
 
@@ -122,7 +149,7 @@ def parent_dir(tx: Tx, filespace_id: str, path: str) -> tuple[Row, str]:
         )
     if node["type"] != "dir":
         raise NotADirectoryFilespaceError(
-            f"{parent_path} is a file, so {path} cannot be created under it", path=path
+            f"{parent_path} is {_what(node)}, so {path} cannot be created under it", path=path
         )
     return node, parts[-1]
 
@@ -165,6 +192,7 @@ def drop_nodes(tx: Tx, ids: list[int]) -> None:
         marks = ",".join("?" * len(chunk))
         gc.release_nodes(tx, chunk)
         tx.execute(f"DELETE FROM file_blocks WHERE node_id IN ({marks})", chunk)
+        tx.execute(f"DELETE FROM symlinks WHERE node_id IN ({marks})", chunk)
         tx.execute(f"DELETE FROM nodes WHERE id IN ({marks})", chunk)
 
 

@@ -66,6 +66,11 @@ CREATE TABLE IF NOT EXISTS locks (
     ticket BIGINT NOT NULL, created BIGINT NOT NULL, expires BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS locks_path ON locks (filespace_id, path, ticket);
 CREATE INDEX IF NOT EXISTS locks_session ON locks (session_id);
+-- Symbolic links (lucidlink/hub/core/links.py): a node of type 'link' has its target
+-- text here (a table rather than a column, so a store made before links needs no migration).
+CREATE TABLE IF NOT EXISTS symlinks (
+    node_id BIGINT PRIMARY KEY REFERENCES nodes(id) ON DELETE CASCADE,
+    filespace_id TEXT NOT NULL, target TEXT NOT NULL);
 -- Connect (lucidlink/hub/connect.py): data stores and the files linked from them.
 CREATE TABLE IF NOT EXISTS data_stores (
     id TEXT PRIMARY KEY, filespace_id TEXT NOT NULL REFERENCES filespaces(id),
