@@ -293,15 +293,15 @@ class Filesystem(FilesystemFacade):
     _async: _aio.AsyncFilesystem
 
     def get_entry(self, path: str) -> DirEntry:
-        """The entry at ``path``; ``FileNotFoundError`` when missing."""
+        """The entry at ``path`` (a link's own: not followed); ``FileNotFoundError`` if missing."""
         return _loop.run(self._async.get_entry(path))
 
     def file_exists(self, path: str) -> bool:
-        """Whether ``path`` is an existing file."""
+        """Whether ``path`` is an existing file (links followed; not through a dangling one)."""
         return _loop.run(self._async.file_exists(path))
 
     def dir_exists(self, path: str) -> bool:
-        """Whether ``path`` is an existing directory."""
+        """Whether ``path`` is an existing directory (links followed)."""
         return _loop.run(self._async.dir_exists(path))
 
     def read_dir(self, path: str = "/") -> list[DirEntry]:
@@ -311,6 +311,14 @@ class Filesystem(FilesystemFacade):
     def list_dir(self, path: str = "/") -> list[str]:
         """The names in a directory, sorted."""
         return _loop.run(self._async.list_dir(path))
+
+    def create_symlink(self, target_path: str, link_path: str) -> None:
+        """Create the link ``link_path`` to ``target_path`` (absolute, or relative to the link)."""
+        return _loop.run(self._async.create_symlink(target_path, link_path))
+
+    def read_symlink(self, link_path: str) -> str:
+        """The target of the link ``link_path``; ``NotASymlinkError`` (``EINVAL``) if not a link."""
+        return _loop.run(self._async.read_symlink(link_path))
 
     def create_dir(self, path: str, *, parents: bool = True, exist_ok: bool = True) -> None:
         """Create a directory, by default with any missing parents and no error if it exists.
@@ -330,15 +338,11 @@ class Filesystem(FilesystemFacade):
         return _loop.run(self._async.delete_dir(path, recursive))
 
     def move(self, src: str, dst: str, overwrite: bool = True) -> None:
-        """Rename or move a file or directory (one metadata update, never a copy).
-
-        Like POSIX ``rename``: an existing file at ``dst`` is replaced, as is an empty
-        directory by a directory; pass ``overwrite=False`` to get ``FileExistsError``.
-        """
+        """Rename/move (one update), replacing as POSIX ``rename`` unless ``overwrite=False``."""
         return _loop.run(self._async.move(src, dst, overwrite))
 
     def copy_file(self, src: str, dst: str, overwrite: bool = True) -> None:
-        """Copy a file inside the filespace without moving bytes (the copy shares blocks)."""
+        """Copy a file without moving bytes (the copy shares blocks); a link is copied as a link."""
         return _loop.run(self._async.copy_file(src, dst, overwrite))
 
     def truncate(self, path: str, size: int) -> None:
@@ -362,11 +366,7 @@ class Filesystem(FilesystemFacade):
         return _loop.run(self._async.get_size())
 
     def get_locks(self, path: str | None = None) -> list[LockInfo]:
-        """Who holds (and who waits for) locks on ``path``, or on every path of the filespace.
-
-        The ``session_id`` of a lock held through another token is ``""``: the hub shows
-        session ids only to the token that opened the session.
-        """
+        """Locks held and awaited on ``path`` or every path (another token's ``session_id``: "")."""
         return _loop.run(self._async.get_locks(path))
 
 

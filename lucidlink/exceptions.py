@@ -189,6 +189,14 @@ class TooManyLinksError(_OSErrorMixin, FilespaceError, OSError):
     os_errno = _errno.ELOOP
 
 
+class NotASymlinkError(_OSErrorMixin, FilespaceError, OSError):
+    """``read_symlink`` of a path that is not a symbolic link (``EINVAL``, as ``os.readlink``)."""
+
+    code = "not_a_link"
+    http_status = 409
+    os_errno = _errno.EINVAL
+
+
 class InvalidMoveError(_OSErrorMixin, FilespaceError, OSError):
     """A move that cannot be done, such as a directory into itself."""
 
@@ -356,6 +364,7 @@ ERROR_CODES: dict[str, type[LucidLinkError]] = {
         NotADirectoryFilespaceError,
         DirectoryNotEmptyError,
         TooManyLinksError,
+        NotASymlinkError,
         InvalidMoveError,
         AccessDeniedError,
         ReadOnlyError,

@@ -147,6 +147,9 @@ class DirEntry:
     ctime: int
     mtime: int
     path: str = ""
+    target: str = ""
+    """For a symbolic link, its target as it was created (``fs.read_symlink``); ``""``
+    for any other entry."""
 
     def is_file(self) -> bool:
         """Whether this is a regular (or Connect) file."""
@@ -157,7 +160,8 @@ class DirEntry:
         return self.type == "dir"
 
     def is_link(self) -> bool:
-        """Whether this is a symbolic link (filespaces have none yet)."""
+        """Whether this is a symbolic link (``fs.create_symlink``); ``is_file`` and ``is_dir``
+        are then false, whatever the link points to."""
         return self.type == "link"
 
     def __str__(self) -> str:

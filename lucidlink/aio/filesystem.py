@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from lucidlink.aio import symlinks
 from lucidlink.aio._util import AwaitableContext
 from lucidlink.aio.file import AsyncFile, BlockRef
 from lucidlink.aio.locks import DEFAULT_LOCK_TIMEOUT, HeldLock, acquire
@@ -16,7 +17,7 @@ from lucidlink.exceptions import (
     PathNotFoundError,
     ReadOnlyError,
 )
-from lucidlink.paths import normalize_path, parent_and_name
+from lucidlink.paths import join_path, normalize_path, parent_and_name
 from lucidlink.shared import BINARY_MODES
 from lucidlink.types import DirEntry, FilespaceSize, FilespaceStatistics, LockInfo, LockType
 
@@ -28,6 +29,10 @@ LEGACY_MODES = {"r": "rb", "w": "w+b", "a": "a+b"}
 """The binary modes of ``open_legacy``'s modes."""
 
 
+_TYPES = {"file": "file", "external": "file", "dir": "dir", "link": "link"}
+"""``DirEntry.type`` of each hub node type (a Connect file is a file)."""
+
+
 def entry_from_json(data: dict[str, Any]) -> DirEntry:
     """A :class:`DirEntry` from the hub's entry JSON."""
     kind = data["type"]
@@ -36,12 +41,13 @@ def entry_from_json(data: dict[str, Any]) -> DirEntry:
     return DirEntry(
         name=data["name"],
         size=int(data["size"]),
-        type="file" if kind in ("file", "external") else ("dir" if kind == "dir" else "unknown"),
+        type=_TYPES.get(kind, "unknown"),
         file_id=str(data["id"]),
         file_id_external=int(data["id"]) if kind == "external" else 0,
         ctime=int(data["ctime"]),
         mtime=int(data["mtime"]),
         path=data["path"],
+        target=data.get("target", ""),
     )
 
 
@@ -65,7 +71,7 @@ class AsyncFilesystem:
     # -- reading the namespace ---------------------------------------------------------
 
     async def get_entry(self, path: str) -> DirEntry:
-        """The entry at ``path``; ``FileNotFoundError`` when missing."""
+        """The entry at ``path`` (a link's own: not followed); ``FileNotFoundError`` if missing."""
         path = normalize_path(path)
         await self._link.before(path, "exact")
         return entry_from_json(await self._call("GET", "/entry", params={"path": path}))
@@ -77,14 +83,14 @@ class AsyncFilesystem:
             return None
 
     async def file_exists(self, path: str) -> bool:
-        """Whether ``path`` is an existing file."""
-        entry = await self._stat_or_none(path)
-        return entry is not None and entry.is_file()
+        """Whether ``path`` is an existing file (links followed; not through a dangling one)."""
+        entry = await symlinks.resolve_or_none(self._link, path)
+        return entry is not None and entry_from_json(entry).is_file()
 
     async def dir_exists(self, path: str) -> bool:
-        """Whether ``path`` is an existing directory."""
-        entry = await self._stat_or_none(path)
-        return entry is not None and entry.is_dir()
+        """Whether ``path`` is an existing directory (links followed)."""
+        entry = await symlinks.resolve_or_none(self._link, path)
+        return entry is not None and entry_from_json(entry).is_dir()
 
     async def read_dir(self, path: str = "/") -> list[DirEntry]:
         """The entries of a directory, by name."""
@@ -105,6 +111,16 @@ class AsyncFilesystem:
     async def list_dir(self, path: str = "/") -> list[str]:
         """The names in a directory, sorted."""
         return [e.name for e in await self.read_dir(path)]
+
+    # -- symbolic links ----------------------------------------------------------------
+
+    async def create_symlink(self, target_path: str, link_path: str) -> None:
+        """Create the link ``link_path`` to ``target_path`` (absolute, or relative to the link)."""
+        await symlinks.create(self._link, target_path, link_path)
+
+    async def read_symlink(self, link_path: str) -> str:
+        """The target of the link ``link_path``; ``NotASymlinkError`` (``EINVAL``) if not a link."""
+        return await symlinks.read(self._link, link_path)
 
     # -- changing the namespace --------------------------------------------------------
 
@@ -135,18 +151,14 @@ class AsyncFilesystem:
         await self._call("POST", "/delete", json={"path": path, "type": "dir", "recursive": recursive})
 
     async def move(self, src: str, dst: str, overwrite: bool = True) -> None:
-        """Rename or move a file or directory (one metadata update, never a copy).
-
-        Like POSIX ``rename``: an existing file at ``dst`` is replaced, as is an empty
-        directory by a directory; pass ``overwrite=False`` to get ``FileExistsError``.
-        """
+        """Rename/move (one update), replacing as POSIX ``rename`` unless ``overwrite=False``."""
         src, dst = normalize_path(src), normalize_path(dst)
         await self._link.before(src, "subtree")
         await self._link.before(dst, "subtree")
         await self._call("POST", "/move", json={"src": src, "dst": dst, "overwrite": overwrite})
 
     async def copy_file(self, src: str, dst: str, overwrite: bool = True) -> None:
-        """Copy a file inside the filespace without moving bytes (the copy shares blocks)."""
+        """Copy a file without moving bytes (the copy shares blocks); a link is copied as a link."""
         src, dst = normalize_path(src), normalize_path(dst)
         await self._link.before(src, "exact")
         await self._link.before(dst, "exact")
@@ -181,7 +193,8 @@ class AsyncFilesystem:
         """
         return AwaitableContext(self._open(path, mode, lock_type, lock_timeout))
 
-    async def _open(self, path: str, mode: str, lock_type: str, lock_timeout: float | None) -> AsyncFile:
+    async def _open(self, path: str, mode: str, lock_type: str, lock_timeout: float | None,
+                    follows: int = 0) -> AsyncFile:
         if mode not in BINARY_MODES:
             raise ConfigurationError(
                 f"mode {mode!r} is not a binary mode ({', '.join(BINARY_MODES)}); async files are "
@@ -211,6 +224,12 @@ class AsyncFilesystem:
                                  timeout=lock_timeout)
         try:
             return await self._open_locked(path, mode, held)
+        except symlinks.FollowLink as link:  # the path is a link (or under one): open its target
+            if held is not None:
+                await held.release()
+            if follows >= symlinks.MAX_FOLLOWS:
+                raise symlinks.too_many(path) from None
+            return await self._open(link.path, mode, lock_type, lock_timeout, follows + 1)
         except BaseException:
             if held is not None:
                 await held.release()
@@ -224,6 +243,10 @@ class AsyncFilesystem:
             except PathNotFoundError:
                 if mode[0] == "r":
                     raise
+            except NotADirectoryFilespaceError as err:  # perhaps a link on the way
+                raise await symlinks.followed(self._link, path, err) from None
+            if info is not None and info["entry"]["type"] == "link":
+                raise await symlinks.followed(self._link, path)
         if info is None:
             await self._check_creatable(path, exclusive=mode[0] == "x")
         block_size = info["block_size"] if info else self._link.block_size
@@ -264,9 +287,15 @@ class AsyncFilesystem:
                 raise NotADirectoryFilespaceError(f"cannot create {path}: {parent} is a file", path=path) from None
             return
         except NotADirectoryFilespaceError as err:
+            parent, name = parent_and_name(path)
+            found = await symlinks.resolve_or_none(self._link, parent)  # a link to a directory?
+            if found is not None and found["type"] == "dir" and found["path"] != parent:
+                raise symlinks.FollowLink(join_path(found["path"], name)) from None
             raise NotADirectoryFilespaceError(f"cannot create {path}: {err}", path=path) from None
         if exclusive:  # as the builtin: O_CREAT|O_EXCL on anything that exists is EEXIST
             raise PathExistsError(f"{path} already exists (opened with 'x')", path=path)
+        if entry.is_link():  # writing through a link writes its target (a dangling one: error)
+            raise await symlinks.followed(self._link, path)
         if entry.is_dir():
             raise IsADirectoryFilespaceError(f"{path} is a directory; it cannot be opened as a file", path=path)
         if entry.file_id_external:
@@ -319,11 +348,7 @@ class AsyncFilesystem:
     # -- locks -------------------------------------------------------------------------
 
     async def get_locks(self, path: str | None = None) -> list[LockInfo]:
-        """Who holds (and who waits for) locks on ``path``, or on every path of the filespace.
-
-        The ``session_id`` of a lock held through another token is ``""``: the hub shows
-        session ids only to the token that opened the session.
-        """
+        """Locks held and awaited on ``path`` or every path (another token's ``session_id``: "")."""
         params = {"path": normalize_path(path)} if path is not None else None
         body = await self._call("GET", "/locks", params=params)
         return [LockInfo(path=r["path"], mode=r["mode"], state=r["state"], session_id=r["session_id"] or "",

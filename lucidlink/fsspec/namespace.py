@@ -157,6 +157,36 @@ class NamespaceFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec is u
             info["block_size"] = filespace.block_size
         return info
 
+    async def _islink(self, path: str) -> bool:
+        """Whether ``path`` is a symbolic link (``info`` does not follow links)."""
+        try:
+            return bool((await self._info(path)).get("islink"))
+        except FileNotFoundError:
+            return False
+
+    async def _lexists(self, path: str) -> bool:
+        """Whether anything is at ``path``, a dangling symbolic link included."""
+        try:
+            await self._info(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    async def _exists(self, path: str, **kwargs: Any) -> bool:
+        """Whether ``path`` exists, symbolic links followed (a dangling one: ``False``)."""
+        try:
+            info = await self._info(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        if not info.get("islink"):
+            return True
+        loc = await self._conn.location(path)
+        filespace = await self._conn.filespace_at(loc)
+        return await filespace.fs.file_exists(loc.inner) or await filespace.fs.dir_exists(loc.inner)
+
+    islink = sync_wrapper(_islink)
+    lexists = sync_wrapper(_lexists)
+
     def _cached_entry(self, name: str) -> dict[str, Any] | None:
         """``name``'s entry in its parent's cached listing; ``FileNotFoundError`` if not in it."""
         try:

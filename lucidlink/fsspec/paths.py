@@ -86,16 +86,25 @@ def not_a_file(loc: Location, what: str) -> IsADirectoryFilespaceError:
 
 
 def entry_info(name: str, entry: DirEntry) -> dict[str, Any]:
-    """fsspec's ``info`` of a file or directory entry."""
+    """fsspec's ``info`` of a file, directory or symbolic link entry.
+
+    A link is not followed: type ``"link"``, ``islink`` true, ``destination`` its target
+    (as fsspec's local file system names it) and ``size`` the target text's length.
+    """
     kind = "file" if entry.is_file() else ("directory" if entry.is_dir() else "other")
+    if entry.is_link():
+        kind = "link"
     info: dict[str, Any] = {
         "name": name,
-        "size": entry.size if kind == "file" else 0,
+        "size": entry.size if kind in ("file", "link") else 0,
         "type": kind,
         "mtime": entry.mtime / 1e9,
         "ctime": entry.ctime / 1e9,
         "file_id": entry.file_id,
+        "islink": kind == "link",
     }
+    if entry.is_link():
+        info["destination"] = entry.target
     if entry.file_id_external:
         info["external"] = entry.file_id_external
     return info
