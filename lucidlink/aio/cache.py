@@ -2,24 +2,74 @@
 
 Blocks are content-addressed, so a cached block is never stale. Only verified bytes
 are cached; files are written to a temporary name and renamed, so a crash never
-leaves a partial block under a real name. A cached block is verified again (length
-and SHA-256) every time it is read, in the same thread trip as the read: a damaged
-entry is dropped and fetched again, never served. All disk work runs in threads.
+leaves a partial block under a real name. All disk work runs in threads.
+
+Writes are off the reader's critical path: :meth:`BlockCache.put` indexes the bytes at
+once and writes them in the background (at most ``_PENDING_MAX`` bytes waiting; a
+pending entry is served from memory).
+
+A content-addressed entry is checked against its SHA-256 on the first read of this
+process (and after every change to the file); the check is remembered with the file's
+identity: inode, size, mtime and ctime. A later read whose ``fstat`` matches skips the
+full hash and checks a sample instead (a keyed BLAKE2b of ``_SAMPLES`` windows at random
+offsets chosen at verification). Any write to the file through the OS changes its ctime
+(which user space cannot set back), so a file rewritten, truncated, or damaged by a
+program is fully re-verified; damage below the file system (bit rot) is caught when it
+touches a sampled window, and in any case on the first read of the next process. A
+damaged entry is dropped and fetched again, never served.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import random
 import uuid
 from collections import OrderedDict
 from pathlib import Path
 
 import anyio.to_thread
+import attrs
 
 from lucidlink._log import get_logger
 
 log = get_logger("lucidlink")
+
+_PENDING_MAX = 64 * 1024 * 1024
+"""Bytes of cache writes waiting for the disk before ``put`` waits for them."""
+_SAMPLES = 8
+_SAMPLE_BYTES = 4096
+_KEY = os.urandom(16)  # per process: a sample digest cannot be forged from outside
+_RNG = random.Random(os.urandom(16))  # its own: the global one belongs to the application
+
+
+@attrs.frozen
+class _Verified:
+    """A cache file whose bytes hashed to their digest, and how to recognise it again."""
+
+    ident: tuple[int, int, int, int]  # inode, size, mtime_ns, ctime_ns
+    offsets: tuple[int, ...]
+    sample: bytes
+
+
+def _ident(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _sample(data: bytes | memoryview, offsets: tuple[int, ...]) -> bytes:
+    view = memoryview(data)
+    h = hashlib.blake2b(key=_KEY, digest_size=16)
+    for off in offsets:
+        h.update(view[off:off + _SAMPLE_BYTES])
+    return h.digest()
+
+
+def _remember(st: os.stat_result, data: bytes | memoryview) -> _Verified:
+    """What a later read compares with (call with bytes known to be good)."""
+    top = max(0, len(data) - _SAMPLE_BYTES)
+    offsets = tuple(sorted({0, top, *(_RNG.randint(0, top) for _ in range(_SAMPLES - 2))}))
+    return _Verified(_ident(st), offsets, _sample(data, offsets))
 
 
 class BlockCache:
@@ -30,6 +80,11 @@ class BlockCache:
         self.max_bytes = max_bytes
         self._index: OrderedDict[str, int] = OrderedDict()
         self._bytes = 0
+        self._verified: dict[str, _Verified] = {}
+        self._pending: dict[str, bytes] = {}  # indexed, not yet on disk
+        self._pending_bytes = 0
+        self._writers: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Event()
 
     def _key(self, filespace_id: str, digest: str) -> str:
         return f"{filespace_id}/{digest}"
@@ -62,7 +117,8 @@ class BlockCache:
     async def get(self, filespace_id: str, key: str, *, digest: str | None = None) -> bytes | None:
         """The cached bytes under ``key``, or ``None``.
 
-        With ``digest`` (content-addressed blocks) the bytes must hash to it; entries
+        With ``digest`` (content-addressed blocks) the bytes must hash to it (fully once,
+        then a sample while the file is unchanged: see the module's docstring); entries
         without one (Connect ranges, guarded by the object's ETag when fetched) are
         checked by length only.
         """
@@ -71,30 +127,46 @@ class BlockCache:
         if size is None:
             return None
         self._index.move_to_end(entry)
+        pending = self._pending.get(entry)
+        if pending is not None:
+            return pending
         path = self._path(entry)
+        known = self._verified.get(entry)
 
-        def read() -> bytes | None:
+        def read() -> tuple[bytes | None, _Verified | None]:
             # One pread of the known size (no buffered-reader probing for EOF), then
             # the check, in one trip to a thread (hashlib frees the GIL).
             try:
                 fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:
-                return None
+                return None, None
             try:
-                data = os.pread(fd, size, 0) if os.fstat(fd).st_size == size else b""
+                st = os.fstat(fd)
+                data = os.pread(fd, size, 0) if st.st_size == size else b""
             finally:
                 os.close(fd)
-            if len(data) != size or (digest is not None and hashlib.sha256(data).hexdigest() != digest):
+            if len(data) != size:
                 path.unlink(missing_ok=True)
-                return None
-            return data
+                return None, None
+            if digest is None:
+                return data, None
+            if known is not None and known.ident == _ident(st):
+                if _sample(data, known.offsets) == known.sample:
+                    return data, known
+            elif hashlib.sha256(data).hexdigest() == digest:
+                return data, _remember(st, data)
+            path.unlink(missing_ok=True)
+            return None, None
 
-        data = await anyio.to_thread.run_sync(read)
+        data, verified = await anyio.to_thread.run_sync(read)
         if data is None:
             log.warning("lucidlink.cache.damaged", entry=entry)
+            self._verified.pop(entry, None)
             if self._index.get(entry) == size:
                 self._bytes -= self._index.pop(entry)
             return None
+        if verified is not None:
+            self._verified[entry] = verified
         return data
 
     def contains(self, filespace_id: str, digest: str) -> bool:
@@ -102,34 +174,70 @@ class BlockCache:
         return self._key(filespace_id, digest) in self._index
 
     async def put(self, filespace_id: str, digest: str, data: bytes) -> None:
-        """Cache verified bytes of a block."""
+        """Cache verified bytes of a block: indexed at once, written in the background."""
         if len(data) > self.max_bytes:
             return
         key = self._key(filespace_id, digest)
         if key in self._index:
             self._index.move_to_end(key)
             return
+        while self._pending_bytes and self._pending_bytes + len(data) > _PENDING_MAX:
+            self._room.clear()
+            await self._room.wait()
+            if key in self._index:
+                return
+        self._index[key] = len(data)
+        self._bytes += len(data)
+        self._pending[key] = data
+        self._pending_bytes += len(data)
+        task = asyncio.create_task(self._write(key, data))
+        self._writers.add(task)
+        task.add_done_callback(self._writers.discard)
+        await self._evict()
+
+    async def _write(self, key: str, data: bytes) -> None:
         path = self._path(key)
 
-        def write() -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{uuid.uuid4().hex}")
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
+        def write() -> _Verified | None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{uuid.uuid4().hex}")
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    st = os.fstat(f.fileno())
+                os.replace(tmp, path)
+            except OSError as exc:  # a full disk costs a later download, nothing more
+                log.warning("lucidlink.cache.write_failed", entry=key, error=str(exc))
+                return None
+            return _remember(st, data)  # the bytes were verified before they came here
 
-        await anyio.to_thread.run_sync(write)
-        if key not in self._index:
-            self._index[key] = len(data)
-            self._bytes += len(data)
-        await self._evict()
+        try:
+            verified = await anyio.to_thread.run_sync(write)
+        finally:
+            self._pending.pop(key, None)
+            self._pending_bytes -= len(data)
+            self._room.set()
+        if verified is None:
+            if self._index.get(key) == len(data):
+                self._bytes -= self._index.pop(key)
+        elif key in self._index:
+            self._verified[key] = verified
+        else:  # evicted while it was being written
+            await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+
+    async def drain(self) -> None:
+        """Wait for the background cache writes (tests, orderly shutdown)."""
+        while self._writers:
+            await asyncio.gather(*list(self._writers), return_exceptions=True)
 
     async def _evict(self) -> None:
         victims = []
         while self._bytes > self.max_bytes and self._index:
             key, size = self._index.popitem(last=False)
             self._bytes -= size
-            victims.append(self._path(key))
+            self._verified.pop(key, None)
+            if self._pending.get(key) is None:
+                victims.append(self._path(key))
         if victims:
             await anyio.to_thread.run_sync(lambda: [p.unlink(missing_ok=True) for p in victims])
 

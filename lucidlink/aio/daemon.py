@@ -218,6 +218,8 @@ class AsyncDaemon:
             self._stopped = True
             self._workspaces.clear()
             self._transports.clear()
+            if self._services is not None:  # cache writes run in the background
+                await self._services.cache.drain()
             await anyio.to_thread.run_sync(self._release_root, not self.persist_files)
 
     def _release_root(self, remove_state: bool) -> None:

@@ -25,14 +25,12 @@ import anyio.to_thread
 import attrs
 
 from lucidlink.aio.blocks import sha256_hex
+from lucidlink.aio.reader import ReadPath
 from lucidlink.aio.writeback import PendingCommit
 
 if TYPE_CHECKING:
     from lucidlink.aio.link import FilespaceLink
     from lucidlink.aio.locks import HeldLock
-
-_CACHED_AHEAD = 2
-
 
 @attrs.frozen
 class BlockRef:
@@ -47,7 +45,7 @@ def _zeros(n: int) -> bytes:
     return bytes(n)
 
 
-class AsyncFile:
+class AsyncFile(ReadPath):
     """A binary file of a filespace, opened by :meth:`AsyncFilesystem.open`.
 
     Supports ``read``/``readinto``/``write``/``seek``/``tell``/``truncate``/``flush``/
@@ -173,101 +171,7 @@ class AsyncFile:
                 digest.update(f";{index}:{ref.hash}:{ref.used}".encode())
         return digest.hexdigest()
 
-    # -- reading ---------------------------------------------------------------------
-
-    async def read(self, size: int = -1) -> bytes:
-        """Read up to ``size`` bytes (all that is left when negative)."""
-        self._check_open()
-        if not self._readable:
-            raise io.UnsupportedOperation("read: the file was not opened for reading")
-        if size is None or size < 0:
-            size = max(0, self._size - self._pos)
-        size = min(size, max(0, self._size - self._pos))
-        slot, off = divmod(self._pos, self._bs)
-        ref = self._base.get(slot)
-        if 0 < size and off + size <= self._bs and ref is not None and slot not in self._loaded:
-            # Within one committed block: slice it (no copy at all for a whole block).
-            block = await self._block(slot, ref)
-            if off + size <= min(ref.used, len(block)):
-                self._pos += size
-                return block if (off == 0 and size == len(block)) else block[off:off + size]
-        buf = bytearray(size)
-        n = await self.readinto(buf)
-        del buf[n:]
-        return bytes(buf)
-
-    async def readinto(self, buffer: Any) -> int:
-        """Read into a writable buffer; return the number of bytes read (0 at end of file)."""
-        self._check_open()
-        if not self._readable:
-            raise io.UnsupportedOperation("read: the file was not opened for reading")
-        out = memoryview(buffer).cast("B")
-        want = min(len(out), max(0, self._size - self._pos))
-        done = 0
-        while done < want:
-            slot, off = divmod(self._pos, self._bs)
-            take = min(want - done, self._bs - off)
-            await self._copy_slot(slot, off, out[done:done + take])
-            done += take
-            self._pos += take
-        return done
-
-    async def _copy_slot(self, slot: int, off: int, out: memoryview) -> None:
-        take = len(out)
-        if slot in self._loaded:
-            assert self._fd is not None
-            data = await anyio.to_thread.run_sync(os.pread, self._fd, take, slot * self._bs + off)
-            out[: len(data)] = data
-            out[len(data):] = _zeros(take - len(data))
-            return
-        ref = self._base.get(slot)
-        if ref is None:
-            out[:] = _zeros(take)
-            return
-        block = await self._block(slot, ref)
-        visible = max(0, min(ref.used, len(block)) - off)
-        n = min(take, visible)
-        out[:n] = memoryview(block)[off:off + n]
-        if n < take:
-            out[n:] = _zeros(take - n)
-
-    async def _block(self, slot: int, ref: BlockRef) -> bytes:
-        if self._cur is not None and self._cur[0] == slot:
-            return self._cur[1]
-        sequential = slot in (self._last_slot, self._last_slot + 1)
-        self._last_slot = slot
-        task = self._ahead.pop(slot, None)
-        for stale in [s for s in self._ahead if s < slot]:
-            self._ahead.pop(stale).cancel()
-        if sequential:
-            self._window = min(self._link.config.readahead_max_blocks, max(2, self._window * 2))
-            await self._read_ahead(slot)
-        else:
-            self._window = 0
-            for t in self._ahead.values():
-                t.cancel()
-            self._ahead.clear()
-        data = await task if task is not None else await self._io.get(ref.hash, ref.length)
-        self._cur = (slot, data)
-        return data
-
-    async def _read_ahead(self, slot: int) -> None:
-        is_cached = getattr(self._io, "is_cached", None)
-        wanted = [
-            s for s in range(slot + 1, slot + 1 + self._window)
-            if s in self._base and s not in self._ahead and s not in self._loaded
-            # Blocks already in the local cache need no deep pipeline: reading two
-            # ahead hides the disk, and fewer live buffers mean less allocator churn.
-            and (s <= slot + _CACHED_AHEAD or is_cached is None or not is_cached(self._base[s].hash))
-        ]
-        if not wanted:
-            return
-        # One hub call signs the URLs of a long stretch ahead, not just this window.
-        horizon = [self._base[s].hash for s in range(slot, slot + 64) if s in self._base]
-        await self._io.prepare_get_urls(horizon)
-        for s in wanted:
-            ref = self._base[s]
-            self._ahead[s] = asyncio.create_task(self._io.get(ref.hash, ref.length))
+    # -- reading (read, readinto: lucidlink.aio.reader) ----------------------------
 
     async def readline(self, size: int = -1) -> bytes:
         """Read one line (up to and including ``b"\\n"``)."""

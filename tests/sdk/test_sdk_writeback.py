@@ -237,6 +237,7 @@ async def test_a_damaged_cache_entry_is_dropped_and_fetched_again(sdk_hub: SdkHu
             await filespace.fs.write_file("/c.bin", data)
             await filespace.sync_all()
             assert await filespace.fs.read_file("/c.bin") == data
+            await filespace._link.services.cache.drain()  # cache writes run in the background
             cached = sorted((Path(daemon.state_path or "") / "cache").rglob("*"))
             blocks = [p for p in cached if p.is_file()]
             assert len(blocks) == 2

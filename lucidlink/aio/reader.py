@@ -1,0 +1,147 @@
+"""The read path of :class:`lucidlink.aio.file.AsyncFile`: slices of verified blocks,
+sequential detection and read-ahead.
+
+A read within one block returns a slice of it; a read across blocks gathers the
+pieces and joins them once (one copy, no zero-filled buffer first). A read that asks
+for several blocks at once opens the read-ahead window fully: those blocks are wanted
+now, so they are downloaded in parallel (up to ``fs.readahead.max_blocks``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+
+if TYPE_CHECKING:
+    from lucidlink.aio.file import BlockRef
+    from lucidlink.aio.link import FilespaceLink
+
+_CACHED_AHEAD = 2
+_JOIN_IN_THREAD = 1 << 20
+
+
+class ReadPath:
+    """Reading for :class:`AsyncFile` (a mixin: it uses the handle's block list and state)."""
+
+    _link: FilespaceLink
+    _io: Any
+    _bs: int
+    _size: int
+    _pos: int
+    _base: dict[int, BlockRef]
+    _loaded: set[int]
+    _fd: int | None
+    _readable: bool
+    _cur: tuple[int, bytes] | None
+    _ahead: dict[int, asyncio.Task[bytes]]
+    _last_slot: int
+    _window: int
+
+    def _check_open(self) -> None:
+        raise NotImplementedError
+
+    async def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes (all that is left when negative)."""
+        self._check_open()
+        if not self._readable:
+            raise io.UnsupportedOperation("read: the file was not opened for reading")
+        if size is None or size < 0:
+            size = max(0, self._size - self._pos)
+        size = min(size, max(0, self._size - self._pos))
+        if size == 0:
+            return b""
+        first, off = divmod(self._pos, self._bs)
+        last = (self._pos + size - 1) // self._bs
+        if last > first + 1 and self._last_slot not in (first - 1, first):
+            # The caller wants these blocks now: a sequential run, read ahead from its start.
+            self._last_slot = first - 1
+            self._window = max(self._window, self._link.config.readahead_max_blocks // 2)
+        pieces: list[bytes | memoryview] = []
+        done = 0
+        while done < size:
+            slot, off = divmod(self._pos, self._bs)
+            take = min(size - done, self._bs - off)
+            pieces.append(await self._piece(slot, off, take))
+            done += take
+            self._pos += take
+        if len(pieces) == 1 and isinstance(pieces[0], bytes):
+            return pieces[0]
+        if size >= _JOIN_IN_THREAD:
+            # bytes.join drops the GIL for large inputs: the copy runs beside the loop,
+            # which keeps receiving the blocks read ahead.
+            return await anyio.to_thread.run_sync(b"".join, pieces)
+        return b"".join(pieces)
+
+    async def readinto(self, buffer: Any) -> int:
+        """Read into a writable buffer; return the number of bytes read (0 at end of file)."""
+        self._check_open()
+        if not self._readable:
+            raise io.UnsupportedOperation("read: the file was not opened for reading")
+        out = memoryview(buffer).cast("B")
+        want = min(len(out), max(0, self._size - self._pos))
+        done = 0
+        while done < want:
+            slot, off = divmod(self._pos, self._bs)
+            take = min(want - done, self._bs - off)
+            out[done:done + take] = await self._piece(slot, off, take)
+            done += take
+            self._pos += take
+        return done
+
+    async def _piece(self, slot: int, off: int, take: int) -> bytes | memoryview:
+        """Exactly ``take`` bytes of ``slot`` from ``off`` (zeros past what it holds)."""
+        if slot in self._loaded:
+            assert self._fd is not None
+            data = await anyio.to_thread.run_sync(os.pread, self._fd, take, slot * self._bs + off)
+            return data if len(data) == take else data + bytes(take - len(data))
+        ref = self._base.get(slot)
+        if ref is None:
+            return bytes(take)
+        block = await self._block(slot, ref)
+        n = max(0, min(take, min(ref.used, len(block)) - off))
+        if n == take:
+            return block if (off == 0 and take == len(block)) else memoryview(block)[off:off + take]
+        return bytes(memoryview(block)[off:off + n]) + bytes(take - n)
+
+    async def _block(self, slot: int, ref: BlockRef) -> bytes:
+        if self._cur is not None and self._cur[0] == slot:
+            return self._cur[1]
+        sequential = slot in (self._last_slot, self._last_slot + 1)
+        self._last_slot = slot
+        task = self._ahead.pop(slot, None)
+        for stale in [s for s in self._ahead if s < slot]:
+            self._ahead.pop(stale).cancel()
+        if sequential:
+            self._window = min(self._link.config.readahead_max_blocks, max(2, self._window * 2))
+            await self._read_ahead(slot)
+        else:
+            self._window = 0
+            for t in self._ahead.values():
+                t.cancel()
+            self._ahead.clear()
+        data = await task if task is not None else await self._io.get(ref.hash, ref.length)
+        self._cur = (slot, data)
+        return data
+
+    async def _read_ahead(self, slot: int) -> None:
+        is_cached = getattr(self._io, "is_cached", None)
+        wanted = [
+            s for s in range(slot + 1, slot + 1 + self._window)
+            if s in self._base and s not in self._ahead and s not in self._loaded
+            # Blocks already in the local cache need no deep pipeline: reading two
+            # ahead hides the disk, and fewer live buffers mean less allocator churn.
+            and (s <= slot + _CACHED_AHEAD or is_cached is None
+                 or not is_cached(self._base[s].hash))
+        ]
+        if not wanted:
+            return
+        # One hub call signs the URLs of a long stretch ahead, not just this window.
+        horizon = [self._base[s].hash for s in range(slot, slot + 64) if s in self._base]
+        await self._io.prepare_get_urls(horizon)
+        for s in wanted:
+            ref = self._base[s]
+            self._ahead[s] = asyncio.create_task(self._io.get(ref.hash, ref.length))
