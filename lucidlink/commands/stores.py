@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import BinaryIO, Protocol, cast
 
 import attrs
+import click
 
 import lucidlink
 from lucidlink.commands.urls import RemoteURL
@@ -36,6 +37,8 @@ class Entry:
     is_dir: bool
     size: int
     mtime_ns: int
+    is_link: bool = False
+    """A filespace's symbolic link (recursive copies skip it: :func:`walk`)."""
 
 
 class Place(Protocol):
@@ -188,7 +191,10 @@ class RemotePlace:
     def children(self) -> list[Entry]:
         """The entries of this directory, by name."""
         return sorted(
-            (Entry(e.name, e.is_dir(), e.size, e.mtime) for e in self.fs.read_dir(self.url.path)),
+            (
+                Entry(e.name, e.is_dir(), e.size, e.mtime, e.is_link())
+                for e in self.fs.read_dir(self.url.path)
+            ),
             key=lambda e: e.name,
         )
 
@@ -264,19 +270,32 @@ def sha256(place: Place, chunk: int = 4 << 20) -> str:
     return digest.hexdigest()
 
 
-def walk(place: Place, prefix: str = "", *, hide_parts: bool = True) -> dict[str, Entry]:
+def walk(
+    place: Place, prefix: str = "", *, hide_parts: bool = True, links: str = "keep"
+) -> dict[str, Entry]:
     """Everything under a directory, by ``/``-separated relative path (parents first).
 
-    ``hide_parts`` leaves out the temporaries of copies in progress.
+    ``hide_parts`` leaves out the temporaries of copies in progress. A filespace's
+    symbolic links are listed (``links="keep"``), or left out for copies: ``"warn"`` says
+    so on stderr, ``"skip"`` silently. Copies do not follow links (a link to a directory
+    could loop) and a local directory cannot hold a filespace's link.
     """
     out: dict[str, Entry] = {}
     for entry in place.children():
         if hide_parts and PART_MARK in entry.name:
             continue
+        if entry.is_link and links != "keep":
+            if links == "warn":
+                click.echo(
+                    f"lucidlink: warning: skipped {place.child(entry.name)}: a symbolic link "
+                    "(name its target to copy what it points to)",
+                    err=True,
+                )
+            continue
         rel = f"{prefix}{entry.name}"
         out[rel] = entry
         if entry.is_dir:
-            out.update(walk(place.child(entry.name), rel + "/", hide_parts=hide_parts))
+            out.update(walk(place.child(entry.name), rel + "/", hide_parts=hide_parts, links=links))
     return out
 
 

@@ -113,7 +113,7 @@ def plan_copy(
         raise CommandError(f"{dst} is a file; cannot copy directory {src} onto it")
     if target is None:
         _require_parent(dst)
-    tree = walk(src)
+    tree = walk(src, links="warn")
     dirs = [dst] + [resolve_rel(dst, rel) for rel, e in tree.items() if e.is_dir]
     jobs = [
         Job(resolve_rel(src, rel), resolve_rel(dst, rel), e.size, e.mtime_ns)
@@ -327,7 +327,8 @@ def sync(
     target = dst.stat()
     if target is not None and not target.is_dir:
         raise CommandError(f"{dst} is a file; sync needs a directory there")
-    src_tree, dst_tree = walk(src), (walk(dst) if target is not None else {})
+    src_tree = walk(src, links="warn")
+    dst_tree = walk(dst, links="skip") if target is not None else {}
     dirs = [
         rel
         for rel, e in src_tree.items()

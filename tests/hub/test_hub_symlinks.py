@@ -9,6 +9,7 @@ import pytest
 
 from lucidlink.paths import MAX_PATH_BYTES
 from tests.support.hubfixtures import Api, make_token, q
+from tests.support.seaweed import running_seaweed
 
 pytest_plugins = ["tests.support.hubfixtures"]
 
@@ -312,3 +313,31 @@ async def test_rights_and_locks(api: Api) -> None:
     # The holder may.
     entry = await link(api, "/reserved", "/f", headers={"X-Lucid-Session": sid})
     assert entry["type"] == "link"
+
+
+async def test_connect_refuses_to_link_an_object_over_a_link(api: Api) -> None:
+    s3 = running_seaweed()
+    config = {
+        "access_key": s3.access_key,
+        "secret_key": s3.secret_key,
+        "bucket_name": s3.bucket,
+        "region": s3.region,
+        "endpoint": s3.endpoint,
+        "url_expiration_minutes": 60,
+        "use_virtual_addressing": False,
+    }
+    await api.ok("POST", api.p("connect/stores"), 201, json={"name": "st", "config": config})
+    await link(api, "/ext", "/elsewhere")
+    item = {"path": "/ext", "store": "st", "object_id": "some/object", "size": 5, "checksum": "abc"}
+    await api.fail("POST", api.p("connect/links"), 409, "exists", "/ext", json={"links": [item]})
+    status, entry = await api.stat("/ext")
+    assert status == 200 and entry["type"] == "link"
+    # A link may point at a linked file; following it reaches the Connect entry.
+    await api.ok("POST", api.p("connect/links"), 201, json={"links": [{**item, "path": "/obj"}]})
+    await link(api, "/to-obj", "obj")
+    status, body = await follow(api, "/to-obj")
+    assert (
+        status == 200
+        and body["type"] == "external"
+        and body["external"]["object_id"] == "some/object"
+    )
