@@ -357,12 +357,13 @@ def statistics(tx: Tx, filespace_id: str) -> dict[str, Any]:
     files, data = counts.get("file", (0, 0))
     dirs, _ = counts.get("dir", (0, 0))
     external, external_size = counts.get("external", (0, 0))
+    links, _ = counts.get("link", (0, 0))
     dirs = max(dirs - 1, 0)  # the root is not counted
     return {
         "file_count": files,
         "directory_count": dirs,
-        "symlink_count": 0,
-        "entries": files + dirs + external,
+        "symlink_count": links,
+        "entries": files + dirs + external + links,
         "entries_size": data + external_size,
         "data_size": data,
         "storage_size": int(storage["total"] or 0) if storage else 0,
