@@ -337,3 +337,16 @@ def test_a_data_dir_is_needed_unless_both_stores_are_remote(capsys: Any) -> None
     code, _, err = run(capsys, "hub", "workspace", "list", "--data-dir", "/tmp/x",
                        "--block-store", "gs://bucket")
     assert code == 1 and "s3://BUCKET" in err
+
+
+def test_without_obstore_the_s3_store_says_what_to_install(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from lucidlink.exceptions import ConfigurationError
+    from lucidlink.hub.blockstore import create_block_store
+    from lucidlink.hub.config import HubSettings
+
+    monkeypatch.setitem(sys.modules, "obstore", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "lucidlink.hub.blockstore.s3", raising=False)
+    settings = HubSettings(data_dir=tmp_path, block_store="s3://bucket/prefix")
+    with pytest.raises(ConfigurationError, match=r"pip install 'lucidlink\[s3\]'"):
+        create_block_store(settings, {})
