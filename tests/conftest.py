@@ -26,7 +26,8 @@ class RunningHub:
 
 
 @pytest.fixture
-def hub(tmp_path: Path, metadata_url: str | None, block_store: dict[str, str]) -> Iterator[RunningHub]:
+def hub(tmp_path: Path, metadata_url: str | None,
+        block_store: dict[str, str]) -> Iterator[RunningHub]:
     """A fresh embedded hub with filespaces ``data`` and ``other``, once per metadata store
     (and per block store in tests marked ``with_block_stores``: tests/support/pgfixture.py)."""
     data_dir = tmp_path / "hub"

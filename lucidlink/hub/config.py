@@ -54,7 +54,7 @@ def _check_block_store(settings: HubSettings, attribute: attrs.Attribute[str | N
 
 
 def _is_postgres(url: str | None) -> bool:
-    return bool(url) and url.startswith(("postgresql://", "postgres://"))  # type: ignore[union-attr]
+    return url is not None and url.startswith(("postgresql://", "postgres://"))
 
 
 @attrs.frozen

@@ -110,7 +110,8 @@ async def block_urls(request: web.Request) -> web.StreamResponse:
     signed = await hub.blocks.sign_urls(base_url_of(request), fs["id"], hashes, op, ttl)
     return ok({"urls": {h: r.url for h, r in signed.items()},
                "headers": {h: dict(r.headers) for h, r in signed.items() if r.headers},
-               "present": present, "expires": int(time.time() + ttl), "block_size": fs["block_size"]})
+               "present": present, "expires": int(time.time() + ttl),
+               "block_size": fs["block_size"]})
 
 
 @route("GET", "/v1/filespaces/{fs}/statistics", "File, directory and byte counts of the filespace.",
