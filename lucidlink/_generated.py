@@ -346,7 +346,7 @@ class Filesystem(FilesystemFacade):
         return _loop.run(self._async.copy_file(src, dst, overwrite))
 
     def truncate(self, path: str, size: int) -> None:
-        """Shrink or extend a file to ``size`` bytes (extension reads as zeros)."""
+        """Shrink or extend a file to ``size`` bytes (extension reads as zeros; links followed)."""
         return _loop.run(self._async.truncate(path, size))
 
     def read_file(self, path: str) -> bytes:

@@ -165,12 +165,17 @@ class AsyncFilesystem:
         await self._call("POST", "/copy", json={"src": src, "dst": dst, "overwrite": overwrite})
 
     async def truncate(self, path: str, size: int) -> None:
-        """Shrink or extend a file to ``size`` bytes (extension reads as zeros)."""
+        """Shrink or extend a file to ``size`` bytes (extension reads as zeros; links followed)."""
         path = normalize_path(path)
         if not isinstance(size, int) or size < 0:
             raise ConfigurationError(f"truncate size must be a non-negative integer, not {size!r}")
         await self._link.before(path, "exact")
-        await self._call("POST", "/truncate", json={"path": path, "size": size})
+        try:
+            await self._call("POST", "/truncate", json={"path": path, "size": size})
+        except (IsADirectoryFilespaceError, NotADirectoryFilespaceError) as err:  # a link?
+            target = (await symlinks.followed(self._link, path, err)).path
+            await self._link.before(target, "exact")
+            await self._call("POST", "/truncate", json={"path": target, "size": size})
 
     # -- contents ----------------------------------------------------------------------
 

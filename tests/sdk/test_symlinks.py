@@ -71,13 +71,27 @@ def test_reads_follow_absolute_relative_and_chains(mspace: lucidlink.Filespace, 
     assert fs.get_entry(f"{d}/rel").is_link()
     fs.write_file(f"{d}/subdir/new.txt", b"through a linked directory")
     assert fs.read_file(f"{d}/sub/new.txt") == b"through a linked directory"
+    fs.truncate(f"{d}/rel", 3)  # as os.truncate: the target
+    fs.truncate(f"{d}/subdir/new.txt", 7)
+    assert fs.read_file(f"{d}/sub/data.bin") == b"rew" and fs.get_entry(f"{d}/rel").is_link()
+    assert fs.read_file(f"{d}/sub/new.txt") == b"through"
+    fs.write_file(f"{d}/sub/data.bin", b"rewritten")
+    with pytest.raises(FileExistsError):
+        fs.open(f"{d}/rel", "xb")  # O_EXCL on a link: EEXIST, as the builtin
+    with fs.open(f"{d}/rel", "ab") as f:
+        f.write(b"!")
+    with fs.open(f"{d}/rel", "r+b") as f:
+        f.write(b"R")
+    assert fs.read_file(f"{d}/sub/data.bin") == b"Rewritten!"
+    with pytest.raises(FileExistsError, match="symbolic link"):
+        fs.create_dir(f"{d}/rel", exist_ok=False)
     # Delete, move and copy act on the link.
     fs.copy_file(f"{d}/rel", f"{d}/rel-copy")
     assert fs.read_symlink(f"{d}/rel-copy") == "sub/data.bin"
     fs.move(f"{d}/abs", f"{d}/sub/abs-moved")
     assert fs.read_symlink(f"{d}/sub/abs-moved") == f"{d}/sub/data.bin"
     fs.delete(f"{d}/rel")
-    assert not fs.file_exists(f"{d}/rel") and fs.read_file(f"{d}/sub/data.bin") == b"rewritten"
+    assert not fs.file_exists(f"{d}/rel") and fs.read_file(f"{d}/sub/data.bin") == b"Rewritten!"
 
 
 def test_loops_dangling_and_escapes(mspace: lucidlink.Filespace, d: str) -> None:

@@ -106,7 +106,8 @@ def mkdir(
             journal.append(tx, filespace_id, "mkdir", here, node_id=node["id"], type="dir", session_id=session_id)
         elif found["type"] != "dir":
             raise (PathExistsError if last else NotADirectoryFilespaceError)(
-                f"{here} is a file, so the directory {path} cannot be created", path=path
+                f"{here} is {tree.what(found)}, so the directory {path} cannot be created",
+                path=path,
             )
         elif last and not exist_ok:
             raise PathExistsError(f"the directory {path} already exists", path=path)
@@ -138,7 +139,9 @@ def delete(
             f"{path} is a directory; delete it with delete_dir", path=path
         )
     if expect == "dir" and node["type"] != "dir":
-        raise NotADirectoryFilespaceError(f"{path} is a file; delete it with delete", path=path)
+        raise NotADirectoryFilespaceError(
+            f"{path} is {tree.what(node)}; delete it with delete", path=path
+        )
     ids = [int(node["id"])]
     if node["type"] == "dir" and tree.has_children(tx, node["id"]):
         if not recursive:
@@ -198,7 +201,8 @@ def move(
             )
         if existing["type"] != "dir" and node["type"] == "dir":
             raise NotADirectoryFilespaceError(
-                f"{dst} is a file and cannot be replaced by the directory {src}", path=dst
+                f"{dst} is {tree.what(existing)} and cannot be replaced by the directory {src}",
+                path=dst,
             )
         if existing["type"] == "dir" and tree.has_children(tx, existing["id"]):
             raise DirectoryNotEmptyError(

@@ -103,7 +103,7 @@ def lookup(tx: Tx, filespace_id: str, path: str) -> Row | None:
     for part in parts:
         if node["type"] != "dir":
             raise NotADirectoryFilespaceError(
-                f"{walked} is {_what(node)}, so {path} cannot exist; use a path under a directory",
+                f"{walked} is {what(node)}, so {path} cannot exist; use a path under a directory",
                 path=path,
             )
         found = child(tx, node["id"], part)
@@ -122,8 +122,9 @@ def get(tx: Tx, filespace_id: str, path: str) -> Row:
     return node
 
 
-def _what(node: Row) -> str:
-    """``a file`` or ``a symbolic link`` (paths through a link are not followed here)."""
+def what(node: Row) -> str:
+    """``a file`` or ``a symbolic link``, for messages about a node that is not a directory
+    (paths through a link are not followed here)."""
     return "a symbolic link" if node["type"] == "link" else "a file"
 
 
@@ -131,7 +132,7 @@ def get_dir(tx: Tx, filespace_id: str, path: str) -> Row:
     """The directory at ``path`` (a link to one is not followed)."""
     node = get(tx, filespace_id, path)
     if node["type"] != "dir":
-        raise NotADirectoryFilespaceError(f"{path} is {_what(node)}, not a directory", path=path)
+        raise NotADirectoryFilespaceError(f"{path} is {what(node)}, not a directory", path=path)
     return node
 
 
@@ -149,7 +150,7 @@ def parent_dir(tx: Tx, filespace_id: str, path: str) -> tuple[Row, str]:
         )
     if node["type"] != "dir":
         raise NotADirectoryFilespaceError(
-            f"{parent_path} is {_what(node)}, so {path} cannot be created under it", path=path
+            f"{parent_path} is {what(node)}, so {path} cannot be created under it", path=path
         )
     return node, parts[-1]
 
