@@ -262,7 +262,7 @@ class RawFile(io.RawIOBase):
             elif _loop.in_loop_thread():
                 # Typically a finalizer run by the garbage collector on the loop thread,
                 # where blocking would deadlock: let the loop close the file later.
-                task = _loop.get_loop().create_task(self._afile.close())  # type: ignore[arg-type]
+                task = _loop.get_loop().create_task(self._afile.close())
                 _closing_tasks.add(task)
                 task.add_done_callback(_closing_tasks.discard)
             else:
@@ -367,7 +367,7 @@ def open_blocking(
             buffer = io.BufferedReader(raw, buffering)
         else:
             buffer = io.BufferedWriter(raw, buffering)
-        result = buffer  # type: ignore[assignment]
+        result = buffer
         if not text:
             return result
         wrapper = io.TextIOWrapper(

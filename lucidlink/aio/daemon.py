@@ -163,9 +163,10 @@ class AsyncDaemon:
                 raise
             return root, state, lock_fd, orphans
 
-        self._root, self._state, self._lock_fd, self._orphans = await anyio.to_thread.run_sync(prepare)
+        root, state, self._lock_fd, self._orphans = await anyio.to_thread.run_sync(prepare)
+        self._root, self._state = root, state
         try:
-            cache = BlockCache(self._state / "cache", self._config.cache_mb * 1024 * 1024)
+            cache = BlockCache(state / "cache", self._config.cache_mb * 1024 * 1024)
             await cache.open()
         except BaseException:
             await anyio.to_thread.run_sync(self._release_root, False)

@@ -25,7 +25,7 @@ _TRANSIENT_CODES = {"internal", "hub_unavailable"}
 
 def backoff_delay(attempt: int, *, base: float = 0.05, cap: float = 2.0) -> float:
     """Seconds to wait before retry number ``attempt`` (1, 2, ...): ``base * 2**attempt``, capped, jittered."""
-    return min(cap, base * (2 ** min(attempt, 30))) * (0.5 + random.random())
+    return float(min(cap, base * (2 ** min(attempt, 30))) * (0.5 + random.random()))
 
 
 def is_transient(exc: BaseException) -> bool:

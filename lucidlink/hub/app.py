@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio.to_thread
 import structlog
@@ -31,8 +30,8 @@ from lucidlink.hub.store.base import MetadataStore
 
 log = structlog.get_logger("lucidlink.hub")
 
-SERVER_LIMITS = {"max_line_size": 32 * 1024}
-"""aiohttp server settings for every hub: a request line must fit a 4096-byte path of 4-byte
+MAX_LINE_SIZE = 32 * 1024
+"""aiohttp's ``max_line_size`` for every hub: a request line must fit a 4096-byte path of 4-byte
 characters, percent-encoded (about 12 KB; aiohttp's default is 8190 bytes)."""
 
 
@@ -58,7 +57,9 @@ async def open_keys(hub: Hub) -> None:
 
 
 @web.middleware
-async def observe(request: web.Request, handler: Any) -> web.StreamResponse:
+async def observe(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     """Turn errors into the JSON envelope; log and count every request once."""
     hub: Hub = request.app[HUB_KEY]
     started = time.perf_counter()
@@ -159,7 +160,7 @@ def create_app(
 async def serve(settings: HubSettings, ready: asyncio.Event | None = None) -> None:
     """Run a hub until SIGINT/SIGTERM; in-flight requests finish, the store closes cleanly."""
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, **SERVER_LIMITS,
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, max_line_size=MAX_LINE_SIZE,
                            shutdown_timeout=settings.shutdown_timeout_seconds)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
@@ -170,7 +171,7 @@ async def serve(settings: HubSettings, ready: asyncio.Event | None = None) -> No
             loop.add_signal_handler(sig, stop.set)
     try:
         await site.start()
-        port = site._server.sockets[0].getsockname()[1] if site._server else settings.port  # type: ignore[union-attr]
+        port = runner.addresses[0][1] if runner.addresses else settings.port
         hub = app[HUB_KEY]
         log.info("hub.ready", url=f"http://{settings.host}:{port}",
                  data_dir=str(settings.data_dir or ""), metadata=hub.store.engine,

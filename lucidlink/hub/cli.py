@@ -16,11 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lucidlink.exceptions import LucidLinkError
+from lucidlink.exceptions import LucidLinkError, PathExistsError
 from lucidlink.hub.config import (
     BLOCK_STORE_ENV,
-    DEFAULT_HOST,
-    DEFAULT_PORT,
     SQLITE_SYNCHRONOUS,
     SQLITE_SYNCHRONOUS_ENV,
     HubSettings,
@@ -30,6 +28,7 @@ from lucidlink.hub.config import (
 )
 from lucidlink.hub.core import admin
 from lucidlink.hub.store import create_metadata_store
+from lucidlink.shared import DEFAULT_HOST, DEFAULT_PORT
 
 DEFAULT_WORKSPACE = "demo"
 DEFAULT_FILESPACE = "production-data"
@@ -155,7 +154,7 @@ def _filespace_create(tx: Any, workspace: str, name: str, block_size: int) -> An
     ws = admin.get_workspace(tx, workspace)
     row, created = admin.ensure_filespace(tx, ws["id"], name, block_size)
     if not created:
-        raise admin.PathExistsError(f"filespace {name!r} already exists in {workspace!r}")
+        raise PathExistsError(f"filespace {name!r} already exists in {workspace!r}")
     return row
 
 

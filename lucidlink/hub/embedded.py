@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from lucidlink.hub.api.app_keys import HUB_KEY
-from lucidlink.hub.app import SERVER_LIMITS, create_app
+from lucidlink.hub.app import MAX_LINE_SIZE, create_app
 from lucidlink.hub.config import HubSettings
 from lucidlink.hub.core import admin
 
@@ -58,12 +58,12 @@ class EmbeddedHub:
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
         self.app = create_app(self.settings)
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5, **SERVER_LIMITS)
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5, max_line_size=MAX_LINE_SIZE)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.settings.host, self.settings.port)
             await site.start()
-            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            port = runner.addresses[0][1]
             self.url = f"http://{self.settings.host}:{port}"
             self._ready.set()
             await self._stop.wait()

@@ -29,6 +29,7 @@ from lucidlink.hub.s3 import client as s3
 from lucidlink.hub.secrets_box import SecretBox
 from lucidlink.hub.state import Hub
 from lucidlink.hub.store.base import MAX_INT64
+from lucidlink.shared import normalize_etag
 from lucidlink.types import (
     MAX_OBJECT_ID_BYTES,
     ExternalFileLink,
@@ -242,7 +243,7 @@ async def link_files(request: web.Request) -> web.StreamResponse:
     prepared: list[dict[str, Any]] = [
         {"path": lk.file_path, "store": lk.data_store_name, "store_id": stores[lk.data_store_name]["id"],
          "object_id": lk.object_id, "size": lk.size, "checksum": lk.checksum,
-         "etag": s3.normalize_etag(lk.checksum) if lk.checksum and s3.looks_like_etag(lk.checksum) else None,
+         "etag": normalize_etag(lk.checksum) if lk.checksum and s3.looks_like_etag(lk.checksum) else None,
          "mtime": None}
         for lk in links
     ]

@@ -56,7 +56,7 @@ class _PgTx:
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         cur = self._conn.execute(_sql(sql), params)
-        return cur.fetchone() if cur.description else None  # type: ignore[no-any-return]
+        return cur.fetchone() if cur.description else None
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self._conn.execute(_sql(sql), params).fetchall()  # type: ignore[no-any-return]
