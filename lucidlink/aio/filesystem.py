@@ -76,12 +76,6 @@ class AsyncFilesystem:
         await self._link.before(path, "exact")
         return entry_from_json(await self._call("GET", "/entry", params={"path": path}))
 
-    async def _stat_or_none(self, path: str) -> DirEntry | None:
-        try:
-            return await self.get_entry(path)
-        except (PathNotFoundError, NotADirectoryFilespaceError):
-            return None
-
     async def file_exists(self, path: str) -> bool:
         """Whether ``path`` is an existing file (links followed; not through a dangling one)."""
         entry = await symlinks.resolve_or_none(self._link, path)
