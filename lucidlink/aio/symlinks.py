@@ -84,14 +84,15 @@ async def resolve_or_none(link: FilespaceLink, path: str) -> dict[str, Any] | No
         return None
 
 
-async def followed(link: FilespaceLink, path: str, err: BaseException | None = None) -> FollowLink:
+async def followed(
+    link: FilespaceLink, path: str, err: BaseException | None = None
+) -> FollowLink:
     """The :class:`FollowLink` to raise for ``path`` (a link, or under one); re-raises ``err``
     (what the plain lookup said) when no link is in the way."""
     entry = await resolve(link, path)
-    if entry["path"] == path:
-        if err is not None:
-            raise err
-        raise TooManyLinksError(f"{path} keeps changing while it is followed; retry", path=path)
+    if entry["path"] == path and err is not None:
+        raise err
+    # The same path when it stopped being a link meanwhile: open it again (bounded by MAX_FOLLOWS).
     return FollowLink(entry["path"])
 
 
