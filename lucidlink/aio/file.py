@@ -28,6 +28,9 @@ from lucidlink.aio.blocks import sha256_hex
 from lucidlink.aio.reader import ReadPath
 from lucidlink.aio.writeback import PendingCommit
 
+_MEM_MAX = 64 * 1024
+"""Largest whole-file write kept in memory until close (see ``AsyncFile._mem``)."""
+
 if TYPE_CHECKING:
     from lucidlink.aio.link import FilespaceLink
     from lucidlink.aio.locks import HeldLock
@@ -81,6 +84,10 @@ class AsyncFile(ReadPath):
         self._uploads: dict[int, asyncio.Task[None]] = {}
         self._truncated_to: int | None = 0 if mode.startswith("w") else None
         self._changed = mode.startswith(("w", "x")) or (self._append and not exists)
+        # A small whole-file write of a daemon that keeps no journal stays in memory:
+        # no staging file, no thread trips (written out if it grows or seeks).
+        self._mem: bytearray | None = (
+            bytearray() if mode in ("wb", "xb") and not link.services.durable else None)
         # Read state.
         self._cur: tuple[int, bytes] | None = None
         self._ahead: dict[int, asyncio.Task[bytes]] = {}
@@ -244,6 +251,13 @@ class AsyncFile(ReadPath):
             return 0
         if self._append:
             self._pos = self._size
+        if self._mem is not None:
+            if self._pos == len(self._mem) and self._pos + n <= min(self._bs, _MEM_MAX):
+                self._mem += view
+                self._pos += n
+                self._size = max(self._size, self._pos)
+                return n
+            await self._spill()
         first, last = self._pos // self._bs, (self._pos + n - 1) // self._bs
         for slot in range(first, last + 1):
             if slot not in self._loaded:
@@ -318,6 +332,7 @@ class AsyncFile(ReadPath):
         size = self._pos if size is None else size
         if size < 0:
             raise OSError(22, f"Invalid argument: negative size {size} for {self.name}")
+        await self._spill()
         if size < self._size:
             last = (size - 1) // self._bs if size > 0 else -1
             for slot in [s for s in self._base if s > last]:
@@ -414,7 +429,26 @@ class AsyncFile(ReadPath):
 
         await anyio.to_thread.run_sync(discard)
 
+    async def _spill(self) -> None:
+        """Move an in-memory write to the staging file (the ordinary write path)."""
+        if self._mem is None:
+            return
+        data, self._mem = self._mem, None
+        if data:
+            pos, self._pos = self._pos, 0
+            await self.write(data)
+            self._pos = pos
+
     async def _hand_over(self) -> PendingCommit:
+        if self._mem is not None and not self._link.writeback.inline_room(len(self._mem)):
+            await self._spill()
+        if self._mem is not None:
+            data, self._mem = bytes(self._mem), None
+            if not data:
+                return await self._enqueue([], {}, None)
+            digest = hashlib.sha256(data).hexdigest()
+            block = {"index": 0, "hash": digest, "length": len(data)}
+            return await self._enqueue([block], {digest: (0, len(data))}, data)
         # Uploads still running finish, unless one fails: then the hub is unreachable
         # or refusing, and close must not wait out every upload's retries; the rest are
         # cancelled and the flusher uploads those slots from staging (retrying as long
@@ -467,6 +501,10 @@ class AsyncFile(ReadPath):
             to_upload[digest] = (slot * self._bs, length)
             blocks.append({"index": slot, "hash": digest, "length": length})
         blocks.sort(key=lambda b: b["index"])
+        return await self._enqueue(blocks, to_upload, None)
+
+    async def _enqueue(self, blocks: list[dict[str, Any]], to_upload: dict[str, tuple[int, int]],
+                       inline: bytes | None) -> PendingCommit:
         mode = "exclusive" if self.mode.startswith("x") else ("existing" if self.mode.startswith("r") else "create")
         replace = self.mode.startswith("w")
         # A partial change names the version it was built on, so the hub can merge it
@@ -488,6 +526,7 @@ class AsyncFile(ReadPath):
             block_size=self._bs,
             lock_id=self._lock.lock_id if self._lock is not None else None,
             base_version=base_version,
+            inline=inline,
         )
         await self._link.writeback.enqueue(commit)
         return commit

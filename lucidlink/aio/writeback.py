@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 log = get_logger("lucidlink")
 _BATCH = 256
 _UPLOAD_GROUP_BYTES = 64 * 1024 * 1024
+_INLINE_MAX = 64 * 1024 * 1024
+"""Bytes of small files waiting in memory for their commit, at most (then staging files)."""
 _BACKOFF_CAP = 5.0
 """Longest wait between two attempts of a commit while the hub is unreachable."""
 
@@ -68,6 +70,9 @@ class PendingCommit:
     """The lock the change was made under; the hub refuses it once that lease is lost."""
     base_version: int | None = None
     """The version a partial change was built on (0: the file did not exist)."""
+    inline: bytes | None = attrs.field(default=None, repr=False)
+    """A small file's bytes, kept in memory instead of a staging file (never journalled:
+    only daemons without ``persist_files`` make them)."""
 
     def change(self) -> dict[str, Any]:
         """The hub's commit body."""
@@ -130,6 +135,7 @@ class WriteBack:
         self._task: asyncio.Task[None] | None = None
         self._failures: list[tuple[PendingCommit, LucidLinkError]] = []
         self._attempt = 0
+        self._inline_bytes = 0
 
     # -- queue -----------------------------------------------------------------------
 
@@ -174,10 +180,16 @@ class WriteBack:
                 return True
         return False
 
+    def inline_room(self, size: int) -> bool:
+        """Whether a change of ``size`` bytes may wait in memory (bounded in all)."""
+        return not self._durable and self._inline_bytes + size <= _INLINE_MAX
+
     async def enqueue(self, commit: PendingCommit) -> None:
         """Journal a change on disk (when the daemon persists its files), then queue it."""
         if self._durable:
             await anyio.to_thread.run_sync(self._write_record, commit)
+        if commit.inline is not None:
+            self._inline_bytes += len(commit.inline)
         self._queue.append(commit)
         self._wake.set()
 
@@ -189,7 +201,8 @@ class WriteBack:
         path = self._record_path(commit.id)
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as f:
-            f.write(json.dumps(attrs.asdict(commit)).encode())
+            record = attrs.asdict(commit, filter=lambda a, _: a.name != "inline")
+            f.write(json.dumps(record).encode())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -281,6 +294,7 @@ class WriteBack:
     async def _resolve(self, done: list[PendingCommit], refused: LucidLinkError | None = None) -> None:
         """Take acknowledged (or refused) changes off the queue and out of the journal."""
         ids = {c.id for c in done}
+        self._inline_bytes -= sum(len(c.inline or b"") for c in self._queue if c.id in ids)
         self._queue = [c for c in self._queue if c.id not in ids]
         if refused is not None:
             for commit in done:
@@ -307,7 +321,7 @@ class WriteBack:
         """
         wanted: list[tuple[PendingCommit, str, int, int]] = []
         for commit in batch:
-            if commit.staging is None:
+            if commit.staging is None and commit.inline is None:
                 continue
             parts = dict(commit.to_upload)
             if everything:
@@ -320,6 +334,9 @@ class WriteBack:
         def read(group: list[tuple[PendingCommit, str, int, int]]) -> dict[str, bytes]:
             out: dict[str, bytes] = {}
             for commit, digest, offset, length in group:
+                if commit.inline is not None:
+                    out[digest] = commit.inline[offset:offset + length]
+                    continue
                 try:
                     with open(str(commit.staging), "rb") as f:
                         data = os.pread(f.fileno(), length, offset)
