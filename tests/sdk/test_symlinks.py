@@ -183,6 +183,7 @@ def test_fsspec(llfs: LucidLinkFileSystem, mspace: lucidlink.Filespace, d: str) 
     mspace.fs.write_file(f"{d}/f.csv", b"a,b\n1,2\n")
     mspace.fs.create_symlink("f.csv", f"{d}/l.csv")
     mspace.fs.create_symlink("nowhere", f"{d}/dangling")
+    mspace.sync_all()  # llfs is another daemon: close-to-open, plus this barrier
     base = f"lucidlink://demo/small{d}"
     info = llfs.info(f"{base}/l.csv")
     assert info["type"] == "link" and info["destination"] == "f.csv" and info["islink"] is True
