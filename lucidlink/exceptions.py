@@ -40,7 +40,7 @@ class _OSErrorMixin(LucidLinkError):
     def __init__(self, message: str, *, path: str | None = None, **details: Any) -> None:
         # OSError.__init__ with (errno, strerror, filename) sets the attributes that
         # fsspec and pandas look at; __str__ stays our message that names the fix.
-        OSError.__init__(self, self.os_errno, message, path)  # type: ignore[misc]
+        OSError.__init__(self, self.os_errno, message, path)
         self.message = message
         self.path = path
         self.details = details

@@ -168,9 +168,10 @@ def resolve(tx: Tx, filespace_id: str, path: str) -> tuple[Row, str] | None:
                 f"or a chain too long; the last was {link_path}); fix the links",
                 path=path,
             )
-        target = str(
-            tx.one("SELECT target FROM symlinks WHERE node_id = ?", (found["id"],))["target"]
-        )
+        row = tx.one("SELECT target FROM symlinks WHERE node_id = ?", (found["id"],))
+        if row is None:  # a link node always has its target row; a torn store is a bug
+            raise RuntimeError(f"symbolic link {link_path} has no target row")
+        target = str(row["target"])
         parts = target_parts(walked, target)
         if parts is None:  # a relative target moved with its link until it climbed above /
             raise PathNotFoundError(
