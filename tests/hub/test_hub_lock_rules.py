@@ -31,7 +31,7 @@ pytest_plugins = ["tests.support.hubfixtures"]
 pytestmark = pytest.mark.asyncio
 
 TABLES = ("workspaces", "filespaces", "tokens", "sessions", "nodes", "file_blocks", "blocks", "changes",
-          "file_changes", "applied_changes", "counters", "locks", "data_stores", "external_files")
+          "file_changes", "applied_changes", "counters", "locks", "data_stores", "external_files", "symlinks")
 
 
 def state(api: Api) -> dict[str, Any]:
