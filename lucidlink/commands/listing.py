@@ -32,11 +32,15 @@ def _human(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def _kind(e: Entry) -> str:
+    return "dir" if e.is_dir else "link" if e.is_link else "file"
+
+
 def _record(path: str, e: Entry) -> dict[str, Any]:
     return {
         "path": path,
         "name": e.name,
-        "type": "dir" if e.is_dir else "file",
+        "type": _kind(e),
         "size": e.size,
         "mtime": _when(e.mtime_ns) + "Z",
         "mtime_ns": e.mtime_ns,
@@ -115,7 +119,7 @@ def ls(rt: Runtime, long: bool, recursive: bool, as_json: bool, url: str) -> Non
     for rel, e in rows.items():
         name = rel + ("/" if e.is_dir else "")
         click.echo(
-            f"{'dir ' if e.is_dir else 'file'} {e.size:>14}  {_when(e.mtime_ns)}  {name}"
+            f"{_kind(e):<4} {e.size:>14}  {_when(e.mtime_ns)}  {name}"
             if long
             else name
         )

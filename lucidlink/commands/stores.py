@@ -186,7 +186,7 @@ class RemotePlace:
             e = self.fs.get_entry(self.url.path)
         except (PathNotFoundError, NotADirectoryFilespaceError):
             return None
-        return Entry(self.name, e.is_dir(), e.size, e.mtime)
+        return Entry(self.name, e.is_dir(), e.size, e.mtime, e.is_link())
 
     def children(self) -> list[Entry]:
         """The entries of this directory, by name."""

@@ -36,3 +36,7 @@ def test_cp_r_and_sync_skip_links_with_a_warning(
     assert one.code == 0 and (tmp_path / "followed.txt").read_bytes() == b"yy"
     ls = cli_hub.run("ls", "-R", cli_hub.url_of("lk"))
     assert ls.code == 0 and "to-dir" in ls.out and "warning" not in ls.err
+    # ls -l and --json say what a link is.
+    long = cli_hub.run("ls", "-l", cli_hub.url_of("lk"))
+    kinds = {line.split()[-1]: line.split()[0] for line in long.out.splitlines() if line.strip()}
+    assert kinds["to-file"] == "link" and kinds["to-dir"] == "link" and kinds["sub/"] == "dir"
