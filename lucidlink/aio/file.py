@@ -93,6 +93,7 @@ class AsyncFile(ReadPath):
         self._ahead: dict[int, asyncio.Task[bytes]] = {}
         self._last_slot = -2
         self._window = 0
+        self._signed = range(0)  # slots whose URLs a random read had signed
 
     # -- io-like predicates ----------------------------------------------------------
 

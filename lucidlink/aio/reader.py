@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 _CACHED_AHEAD = 2
 _JOIN_IN_THREAD = 1 << 20
+_URL_SPAN = 512
 
 
 class ReadPath:
@@ -40,6 +41,7 @@ class ReadPath:
     _ahead: dict[int, asyncio.Task[bytes]]
     _last_slot: int
     _window: int
+    _signed: range
 
     def _check_open(self) -> None:
         raise NotImplementedError
@@ -123,6 +125,13 @@ class ReadPath:
             for t in self._ahead.values():
                 t.cancel()
             self._ahead.clear()
+            if task is None and slot not in self._signed:
+                # Random access: one hub call signs the URLs of the blocks around (up to
+                # _URL_SPAN of them), so the next random reads go straight to the store.
+                lo = max(0, slot - _URL_SPAN // 2)
+                self._signed = range(lo, lo + _URL_SPAN)
+                await self._io.prepare_get_urls(
+                    [self._base[s].hash for s in self._signed if s in self._base])
         data = await task if task is not None else await self._io.get(ref.hash, ref.length)
         self._cur = (slot, data)
         return data
