@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
+from lucidlink.aio import urlbatch
+
 if TYPE_CHECKING:
     from lucidlink.aio.file import BlockRef
     from lucidlink.aio.link import FilespaceLink
@@ -130,8 +132,8 @@ class ReadPath:
                 # _URL_SPAN of them), so the next random reads go straight to the store.
                 lo = max(0, slot - _URL_SPAN // 2)
                 self._signed = range(lo, lo + _URL_SPAN)
-                await self._io.prepare_get_urls(
-                    [self._base[s].hash for s in self._signed if s in self._base])
+                await urlbatch.prepare_get_urls(
+                    self._io, [self._base[s].hash for s in self._signed if s in self._base])
         data = await task if task is not None else await self._io.get(ref.hash, ref.length)
         self._cur = (slot, data)
         return data
