@@ -10,6 +10,8 @@ PY=${PYTHON:-python3}
 # Hub tests run on SQLite and on PostgreSQL: use the server on 127.0.0.1:5432, or start one.
 tools/ensure_postgres.sh || echo "test.sh: no PostgreSQL; its tests will skip (and fail under CI)" >&2
 .venv/bin/python tools/generate_sync.py --check
+# Types: lucidlink/ (strict for lucidlink.aio and lucidlink.hub; settings in pyproject.toml).
+.venv/bin/python -m mypy
 # The documentation site, strict: a broken API reference or link fails here.
 .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 exec .venv/bin/python -m pytest -m "not slow" -p no:cacheprovider "$@"

@@ -239,9 +239,14 @@ class BlockCache:
             if self._pending.get(key) is None:
                 victims.append(self._path(key))
         if victims:
-            await anyio.to_thread.run_sync(lambda: [p.unlink(missing_ok=True) for p in victims])
+            await anyio.to_thread.run_sync(_unlink_all, victims)
 
     @property
     def size(self) -> int:
         """Bytes currently cached."""
         return self._bytes
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)

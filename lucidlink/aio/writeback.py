@@ -331,8 +331,10 @@ class WriteBack:
 
         lost: dict[str, PendingCommit] = {}
 
-        def read(group: list[tuple[PendingCommit, str, int, int]]) -> dict[str, bytes]:
-            out: dict[str, bytes] = {}
+        def read(
+            group: list[tuple[PendingCommit, str, int, int]],
+        ) -> dict[str, bytes | memoryview]:
+            out: dict[str, bytes | memoryview] = {}
             for commit, digest, offset, length in group:
                 if commit.inline is not None:
                     out[digest] = commit.inline[offset:offset + length]
