@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from lucidlink.hub.config import (
 )
 from lucidlink.hub.core import admin
 from lucidlink.hub.store import create_metadata_store
-from lucidlink.shared import DEFAULT_HOST, DEFAULT_PORT
+from lucidlink.shared import DEFAULT_HOST, DEFAULT_HUB_URL, DEFAULT_PORT
 
 DEFAULT_WORKSPACE = "demo"
 DEFAULT_FILESPACE = "production-data"
@@ -174,6 +175,113 @@ def cmd_filespace_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hub_url(args: argparse.Namespace) -> str:
+    return str(args.hub_url or os.environ.get("LUCIDLINK_HUB_URL") or DEFAULT_HUB_URL).split(",")[0]
+
+
+def _shown_url(url: str | None) -> str | None:
+    """A store URL fit to print: without a password."""
+    if not url:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+async def _healthz(url: str) -> dict[str, Any]:
+    import aiohttp
+
+    try:
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            async with http.get(f"{url}/healthz") as resp:
+                body = await resp.json(content_type=None)
+                return {"url": url, "up": resp.status == 200, **body}
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        return {"url": url, "up": False, "error": f"{type(exc).__name__}: {exc}"[:200]}
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """The hub's health (over HTTP) and what its stores hold (read from them directly)."""
+    import json
+    import time
+
+    from lucidlink import __version__
+    from lucidlink.hub.core.status import hub_status
+
+    settings = HubSettings(**store_settings(args))
+    health = asyncio.run(_healthz(_hub_url(args)))
+    workspaces = _with_store(args, hub_status, time.time_ns())
+    report = {
+        "version": __version__,
+        "hub": health,
+        "metadata": _shown_url(settings.metadata_url) or f"sqlite {settings.metadata_path}",
+        "blocks": settings.block_store or f"local {settings.blocks_path}",
+        "workspaces": workspaces,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    state = "up" if health["up"] else f"not reachable ({health.get('error', 'unhealthy')})"
+    engines = f" (metadata {health['metadata']}, blocks {health['blocks']})" if health["up"] else ""
+    print(f"lucidlink {__version__}; hub {health['url']}: {state}{engines}")
+    print(f"metadata: {report['metadata']}\nblocks:   {report['blocks']}")
+    for ws in workspaces:
+        print(f"workspace {ws['name']}")
+        for fs in ws["filespaces"]:
+            s, locks = fs["statistics"], fs["locks"]
+            print(
+                f"  {fs['name']}: {s['file_count']} files, {s['directory_count']} directories, "
+                f"{_size(s['data_size'])} of data ({_size(s['storage_size'])} stored), "
+                f"{fs['sessions']} sessions, {locks.get('held', 0)} locks held, "
+                f"{locks.get('waiting', 0)} waiting"
+            )
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    """Ask a running hub to collect unreferenced blocks now (an admin token's workspace)."""
+    import aiohttp
+
+    token = args.token or os.environ.get("LUCIDLINK_TOKEN") or os.environ.get("LUCIDLINK_SA_TOKEN")
+    if not token:
+        print("error: no token: pass --token or set LUCIDLINK_TOKEN (an admin token)",
+              file=sys.stderr)
+        return 2
+    url = _hub_url(args)
+    body = {} if args.grace_seconds is None else {"grace_seconds": args.grace_seconds}
+
+    async def run() -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{url}/v1/admin/gc", json=body,
+                                 headers={"Authorization": f"Bearer {token.strip()}"}) as resp:
+                return resp.status, await resp.json(content_type=None)
+
+    try:
+        status, answer = asyncio.run(run())
+    except (aiohttp.ClientError, ValueError) as exc:
+        print(f"error: hub {url} not reachable ({type(exc).__name__}); start it or pass "
+              "--hub-url", file=sys.stderr)
+        return 1
+    if status != 200:
+        message = (answer.get("error") or {}).get("message") if isinstance(answer, dict) else None
+        print(f"error: {message or f'HTTP {status}'}", file=sys.stderr)
+        return 1
+    print(f"deleted {answer['deleted_blocks']} unreferenced blocks")
+    return 0
+
+
 def cmd_embedded(args: argparse.Namespace) -> int:
     """Start a throw-away hub, point a command at it, stop the hub when it exits."""
     import logging
@@ -292,6 +400,22 @@ def build_parser() -> argparse.ArgumentParser:
     data_dir(p)
     p.add_argument("--workspace", required=True)
     p.set_defaults(func=_guard(cmd_filespace_list))
+
+    p = hub.add_parser("status", help="health, stores, sizes, sessions and locks")
+    data_dir(p)
+    p.add_argument("--hub-url", default=None,
+                   help="the hub to ask for its health (default: $LUCIDLINK_HUB_URL, else "
+                        f"{DEFAULT_HUB_URL})")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_guard(cmd_status))
+
+    p = hub.add_parser("gc", help="ask a running hub to collect unreferenced blocks now")
+    p.add_argument("--hub-url", default=None,
+                   help=f"default: $LUCIDLINK_HUB_URL, else {DEFAULT_HUB_URL}")
+    p.add_argument("--token", default=None, help="an admin token (default: $LUCIDLINK_TOKEN)")
+    p.add_argument("--grace-seconds", type=float, default=None,
+                   help="keep blocks unreferenced for less than this (default: the hub's)")
+    p.set_defaults(func=_guard(cmd_gc))
 
     p = hub.add_parser("embedded", help="run COMMAND against a throw-away hub on a free loopback port")
     data_dir(p)
