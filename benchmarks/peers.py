@@ -3,10 +3,12 @@
     .venv/bin/python -m pip install -e '.[all,bench]'
     .venv/bin/python benchmarks/peers.py [--rounds 3] [--mib 256] [--files 1000] [--quick]
 
-One run on this machine starts its own SeaweedFS (S3) and its own embedded hub (SQLite and
-local blocks, in a child process), then measures, per scenario:
+One run on this machine starts its own SeaweedFS (S3) and two embedded hubs in child
+processes (SQLite metadata; one keeps its blocks in its data dir, the other in the same
+SeaweedFS the peers use, so clients move block bytes straight to the bucket), then
+measures, per scenario:
 
-* lucidlink: the blocking SDK, as the issue asks (loops of ``write_file``/``open``/
+* lucidlink, on each hub: the blocking SDK, as the issue asks (loops of ``write_file``/``open``/
   ``read_file``), ``lucidlink.fsspec``, and for the small files also the async core with
   ``CONCURRENCY`` calls in flight, the form the peers' concurrent figures compare with;
 * s3fs and obstore against the SeaweedFS; for s3fs several forms, the best one shown;
@@ -120,7 +122,12 @@ FORMS: dict[tuple[str, str], list[str]] = {
     ("warm", "raw"): ["GET", "4MiB GETs x16"],
     ("warm", "disk"): ["read"],
 }
-ENGINES = ["lucidlink", "s3fs", "obstore", "raw", "disk"]
+for (_scenario, _engine), _forms in list(FORMS.items()):
+    if _engine == "lucidlink":  # the same forms on a hub whose blocks are in the bucket
+        FORMS[(_scenario, "lucidlink-s3")] = _forms
+ENGINES = ["lucidlink", "lucidlink-s3", "s3fs", "obstore", "raw", "disk"]
+OURS = {"lucidlink": "local blocks", "lucidlink-s3": "S3 blocks"}
+"""Our engines: one hub with blocks in its data dir, one with blocks in the bucket."""
 
 
 # -- the child side ---------------------------------------------------------------------
@@ -168,7 +175,7 @@ def _small_names(n: int) -> list[str]:
 
 def _slots(engine: str, form: str, r: int) -> tuple[str, str]:
     """Where a case's large file and small-file directory live (no trailing slash)."""
-    if engine == "lucidlink":
+    if engine in OURS:
         small = ("aio" if form.startswith("aio") else
                  "open_wb" if "open" in form or "fsspec" in form else "write_file")
         return f"/r{r}/big.bin", f"/r{r}/small-{small}"
@@ -555,6 +562,7 @@ def case_disk(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> list[s
 
 
 CASES: dict[str, Callable[[str, str, dict[str, Any], Timer], list[str] | None]] = {
+    "lucidlink-s3": case_lucidlink,  # the same client; ctx names the S3-backed hub
     "lucidlink": case_lucidlink, "s3fs": case_s3fs, "obstore": case_obstore,
     "raw": case_raw, "disk": case_disk,
 }
@@ -600,9 +608,13 @@ def want_key(scenario: str, engine: str, form: str) -> tuple[str, str]:
     return engine, small
 
 
-def measure(args: argparse.Namespace, hub: HubProcess, sw: Seaweed, disk: str
+def measure(args: argparse.Namespace, hubs: dict[str, HubProcess], sw: Seaweed, disk: str,
+            hub_cpu: dict[tuple[str, str, str], list[float]],
             ) -> dict[tuple[str, str, str], list[tuple[float, float]]]:
-    """Run every case ``args.rounds`` times; return the figures and peak RSS of each."""
+    """Run every case ``args.rounds`` times; return the figures and peak RSS of each.
+
+    ``hub_cpu`` receives the CPU seconds each of our hubs spent on each case of ours.
+    """
     size, files = args.mib * MiB, args.files
     regions = min(64, size // REGION)
     results: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
@@ -622,25 +634,31 @@ def measure(args: argparse.Namespace, hub: HubProcess, sw: Seaweed, disk: str
                         want = digests.get(key)
                         if want is None and scenario not in ("write", "small_write"):
                             raise RuntimeError(f"{engine} {scenario} {form}: nothing to read")
+                        hub = hubs.get(engine, hubs["lucidlink"])
                         ctx = dict(hub_url=hub.url, token=hub.token, endpoint=sw.endpoint,
                                    bucket=sw.bucket, disk=disk, round=r, size=size,
                                    files=files, offsets=offsets, want=want)
+                        cpu = hub.cpu_seconds()
                         seconds, peak, digest = pool.submit(
                             run_case, scenario, engine, form, ctx).result()
+                        if engine in OURS:
+                            hub_cpu.setdefault((scenario, engine, form), []).append(
+                                hub.cpu_seconds() - cpu)
                         value = figure(scenario, seconds, size, files, regions)
                         results.setdefault((scenario, engine, form), []).append((value, peak))
                         if digest is not None:
                             digests[key] = digest[0]
                         if digest is not None and len(digest) > 1:
                             digests[want_key("random", engine, form)] = digest[1]
-                        print(f"  round {r + 1}/{args.rounds} {scenario:<11} {engine:<9} "
+                        print(f"  round {r + 1}/{args.rounds} {scenario:<11} {engine:<12} "
                               f"{form:<22} {value:10.2f} {SCENARIOS[scenario][1]:<7} "
                               f"peak {peak:6.0f} MiB", file=sys.stderr, flush=True)
     return results
 
 
 def report(args: argparse.Namespace,
-           results: dict[tuple[str, str, str], list[tuple[float, float]]]) -> str:
+           results: dict[tuple[str, str, str], list[tuple[float, float]]],
+           hub_cpu: dict[tuple[str, str, str], list[float]]) -> str:
     """The tables: medians, the best peer forms, the limits, the ratios, RSS and the flags."""
     size = args.mib * MiB
     fmt = dict(mib=args.mib, files=args.files, regions=min(64, size // REGION))
@@ -667,6 +685,7 @@ def report(args: argparse.Namespace,
         "|---|---|---|---|---|---|---|---|",
     ]
     rss = ["| scenario | lucidlink | s3fs | obstore |", "|---|---|---|---|"]
+    hub_lines = ["| scenario | lucidlink blocks | hub CPU s per GiB moved |", "|---|---|---|"]
     detail: list[str] = []
     flags: list[str] = []
     for scenario in ["read", "write", "small_write", "small_read", "random", "list", "warm"]:
@@ -680,7 +699,7 @@ def report(args: argparse.Namespace,
         diskv = med(scenario, "disk", diskform)[0]
         ceiling, _, ceilform = best(scenario, "disk")
         peer = s3v if better(scenario, s3v, obv) else obv
-        for engine in ENGINES[:4]:
+        for engine in ENGINES[:-1]:
             for form in FORMS[(scenario, engine)]:
                 v = med(scenario, engine, form)[0]
                 if better(scenario, v, ceiling):
@@ -692,13 +711,20 @@ def report(args: argparse.Namespace,
             rounds = ", ".join(num(x) for x, _ in results[(scenario, "disk", form)])
             detail.append(f"  {label}: disk {form}: {num(med(scenario, 'disk', form)[0])} "
                           f"{unit} ({rounds})")
-        for form in FORMS[(scenario, "lucidlink")]:
-            ours, ourp = med(scenario, "lucidlink", form)
-            lines.append(
-                f"| {label} ({form}) | {unit} | {num(ours)} | {num(s3v)} ({s3form}) "
-                f"| {num(obv)} ({obform}) | {num(rawv)} ({rawform}) "
-                f"| {num(diskv)} ({diskform}) | {ours / peer:.2f} |")
-            rss.append(f"| {label} ({form}) | {ourp:,.0f} | {s3p:,.0f} | {obp:,.0f} |")
+        for engine, blocks in OURS.items():
+            for form in FORMS[(scenario, engine)]:
+                ours, ourp = med(scenario, engine, form)
+                lines.append(
+                    f"| {label} ({form}; {blocks}) | {unit} | {num(ours)} | {num(s3v)} ({s3form}) "
+                    f"| {num(obv)} ({obform}) | {num(rawv)} ({rawform}) "
+                    f"| {num(diskv)} ({diskform}) | {ours / peer:.2f} |")
+                rss.append(f"| {label} ({form}; {blocks}) | {ourp:,.0f} | {s3p:,.0f} "
+                           f"| {obp:,.0f} |")
+        if scenario in ("read", "write", "warm"):
+            for engine, blocks in OURS.items():
+                form = FORMS[(scenario, engine)][0]
+                cpu = statistics.median(hub_cpu.get((scenario, engine, form), [0.0]))
+                hub_lines.append(f"| {label} | {blocks} | {cpu / (size / 2**30):.3f} |")
     out = [
         f"lucidlink vs peers: {args.rounds} round(s), medians; {args.mib} MiB large file, "
         f"{args.files} small files. MiB/s and files/s: higher is better; ms: lower is better "
@@ -710,6 +736,10 @@ def report(args: argparse.Namespace,
         "timed part; includes the interpreter, imports and any payload held):",
         "",
         *rss,
+        "",
+        "The hub's CPU time per GiB the client moved (median; the hub is its own process):",
+        "",
+        *hub_lines,
         "",
         "Every form, median (rounds):",
         *detail,
@@ -736,12 +766,20 @@ def main() -> int:
     if args.mib * MiB < REGION or args.mib % 4:
         p.error("--mib must be a multiple of 4")
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="lucid-bench-") as tmp, Seaweed() as sw, \
-            HubProcess(Path(tmp) / "hub", in_process=False) as hub:
-        disk = Path(tmp) / "disk"
-        disk.mkdir()
-        results = measure(args, hub, sw, str(disk))
-    print(report(args, results))
+    hub_cpu: dict[tuple[str, str, str], list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="lucid-bench-") as tmp, Seaweed() as sw:
+        # The second hub keeps its blocks in the same SeaweedFS the peers use (its own
+        # prefix); SeaweedFS checks no signatures, so any keys do.
+        s3_env = {"AWS_ENDPOINT_URL": sw.endpoint, "AWS_REGION": REGION_NAME,
+                  "AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET}
+        with HubProcess(Path(tmp) / "hub", in_process=False) as local_hub, \
+                HubProcess(Path(tmp) / "hub-s3", in_process=False, env=s3_env,
+                           settings={"block_store": f"s3://{sw.bucket}/lucid-blocks"}) as s3_hub:
+            disk = Path(tmp) / "disk"
+            disk.mkdir()
+            hubs = {"lucidlink": local_hub, "lucidlink-s3": s3_hub}
+            results = measure(args, hubs, sw, str(disk), hub_cpu)
+    print(report(args, results, hub_cpu))
     print(f"\n(total {time.monotonic() - t0:.0f} s)")
     return 0
 
