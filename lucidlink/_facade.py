@@ -18,6 +18,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from typing import IO, Any, ClassVar, TypeVar, overload
 
 from lucidlink import _loop
+from lucidlink._byteranges import ByteRangeMethods
 from lucidlink._fileio import open_blocking
 from lucidlink.aio.filesystem import AsyncFilesystem
 from lucidlink.aio.locks import DEFAULT_LOCK_TIMEOUT
@@ -122,7 +123,7 @@ def iterate(
             _loop.run(aclose)
 
 
-class FilesystemFacade(Facade):
+class FilesystemFacade(ByteRangeMethods, Facade):
     """The hand-written part of the blocking ``Filesystem``: the builtin-like ``open`` (whose
     raw streams are :class:`~lucidlink.stream.LucidFileStream`) and ``open_legacy``."""
 

@@ -9,6 +9,7 @@ from lucidlink.aio import symlinks
 from lucidlink.aio._util import AwaitableContext
 from lucidlink.aio.file import AsyncFile, BlockRef
 from lucidlink.aio.locks import DEFAULT_LOCK_TIMEOUT, HeldLock, acquire
+from lucidlink.aio.ranges import RangeLocks
 from lucidlink.exceptions import (
     ConfigurationError,
     IsADirectoryFilespaceError,
@@ -61,6 +62,7 @@ class AsyncFilesystem:
 
     def __init__(self, link: FilespaceLink) -> None:
         self._link = link
+        self._ranges = RangeLocks(link)
 
     def __repr__(self) -> str:
         return f"<AsyncFilesystem of {self._link.full_name}>"
@@ -353,3 +355,39 @@ class AsyncFilesystem:
         return [LockInfo(path=r["path"], mode=r["mode"], state=r["state"], session_id=r["session_id"] or "",
                          client=r["client"] or "", since=r["since"], expires=r["expires"], token=r["token"])
                 for r in body["locks"]]
+
+    # -- byte-range locks (lucidlink.aio.ranges) ----------------------------------------
+
+    async def create(self, path: str) -> int:
+        """Create an empty file; return a handle id for the byte-range lock methods.
+
+        ``FileExistsError`` if it exists. Handles last as long as the filespace link.
+        """
+        async with self.open(path, "xb"):
+            pass
+        await self._link.before(normalize_path(path), "exact")  # committed, as LucidLink's
+        return self._ranges.add(normalize_path(path))
+
+    async def open_handle(self, path: str) -> int:
+        """A handle id on an existing file, for the byte-range lock methods (ours only)."""
+        if not (await self.get_entry(path)).is_file():
+            raise IsADirectoryFilespaceError(f"{path} is not a file; only files have handles",
+                                             path=path)
+        return self._ranges.add(normalize_path(path))
+
+    async def lock_byte_range(self, handle_id: int, offset: int, length: int,
+                              lock_type: str = "exclusive", blocking: bool = True) -> bool:
+        """Lock bytes ``[offset, offset+length)`` (``length`` 0: to the end) of a handle's file.
+
+        Enforced by the hub across clients; ``False`` if not ``blocking`` and another
+        handle holds an overlapping range (shared ranges overlap shared ones).
+        """
+        return await self._ranges.lock(handle_id, offset, length, lock_type, blocking)
+
+    async def unlock_byte_range(self, handle_id: int, offset: int, length: int) -> None:
+        """Release the handle's byte-range locks lying within ``[offset, offset+length)``."""
+        await self._ranges.unlock(handle_id, offset, length)
+
+    async def unlock_all_byte_ranges(self, handle_id: int) -> None:
+        """Release every byte-range lock the handle holds."""
+        await self._ranges.unlock(handle_id, None, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from typing import TYPE_CHECKING
 
 import attrs
@@ -60,14 +61,16 @@ async def acquire(link: FilespaceLink, path: str, mode: LockType, *, must_exist:
     """Wait (in arrival order) for a lock; ``LockTimeoutError`` after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + max(0.0, timeout)
-    lock_id: str | None = None
+    # Chosen here, not by the hub: a request retried (on another hub, after a lost
+    # answer) finds its first row instead of queueing a second one.
+    lock_id = uuid.uuid4().hex
     try:
         while True:
             remaining = _POLL if deadline is None else max(0.0, deadline - loop.time())
             body = await link.call("POST", "/locks", json={
                 "path": path, "mode": mode.value, "wait": min(remaining, _POLL), "lock_id": lock_id,
                 "must_exist": must_exist,
-            }, timeout=_POLL + 30)
+            }, timeout=_POLL + 30, idempotent=True)
             lock_id = body["lock_id"]
             if body["state"] == "held":
                 granted = time.monotonic()
@@ -77,7 +80,6 @@ async def acquire(link: FilespaceLink, path: str, mode: LockType, *, must_exist:
                 await link.call("DELETE", f"/locks/{lock_id}", params=params)
                 raise AssertionError("the hub did not report the lock timeout")  # pragma: no cover
     except asyncio.CancelledError:
-        if lock_id is not None:
-            with contextlib.suppress(LucidLinkError):
-                await asyncio.shield(link.call("DELETE", f"/locks/{lock_id}"))
+        with contextlib.suppress(LucidLinkError):
+            await asyncio.shield(link.call("DELETE", f"/locks/{lock_id}"))
         raise

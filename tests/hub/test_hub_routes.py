@@ -283,6 +283,38 @@ async def _release_lock(api: Api) -> None:
     await api.fail("DELETE", api.p(f"locks/{lock_id}"), 400, "bad_request", "X-Lucid-Session")
 
 
+RANGE = {"path": "/f", "handle": "h1", "offset": 0, "length": 10, "mode": "exclusive"}
+
+
+@scenario("POST", "/v1/filespaces/{fs}/range-locks")
+async def _lock_range(api: Api) -> None:
+    sid = (await api.ok("POST", api.p("sessions"), 201, json={}))["session_id"]
+    headers = {"X-Lucid-Session": sid}
+    body = await api.ok("POST", api.p("range-locks"), json={**RANGE, "request_id": "r1"},
+                        headers=headers)
+    assert body == {"granted": True, "held_by": None}
+    await api.fail("POST", api.p("range-locks"), 400, "bad_request", "offset",
+                   json={**RANGE, "offset": -1, "request_id": "r2"}, headers=headers)
+
+
+@scenario("POST", "/v1/filespaces/{fs}/range-locks/release")
+async def _release_ranges(api: Api) -> None:
+    sid = (await api.ok("POST", api.p("sessions"), 201, json={}))["session_id"]
+    headers = {"X-Lucid-Session": sid}
+    await api.ok("POST", api.p("range-locks"), json={**RANGE, "request_id": "r1"}, headers=headers)
+    body = await api.ok("POST", api.p("range-locks/release"), json={"handle": "h1"},
+                        headers=headers)
+    assert body == {"released": 1}
+    await api.fail("POST", api.p("range-locks/release"), 400, "bad_request", "X-Lucid-Session",
+                   json={"handle": "h1"})
+
+
+@scenario("GET", "/v1/filespaces/{fs}/range-locks")
+async def _list_ranges(api: Api) -> None:
+    assert await api.ok("GET", api.p("range-locks") + "?path=/f") == {"ranges": []}
+    await api.fail("GET", api.p("range-locks"), 400, "bad_request")
+
+
 def test_every_route_has_a_scenario() -> None:
     assert set(SCENARIOS) == {(r.method, r.path) for r in ROUTES}
 

@@ -53,7 +53,8 @@ pytest_plugins = ["tests.support.hubfixtures"]
 
 IDENTITIES = ("stranger", "limited", "reader", "revoked", "replay")
 
-EXTRA_TABLES = ("locks", "data_stores", "external_files", "counters", "meta", "symlinks")
+EXTRA_TABLES = ("locks", "range_locks", "data_stores", "external_files", "counters", "meta",
+                "symlinks")
 
 
 def full_snapshot(api: Api) -> dict[str, Any]:
@@ -511,6 +512,23 @@ async def _unlock(w: World) -> Req:
 @row("GET", "/v1/filespaces/{fs}/locks")
 async def _locks(w: World) -> Req:
     return with_session(w, "GET", w.p("locks"))
+
+
+@row("POST", "/v1/filespaces/{fs}/range-locks", session=True, write=True)
+async def _lock_range(w: World) -> Req:
+    return with_session(w, "POST", w.p("range-locks"), json={
+        "path": "/lockme", "handle": "h1", "offset": 0, "length": 10, "mode": "exclusive",
+        "request_id": "tenancy-1"})
+
+
+@row("POST", "/v1/filespaces/{fs}/range-locks/release", session=True)
+async def _release_ranges(w: World) -> Req:
+    return with_session(w, "POST", w.p("range-locks/release"), json={"handle": "h1"})
+
+
+@row("GET", "/v1/filespaces/{fs}/range-locks")
+async def _list_ranges(w: World) -> Req:
+    return with_session(w, "GET", w.p("range-locks") + "?path=/lockme")
 
 
 NO_SESSION = (

@@ -23,7 +23,7 @@ from lucidlink.exceptions import (
     PathNotFoundError,
     ReadOnlyError,
 )
-from lucidlink.hub.core import connect, gc, idempotency, journal, locks, tree, versions
+from lucidlink.hub.core import connect, gc, idempotency, journal, locks, range_locks, tree, versions
 from lucidlink.hub.identifiers import HASH_RE
 from lucidlink.hub.store.base import MAX_INT64, Row, Tx
 
@@ -239,9 +239,12 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
             [(node_id, i, filespace_id, h, n, u) for i, h, n, u in blocks],
         )
     version = (0 if created else int(node["version"])) + 1
-    versions.record(tx, node_id, version, versions.footprint(
+    changed = versions.footprint(
         block_size=block_size, slots=[b[0] for b in blocks], replace=replace or created,
-        old_size=old_size, new_size=size, truncate_to=truncate_to), size)
+        old_size=old_size, new_size=size, truncate_to=truncate_to)
+    range_locks.check_change(tx, filespace_id, path, session_id, changed.ranges, block_size,
+                             f"changing {path}")
+    versions.record(tx, node_id, version, changed, size)
     tx.execute(
         "UPDATE nodes SET size = ?, mtime = ?, version = ? WHERE id = ?",
         (size, mtime if mtime is not None else now, version, node_id),

@@ -43,7 +43,7 @@ from lucidlink.exceptions import (
     PathNotFoundError,
     ReadOnlyError,
 )
-from lucidlink.hub.core import tree
+from lucidlink.hub.core import range_locks, tree
 from lucidlink.hub.store.base import INSERT_CHUNK, Row, Tx
 
 MODES = ("shared", "exclusive")
@@ -111,7 +111,11 @@ def request(tx: Tx, filespace_id: str, path: str, mode: str, session_id: str, ke
     # granted, or keep alive) a request whose id it learnt somehow.
     me = next((r for r in rows if r["id"] == lock_id and r["session_id"] == session_id), None) if lock_id else None
     if me is None:
-        lock_id = uuid.uuid4().hex
+        # A new id the client chose is kept, so a retried first request finds its row
+        # instead of queueing a second one (it may be retried on another hub); one that
+        # names another request (another session's, say) gets a request of its own.
+        if lock_id is None or tx.one("SELECT 1 AS x FROM locks WHERE id = ?", (lock_id,)):
+            lock_id = uuid.uuid4().hex
         tx.execute(
             "INSERT INTO locks (id, filespace_id, path, session_id, mode, state, ticket, created, expires) "
             "VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?, ?)",
@@ -122,7 +126,8 @@ def request(tx: Tx, filespace_id: str, path: str, mode: str, session_id: str, ke
         me = next(r for r in rows if r["id"] == lock_id)
     if me["state"] == "held":
         return {"lock_id": me["id"], "state": "held", "token": me["ticket"], "expires": me["expires"]}
-    if _grantable(rows, me):
+    ranged = range_locks.blocks_whole(tx, filespace_id, path, mode, session_id)
+    if _grantable(rows, me) and not ranged:
         expires = now + int(lease * 1e9)
         tx.execute("UPDATE locks SET state = 'held', expires = ? WHERE id = ?", (expires, me["id"]))
         return {"lock_id": me["id"], "state": "held", "token": me["ticket"], "expires": expires}
@@ -158,6 +163,7 @@ def renew(tx: Tx, session_id: str, expires: int) -> None:
     """Extend every held lock of a session (called with its heartbeat)."""
     tx.execute("UPDATE locks SET expires = ? WHERE session_id = ? AND state = 'held' AND expires >= ?",
                (expires, session_id, time.time_ns()))
+    range_locks.renew(tx, session_id, expires)
 
 
 def list_locks(tx: Tx, filespace_id: str, path: str | None, key_id: str) -> list[dict[str, Any]]:
@@ -178,13 +184,14 @@ def list_locks(tx: Tx, filespace_id: str, path: str | None, key_id: str) -> list
 # -- what locks refuse ---------------------------------------------------------------------
 
 
-def _scope(path: str, below: bool) -> tuple[str, list[Any]]:
+def _scope(path: str, below: bool, alias: str = "l") -> tuple[str, list[Any]]:
     """SQL (and its parameters) matching lock paths at ``path``, and under it when ``below``."""
     if not below:
-        return "l.path = ?", [path]
+        return f"{alias}.path = ?", [path]
     prefix = path.rstrip("/") + "/"
     # substr, not LIKE: '%' and '_' are ordinary characters in paths.
-    return "(l.path = ? OR substr(l.path, 1, CAST(? AS INTEGER)) = ?)", [path, len(prefix), prefix]
+    return (f"({alias}.path = ? OR substr({alias}.path, 1, CAST(? AS INTEGER)) = ?)",
+            [path, len(prefix), prefix])
 
 
 def _held_by_others(tx: Tx, filespace_id: str, where: str, params: list[Any],
@@ -208,13 +215,18 @@ def _conflict(row: Row, action: str) -> LockConflictError:
 
 
 def check_free(tx: Tx, filespace_id: str, path: str, session_id: str | None, action: str, *,
-               below: bool = False) -> None:
+               below: bool = False, ranges: bool = True) -> None:
     """Refuse a change to ``path`` (and, with ``below``, to anything under it) that a held
-    lock of another session covers. ``action`` names the change: ``"deleting /a"``."""
+    lock of another session covers. ``action`` names the change: ``"deleting /a"``.
+
+    With ``ranges``, another session's exclusive byte range anywhere in the file refuses
+    it too (a commit checks its own footprint instead: :func:`range_locks.check_change`)."""
     where, params = _scope(path, below)
     row = _held_by_others(tx, filespace_id, where, params, session_id)
     if row is not None:
         raise _conflict(row, action)
+    if ranges:
+        range_locks.check_whole(tx, filespace_id, *_scope(path, below, "r"), session_id, action)
 
 
 def check_free_paths(tx: Tx, filespace_id: str, paths: Iterable[str], session_id: str | None, action: str) -> None:
@@ -225,6 +237,8 @@ def check_free_paths(tx: Tx, filespace_id: str, paths: Iterable[str], session_id
         row = _held_by_others(tx, filespace_id, f"l.path IN ({','.join('?' * len(chunk))})", chunk, session_id)
         if row is not None:
             raise _conflict(row, action)
+        marks = ",".join("?" * len(chunk))
+        range_locks.check_whole(tx, filespace_id, f"r.path IN ({marks})", chunk, session_id, action)
 
 
 def forget(tx: Tx, filespace_id: str, path: str, *, below: bool = False) -> None:
@@ -232,6 +246,7 @@ def forget(tx: Tx, filespace_id: str, path: str, *, below: bool = False) -> None
     where, params = _scope(path, below)
     tx.execute(f"DELETE FROM locks WHERE id IN (SELECT l.id FROM locks l WHERE l.filespace_id = ? "
                f"AND l.state = 'held' AND {where})", [filespace_id, *params])
+    range_locks.forget(tx, filespace_id, *_scope(path, below, "r"))
 
 
 def forget_paths(tx: Tx, filespace_id: str, paths: Iterable[str]) -> None:
@@ -241,6 +256,8 @@ def forget_paths(tx: Tx, filespace_id: str, paths: Iterable[str]) -> None:
         chunk = ordered[start:start + INSERT_CHUNK]
         tx.execute(f"DELETE FROM locks WHERE filespace_id = ? AND state = 'held' AND path IN "
                    f"({','.join('?' * len(chunk))})", [filespace_id, *chunk])
+        marks = ",".join("?" * len(chunk))
+        range_locks.forget(tx, filespace_id, f"r.path IN ({marks})", list(chunk))
 
 
 def follow(tx: Tx, filespace_id: str, src: str, dst: str, session_id: str | None, *, below: bool = False) -> None:
@@ -250,6 +267,13 @@ def follow(tx: Tx, filespace_id: str, src: str, dst: str, session_id: str | None
     one there; the locks of what ``dst`` replaced end first.
     """
     forget(tx, filespace_id, dst, below=below)
+    where, params = _scope(src, below, "r")
+    # A range lock belongs to the file, whoever holds it (others' exclusive ones refused the move).
+    tx.execute(
+        "UPDATE range_locks SET path = CAST(? AS TEXT) || substr(path, CAST(? AS INTEGER)) "
+        f"WHERE id IN (SELECT r.id FROM range_locks r WHERE r.filespace_id = ? AND {where})",
+        [dst, len(src) + 1, filespace_id, *params],
+    )
     if session_id is None:
         return
     where, params = _scope(src, below)
@@ -300,4 +324,4 @@ def check_commit(tx: Tx, filespace_id: str, path: str, session_id: str | None, l
                 f"was refused and nothing was changed. Open {path} with lock_type='exclusive' to change it",
                 path=path,
             )
-    check_free(tx, filespace_id, path, session_id, f"changing {path}")
+    check_free(tx, filespace_id, path, session_id, f"changing {path}", ranges=False)

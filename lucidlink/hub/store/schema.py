@@ -66,6 +66,16 @@ CREATE TABLE IF NOT EXISTS locks (
     ticket BIGINT NOT NULL, created BIGINT NOT NULL, expires BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS locks_path ON locks (filespace_id, path, ticket);
 CREATE INDEX IF NOT EXISTS locks_session ON locks (session_id);
+-- Byte-range locks (lucidlink/hub/core/range_locks.py): [start_at, end_at) of a file,
+-- held by a handle of a session (request_id: the client's, to answer a retry).
+CREATE TABLE IF NOT EXISTS range_locks (
+    id TEXT PRIMARY KEY, request_id TEXT NOT NULL, filespace_id TEXT NOT NULL, path TEXT NOT NULL,
+    session_id TEXT NOT NULL, handle TEXT NOT NULL, mode TEXT NOT NULL,
+    start_at BIGINT NOT NULL, end_at BIGINT NOT NULL, created BIGINT NOT NULL,
+    expires BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS range_locks_path ON range_locks (filespace_id, path, start_at);
+CREATE INDEX IF NOT EXISTS range_locks_session ON range_locks (session_id, handle);
+CREATE INDEX IF NOT EXISTS range_locks_request ON range_locks (session_id, request_id);
 -- Symbolic links (lucidlink/hub/core/links.py): a node of type 'link' has its target
 -- text here (a table rather than a column, so a store made before links needs no migration).
 CREATE TABLE IF NOT EXISTS symlinks (
