@@ -202,3 +202,31 @@ async def test_lock_requests_are_retried_on_another_hub(
                 assert len(rows) == 1
             assert lost[-1] == kind
             await filespace.unlink()
+
+
+@pytest.mark.parametrize("cls", [lucidlink.Filesystem, lucidlink.aio.AsyncFilesystem])
+def test_signatures_are_lucidlinks(cls: type) -> None:
+    """As LucidLink documents them (0.9 to 0.12)."""
+    import inspect
+
+    def shape(name: str) -> list[tuple[str, object]]:
+        params = inspect.signature(getattr(cls, name)).parameters.values()
+        return [(p.name, p.default) for p in params]
+
+    empty = inspect.Parameter.empty
+    assert shape("create") == [("self", empty), ("path", empty)]
+    assert shape("lock_byte_range") == [
+        ("self", empty),
+        ("handle_id", empty),
+        ("offset", empty),
+        ("length", empty),
+        ("lock_type", "exclusive"),
+        ("blocking", True),
+    ]
+    assert shape("unlock_byte_range") == [
+        ("self", empty),
+        ("handle_id", empty),
+        ("offset", empty),
+        ("length", empty),
+    ]
+    assert shape("unlock_all_byte_ranges") == [("self", empty), ("handle_id", empty)]

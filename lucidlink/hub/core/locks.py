@@ -22,6 +22,11 @@ it"; shared means "we are reading it, don't change it under us", so it refuses o
 changes too. The holders themselves may change the file (a commit that names a lock
 must name an exclusive one). Requests still waiting hold nothing and refuse nothing.
 
+Byte-range locks (:mod:`lucidlink.hub.core.range_locks`) take part: a whole-file request
+is not granted while another session holds a conflicting range, :func:`check_free` also
+refuses a change another session's exclusive range covers (a commit checks its block
+footprint instead), and :func:`forget`/:func:`follow` end or carry them with the file.
+
 Who holds what is public within the filespace, but the session and lock ids are
 shown only to the token that owns them (:func:`holders_json`): the ids are how a
 daemon acts as the holder.

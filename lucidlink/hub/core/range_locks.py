@@ -111,8 +111,16 @@ def lock(
         raise BadRequestError(f"lock mode {mode!r} must be 'shared' or 'exclusive'")
     check_range(offset, length)
     now = time.time_ns()
-    mine = tx.one("SELECT 1 AS x FROM range_locks WHERE session_id = ? AND request_id = ?",
-                  (session_id, request_id))
+    # Dead rows (lapsed, or of a session gone) go with the next request on their file.
+    tx.execute(
+        f"DELETE FROM range_locks WHERE id IN (SELECT r.id FROM range_locks r WHERE "
+        f"r.filespace_id = ? AND r.path = ? AND NOT ({_LIVE}))",
+        (filespace_id, path, now, now),
+    )
+    mine = tx.one(
+        "SELECT 1 AS x FROM range_locks WHERE session_id = ? AND request_id = ?",
+        (session_id, request_id),
+    )
     if mine is not None:  # a retried request: the first grant answers it
         return {"granted": True, "held_by": None}
     start, end = offset, _end(offset, length)
