@@ -121,6 +121,19 @@ async def test_blocking_request_waits_for_release(api: Api) -> None:
     assert (await waiter)["granted"] and time.monotonic() - started < 3
 
 
+async def test_heartbeats_renew_range_locks(api: Api) -> None:
+    a = await daemon(api)
+    assert (await lock(a, "/f", 0, 10))["granted"]
+
+    def expires(tx: Any) -> int:
+        return int(tx.one("SELECT expires FROM range_locks")["expires"])
+
+    before = api.hub.hub.write(expires)
+    await asyncio.sleep(0.05)
+    await a.ok("POST", f"/v1/sessions/{a.sid}/heartbeat", json={})
+    assert api.hub.hub.write(expires) > before
+
+
 async def test_lease_expires_without_heartbeats(api: Api) -> None:
     a, b = await daemon(api), await daemon(api)
     assert (await lock(a, "/f", 0, 10))["granted"]
@@ -255,3 +268,18 @@ async def test_rights_and_sessions(api: Api) -> None:
         },
     )
     expect_error(status, body, 400, "bad_request", "offset")
+
+
+async def test_range_locks_follow_the_file(api: Api) -> None:
+    a, b = await daemon(api), await daemon(api)
+    await a.ok("POST", "commit", json=await a.change("/f", b"data"))
+    assert (await lock(a, "/f", 0, 2))["granted"]
+    await a.ok("POST", "move", json={"src": "/f", "dst": "/g"})
+    assert (await a.ok("GET", f"range-locks?{q(path='/f')}"))["ranges"] == []
+    assert [r["offset"] for r in (await a.ok("GET", f"range-locks?{q(path='/g')}"))["ranges"]] == [
+        0
+    ]
+    assert not (await lock(b, "/g", 1, 1))["granted"]
+    await a.ok("POST", "delete", json={"path": "/g"})
+    assert (await a.ok("GET", f"range-locks?{q(path='/g')}"))["ranges"] == []
+    assert (await lock(b, "/g", 1, 1))["granted"]
