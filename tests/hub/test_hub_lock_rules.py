@@ -31,7 +31,8 @@ pytest_plugins = ["tests.support.hubfixtures"]
 pytestmark = pytest.mark.asyncio
 
 TABLES = ("workspaces", "filespaces", "tokens", "sessions", "nodes", "file_blocks", "blocks", "changes",
-          "file_changes", "applied_changes", "counters", "locks", "data_stores", "external_files", "symlinks")
+          "file_changes", "applied_changes", "counters", "locks", "data_stores", "external_files", "symlinks",
+          "range_locks")
 
 
 def state(api: Api) -> dict[str, Any]:
