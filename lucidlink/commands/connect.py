@@ -14,7 +14,15 @@ from lucidlink.types import DataStoreInfo, S3DataStoreConfig
 _FILESPACE = click.argument("filespace_url", metavar="lucidlink://WORKSPACE/FILESPACE")
 _STORE = click.option("--store", "store", required=True, help="The data store's name.")
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-_SECRET_HELP = "The S3 secret key (default: $LUCIDLINK_S3_SECRET_KEY, else asked for; never shown)."
+_SECRET_KEY = click.option(
+    "--secret-key",
+    envvar="LUCIDLINK_S3_SECRET_KEY",
+    prompt=True,
+    hide_input=True,
+    show_envvar=False,
+    show_default=False,
+    help="The S3 secret key (default: $LUCIDLINK_S3_SECRET_KEY, else asked for; never shown).",
+)
 
 
 def _connect(rt: Runtime, url: str) -> Any:
@@ -84,15 +92,7 @@ def stores_list(rt: Runtime, as_json: bool, filespace_url: str) -> None:
 @stores.command("add")
 @click.option("--bucket", required=True, help="The S3 bucket.")
 @click.option("--access-key", required=True, help="The S3 access key id.")
-@click.option(
-    "--secret-key",
-    envvar="LUCIDLINK_S3_SECRET_KEY",
-    prompt=True,
-    hide_input=True,
-    show_envvar=False,
-    show_default=False,
-    help=_SECRET_HELP,
-)
+@_SECRET_KEY
 @click.option("--endpoint", default="", help="The S3 endpoint URL (default: AWS).")
 @click.option("--region", default="", help="The bucket's region.")
 @click.option("--url-expiration-minutes", type=int, default=None, help="How long signed URLs live.")
@@ -140,15 +140,7 @@ def stores_add(
 
 @stores.command("rekey")
 @click.option("--access-key", required=True, help="The new S3 access key id.")
-@click.option(
-    "--secret-key",
-    envvar="LUCIDLINK_S3_SECRET_KEY",
-    prompt=True,
-    hide_input=True,
-    show_envvar=False,
-    show_default=False,
-    help=_SECRET_HELP,
-)
+@_SECRET_KEY
 @_FILESPACE
 @click.argument("name")
 @pass_runtime
