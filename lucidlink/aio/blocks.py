@@ -51,7 +51,7 @@ _CONNECTION_ERRORS = (aiohttp.ClientConnectionError, asyncio.TimeoutError,
 def _is_missing(exc: LucidLinkError) -> bool:
     """A read answered "no such block": the hub's 404 envelope, or an object store's 404."""
     return isinstance(exc, PathNotFoundError) or (
-        type(exc) is LucidLinkError and "HTTP 404" in exc.message)
+        type(exc) is LucidLinkError and exc.details.get("status") == 404)
 
 
 async def sha256_hex(data: bytes | memoryview) -> str:

@@ -326,5 +326,5 @@ class Transport:
         if body is None:
             if resp.status == 403:
                 return SignedUrlError("the block store refused the signed URL (HTTP 403)")
-            return LucidLinkError(f"the block store answered HTTP {resp.status}")
+            return LucidLinkError(f"the block store answered HTTP {resp.status}", status=resp.status)
         return error_from_envelope(resp.status, body)
