@@ -35,7 +35,7 @@ from lucidlink.hub.store.schema import SORTED_COLUMNS, schema
 
 T = TypeVar("T")
 
-SCHEMA = schema("BIGSERIAL PRIMARY KEY", ' COLLATE "C"')
+SCHEMA = schema("BIGSERIAL PRIMARY KEY", ' COLLATE "C"', "BYTEA")
 
 _RETRIES = 30
 _RELAY_BACKOFF_MAX = 5.0

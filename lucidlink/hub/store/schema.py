@@ -1,7 +1,8 @@
 """The metadata schema, written once for every engine.
 
-Two things differ between engines: the auto-numbered primary key of ``nodes`` (SQLite's
-``INTEGER PRIMARY KEY`` rowid alias, PostgreSQL's ``BIGSERIAL``), and the collation of
+Three things differ between engines: the type of byte strings (``BLOB``, ``BYTEA``),
+the auto-numbered primary key of ``nodes`` (SQLite's ``INTEGER PRIMARY KEY`` rowid
+alias, PostgreSQL's ``BIGSERIAL``), and the collation of
 the names the hub sorts (``{collate}``): names list in code-point order (= UTF-8 byte
 order), which is SQLite's default ``BINARY`` and PostgreSQL's ``COLLATE "C"`` (a
 database's default collation may be a locale's, which would sort "a" before "B").
@@ -53,6 +54,19 @@ CREATE TABLE IF NOT EXISTS file_changes (
     node_id BIGINT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, version BIGINT NOT NULL,
     slots TEXT NOT NULL, resized BIGINT NOT NULL, size BIGINT NOT NULL,
     PRIMARY KEY (node_id, version));
+-- Small blocks kept in the metadata store itself (lucidlink/hub/core/inline_blocks.py):
+-- a block of at most the hub's inline limit lives here instead of the block store, so a
+-- small file is written and read with its metadata, in one transaction and one answer.
+CREATE TABLE IF NOT EXISTS block_data (
+    filespace_id TEXT NOT NULL, hash TEXT NOT NULL, data {blob} NOT NULL,
+    PRIMARY KEY (filespace_id, hash));
+-- The SHA-256 of each fixed-size chunk of a block, computed by the hub from the bytes it
+-- verified (lucidlink/hub/core/chunks.py): a client reading a small range of a block
+-- fetches and verifies only the chunks it needs. ``digests`` is the concatenated raw
+-- 32-byte digests, in chunk order.
+CREATE TABLE IF NOT EXISTS block_chunks (
+    filespace_id TEXT NOT NULL, hash TEXT NOT NULL, chunk_size BIGINT NOT NULL,
+    digests {blob} NOT NULL, PRIMARY KEY (filespace_id, hash));
 -- Commits already applied, by their client-generated change id: a retried commit is
 -- answered with the first result instead of being applied twice.
 CREATE TABLE IF NOT EXISTS applied_changes (
@@ -103,6 +117,7 @@ SORTED_COLUMNS = (("workspaces", "name"), ("filespaces", "name"), ("nodes", "nam
 """The text columns the hub sorts by: declared with ``{collate}``."""
 
 
-def schema(serial_pk: str, collate: str = "") -> str:
-    """The DDL, with ``serial_pk`` as the definition of ``nodes.id`` and ``collate`` after sorted names."""
-    return _SCHEMA.format(serial_pk=serial_pk, collate=collate)
+def schema(serial_pk: str, collate: str = "", blob: str = "BLOB") -> str:
+    """The DDL, with ``serial_pk`` as the definition of ``nodes.id``, ``collate`` after sorted
+    names and ``blob`` as the type of byte strings (``BYTEA`` on PostgreSQL)."""
+    return _SCHEMA.format(serial_pk=serial_pk, collate=collate, blob=blob)
