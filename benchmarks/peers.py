@@ -40,6 +40,7 @@ import concurrent.futures
 import contextlib
 import hashlib
 import logging
+import math
 import multiprocessing
 import os
 import random
@@ -65,6 +66,11 @@ SMALL = 4 * KiB
 REGION = 4 * MiB
 CONCURRENCY = 32
 """Concurrent requests of obstore and the raw limit for the small files."""
+CLIENTS = 16
+"""Concurrent clients of the metadata scenarios (``create``, ``stat``): for lucidlink 16
+daemons in one process, each in its own directory; for the others 16 calls in flight."""
+META_LIMITS = {"create": ("JuiceFS", 1410.0, 1500.0), "stat": ("JuiceFS", 5023.0, 5000.0)}
+"""Published figures on 2 CPUs (JuiceFS's metadata benchmark) and issue 14's goals."""
 KEY, SECRET, REGION_NAME = "bench-key", "bench-secret", "us-east-1"
 """SeaweedFS checks no signatures (see ``_seaweed.py``); the peers sign with these."""
 
@@ -77,8 +83,11 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "random": ("4 KiB read in {regions} x 4 MiB regions", "ms"),
     "list": ("list {files} entries, fresh client", "ms"),
     "warm": ("warm re-read, {mib} MiB", "MiB/s"),
+    "create": ("create {meta} empty files, {clients} clients", "files/s"),
+    "stat": ("stat {meta} files, {clients} fresh clients", "stats/s"),
 }
-ORDER = ["write", "small_write", "read", "small_read", "random", "list", "warm"]
+ORDER = ["write", "small_write", "read", "small_read", "random", "list", "warm",
+         "create", "stat"]
 """The order within a round: the reads read what the writes of the same round wrote."""
 
 # (scenario, engine) -> forms. A lucidlink form is a row of its own; the forms of the
@@ -121,6 +130,16 @@ FORMS: dict[tuple[str, str], list[str]] = {
     ("warm", "obstore"): ["get"],
     ("warm", "raw"): ["GET", "4MiB GETs x16"],
     ("warm", "disk"): ["read"],
+    ("create", "lucidlink"): [f"aio write_file(b'') x{CLIENTS} daemons"],
+    ("create", "s3fs"): ["pipe(dict) of empty"],
+    ("create", "obstore"): [f"put empty x{CLIENTS}"],
+    ("create", "raw"): [f"PUT empty x{CLIENTS}"],
+    ("create", "disk"): ["create+fsync dir", "create (page cache)"],
+    ("stat", "lucidlink"): [f"aio get_entry x{CLIENTS} daemons"],
+    ("stat", "s3fs"): [f"_info x{CLIENTS}"],
+    ("stat", "obstore"): [f"head x{CLIENTS}"],
+    ("stat", "raw"): [f"HEAD x{CLIENTS}"],
+    ("stat", "disk"): ["stat"],
 }
 for (_scenario, _engine), _forms in list(FORMS.items()):
     if _engine == "lucidlink":  # the same forms on a hub whose blocks are in the bucket
@@ -173,6 +192,17 @@ def _small_names(n: int) -> list[str]:
     return [f"{i:05d}.bin" for i in range(n)]
 
 
+def _meta_names(files: int) -> list[list[str]]:
+    """The metadata scenarios' files: one directory of ``files // 4`` names per client."""
+    per = max(1, files // 4)
+    return [[f"c{c:02d}/{i:05d}.e" for i in range(per)] for c in range(CLIENTS)]
+
+
+def _meta_dir(engine: str, r: int) -> str:
+    """Where the metadata scenarios' files live (no trailing slash)."""
+    return f"/r{r}/meta" if engine in OURS else f"r{r}/{engine}/meta"
+
+
 def _slots(engine: str, form: str, r: int) -> tuple[str, str]:
     """Where a case's large file and small-file directory live (no trailing slash)."""
     if engine in OURS:
@@ -206,6 +236,8 @@ def case_lucidlink(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> l
     """One lucidlink case, in a new daemon (empty cache); returns a digest for writes."""
     big, small = _slots("lucidlink", form, ctx["round"])
     names = _small_names(ctx["files"])
+    if scenario in ("create", "stat"):
+        return asyncio.run(_lucid_meta(scenario, ctx, t))
     if form.startswith("aio"):
         return asyncio.run(_lucid_aio(scenario, small, names, ctx, t))
     if form == "fsspec cat(list)":
@@ -306,6 +338,77 @@ async def _lucid_aio(scenario: str, small: str, names: list[str], ctx: dict[str,
     return None
 
 
+async def _lucid_meta(scenario: str, ctx: dict[str, Any], t: Timer) -> list[str] | None:
+    """``CLIENTS`` fresh daemons at once, each creating or stat-ing the files of its own
+    directory: distinct files, so no client cache answers, every stat is a hub request."""
+    import lucidlink.aio
+
+    _quiet_logs()
+    base = _meta_dir("lucidlink", ctx["round"])
+    groups = _meta_names(ctx["files"])
+    async with contextlib.AsyncExitStack() as stack:
+        filesystems = []
+        for _ in groups:  # start, authenticate and link outside the timing
+            daemon = await stack.enter_async_context(
+                lucidlink.aio.create_daemon(hub_url=ctx["hub_url"]))
+            ws = await daemon.authenticate(
+                lucidlink.aio.ServiceAccountCredentials(token=ctx["token"]))
+            filesystems.append(await stack.enter_async_context(ws.link_filespace(name="data")))
+        if scenario == "create":
+            for fsp, names in zip(filesystems, groups, strict=True):
+                await fsp.fs.create_dir(f"{base}/{names[0].split('/')[0]}")
+
+            async def create(fsp: Any, names: list[str]) -> None:
+                for n in names:
+                    await fsp.fs.write_file(f"{base}/{n}", b"")
+                await fsp.sync_all()
+
+            with t:
+                await asyncio.gather(*(create(f, g) for f, g in zip(filesystems, groups,
+                                                                       strict=True)))
+            return [_digest([n.encode() for g in groups for n in g])]
+
+        async def stat(fsp: Any, names: list[str]) -> list[int]:
+            return [(await fsp.fs.get_entry(f"{base}/{n}")).size for n in names]
+
+        with t:
+            sizes = await asyncio.gather(*(stat(f, g) for f, g in zip(filesystems, groups,
+                                                                      strict=True)))
+        assert all(s == 0 for g in sizes for s in g) and sum(map(len, sizes)) == sum(
+            map(len, groups)), "stat: wrong entries"
+    return None
+
+
+async def _s3fs_meta(scenario: str, ctx: dict[str, Any], t: Timer) -> list[str] | None:
+    """s3fs's async API, ``CLIENTS`` calls in flight (its sync calls are serial)."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem(key=KEY, secret=SECRET, endpoint_url=ctx["endpoint"],
+                           client_kwargs={"region_name": REGION_NAME}, asynchronous=True,
+                           skip_instance_cache=True, use_listings_cache=False)
+    session = await fs.set_session()
+    try:
+        base = f"{ctx['bucket']}/{_meta_dir('s3fs', ctx['round'])}"
+        names = [f"{base}/{n}" for g in _meta_names(ctx["files"]) for n in g]
+        await fs._info(f"{ctx['bucket']}/ready-probe")  # connect outside the timing
+        if scenario == "create":
+            with t:
+                await fs._pipe({n: b"" for n in names}, batch_size=CLIENTS)
+            return [_digest([n.encode() for g in _meta_names(ctx["files"]) for n in g])]
+        sem = asyncio.Semaphore(CLIENTS)
+
+        async def info(n: str) -> int:
+            async with sem:
+                return int((await fs._info(n))["size"])
+
+        with t:
+            sizes = await asyncio.gather(*(info(n) for n in names))
+        assert sizes == [0] * len(names), "stat: wrong sizes"
+    finally:
+        await session.close()
+    return None
+
+
 def case_s3fs(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> list[str] | None:
     """One s3fs case, with a new S3FileSystem (no instance or listings cache)."""
     import s3fs
@@ -313,6 +416,8 @@ def case_s3fs(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> list[s
     fs = s3fs.S3FileSystem(key=KEY, secret=SECRET, endpoint_url=ctx["endpoint"],
                            client_kwargs={"region_name": REGION_NAME},
                            skip_instance_cache=True, use_listings_cache=False)
+    if scenario in ("create", "stat"):
+        return asyncio.run(_s3fs_meta(scenario, ctx, t))
     bucket = ctx["bucket"]
     big, small = _slots("s3fs", form, ctx["round"])
     big, small = f"{bucket}/{big}", f"{bucket}/{small}"
@@ -409,6 +514,27 @@ def case_obstore(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> lis
         with t:
             entries = obs.list_with_delimiter(store, small)["objects"]
         assert len(entries) == len(names), len(entries)
+    elif scenario in ("create", "stat"):
+        base = _meta_dir("obstore", ctx["round"])
+        groups = _meta_names(ctx["files"])
+        names = [f"{base}/{n}" for g in groups for n in g]
+        sem = asyncio.Semaphore(CLIENTS)
+
+        async def meta(n: str) -> int:
+            async with sem:
+                if scenario == "create":
+                    await obs.put_async(store, n, b"")
+                    return 0
+                return int((await obs.head_async(store, n))["size"])
+
+        async def every() -> list[int]:
+            return await asyncio.gather(*(meta(n) for n in names))
+
+        with t:
+            sizes = asyncio.run(every())
+        assert sizes == [0] * len(names), "stat: wrong sizes"
+        if scenario == "create":
+            return [_digest([n.encode() for g in groups for n in g])]
     return None
 
 
@@ -454,6 +580,24 @@ async def _raw(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> list[
             return b"".join(parts)
 
         await get("ready-probe")  # connect outside the timing
+        if scenario in ("create", "stat"):
+            groups = _meta_names(ctx["files"])
+            keys = [f"{_meta_dir('raw', ctx['round'])}/{n}" for g in groups for n in g]
+
+            async def head(key: str) -> int:
+                async with s.head(f"{base}/{key}") as resp:
+                    assert resp.status == 200, resp.status
+                    return int(resp.headers["Content-Length"])
+
+            with t:
+                if scenario == "create":
+                    await bounded(CLIENTS, [put(k, b"") for k in keys])
+                else:
+                    sizes = await bounded(CLIENTS, [head(k) for k in keys])
+            if scenario == "create":
+                return [_digest([n.encode() for g in groups for n in g])]
+            assert sizes == [0] * len(keys), "stat: wrong sizes"
+            return None
         if scenario == "write":
             payload = memoryview(os.urandom(size))
             with t:
@@ -507,6 +651,28 @@ def case_disk(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> list[s
     root = Path(ctx["disk"]) / f"r{ctx['round']}"
     big, small = root / "big.bin", root / "small"
     names = [small / n for n in _small_names(ctx["files"])]
+    if scenario in ("create", "stat"):
+        groups = _meta_names(ctx["files"])
+        meta = [root / "meta" / form.split()[0] / n for g in groups for n in g]
+        if scenario == "create":
+            for d in {p.parent for p in meta}:
+                d.mkdir(parents=True, exist_ok=True)
+            with t:
+                for p in meta:
+                    os.close(os.open(p, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644))
+                if "fsync" in form:
+                    for d in {p.parent for p in meta}:
+                        fd = os.open(d, os.O_RDONLY)
+                        try:
+                            os.fsync(fd)
+                        finally:
+                            os.close(fd)
+            return [_digest([n.encode() for g in groups for n in g])]
+        meta = [root / "meta" / "create" / n for g in groups for n in g]
+        with t:
+            sizes = [os.stat(p).st_size for p in meta]
+        assert sizes == [0] * len(meta), "stat: wrong sizes"
+        return None
 
     def read(p: Path) -> bytes:
         with open(p, "rb", buffering=0) as f:
@@ -627,8 +793,10 @@ def measure(args: argparse.Namespace, hubs: dict[str, HubProcess], sw: Seaweed, 
                        for i in rng.sample(range(size // REGION), regions)]
             digests: dict[tuple[str, str], str] = {}
             for scenario in ORDER:
+                if scenario not in args.scenarios:
+                    continue
                 engines = ENGINES[r % len(ENGINES):] + ENGINES[:r % len(ENGINES)]
-                for engine in engines:
+                for engine in [e for e in engines if e in args.engine_list]:
                     for form in FORMS[(scenario, engine)]:
                         key = want_key(scenario, engine, form)
                         want = digests.get(key)
@@ -664,14 +832,16 @@ def report(args: argparse.Namespace,
     fmt = dict(mib=args.mib, files=args.files, regions=min(64, size // REGION))
 
     def med(scenario: str, engine: str, form: str) -> tuple[float, float]:
-        vals = results[(scenario, engine, form)]
+        vals = results.get((scenario, engine, form))
+        if not vals:  # not run (--only, --engines)
+            return math.nan, math.nan
         return (statistics.median(v for v, _ in vals), statistics.median(p for _, p in vals))
 
     def best(scenario: str, engine: str) -> tuple[float, float, str]:
         out: tuple[float, float, str] | None = None
         for form in FORMS[(scenario, engine)]:
             v, p = med(scenario, engine, form)
-            if out is None or better(scenario, v, out[0]):
+            if out is None or math.isnan(out[0]) or better(scenario, v, out[0]):
                 out = (v, p, form)
         assert out is not None
         return out
@@ -689,6 +859,8 @@ def report(args: argparse.Namespace,
     detail: list[str] = []
     flags: list[str] = []
     for scenario in ["read", "write", "small_write", "small_read", "random", "list", "warm"]:
+        if scenario not in args.scenarios:
+            continue
         label, unit = SCENARIOS[scenario]
         label = label.format(**fmt)
         s3v, s3p, s3form = best(scenario, "s3fs")
@@ -698,17 +870,17 @@ def report(args: argparse.Namespace,
         diskform = FORMS[(scenario, "disk")][0]
         diskv = med(scenario, "disk", diskform)[0]
         ceiling, _, ceilform = best(scenario, "disk")
-        peer = s3v if better(scenario, s3v, obv) else obv
+        peer = s3v if math.isnan(obv) or better(scenario, s3v, obv) else obv
         for engine in ENGINES[:-1]:
             for form in FORMS[(scenario, engine)]:
                 v = med(scenario, engine, form)[0]
                 if better(scenario, v, ceiling):
                     flags.append(f"{label}: {engine} {form} {num(v)} {unit} beats local disk "
                                  f"{ceilform} {num(ceiling)}")
-                rounds = ", ".join(num(x) for x, _ in results[(scenario, engine, form)])
+                rounds = ", ".join(num(x) for x, _ in results.get((scenario, engine, form), []))
                 detail.append(f"  {label}: {engine} {form}: {num(v)} {unit} ({rounds})")
         for form in FORMS[(scenario, "disk")]:
-            rounds = ", ".join(num(x) for x, _ in results[(scenario, "disk", form)])
+            rounds = ", ".join(num(x) for x, _ in results.get((scenario, "disk", form), []))
             detail.append(f"  {label}: disk {form}: {num(med(scenario, 'disk', form)[0])} "
                           f"{unit} ({rounds})")
         for engine, blocks in OURS.items():
@@ -760,7 +932,21 @@ def main() -> int:
     p.add_argument("--mib", type=int, default=256, help="size of the large file (default 256)")
     p.add_argument("--files", type=int, default=1000, help="number of 4 KiB files (default 1000)")
     p.add_argument("--quick", action="store_true", help="a smoke size: 16 MiB, 100 files")
+    p.add_argument("--only", default="", metavar="SCENARIO[,..]",
+                   help=f"run only these scenarios ({', '.join(ORDER)}); the writes their "
+                        "reads need are added")
+    p.add_argument("--engines", default="", metavar="ENGINE[,..]",
+                   help=f"run only these engines ({', '.join(ENGINES)})")
     args = p.parse_args()
+    wanted = {s for s in args.only.split(",") if s} or set(ORDER)
+    engine_list = [e for e in args.engines.split(",") if e] or ENGINES
+    for bad in [*(wanted - set(ORDER)), *(set(engine_list) - set(ENGINES))]:
+        p.error(f"unknown scenario or engine {bad!r}")
+    if wanted & {"read", "warm", "random"}:
+        wanted.add("write")  # the reads read what the write of the same round wrote
+    if wanted & {"small_read", "list"}:
+        wanted.add("small_write")
+    args.scenarios, args.engine_list = wanted, engine_list
     if args.quick:
         args.mib, args.files = 16, 100
     if args.mib * MiB < REGION or args.mib % 4:
