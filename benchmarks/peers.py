@@ -750,6 +750,8 @@ def run_case(scenario: str, engine: str, form: str,
 def figure(scenario: str, seconds: float, size: int, files: int, regions: int) -> float:
     """A case's time as the figure printed for its scenario (see ``SCENARIOS``)."""
     unit = SCENARIOS[scenario][1]
+    if scenario in ("create", "stat"):
+        return sum(map(len, _meta_names(files))) / seconds
     if unit == "MiB/s":
         return size / MiB / seconds
     if unit == "files/s":
@@ -767,6 +769,8 @@ def better(scenario: str, a: float, b: float) -> bool:
 def want_key(scenario: str, engine: str, form: str) -> tuple[str, str]:
     """The write case whose digest a read case checks against."""
     big, small = _slots(engine, form, 0)
+    if scenario in ("create", "stat"):
+        return engine, "meta"
     if scenario == "random":
         return engine, big + "#random"
     if scenario in ("read", "warm", "write"):
@@ -800,7 +804,8 @@ def measure(args: argparse.Namespace, hubs: dict[str, HubProcess], sw: Seaweed, 
                     for form in FORMS[(scenario, engine)]:
                         key = want_key(scenario, engine, form)
                         want = digests.get(key)
-                        if want is None and scenario not in ("write", "small_write"):
+                        if want is None and scenario not in ("write", "small_write",
+                                                             "create"):
                             raise RuntimeError(f"{engine} {scenario} {form}: nothing to read")
                         hub = hubs.get(engine, hubs["lucidlink"])
                         ctx = dict(hub_url=hub.url, token=hub.token, endpoint=sw.endpoint,
@@ -829,7 +834,8 @@ def report(args: argparse.Namespace,
            hub_cpu: dict[tuple[str, str, str], list[float]]) -> str:
     """The tables: medians, the best peer forms, the limits, the ratios, RSS and the flags."""
     size = args.mib * MiB
-    fmt = dict(mib=args.mib, files=args.files, regions=min(64, size // REGION))
+    fmt = dict(mib=args.mib, files=args.files, regions=min(64, size // REGION),
+               meta=sum(map(len, _meta_names(args.files))), clients=CLIENTS)
 
     def med(scenario: str, engine: str, form: str) -> tuple[float, float]:
         vals = results.get((scenario, engine, form))
@@ -858,7 +864,10 @@ def report(args: argparse.Namespace,
     hub_lines = ["| scenario | lucidlink blocks | hub CPU s per GiB moved |", "|---|---|---|"]
     detail: list[str] = []
     flags: list[str] = []
-    for scenario in ["read", "write", "small_write", "small_read", "random", "list", "warm"]:
+    meta_lines = ["| scenario | lucidlink | goal | published limit | hub CPU us per op |",
+                  "|---|---|---|---|---|"]
+    for scenario in ["read", "write", "small_write", "small_read", "random", "list", "warm",
+                     "create", "stat"]:
         if scenario not in args.scenarios:
             continue
         label, unit = SCENARIOS[scenario]
@@ -892,6 +901,14 @@ def report(args: argparse.Namespace,
                     f"| {num(diskv)} ({diskform}) | {ours / peer:.2f} |")
                 rss.append(f"| {label} ({form}; {blocks}) | {ourp:,.0f} | {s3p:,.0f} "
                            f"| {obp:,.0f} |")
+                if scenario in META_LIMITS:
+                    who, published, goal = META_LIMITS[scenario]
+                    cpu = statistics.median(hub_cpu.get((scenario, engine, form), [0.0]))
+                    per_op = cpu / fmt["meta"] * 1e6
+                    meta_lines.append(f"| {label} ({blocks}) | {num(ours)} {unit} "
+                                      f"| {num(goal)} ({ours / goal:.2f}x) "
+                                      f"| {who} {num(published)} ({ours / published:.2f}x) "
+                                      f"| {per_op:,.0f} |")
         if scenario in ("read", "write", "warm"):
             for engine, blocks in OURS.items():
                 form = FORMS[(scenario, engine)][0]
@@ -908,6 +925,12 @@ def report(args: argparse.Namespace,
         "timed part; includes the interpreter, imports and any payload held):",
         "",
         *rss,
+        "",
+        "The metadata path against issue 14's absolute goals and the published figures of "
+        "JuiceFS (its metadata benchmark on 2 CPUs; not measured here), and the hub's CPU "
+        "time per operation (median):",
+        "",
+        *meta_lines,
         "",
         "The hub's CPU time per GiB the client moved (median; the hub is its own process):",
         "",
@@ -946,6 +969,8 @@ def main() -> int:
         wanted.add("write")  # the reads read what the write of the same round wrote
     if wanted & {"small_read", "list"}:
         wanted.add("small_write")
+    if "stat" in wanted:
+        wanted.add("create")  # the stats stat the files the create of the same round made
     args.scenarios, args.engine_list = wanted, engine_list
     if args.quick:
         args.mib, args.files = 16, 100
