@@ -11,15 +11,8 @@ exports from its package is exported here too (see ``docs/compatibility.md``).
 """
 
 from lucidlink import exceptions
-from lucidlink._generated import (
-    Client,
-    Connect,
-    Daemon,
-    Filespace,
-    Filesystem,
-    Workspace,
-    create_daemon,
-)
+from lucidlink._generated import Client, Daemon, Filespace, Workspace, create_daemon
+from lucidlink._generated_fs import Connect, Filesystem
 from lucidlink.exceptions import (
     AuthenticationError,
     ClientError,

@@ -1,4 +1,4 @@
-"""The hand-written runtime of the blocking API, which ``lucidlink/_generated.py`` uses.
+"""The hand-written runtime of the blocking API, which ``lucidlink/_generated*.py`` use.
 
 ``tools/generate_sync.py`` writes one class per async class of :mod:`lucidlink.aio`,
 each a subclass of :class:`Facade` (or of a hand-written base below) whose methods run
@@ -18,7 +18,6 @@ from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from typing import IO, Any, ClassVar, TypeVar, overload
 
 from lucidlink import _loop
-from lucidlink._byteranges import ByteRangeMethods
 from lucidlink._fileio import open_blocking
 from lucidlink.aio.filesystem import AsyncFilesystem
 from lucidlink.aio.locks import DEFAULT_LOCK_TIMEOUT
@@ -123,7 +122,7 @@ def iterate(
             _loop.run(aclose)
 
 
-class FilesystemFacade(ByteRangeMethods, Facade):
+class FilesystemFacade(Facade):
     """The hand-written part of the blocking ``Filesystem``: the builtin-like ``open`` (whose
     raw streams are :class:`~lucidlink.stream.LucidFileStream`) and ``open_legacy``."""
 
