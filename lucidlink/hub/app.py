@@ -15,6 +15,7 @@ from aiohttp import web
 from lucidlink.exceptions import LucidLinkError
 from lucidlink.hub import disk
 from lucidlink.hub.api.app_keys import HUB_KEY, OPENAPI_KEY
+from lucidlink.hub.api.context import PRINCIPALS_KEY
 from lucidlink.hub.api.http import error_response
 from lucidlink.hub.api.openapi import build_openapi
 from lucidlink.hub.api.routes import ROUTES, add_routes
@@ -22,6 +23,7 @@ from lucidlink.hub.blockstore import BlockStore, create_block_store
 from lucidlink.hub.blockstore.local import LocalBlockStore
 from lucidlink.hub.collector import run_periodically
 from lucidlink.hub.config import HubSettings
+from lucidlink.hub.core.principal import PrincipalCache
 from lucidlink.hub.secrets_box import SecretBox, resolve_connect_key
 from lucidlink.hub.signing import UrlSigner, resolve_signing_key
 from lucidlink.hub.state import Hub
@@ -126,6 +128,7 @@ def create_app(
     # Block uploads are read with an explicit limit; this only bounds other bodies.
     app = web.Application(middlewares=[observe], client_max_size=settings.max_json_bytes + 1)
     app[HUB_KEY] = hub
+    app[PRINCIPALS_KEY] = PrincipalCache()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         # The data dir is the hub's alone (0700; tightened if an older hub left it looser).

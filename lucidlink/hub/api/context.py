@@ -1,8 +1,10 @@
 """What a handler learns from its request: the hub, the caller, the filespace, the session.
 
 Every token-authorised handler starts with :func:`principal_of` or :func:`filespace_of`
-(the token is checked against the store on every request) and makes its changes
-through :func:`write_as`, which ties the change to the caller's own session.
+(the token is checked on every request: in full against the store, or against the hub's
+cache of verified tokens while the store's auth generation is unchanged, see
+:mod:`lucidlink.hub.core.principal`) and makes its changes through :func:`write_as`,
+which ties the change to the caller's own session.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from lucidlink.exceptions import AuthenticationError
 from lucidlink.hub.api.app_keys import HUB_KEY
 from lucidlink.hub.api.http import json_body
 from lucidlink.hub.core import admin, sessions
-from lucidlink.hub.core.principal import Principal
+from lucidlink.hub.core.principal import Principal, PrincipalCache, auth_generation
 from lucidlink.hub.state import Hub
+from lucidlink.hub.store.base import Tx
 from lucidlink.tokens import parse_token
 
 T = TypeVar("T")
 SESSION_HEADER = "X-Lucid-Session"
+PRINCIPALS_KEY = web.AppKey("principals", PrincipalCache)
+"""The hub's cache of verified tokens (set by the app factory)."""
 
 
 def hub_of(request: web.Request) -> Hub:
@@ -29,8 +34,13 @@ def hub_of(request: web.Request) -> Hub:
     return request.app[HUB_KEY]
 
 
+def _verify(tx: Tx, key_id: str, secret: str) -> tuple[Principal, str]:
+    """A full check of a token and the auth generation it was made under (one snapshot)."""
+    return admin.authenticate(tx, key_id, secret), auth_generation(tx)
+
+
 async def principal_of(request: web.Request) -> Principal:
-    """Authenticate the request's bearer token (checked against the store every time)."""
+    """Authenticate the request's bearer token (see the module docstring)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -41,7 +51,15 @@ async def principal_of(request: web.Request) -> Principal:
         parsed = parse_token(token)
     except ValueError as exc:
         raise AuthenticationError(str(exc)) from None
-    return await hub_of(request).store.read(admin.authenticate, parsed.key_id, parsed.secret)
+    store = hub_of(request).store
+    cache = request.app[PRINCIPALS_KEY]
+    generation = await store.read_short(auth_generation)
+    cached = cache.get(parsed.key_id, parsed.secret, generation)
+    if cached is not None:
+        return cached
+    principal, generation = await store.read_short(_verify, parsed.key_id, parsed.secret)
+    cache.put(parsed.secret, principal, generation)
+    return principal
 
 
 async def filespace_of(

@@ -45,7 +45,7 @@ async def stat(request: web.Request) -> web.StreamResponse:
     q = query(request)
     path = path_arg(q.get("path"))
     follow = bool_arg(q.get("follow"), "follow")
-    return ok(await hub_of(request).store.read(namespace.stat, fs["id"], path, follow=follow))
+    return ok(await hub_of(request).store.read_short(namespace.stat, fs["id"], path, follow=follow))
 
 
 @route("GET", "/v1/filespaces/{fs}/list",

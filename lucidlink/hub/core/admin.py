@@ -15,7 +15,7 @@ from lucidlink.exceptions import (
     NotFoundError,
     PathExistsError,
 )
-from lucidlink.hub.core.principal import Principal
+from lucidlink.hub.core.principal import Principal, bump_auth_generation
 from lucidlink.hub.store.base import Row, Tx
 from lucidlink.tokens import new_token, secret_matches
 
@@ -176,7 +176,8 @@ def create_token(
 
 
 def revoke_token(tx: Tx, key_id: str) -> None:
-    """Revoke a token at once; it fails on its next request."""
+    """Revoke a token at once; it fails on its next request, on every hub (the auth generation)."""
+    bump_auth_generation(tx)
     if tx.execute("UPDATE tokens SET revoked = ? WHERE key_id = ? AND revoked IS NULL", (_now(), key_id)) == 0:
         if tx.one("SELECT 1 AS x FROM tokens WHERE key_id = ?", (key_id,)) is None:
             raise NotFoundError(f"no token with key id {key_id!r}; see 'lucidlink hub token list'")

@@ -1,10 +1,14 @@
-"""Who is calling: the rights a token carries, checked on every request."""
+"""Who is calling: the rights a token carries, checked on every request (and cached, see below)."""
 
 from __future__ import annotations
+
+import uuid
 
 import attrs
 
 from lucidlink.exceptions import AccessDeniedError, FilespaceNotFoundError, ReadOnlyError
+from lucidlink.hub.store.base import Tx
+from lucidlink.tokens import hash_secret, secret_matches
 
 
 @attrs.frozen
@@ -49,3 +53,72 @@ def filespace_not_visible(filespace_id: str) -> FilespaceNotFoundError:
         f"filespace {filespace_id!r} does not exist or this token may not use it; "
         "list the filespaces the token can see with GET /v1/filespaces"
     )
+
+
+# -- the cache of verified tokens ---------------------------------------------------------
+#
+# Checking a token costs a store read (the token's row and its workspace) and a hash of
+# the secret. A hub caches the outcome of a successful check per key id: the stored hash
+# the secret matched, and the rights read with it. A request whose secret hashes to the
+# cached hash gets the cached rights, provided the *auth generation* it reads from the
+# store (one short read) is the one the entry was verified under. Every change that can
+# make a verified token fail or change its rights (revocation, a change of rights) writes
+# a new generation in the same transaction, so the next request on every hub sharing the
+# store sees a new generation, drops its cache and checks the token in full: a revoked
+# token is refused on its very next request, whichever hub serves it. A failed check is
+# never cached.
+
+AUTH_GENERATION_KEY = "auth_generation"
+CACHE_LIMIT = 4096
+"""Verified tokens a hub remembers; beyond that it forgets them all and verifies again."""
+
+
+def bump_auth_generation(tx: Tx) -> None:
+    """Record that a token's validity or rights changed (in the transaction changing them)."""
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (AUTH_GENERATION_KEY, uuid.uuid4().hex),
+    )
+
+
+def auth_generation(tx: Tx) -> str:
+    """The current auth generation ('' until the first change)."""
+    row = tx.one("SELECT value FROM meta WHERE key = ?", (AUTH_GENERATION_KEY,))
+    return "" if row is None else str(row["value"])
+
+
+@attrs.frozen
+class _Verified:
+    secret_hash: str
+    principal: Principal
+    generation: str
+
+
+class PrincipalCache:
+    """Successful token checks of one hub, valid while the auth generation is unchanged."""
+
+    def __init__(self, limit: int = CACHE_LIMIT) -> None:
+        self._limit = limit
+        self._entries: dict[str, _Verified] = {}
+        self._generation = ""
+
+    def get(self, key_id: str, secret: str, generation: str) -> Principal | None:
+        """The cached rights of this token, or ``None`` (check it in full)."""
+        if generation != self._generation:
+            self._entries.clear()
+            self._generation = generation
+            return None
+        entry = self._entries.get(key_id)
+        if entry is None or not secret_matches(secret, entry.secret_hash):
+            return None
+        return entry.principal
+
+    def put(self, secret: str, principal: Principal, generation: str) -> None:
+        """Remember a successful check made under ``generation``."""
+        if generation != self._generation:
+            self._entries.clear()
+            self._generation = generation
+        if len(self._entries) >= self._limit:
+            self._entries.clear()
+        self._entries[principal.key_id] = _Verified(hash_secret(secret), principal, generation)

@@ -3,7 +3,8 @@
 The hub's logic is written once, as plain functions that take a :class:`Tx` and speak
 portable SQL (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``, ``WITH RECURSIVE``,
 nothing engine-specific). A store runs such a function inside one transaction on a
-worker thread of its own, so the event loop never waits on the database. SQLite is
+worker thread of its own, so the event loop never waits on the database (except short
+reads an engine can answer faster inline, :meth:`MetadataStore.read_short`). SQLite is
 the embedded engine; PostgreSQL drops in by implementing this same interface.
 """
 
@@ -56,6 +57,16 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(tx, *args, **kwargs)`` in a read-only transaction (a consistent snapshot)."""
+
+    async def read_short(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """:meth:`read` for a short read: a few rows found by key, no scan.
+
+        An engine that can answer it without leaving the event loop for less than a thread
+        hop costs does (SQLite: inline, on a connection of the loop's own); the others run
+        it as :meth:`read`. Never for a read whose rows grow with the data (listings,
+        journal pages, statistics): those would hold the loop.
+        """
+        return await self.read(fn, *args, **kwargs)
 
 
 MAX_INT64 = 2**63 - 1
