@@ -15,11 +15,13 @@ before it is reported missing; anything else 5xx is retried with backoff.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import io
 import re
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 import anyio.to_thread
@@ -38,6 +40,10 @@ from lucidlink.exceptions import (
 )
 
 _HASH_IN_THREAD = 256 * 1024
+_INLINE_MAX_BLOCK = 1024 * 1024
+"""Largest block accepted inline (the hub's limit is at most this)."""
+_INLINE_KEEP_BYTES = 32 * 1024 * 1024
+"""Small blocks the hub sent with metadata, held in memory at most (the oldest go first)."""
 _URL_BATCH = 512
 _PUT_RETRIES = 4
 _PUT_ATTEMPTS = 3
@@ -73,6 +79,8 @@ class BlockIO:
         self._downloads = asyncio.Semaphore(download_concurrency)
         self._uploads = asyncio.Semaphore(upload_concurrency)
         self._inflight: SingleFlight[str, bytes] = SingleFlight()  # by digest
+        self._inline: dict[str, bytes] = {}  # small blocks the hub answered with (oldest first)
+        self._inline_bytes = 0
 
     def _api(self, suffix: str) -> str:
         return f"/v1/filespaces/{self.filespace_id}{suffix}"
@@ -83,7 +91,7 @@ class BlockIO:
         missing = list(dict.fromkeys(
             h for h in hashes
             if (h not in self._urls or self._urls[h][1] < now)
-            and not self.cache.contains(self.filespace_id, h)
+            and h not in self._inline and not self.cache.contains(self.filespace_id, h)
         ))
         for start in range(0, len(missing), _URL_BATCH):
             batch = missing[start:start + _URL_BATCH]
@@ -92,6 +100,40 @@ class BlockIO:
             ttl = max(1.0, body["expires"] - time.time() - 30)
             for h, url in body["urls"].items():
                 self._urls[h] = (url, now + ttl)
+            for h, data in (body.get("inline") or {}).items():  # small blocks: no URL, the bytes
+                self.accept_inline(h, base64.b64decode(data))
+
+    def accept_inline(self, digest: str, data: bytes) -> bool:
+        """Keep a small block the hub sent with its metadata (``"data"`` in a file answer,
+        ``"inline"`` in a URL answer), once it matches its SHA-256; ``False`` (nothing kept)
+        when it does not. Later reads of it need no request. Held in memory, bounded
+        (:data:`_INLINE_KEEP_BYTES`; the oldest go first), not in the disk cache: a small
+        block costs no more to ask for again than to write to disk.
+        """
+        if digest in self._inline:
+            return True
+        if len(data) > _INLINE_MAX_BLOCK or hashlib.sha256(data).hexdigest() != digest:
+            return False
+        self._inline[digest] = data
+        self._inline_bytes += len(data)
+        while self._inline_bytes > _INLINE_KEEP_BYTES:
+            self._inline_bytes -= len(self._inline.pop(next(iter(self._inline))))
+        return True
+
+    def accept_file(self, info: Mapping[str, Any]) -> int:
+        """:meth:`accept_inline` every block of a ``GET .../file`` answer that carries its bytes,
+        and those of its ``prefetched`` answers; returns how many were kept."""
+        kept = 0
+        for answer in [info, *(info.get("prefetched") or ())]:
+            for block in answer.get("blocks") or ():
+                data = block.get("data")
+                if isinstance(data, str) and self.accept_inline(block["hash"], base64.b64decode(data)):
+                    kept += 1
+        return kept
+
+    def inline_block(self, digest: str) -> bytes | None:
+        """A small block's bytes, when the hub sent them and they are still held."""
+        return self._inline.get(digest)
 
     def is_cached(self, digest: str) -> bool:
         """Whether the block is in the daemon's cache (a local read away)."""
@@ -104,6 +146,9 @@ class BlockIO:
         reader giving up (a cancelled read-ahead) never fails it for the others, and it
         is cancelled only when no reader waits for it any more.
         """
+        inline = self._inline.get(digest)
+        if inline is not None and len(inline) == length:
+            return inline
         cached = await self.cache.get(self.filespace_id, digest, digest=digest)
         if cached is not None:
             return cached
@@ -112,6 +157,9 @@ class BlockIO:
     async def _download(self, digest: str, length: int) -> bytes:
         for attempt in range(2):
             await self.prepare_get_urls([digest])
+            inline = self._inline.get(digest)
+            if inline is not None and len(inline) == length:  # the hub answered its bytes
+                return inline
             url = self._urls[digest][0]
             async with self._downloads:
                 try:

@@ -21,6 +21,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 from collections.abc import Callable
@@ -43,6 +44,9 @@ _BATCH = 256
 _UPLOAD_GROUP_BYTES = 64 * 1024 * 1024
 _INLINE_MAX = 64 * 1024 * 1024
 """Bytes of small files waiting in memory for their commit, at most (then staging files)."""
+_INLINE_REQUEST_BYTES = 960_000
+"""A commit request carrying small blocks' bytes stays under about this many bytes of JSON
+(aiohttp warns about bodies over 1 MiB given as bytes, which a JSON body is)."""
 _BACKOFF_CAP = 5.0
 """Longest wait between two attempts of a commit while the hub is unreachable."""
 
@@ -136,6 +140,7 @@ class WriteBack:
         self._failures: list[tuple[PendingCommit, LucidLinkError]] = []
         self._attempt = 0
         self._inline_bytes = 0
+        self._inline_limit: int | None = None
 
     # -- queue -----------------------------------------------------------------------
 
@@ -179,6 +184,19 @@ class WriteBack:
             if scope == "subtree" and p.startswith(prefix):
                 return True
         return False
+
+    def set_inline_limit(self, limit: int) -> None:
+        """The hub's ``inline_block_max``: blocks up to it are committed with their bytes
+        instead of being uploaded (0: never). Unset, the flusher asks the hub once."""
+        self._inline_limit = max(0, int(limit))
+
+    async def _limit(self) -> int:
+        if self._inline_limit is None:
+            body = await self._transport.call("GET", f"/v1/filespaces/{self._filespace_id}",
+                                              idempotent=True)
+            # A hub that does not say keeps nothing inline: every block is uploaded.
+            self._inline_limit = max(0, int(body.get("inline_block_max") or 0))
+        return self._inline_limit
 
     def inline_room(self, size: int) -> bool:
         """Whether a change of ``size`` bytes may wait in memory (bounded in all)."""
@@ -312,8 +330,11 @@ class WriteBack:
         async with self._resolved:
             self._resolved.notify_all()
 
-    async def _upload(self, batch: list[PendingCommit], everything: bool = False) -> list[PendingCommit]:
-        """Upload the batch's blocks the hub lacks, read from staging; return what can be committed.
+    async def _upload(self, batch: list[PendingCommit], everything: bool = False, *,
+                      inline_max: int = 0) -> tuple[list[PendingCommit], dict[str, bytes]]:
+        """Upload the batch's blocks the hub lacks, read from staging; return what can be
+        committed, and the bytes of the blocks of at most ``inline_max`` bytes, which are
+        not uploaded: the commit carries them (the hub keeps them with the metadata).
 
         Reads go to a thread in groups of at most :data:`_UPLOAD_GROUP_BYTES`, so many
         small files cost few thread trips and large ones never sit in memory whole. A
@@ -328,13 +349,24 @@ class WriteBack:
                 for b in commit.blocks:
                     parts.setdefault(b["hash"], (b["index"] * commit.block_size, b["length"]))
             wanted.extend((commit, digest, off, n) for digest, (off, n) in parts.items())
+        carried: dict[str, bytes] = {}
+        if inline_max > 0:
+            small = [w for w in wanted if w[3] <= inline_max]
+            wanted = [w for w in wanted if w[3] > inline_max]
+            memory = [w for w in small if w[0].inline is not None]
+            for commit, digest, offset, length in memory:
+                assert commit.inline is not None
+                carried[digest] = commit.inline[offset:offset + length]
+            small = [w for w in small if w[0].inline is None]
+        else:
+            small = []
 
         lost: dict[str, PendingCommit] = {}
 
         def read(
             group: list[tuple[PendingCommit, str, int, int]],
-        ) -> dict[str, bytes | memoryview]:
-            out: dict[str, bytes | memoryview] = {}
+        ) -> dict[str, bytes]:
+            out: dict[str, bytes] = {}
             for commit, digest, offset, length in group:
                 if commit.inline is not None:
                     out[digest] = commit.inline[offset:offset + length]
@@ -348,11 +380,13 @@ class WriteBack:
                 out[digest] = data + bytes(length - len(data))
             return out
 
+        if small:  # one trip to a thread reads them all (a batch's inline bytes are bounded)
+            carried.update(await anyio.to_thread.run_sync(read, small))
         group: list[tuple[PendingCommit, str, int, int]] = []
         size = 0
         for item in [*wanted, None]:
             if group and (item is None or size + item[3] > _UPLOAD_GROUP_BYTES):
-                await self._blocks.upload(await anyio.to_thread.run_sync(read, group))
+                await self._blocks.upload(dict(await anyio.to_thread.run_sync(read, group)))
                 group, size = [], 0
             if item is not None:
                 group.append(item)
@@ -361,24 +395,52 @@ class WriteBack:
             await self._resolve(list(lost.values()), FilespaceError(
                 "the staging bytes of this closed file are gone from the daemon's root dir, so it cannot "
                 "be committed; write the file again"))
-        return [c for c in batch if c.id not in lost]
+        return [c for c in batch if c.id not in lost], carried
 
-    async def _post(self, batch: list[PendingCommit]) -> None:
+    async def _post(self, batch: list[PendingCommit], carried: dict[str, bytes] | None = None) -> None:
+        changes = []
+        for commit in batch:
+            change = commit.change()
+            if carried and any(b["hash"] in carried for b in commit.blocks):
+                change["blocks"] = [
+                    {**b, "data": base64.b64encode(carried[b["hash"]]).decode("ascii")}
+                    if b["hash"] in carried else b for b in commit.blocks]
+            changes.append(change)
         await self._transport.call("POST", f"/v1/filespaces/{self._filespace_id}/commits",
-                                   json={"commits": [c.change() for c in batch]},
+                                   json={"commits": changes},
                                    session_id=self._session(), idempotent=True)
 
     async def _commit_batch(self, batch: list[PendingCommit]) -> None:
-        """Commit a batch: acknowledged changes and refusals leave the queue; a transient error raises."""
-        batch = await self._upload(batch)
+        """Commit a batch (in requests of bounded size when small blocks travel inline)."""
+        limit = await self._limit()
+        if limit <= 0:
+            await self._commit_part(batch, 0)
+            return
+        part: list[PendingCommit] = []
+        size = 0
+        for commit in batch:
+            cost = 300 + 2 * len(commit.path.encode()) + sum(
+                n * 4 // 3 + 100 for off, n in commit.to_upload.values() if n <= limit)
+            if part and size + cost > _INLINE_REQUEST_BYTES:
+                await self._commit_part(part, limit)
+                part, size = [], 0
+            part.append(commit)
+            size += cost
+        if part:
+            await self._commit_part(part, limit)
+
+    async def _commit_part(self, batch: list[PendingCommit], inline_max: int) -> None:
+        """Commit changes in one request: acknowledged ones and refusals leave the queue; a
+        transient error raises."""
+        batch, carried = await self._upload(batch, inline_max=inline_max)
         if not batch:
             return
         try:
             try:
-                await self._post(batch)
+                await self._post(batch, carried)
             except BlockMissingError:
                 # Blocks vanished (GC) between upload and commit: upload all again.
-                batch = await self._upload(batch, everything=True)
+                batch, _ = await self._upload(batch, everything=True)
                 await self._post(batch)
         except LucidLinkError as err:
             if is_transient(err):
@@ -389,7 +451,7 @@ class WriteBack:
             # One change was refused: commit one by one so the others still land.
             for commit in batch:
                 try:
-                    await self._post([commit])
+                    await self._post([commit], carried)
                 except LucidLinkError as one:
                     if is_transient(one):
                         raise

@@ -20,10 +20,12 @@ from typing import Any
 from lucidlink.exceptions import LucidLinkError, PathExistsError
 from lucidlink.hub.config import (
     BLOCK_STORE_ENV,
+    INLINE_BLOCK_MAX_ENV,
     SQLITE_SYNCHRONOUS,
     SQLITE_SYNCHRONOUS_ENV,
     HubSettings,
     block_store_from_env,
+    inline_block_max_from_env,
     metadata_url_from_env,
     sqlite_synchronous_from_env,
 )
@@ -71,6 +73,7 @@ def serve_settings(args: argparse.Namespace) -> HubSettings:
     return HubSettings(
         host=args.host, port=args.port, public_url=args.public_url,
         sqlite_synchronous=sqlite_synchronous_from_env(args.sqlite_synchronous),
+        inline_block_max=inline_block_max_from_env(args.inline_block_max),
         **store_settings(args),
     )
 
@@ -352,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FULL (default: a committed change survives a power loss) or NORMAL "
                         "(faster; an OS crash may lose the last commits); "
                         f"default ${SQLITE_SYNCHRONOUS_ENV}, else FULL")
+    p.add_argument("--inline-block-max", type=int, default=None, metavar="BYTES",
+                   help="blocks of at most BYTES travel inside commits and live in the metadata "
+                        f"store (0: never); default ${INLINE_BLOCK_MAX_ENV}, else 65536")
     p.set_defaults(func=_guard(cmd_serve))
 
     p = hub.add_parser("init", help="create a workspace and filespaces if missing; print an admin token")

@@ -56,7 +56,8 @@ async def _collect(hub: Hub, grace: float, scope: list[str] | None) -> int:
     pairs = await hub.store.write(gc.marked, scope)
     pairs += await hub.store.write(gc.mark, grace, filespace_ids=scope)
     by_fs: dict[str, list[str]] = {}
-    for fs_id, digest in pairs:
+    stored = await hub.store.read(gc.in_block_store, pairs) if pairs else []
+    for fs_id, digest in stored:
         by_fs.setdefault(fs_id, []).append(digest)
     for fs_id, digests in by_fs.items():
         await hub.blocks.delete(fs_id, digests)

@@ -16,6 +16,8 @@ SQLITE_SYNCHRONOUS_ENV = "LUCIDHUB_SQLITE_SYNCHRONOUS"
 """Environment variable for ``sqlite_synchronous`` when ``--sqlite-synchronous`` is not given."""
 SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
 """The SQLite ``synchronous`` levels the hub accepts; the first is the default."""
+INLINE_BLOCK_MAX_ENV = "LUCIDHUB_INLINE_BLOCK_MAX"
+"""Environment variable for ``inline_block_max`` when ``--inline-block-max`` is not given."""
 BLOCK_STORE_ENV = "LUCIDHUB_BLOCK_STORE"
 """Environment variable naming the block store (``s3://BUCKET/PREFIX``) when ``--block-store``
 is not given."""
@@ -51,6 +53,14 @@ def _check_block_store(settings: HubSettings, attribute: attrs.Attribute[str | N
         raise ConfigurationError(
             f"block store {value!r} is not supported: give s3://BUCKET[/PREFIX] for an S3 bucket, "
             "or leave it unset for a directory in the data dir", field="block_store")
+
+
+def _check_inline_max(settings: HubSettings, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1024 * 1024:
+        raise ConfigurationError(
+            f"inline_block_max must be a number of bytes from 0 (off) to 1048576, not {value!r}: "
+            "blocks up to it are kept in the metadata store",
+            field="inline_block_max")
 
 
 def _is_postgres(url: str | None) -> bool:
@@ -89,6 +99,9 @@ class HubSettings:
     """SQLite's ``synchronous`` level: ``FULL`` (default; every commit is fsynced, so an
     acknowledged change survives a power loss) or ``NORMAL`` (opt-in; faster, durable
     across a hub crash, but an OS crash or power loss may drop the last commits)."""
+    inline_block_max: int = attrs.field(default=65536, validator=_check_inline_max)
+    """Blocks of at most this many bytes may be committed with their bytes in the commit and
+    are then kept in the metadata store (``block_data``), not the block store; 0 disables it."""
     block_store: str | None = attrs.field(default=None, validator=_check_block_store)
     """``s3://BUCKET[/PREFIX]`` to keep blocks in an S3 bucket; default: the data dir."""
     s3_endpoint_url: str | None = None
@@ -141,6 +154,19 @@ def metadata_url_from_env(explicit: str | None) -> str | None:
 def sqlite_synchronous_from_env(explicit: str | None) -> str:
     """``--sqlite-synchronous`` if given, else ``LUCIDHUB_SQLITE_SYNCHRONOUS``, else ``FULL``."""
     return explicit or os.environ.get(SQLITE_SYNCHRONOUS_ENV) or SQLITE_SYNCHRONOUS[0]
+
+
+def inline_block_max_from_env(explicit: int | None) -> int:
+    """``--inline-block-max`` if given, else ``LUCIDHUB_INLINE_BLOCK_MAX``, else 65536."""
+    if explicit is not None:
+        return explicit
+    value = os.environ.get(INLINE_BLOCK_MAX_ENV)
+    if not value:
+        return 65536
+    if not value.isascii() or not value.isdigit():
+        raise ConfigurationError(
+            f"{INLINE_BLOCK_MAX_ENV}={value!r} is not a number of bytes", field="inline_block_max")
+    return int(value)
 
 
 def block_store_from_env(explicit: str | None) -> str | None:

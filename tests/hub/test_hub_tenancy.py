@@ -54,7 +54,7 @@ pytest_plugins = ["tests.support.hubfixtures"]
 IDENTITIES = ("stranger", "limited", "reader", "revoked", "replay")
 
 EXTRA_TABLES = ("locks", "range_locks", "data_stores", "external_files", "counters", "meta",
-                "symlinks")
+                "symlinks", "block_data", "block_chunks")
 
 
 def full_snapshot(api: Api) -> dict[str, Any]:
@@ -322,6 +322,11 @@ async def _truncate(w: World) -> Req:
 @row("GET", "/v1/filespaces/{fs}/file")
 async def _file(w: World) -> Req:
     return with_session(w, "GET", w.p("file") + "?" + q(path="/file"))
+
+
+@row("POST", "/v1/filespaces/{fs}/files")
+async def _files(w: World) -> Req:
+    return with_session(w, "POST", w.p("files"), json={"paths": ["/file"]})
 
 
 @row("POST", "/v1/filespaces/{fs}/commit", session=True, write=True)

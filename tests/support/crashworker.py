@@ -135,9 +135,9 @@ def install(crash: CrashPoint) -> None:
 
     orig_post = WriteBack._post
 
-    async def _post(self: Any, batch: Any) -> None:
+    async def _post(self: Any, batch: Any, *args: Any, **kwargs: Any) -> None:
         crash.hit("before_post")
-        await orig_post(self, batch)
+        await orig_post(self, batch, *args, **kwargs)
         crash.hit("after_post")
 
     class _Os:

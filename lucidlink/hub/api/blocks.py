@@ -19,7 +19,7 @@ from lucidlink.hub.api.context import hub_of
 from lucidlink.hub.api.http import ok, query, read_body
 from lucidlink.hub.api.route import INT, RouteTable, obj, ref, signed_params
 from lucidlink.hub.blockstore.local import LocalBlockStore
-from lucidlink.hub.core import files
+from lucidlink.hub.core import files, inline_blocks
 from lucidlink.hub.identifiers import HASH_RE, ID_RE
 
 ROUTES = RouteTable()
@@ -53,9 +53,30 @@ async def get_block(request: web.Request) -> web.StreamResponse:
     fs_id, digest = _check_block_url(request, "get")
     path = _local_store(request).path_of(fs_id, digest)
     if not await anyio.to_thread.run_sync(path.exists):
-        raise PathNotFoundError(f"block {digest[:12]}... is not in the block store")
+        # A block kept inline (a client that asked for a URL by hash): served from the metadata store.
+        data = await hub_of(request).store.read(inline_blocks.read_one, fs_id, digest)
+        if data is None:
+            raise PathNotFoundError(f"block {digest[:12]}... is not in the block store")
+        return _inline_response(request, data)
     return web.FileResponse(path, headers={"Cache-Control": "private, max-age=31536000, immutable",
                                            "Content-Type": "application/octet-stream"})
+
+
+def _inline_response(request: web.Request, data: bytes) -> web.Response:
+    """An inline block's bytes, honouring a single ``Range: bytes=a-b`` as the file response does."""
+    headers = {"Cache-Control": "private, max-age=31536000, immutable",
+               "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"}
+    try:
+        ranges = request.http_range
+    except ValueError:
+        ranges = slice(None, None)
+    if ranges.start is None and ranges.stop is None:
+        return web.Response(body=data, headers=headers)
+    start, stop, _ = ranges.indices(len(data))
+    if ranges.start is not None and ranges.start >= len(data) or start >= stop:
+        return web.Response(status=416, headers={"Content-Range": f"bytes */{len(data)}"})
+    headers["Content-Range"] = f"bytes {start}-{stop - 1}/{len(data)}"
+    return web.Response(body=data[start:stop], status=206, headers=headers)
 
 
 @route("PUT", "/v1/blocks/{fs}/{hash}", "Upload a block on a signed URL; its bytes must hash to its name.",

@@ -5,17 +5,21 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import anyio.to_thread
 from aiohttp import web
 
 from lucidlink.exceptions import BadRequestError
 from lucidlink.hub.api.context import base_url_of, body_of, changed, filespace_of, hub_of, write_as
-from lucidlink.hub.api.http import ok, path_arg, query
+from lucidlink.hub.api.http import int_arg, ok, path_arg, query
 from lucidlink.hub.api.route import ENTRY, INT, PATH, STR, RouteTable, obj, ref
-from lucidlink.hub.core import files
+from lucidlink.hub.core import file_answers, files, inline_blocks
 from lucidlink.hub.identifiers import HASH_RE
 from lucidlink.hub.uploads import confirm_uploads
 
 MAX_URL_BATCH = 1024
+MAX_FILES_BATCH = 1000
+_DECODE_IN_THREAD = 1024 * 1024
+"""A batch carrying more inline bytes than this is decoded and hashed in a worker thread."""
 ROUTES = RouteTable()
 route = ROUTES.route
 
@@ -30,24 +34,71 @@ def _changes_of(items: list[Any]) -> list[dict[str, Any]]:
     return changes
 
 
-@route("GET", "/v1/filespaces/{fs}/file", "A file's current version: entry and block list.",
-       params={"path": PATH}, required_params=("path",), errors=(409,), response=obj({
-           "entry": ENTRY, "block_size": INT, "external": {"type": "object"}, "blocks": {"type": "array", "items": obj(
-               {"index": INT, "hash": ref("Hash"), "length": INT, "used": INT})}}, ("entry", "block_size", "blocks")))
+_BLOCK = obj({"index": INT, "hash": ref("Hash"), "length": INT, "used": INT,
+              "data": {**STR, "contentEncoding": "base64",
+                       "description": "the block's bytes, when the hub keeps it inline (small blocks)"}},
+             ("index", "hash", "length", "used"))
+_FILE = obj({"entry": ENTRY, "block_size": INT, "external": {"type": "object"},
+             "blocks": {"type": "array", "items": _BLOCK}}, ("entry", "block_size", "blocks"))
+
+
+async def _inline_of(request: web.Request, changes: list[dict[str, Any]]) -> dict[str, bytes]:
+    """The verified inline bytes the changes carry (removed from them), checked before any transaction."""
+    limit = hub_of(request).settings.inline_block_max
+    if inline_blocks.inline_bytes(changes) > _DECODE_IN_THREAD:
+        return await anyio.to_thread.run_sync(inline_blocks.decode, changes, limit)
+    return inline_blocks.decode(changes, limit)
+
+
+@route("GET", "/v1/filespaces/{fs}/file",
+       "A file's current version: entry and block list; blocks kept inline carry their bytes ('data'). "
+       "With 'prefetch' N, 'prefetched' also answers up to N regular files that follow it in its "
+       "directory (name order), until their inline bytes pass 4 MiB.",
+       params={"path": PATH, "prefetch": {"type": "integer", "minimum": 0, "maximum": file_answers.MAX_PREFETCH}},
+       required_params=("path",), errors=(409,),
+       response={**_FILE, "properties": {**_FILE["properties"],
+                                         "prefetched": {"type": "array", "items": _FILE}}})
 async def read_file(request: web.Request) -> web.StreamResponse:
     _, fs = await filespace_of(request)
-    path = path_arg(query(request).get("path"))
-    return ok(await hub_of(request).store.read(files.read_file, fs["id"], path))
+    q = query(request)
+    path = path_arg(q.get("path"))
+    store = hub_of(request).store
+    if "prefetch" in q:
+        prefetch = int_arg(q["prefetch"], "prefetch", lo=0, hi=file_answers.MAX_PREFETCH)
+        return ok(await store.read(file_answers.read_file_prefetch, fs["id"], path, prefetch))
+    return ok(await store.read(files.read_file, fs["id"], path, with_data=True))
 
 
-@route("POST", "/v1/filespaces/{fs}/commit", "Atomically apply block changes to one file; bumps its version.",
-       request=ref("Commit"), response=ref("CommitResult"), errors=(403, 409))
+@route("POST", "/v1/filespaces/{fs}/files",
+       "Several files' current versions (as GET .../file, inline bytes included) in one read "
+       "transaction, in the request's order; a path that cannot be read answers its error in place.",
+       request=obj({"paths": {"type": "array", "minItems": 1, "maxItems": MAX_FILES_BATCH,
+                              "items": {**STR, "description": "a filespace path; one that is not "
+                                                              "valid answers its error in place"}}},
+                   ("paths",)),
+       response=obj({"files": {"type": "array", "items": obj(
+           {"path": STR, "file": _FILE, "error": obj({"code": STR, "message": STR})}, ("path",))}}))
+async def read_files(request: web.Request) -> web.StreamResponse:
+    _, fs = await filespace_of(request)
+    body = await body_of(request)
+    paths = body.get("paths")
+    if (not isinstance(paths, list) or not 0 < len(paths) <= MAX_FILES_BATCH
+            or not all(isinstance(p, str) for p in paths)):
+        raise BadRequestError(f"'paths' must be a list of 1 to {MAX_FILES_BATCH} paths (strings)")
+    return ok({"files": await hub_of(request).store.read(file_answers.read_files, fs["id"], paths)})
+
+
+@route("POST", "/v1/filespaces/{fs}/commit",
+       "Atomically apply block changes to one file; bumps its version. A block of at most the hub's "
+       "inline limit may carry its bytes ('data', base64): it is then kept with the metadata, not uploaded.",
+       request=ref("Commit"), response=ref("CommitResult"), errors=(403, 409, 422, 503))
 async def commit(request: web.Request) -> web.StreamResponse:
     p, fs = await filespace_of(request, write="write files")
     body = await body_of(request)
     changes = _changes_of([body])
+    inline = await _inline_of(request, changes)
     await confirm_uploads(hub_of(request), fs["id"], changes)
-    results = await write_as(request, p, files.commit_many, fs["id"], changes)
+    results = await write_as(request, p, files.commit_many, fs["id"], changes, inline=inline)
     changed(request, fs["id"])
     return ok(results[0])
 
@@ -55,7 +106,7 @@ async def commit(request: web.Request) -> web.StreamResponse:
 @route("POST", "/v1/filespaces/{fs}/commits",
        "Several commits in one call and one transaction: all land or none do.",
        request=obj({"commits": {"type": "array", "minItems": 1, "items": ref("Commit")}}, ("commits",)),
-       response=obj({"results": {"type": "array", "items": ref("CommitResult")}}), errors=(403, 409))
+       response=obj({"results": {"type": "array", "items": ref("CommitResult")}}), errors=(403, 409, 422, 503))
 async def commit_batch(request: web.Request) -> web.StreamResponse:
     p, fs = await filespace_of(request, write="write files")
     body = await body_of(request)
@@ -63,8 +114,9 @@ async def commit_batch(request: web.Request) -> web.StreamResponse:
     if not isinstance(changes, list) or not changes:
         raise BadRequestError("'commits' must be a non-empty list")
     changes = _changes_of(changes)
+    inline = await _inline_of(request, changes)
     await confirm_uploads(hub_of(request), fs["id"], changes)
-    results = await write_as(request, p, files.commit_many, fs["id"], changes)
+    results = await write_as(request, p, files.commit_many, fs["id"], changes, inline=inline)
     changed(request, fs["id"])
     return ok({"results": results})
 
@@ -80,7 +132,11 @@ async def commit_batch(request: web.Request) -> web.StreamResponse:
                      "headers": {"type": "object", "additionalProperties": {
                          "type": "object", "additionalProperties": STR}},
                      "present": {"type": "array", "items": ref("Hash")}, "expires": INT,
-                     "block_size": INT}), errors=(403, 503))
+                     "block_size": INT,
+                     "inline": {"type": "object", "additionalProperties": {**STR, "contentEncoding": "base64"},
+                                "description": "op 'get': the bytes (base64) of blocks kept inline, "
+                                               "which get no URL"}},
+                    ("urls", "headers", "present", "expires", "block_size")), errors=(403, 503))
 async def block_urls(request: web.Request) -> web.StreamResponse:
     p, fs = await filespace_of(request)
     body = await body_of(request)
@@ -106,12 +162,19 @@ async def block_urls(request: web.Request) -> web.StreamResponse:
         known = await hub.store.write(begin, fs["id"], hashes)
         present = sorted(known)
         hashes = [h for h in hashes if h not in known]
+    inline: dict[str, bytes] = {}
+    if op == "get" and hashes:
+        inline = await hub.store.read(inline_blocks.read_many, fs["id"], hashes)
+        hashes = [h for h in hashes if h not in inline]
     ttl = hub.settings.url_ttl_seconds
     signed = await hub.blocks.sign_urls(base_url_of(request), fs["id"], hashes, op, ttl)
-    return ok({"urls": {h: r.url for h, r in signed.items()},
-               "headers": {h: dict(r.headers) for h, r in signed.items() if r.headers},
-               "present": present, "expires": int(time.time() + ttl),
-               "block_size": fs["block_size"]})
+    answer = {"urls": {h: r.url for h, r in signed.items()},
+              "headers": {h: dict(r.headers) for h, r in signed.items() if r.headers},
+              "present": present, "expires": int(time.time() + ttl),
+              "block_size": fs["block_size"]}
+    if op == "get":
+        answer["inline"] = {h: inline_blocks.encode(data) for h, data in inline.items()}
+    return ok(answer)
 
 
 @route("GET", "/v1/filespaces/{fs}/statistics", "File, directory and byte counts of the filespace.",

@@ -15,8 +15,9 @@ ROUTES = RouteTable()
 route = ROUTES.route
 
 
-def _filespace_json(row: Any) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "created": row["created"], "block_size": row["block_size"]}
+def _filespace_json(row: Any, inline_block_max: int) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "created": row["created"], "block_size": row["block_size"],
+            "inline_block_max": inline_block_max}
 
 
 @route("GET", "/v1/whoami", "The token's workspace and rights.", response=obj({
@@ -38,11 +39,12 @@ async def whoami(request: web.Request) -> web.StreamResponse:
 async def list_filespaces(request: web.Request) -> web.StreamResponse:
     p = await principal_of(request)
     rows = await hub_of(request).store.read(admin.list_filespaces, p.workspace_id)
-    return ok({"filespaces": [_filespace_json(r) for r in rows if p.may_use(r["id"])]})
+    limit = hub_of(request).settings.inline_block_max
+    return ok({"filespaces": [_filespace_json(r, limit) for r in rows if p.may_use(r["id"])]})
 
 
 @route("GET", "/v1/filespaces/{fs}", "One filespace, with its journal position.", response=ref("Filespace"))
 async def get_filespace(request: web.Request) -> web.StreamResponse:
     _, fs = await filespace_of(request)
     seq = await hub_of(request).store.read(journal.current_seq, fs["id"])
-    return ok({**_filespace_json(fs), "seq": seq})
+    return ok({**_filespace_json(fs, hub_of(request).settings.inline_block_max), "seq": seq})

@@ -25,6 +25,7 @@ from lucidlink.hub.api.route import Route, Setting
 from lucidlink.hub.api.routes import ROUTES
 from lucidlink.hub.config import HubSettings
 from lucidlink.hub.core.admin import MAX_BLOCK_SIZE
+from lucidlink.hub.core.inline_blocks import BASE64_PATTERN
 from lucidlink.hub.store.base import MAX_INT64
 from lucidlink.paths import MAX_NAME_BYTES, MAX_PATH_BYTES
 from lucidlink.types import MAX_OBJECT_ID_BYTES
@@ -127,7 +128,10 @@ SCHEMAS: dict[str, Any] = {
     "Filespace": {
         "type": "object",
         "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "created": {"type": "integer"},
-                       "block_size": {"type": "integer"}, "seq": {"type": "integer"}},
+                       "block_size": {"type": "integer"}, "seq": {"type": "integer"},
+                       "inline_block_max": {"type": "integer", "minimum": 0,
+                                            "description": "blocks of at most this many bytes may be "
+                                                           "committed with their bytes ('data'); 0: none"}},
         "required": ["id", "name", "created", "block_size"],
     },
     "Commit": {
@@ -156,8 +160,15 @@ SCHEMAS: dict[str, Any] = {
                         "index": _int(),
                         "hash": {"$ref": "#/components/schemas/Hash"},
                         "length": _int(1, MAX_BLOCK_SIZE),
+                        "data": {"type": "string", "contentEncoding": "base64", "pattern": BASE64_PATTERN,
+                                 "description": "the block's bytes (base64), only when 'length' is at most "
+                                                "the hub's inline_block_max (GET /v1/filespaces/{fs}): the "
+                                                "hub verifies them and keeps the block with the metadata; "
+                                                "a wrong length or hash is 422, nothing changed"},
                     },
                     "required": ["index", "hash", "length"],
+                    "if": {"required": ["data"]},
+                    "then": {"properties": {"length": {"maximum": Setting("inline_block_max")}}},
                 },
             },
         },

@@ -23,7 +23,18 @@ from lucidlink.exceptions import (
     PathNotFoundError,
     ReadOnlyError,
 )
-from lucidlink.hub.core import connect, gc, idempotency, journal, locks, range_locks, tree, versions
+from lucidlink.hub.core import (
+    connect,
+    gc,
+    idempotency,
+    inline_blocks,
+    journal,
+    locks,
+    range_locks,
+    tree,
+    versions,
+)
+from lucidlink.hub.core.commit_batch import CommitBatch
 from lucidlink.hub.identifiers import HASH_RE
 from lucidlink.hub.store.base import MAX_INT64, Row, Tx
 
@@ -37,31 +48,54 @@ def block_size_of(tx: Tx, filespace_id: str) -> int:
     return int(row["block_size"])
 
 
-def blocks_of(tx: Tx, node_id: int) -> list[dict[str, Any]]:
-    """The block list of a file, by slot."""
-    return [
-        dict(r)
-        for r in tx.all(
-            "SELECT idx AS \"index\", hash, length, used FROM file_blocks "
-            "WHERE node_id = ? ORDER BY idx",
-            (node_id,),
-        )
-    ]
+def blocks_of(tx: Tx, node_id: int, *, with_data: bool = False) -> list[dict[str, Any]]:
+    """The block list of a file, by slot; ``with_data``: inline blocks carry ``"data"`` (base64)."""
+    if not with_data:
+        return [
+            dict(r)
+            for r in tx.all(
+                "SELECT idx AS \"index\", hash, length, used FROM file_blocks "
+                "WHERE node_id = ? ORDER BY idx",
+                (node_id,),
+            )
+        ]
+    out = []
+    for r in tx.all(
+        "SELECT f.idx AS \"index\", f.hash, f.length, f.used, d.data FROM file_blocks f "
+        "LEFT JOIN block_data d ON d.filespace_id = f.filespace_id AND d.hash = f.hash "
+        "WHERE f.node_id = ? ORDER BY f.idx",
+        (node_id,),
+    ):
+        block = {"index": r["index"], "hash": r["hash"], "length": r["length"], "used": r["used"]}
+        if r["data"] is not None:
+            block["data"] = inline_blocks.encode(bytes(r["data"]))
+        out.append(block)
+    return out
 
 
-def read_file(tx: Tx, filespace_id: str, path: str) -> dict[str, Any]:
-    """A file's entry, its block size and its block list (one consistent version)."""
+def read_file(tx: Tx, filespace_id: str, path: str, *, with_data: bool = False) -> dict[str, Any]:
+    """A file's entry, its block size and its block list (one consistent version).
+
+    ``with_data``: blocks kept inline (:mod:`lucidlink.hub.core.inline_blocks`) carry
+    their bytes as ``"data"`` (base64), so reading the file needs no other request.
+    """
     node = tree.get(tx, filespace_id, path)
+    return file_answer(tx, filespace_id, node, path, block_size_of(tx, filespace_id), with_data)
+
+
+def file_answer(tx: Tx, filespace_id: str, node: Row, path: str, block_size: int,
+                with_data: bool) -> dict[str, Any]:
+    """:func:`read_file`'s answer for a node already looked up."""
     if node["type"] == "dir":
         raise IsADirectoryFilespaceError(f"{path} is a directory, not a file", path=path)
     if node["type"] == "external":  # Connect: no blocks; the client reads the object (aio/external.py)
         external = connect.external_of(tx, int(node["id"]))
-        return {"entry": tree.entry_json(node, path, external), "block_size": block_size_of(tx, filespace_id),
+        return {"entry": tree.entry_json(node, path, external), "block_size": block_size,
                 "blocks": [], "external": external}
     return {
         "entry": tree.entry_json(node, path),
-        "block_size": block_size_of(tx, filespace_id),
-        "blocks": blocks_of(tx, node["id"]),
+        "block_size": block_size,
+        "blocks": blocks_of(tx, node["id"], with_data=with_data),
     }
 
 
@@ -132,7 +166,8 @@ def _shrink(tx: Tx, filespace_id: str, node_id: int, size: int, block_size: int)
         )
 
 
-def check_change(tx: Tx, filespace_id: str, change: dict[str, Any]) -> tuple[Any, ...]:
+def check_change(tx: Tx, filespace_id: str, change: dict[str, Any],
+                 block_size: int | None = None) -> tuple[Any, ...]:
     """Validate one change of :func:`commit` (changes nothing); its fields, with their defaults,
     and the filespace's block size.
 
@@ -166,7 +201,8 @@ def check_change(tx: Tx, filespace_id: str, change: dict[str, Any]) -> tuple[Any
         not isinstance(truncate_to, int) or isinstance(truncate_to, bool) or not 0 <= truncate_to <= MAX_INT64
     ):
         raise BadRequestError(f"'truncate_to' must be an integer from 0 to {MAX_INT64}, not {truncate_to!r}")
-    block_size = block_size_of(tx, filespace_id)
+    if block_size is None:
+        block_size = block_size_of(tx, filespace_id)
     blocks = _validate_blocks(change.get("blocks", []), size, block_size)
 
     lock_id = change.get("lock_id")
@@ -175,30 +211,46 @@ def check_change(tx: Tx, filespace_id: str, change: dict[str, Any]) -> tuple[Any
     return path, size, mode, mtime, base_version, replace, truncate_to, blocks, lock_id, block_size
 
 
-def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | None) -> dict[str, Any]:
+def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | None,
+           batch: CommitBatch | None = None) -> dict[str, Any]:
     """Apply one change to a file atomically and bump its version.
 
     ``change``: ``path``; ``size`` (new size); ``blocks`` (the slots this change
     replaces); ``replace`` (true: the file's old slots are all dropped first, as for a
     file opened with ``w``); ``truncate_to`` (the file was cut to this size before the
-    new blocks were written, so slots past it are dropped first); ``mode`` (``create`` makes the file if missing,
-    ``exclusive`` requires that it is missing, ``existing`` that it exists);
-    ``base_version`` (the version a partial change was built on: when others committed
-    since, the change is merged or refused by :mod:`lucidlink.hub.core.versions`' rule);
-    ``mtime`` (ns, optional).
+    new blocks were written, so slots past it are dropped first); ``mode`` (``create``
+    makes the file if missing, ``exclusive`` requires that it is missing, ``existing``
+    that it exists); ``base_version`` (the version a partial change was built on: when
+    others committed since, the change is merged or refused by
+    :mod:`lucidlink.hub.core.versions`' rule); ``mtime`` (ns, optional).
+
+    ``batch``: the lookups and deferred writes shared by the commits of one transaction
+    (:func:`commit_many`); the result's ``seq`` is then filled in by ``batch.finish``.
     """
     path, size, mode, mtime, base_version, replace, truncate_to, blocks, lock_id, block_size = check_change(
-        tx, filespace_id, change)
-    parent, name = tree.parent_dir(tx, filespace_id, path)
-    locks.check_commit(tx, filespace_id, path, session_id, lock_id)
-    node = tree.child(tx, parent["id"], name)
+        tx, filespace_id, change, None if batch is None else batch.block_size)
+    if batch is None:
+        parent, name = tree.parent_dir(tx, filespace_id, path)
+    else:
+        parent, name = batch.parent_dir(tx, path)
+    if batch is None or batch.locks_possible or lock_id is not None:
+        locks.check_commit(tx, filespace_id, path, session_id, lock_id)
+    if batch is None:
+        node = tree.child(tx, parent["id"], name)
+    else:
+        node = batch.child(tx, path.rpartition("/")[0], parent["id"], name)
     now = time.time_ns()
     created = node is None
     if node is None:
         if mode == "existing":
             raise PathNotFoundError(f"{path} does not exist; create it first", path=path)
-        node = tree.insert_node(tx, filespace_id, parent["id"], name, "file", now)
-        tree.touch_dir(tx, parent["id"], now)
+        if batch is None:
+            node = tree.insert_node(tx, filespace_id, parent["id"], name, "file", now)
+            tree.touch_dir(tx, parent["id"], now)
+        else:  # the new node gets its final size and mtime at once (below: no update)
+            node = _insert_file(tx, filespace_id, parent["id"], name, size,
+                                mtime if mtime is not None else now, now)
+            batch.touch_dir(parent["id"], now)
     elif node["type"] == "dir":
         raise IsADirectoryFilespaceError(f"{path} is a directory; it cannot be written", path=path)
     elif node["type"] == "external":  # Connect
@@ -220,17 +272,22 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
         versions.check_merge(tx, path, int(node["id"]), int(node["version"]), base_version, ours)
         if not ours.resized:
             size = old_size  # the other writer's size stands; this change kept the one it saw
-    _check_blocks_present(tx, filespace_id, [(b[1], b[2]) for b in blocks])
+    if batch is None:
+        _check_blocks_present(tx, filespace_id, [(b[1], b[2]) for b in blocks])
+    else:
+        batch.check_present((b[1], b[2]) for b in blocks)
     node_id = int(node["id"])
-    # Blocks this change unreferences start their GC grace period now (gc.py).
-    if replace:
+    # Blocks this change unreferences start their GC grace period now (gc.py). A file
+    # created by this change has no slots yet: nothing to release, drop or clip.
+    if replace and not created:
         gc.release_blocks(tx, filespace_id, node_id)
         tx.execute("DELETE FROM file_blocks WHERE node_id = ?", (node_id,))
-    elif truncate_to is not None:
+    elif truncate_to is not None and not created:
         _shrink(tx, filespace_id, node_id, truncate_to, block_size)
-    _shrink(tx, filespace_id, node_id, size, block_size)
+    if not created:
+        _shrink(tx, filespace_id, node_id, size, block_size)
     if blocks:
-        if not replace:
+        if not replace and not created:
             gc.release_blocks(tx, filespace_id, node_id, [b[0] for b in blocks])
         tx.executemany(
             "INSERT INTO file_blocks (node_id, idx, filespace_id, hash, length, used) "
@@ -242,44 +299,77 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
     changed = versions.footprint(
         block_size=block_size, slots=[b[0] for b in blocks], replace=replace or created,
         old_size=old_size, new_size=size, truncate_to=truncate_to)
-    range_locks.check_change(tx, filespace_id, path, session_id, changed.ranges, block_size,
-                             f"changing {path}")
+    if batch is None or batch.ranges_possible:
+        range_locks.check_change(tx, filespace_id, path, session_id, changed.ranges, block_size,
+                                 f"changing {path}")
     versions.record(tx, node_id, version, changed, size)
-    tx.execute(
-        "UPDATE nodes SET size = ?, mtime = ?, version = ? WHERE id = ?",
-        (size, mtime if mtime is not None else now, version, node_id),
-    )
-    seq = journal.append(
-        tx, filespace_id, "create" if created else "modify", path, node_id=node_id, type="file",
-        size=size, version=version, session_id=session_id,
-    )
-    updated = tx.one(f"SELECT {tree.NODE_COLUMNS} FROM nodes WHERE id = ?", (node_id,))
-    assert updated is not None
-    return {"entry": tree.entry_json(updated, path), "seq": seq, "created": created}
+    new_mtime = mtime if mtime is not None else now
+    if batch is None or not created:
+        tx.execute("UPDATE nodes SET size = ?, mtime = ?, version = ? WHERE id = ?",
+                   (size, new_mtime, version, node_id))
+    op = "create" if created else "modify"
+    if batch is None:
+        seq: int | None = journal.append(tx, filespace_id, op, path, node_id=node_id, type="file",
+                                         size=size, version=version, session_id=session_id)
+        updated = tx.one(f"SELECT {tree.NODE_COLUMNS} FROM nodes WHERE id = ?", (node_id,))
+        assert updated is not None
+        return {"entry": tree.entry_json(updated, path), "seq": seq, "created": created}
+    row = {"id": node_id, "parent_id": parent["id"], "name": name, "type": "file", "size": size,
+           "mtime": new_mtime, "ctime": node["ctime"], "version": version}
+    batch.record_child(parent["id"], name, row)
+    result: dict[str, Any] = {"entry": tree.entry_json(row, path), "seq": None, "created": created}
+    batch.journal(result, op=op, node_id=node_id, type="file", path=path, size=size, version=version)
+    return result
 
+
+def _insert_file(tx: Tx, filespace_id: str, parent_id: int, name: str, size: int, mtime: int,
+                 now: int) -> Row:
+    """A new file node with its size and mtime (version 1)."""
+    row = tx.one(
+        "INSERT INTO nodes (filespace_id, parent_id, name, type, size, mtime, ctime, version) "
+        f"VALUES (?, ?, ?, 'file', ?, ?, ?, 1) RETURNING {tree.NODE_COLUMNS}",
+        (filespace_id, parent_id, name, size, mtime, now),
+    )
+    assert row is not None
+    return row
 
 
 def commit_many(
-    tx: Tx, filespace_id: str, changes: list[dict[str, Any]], session_id: str | None
+    tx: Tx, filespace_id: str, changes: list[dict[str, Any]], session_id: str | None,
+    inline: dict[str, bytes] | None = None,
 ) -> list[dict[str, Any]]:
     """Apply several commits in this one transaction: all land or none do.
 
     A change that names a ``change_id`` already applied is answered with its first
     result, never applied twice (:mod:`lucidlink.hub.core.idempotency`). Paths must be
-    canonical already.
+    canonical already. ``inline``: verified bytes of small blocks the changes carried
+    (:func:`lucidlink.hub.core.inline_blocks.decode`), stored first, in this transaction.
+    The commits share their lookups and bulk writes (:class:`CommitBatch`).
     """
-    results = []
-    for change in changes:
-        change_id = idempotency.change_id_of(change)
-        done = idempotency.applied(tx, filespace_id, change_id) if change_id else None
+    if inline:
+        inline_blocks.store(tx, filespace_id, inline)
+    batch = CommitBatch(tx, filespace_id, changes, block_size_of(tx, filespace_id))
+    ids = [idempotency.change_id_of(change) for change in changes]
+    done_before = batch.applied(tx, [i for i in ids if i])
+    results: list[dict[str, Any]] = []
+    repeats: list[int] = []
+    for change, change_id in zip(changes, ids, strict=True):
+        done = done_before.get(change_id) if change_id else None
         if done is not None:
-            check_change(tx, filespace_id, change)  # a replay answers only a well-formed request
+            check_change(tx, filespace_id, change, batch.block_size)  # a replay answers only a well-formed request
+            if "replayed" not in done:  # applied earlier in this very batch
+                repeats.append(len(results))
         else:
-            done = commit(tx, filespace_id, change, session_id)  # validates it
+            done = commit(tx, filespace_id, change, session_id, batch)  # validates it
             if change_id:
-                idempotency.remember(tx, filespace_id, change_id, done)
+                batch.remember(change_id, done)
+                done_before[change_id] = done
         results.append(done)
+    batch.finish(tx, session_id)
+    for i in repeats:
+        results[i] = dict(results[i], replayed=True)
     return results
+
 
 def truncate(tx: Tx, filespace_id: str, path: str, size: int, session_id: str | None) -> dict[str, Any]:
     """Shrink or extend a file to ``size`` without moving any bytes."""

@@ -20,8 +20,10 @@ delete, move over a target). A GC pass:
    is older than ``grace`` become ``deleting``: ``live`` ones, and ``uploading`` ones
    left by uploads that died (a SIGKILLed hub). No commit can still use a marked
    block (commits accept only ``live``; the SDK re-uploads on ``block_missing``);
-2. the bytes are deleted from the block store;
-3. ``forget``: the ``deleting`` rows are removed.
+2. the bytes are deleted from the block store (an inline block's are not there:
+   :func:`in_block_store` leaves it out);
+3. ``forget``: the ``deleting`` rows are removed, with the ``block_data`` bytes of
+   inline blocks (:mod:`lucidlink.hub.core.inline_blocks`).
 
 What this guarantees, given ``grace`` >= the signed-URL lifetime (``url_ttl_seconds``;
 :class:`~lucidlink.hub.config.HubSettings` and ``POST /v1/admin/gc`` refuse less):
@@ -49,6 +51,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 
+from lucidlink.hub.core import inline_blocks
 from lucidlink.hub.store.base import Tx
 
 _CHUNK = 500
@@ -97,8 +100,16 @@ def marked(tx: Tx, filespace_ids: Sequence[str] | None = None) -> list[tuple[str
     )]
 
 
+def in_block_store(tx: Tx, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Those of ``pairs`` whose bytes are in the block store: inline blocks
+    (:mod:`lucidlink.hub.core.inline_blocks`) are deleted by :func:`forget` instead."""
+    inline = inline_blocks.inline_of(tx, pairs)
+    return [p for p in pairs if p not in inline]
+
+
 def forget(tx: Tx, pairs: list[tuple[str, str]]) -> None:
-    """Remove the rows of deleted blocks."""
+    """Remove the rows of deleted blocks (and the bytes of inline ones, kept in ``block_data``)."""
+    inline_blocks.delete(tx, pairs)
     tx.executemany(
         "DELETE FROM blocks WHERE filespace_id = ? AND hash = ? AND state = 'deleting'", pairs
     )
