@@ -96,6 +96,14 @@ class Filesystem(FilesystemFacade):
         """The whole content of a file."""
         return _loop.run(self._async.read_file(path))
 
+    def read_files(self, paths: list[str]) -> list[bytes]:
+        """The whole contents of several files, in order, in as few hub calls as possible.
+
+        Each path reads as :meth:`read_file` would (links followed); the first path
+        that fails raises its error, as ``read_file`` of it would.
+        """
+        return _loop.run(self._async.read_files(paths))
+
     def write_file(self, path: str, data: bytes) -> None:
         """Create or replace a file with ``data``."""
         return _loop.run(self._async.write_file(path, data))

@@ -40,7 +40,6 @@ class AsyncFilespace:
         self._info = info
         self.sync_mode = SyncMode(sync_mode)
         self._heartbeat: asyncio.Task[None] | None = None
-        self._seq = 0
         self._link = FilespaceLink(
             filespace_id=str(info["id"]), full_name=f"{info['name']}.{workspace.name}",
             block_size=int(info["block_size"]), read_only=read_only, transport=transport,
@@ -112,7 +111,7 @@ class AsyncFilespace:
         self._link.writeback.resume(self._services.claim_pending(self.id))
         self._heartbeat = asyncio.create_task(self._renew(), name=f"lucidlink-heartbeat-{self.id[:8]}")
         body = await self._transport.call("GET", f"/v1/filespaces/{self.id}")
-        self._seq = int(body["seq"])
+        self._link.metacache.start(int(body["seq"]))
 
     async def _open_session(self) -> None:
         body = await self._transport.call("POST", f"/v1/filespaces/{self.id}/sessions",
@@ -151,14 +150,13 @@ class AsyncFilespace:
         """
         self._link.check_linked()
         await self._link.writeback.flush()
-        while True:
-            params = {"since": str(self._seq), "limit": "10000"}
-            body = await self._link.call("GET", "/changes", params=params)
-            if body["changes"]:
-                self._seq = int(body["changes"][-1]["seq"])
-            if not body["more"]:
-                self._seq = max(self._seq, int(body["seq"]))
-                return
+        # The metadata cache drops what every change up to the hub's position touched.
+        await self._link.metacache.catch_up()
+
+    @property
+    def _seq(self) -> int:
+        # The journal position this daemon has applied (tests read it).
+        return self._link.metacache.seq
 
     async def unlink(self) -> None:
         """Close open files, sync (unless ``SyncMode.SYNC_NONE``) and leave the filespace."""
@@ -178,6 +176,8 @@ class AsyncFilespace:
 
     async def _detach(self) -> None:
         self._link.linked = False
+        await self._link.files.close()
+        await self._link.metacache.stop()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -9,10 +11,12 @@ from lucidlink.aio import symlinks
 from lucidlink.aio._util import AwaitableContext
 from lucidlink.aio.file import AsyncFile, BlockRef
 from lucidlink.aio.locks import DEFAULT_LOCK_TIMEOUT, HeldLock, acquire
+from lucidlink.aio.metacache import ABSENT, FileAnswer
 from lucidlink.aio.ranges import RangeLocks
 from lucidlink.exceptions import (
     ConfigurationError,
     IsADirectoryFilespaceError,
+    LucidLinkError,
     NotADirectoryFilespaceError,
     PathExistsError,
     PathNotFoundError,
@@ -26,6 +30,12 @@ if TYPE_CHECKING:
     from lucidlink.aio.link import FilespaceLink
 
 _PAGE = 5000
+_LEARN = 256
+"""Entries a create lists of an unknown parent, to create the next files without asking."""
+_RELEARN = 10.0
+"""Seconds before a create tries again to learn the names of a directory it could not."""
+_READERS = 32
+"""Files ``read_files`` reads at once when their bytes are not inline."""
 LEGACY_MODES = {"r": "rb", "w": "w+b", "a": "a+b"}
 """The binary modes of ``open_legacy``'s modes."""
 
@@ -39,17 +49,19 @@ def entry_from_json(data: dict[str, Any]) -> DirEntry:
     kind = data["type"]
     # The hub lists linked files (LinkedFilesResult.file_ids) by their entry id, so
     # that id is also the entry's external id: llconnect's mirror matches the two.
-    return DirEntry(
-        name=data["name"],
-        size=int(data["size"]),
-        type=_TYPES.get(kind, "unknown"),
-        file_id=str(data["id"]),
-        file_id_external=int(data["id"]) if kind == "external" else 0,
-        ctime=int(data["ctime"]),
-        mtime=int(data["mtime"]),
-        path=data["path"],
-        target=data.get("target", ""),
-    )
+    # Positional arguments (the order of DirEntry's fields): a listing builds thousands.
+    return DirEntry(data["name"], int(data["size"]), _TYPES.get(kind, "unknown"), str(data["id"]),
+                    int(data["id"]) if kind == "external" else 0, int(data["ctime"]),
+                    int(data["mtime"]), data["path"], data.get("target", ""))
+
+
+def _inline_content(answer: Any) -> bytes | None:
+    """A plain file's whole content when its answer holds every byte inline."""
+    if answer is None or isinstance(answer, LucidLinkError):
+        return None
+    if answer.info["entry"]["type"] != "file" or answer.info.get("external"):
+        return None
+    return answer.content()  # type: ignore[no-any-return]
 
 
 def _read_only(path: str) -> ReadOnlyError:
@@ -63,6 +75,8 @@ class AsyncFilesystem:
     def __init__(self, link: FilespaceLink) -> None:
         self._link = link
         self._ranges = RangeLocks(link)
+        self._infos = link.files
+        self._unlearnable: dict[str, float] = {}  # directory -> when learning its names failed
 
     def __repr__(self) -> str:
         return f"<AsyncFilesystem of {self._link.full_name}>"
@@ -76,15 +90,34 @@ class AsyncFilesystem:
         """The entry at ``path`` (a link's own: not followed); ``FileNotFoundError`` if missing."""
         path = normalize_path(path)
         await self._link.before(path, "exact")
-        return entry_from_json(await self._call("GET", "/entry", params={"path": path}))
+        cache = self._link.metacache
+        found = cache.entry(path)
+        if found is None:
+            ticket = cache.ticket()
+            found = await self._call("GET", "/entry", params={"path": path})
+            cache.put_entry(ticket, found)
+        return entry_from_json(found)
+
+    async def _cached_kind(self, path: str) -> str | None:
+        """The type of a cached entry at ``path`` that is not a link, or ``None``."""
+        path = normalize_path(path)
+        await self._link.before(path, "exact")
+        found = self._link.metacache.entry(path)
+        return None if found is None or found["type"] == "link" else str(found["type"])
 
     async def file_exists(self, path: str) -> bool:
         """Whether ``path`` is an existing file (links followed; not through a dangling one)."""
+        kind = await self._cached_kind(path)
+        if kind is not None:
+            return kind in ("file", "external")
         entry = await symlinks.resolve_or_none(self._link, path)
         return entry is not None and entry_from_json(entry).is_file()
 
     async def dir_exists(self, path: str) -> bool:
         """Whether ``path`` is an existing directory (links followed)."""
+        kind = await self._cached_kind(path)
+        if kind is not None:
+            return kind == "dir"
         entry = await symlinks.resolve_or_none(self._link, path)
         return entry is not None and entry_from_json(entry).is_dir()
 
@@ -92,17 +125,33 @@ class AsyncFilesystem:
         """The entries of a directory, by name."""
         path = normalize_path(path)
         await self._link.before(path, "children")
-        entries: list[DirEntry] = []
+        cache = self._link.metacache
+        found = cache.listing(path)
+        if found is None:
+            found = await self._list(path, _PAGE, complete=True)
+            assert found is not None
+        return [entry_from_json(e) for e in found]
+
+    async def _list(self, path: str, page_size: int, *,
+                    complete: bool) -> list[dict[str, Any]] | None:
+        """A directory's entries from the hub (remembered); ``None`` when not ``complete``
+        and more than one page."""
+        cache = self._link.metacache
+        ticket = cache.ticket()
+        entries: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
-            params = {"path": path, "limit": str(_PAGE)}
+            params = {"path": path, "limit": str(page_size)}
             if cursor is not None:
                 params["cursor"] = cursor
             page = await self._call("GET", "/list", params=params)
-            entries.extend(entry_from_json(e) for e in page["entries"])
+            entries.extend(page["entries"])
             cursor = page["cursor"]
             if cursor is None:
+                cache.put_listing(ticket, path, entries)
                 return entries
+            if not complete:
+                return None
 
     async def list_dir(self, path: str = "/") -> list[str]:
         """The names in a directory, sorted."""
@@ -240,7 +289,11 @@ class AsyncFilesystem:
         info = None
         if mode[0] in "ra":
             try:
-                info = await self._call("GET", "/file", params={"path": path})
+                answer = await self._infos.get(path) if mode == "rb" else None
+                if answer is None:
+                    info = await self._call("GET", "/file", params={"path": path})
+                else:
+                    info = self._accepted(answer)
             except PathNotFoundError:
                 if mode[0] == "r":
                     raise
@@ -250,6 +303,17 @@ class AsyncFilesystem:
                 raise await symlinks.followed(self._link, path)
         if info is None:
             await self._check_creatable(path, exclusive=mode[0] == "x")
+        return self._handle(path, mode, info, held)
+
+    def _accepted(self, answer: FileAnswer) -> dict[str, Any]:
+        """The answer's JSON, once the block store knows the blocks it carried (a read
+        then takes them from memory instead of downloading them)."""
+        for digest, data in answer.inline.items():
+            self._link.blocks.accept_inline(digest, data)
+        return answer.info
+
+    def _handle(self, path: str, mode: str, info: dict[str, Any] | None,
+                held: HeldLock | None) -> AsyncFile:
         block_size = info["block_size"] if info else self._link.block_size
         entry = info["entry"] if info else None
         blocks: Any = {b["index"]: BlockRef(b["hash"], b["length"], b["used"]) for b in info["blocks"]} if info else {}
@@ -271,9 +335,42 @@ class AsyncFilesystem:
         self._link.open_files.add(handle)
         return handle
 
+    async def _known_creatable(self, path: str, *, exclusive: bool) -> bool:
+        """Whether the cache proves ``path`` may be created without asking the hub: its
+        parent is a directory and it is absent (or, unless ``exclusive``, a plain file).
+        Conflicts the journal has not delivered yet are settled by the hub at commit."""
+        cache = self._link.metacache
+        parent = parent_and_name(path)[0]
+        if (cache.kind(parent) != "dir" or cache.kind(path) is None) and cache.fresh():
+            failed = self._unlearnable.get(parent)
+            if failed is not None and time.monotonic() - failed < _RELEARN:
+                return False
+            # Unknown: learn the parent's names with one short listing, if it fits.
+            try:
+                if not cache.has_names(parent) and await self._list(
+                        parent, _LEARN, complete=False) is None:
+                    learned = False
+                else:
+                    # The listing may already hold changes the journal has not
+                    # delivered: its names count once the journal is pulled past it.
+                    await cache.catch_up()
+                    learned = cache.kind(path) is not None
+            except LucidLinkError:
+                learned = False
+            if not learned:  # too big, or changing: ask the hub for a while
+                self._unlearnable[parent] = time.monotonic()
+                while len(self._unlearnable) > 1024:
+                    self._unlearnable.pop(next(iter(self._unlearnable)))
+        if cache.kind(parent) != "dir":
+            return False
+        kind = cache.kind(path)
+        return kind == ABSENT or (kind == "file" and not exclusive)
+
     async def _check_creatable(self, path: str, *, exclusive: bool) -> None:
         if exclusive and path in self._link.writeback.pending_paths:
             raise PathExistsError(f"{path} already exists (opened with 'x')", path=path)
+        if await self._known_creatable(path, exclusive=exclusive):
+            return
         try:
             entry = await self.get_entry(path)
         except PathNotFoundError as err:
@@ -317,8 +414,50 @@ class AsyncFilesystem:
 
     async def read_file(self, path: str) -> bytes:
         """The whole content of a file."""
+        inner = normalize_path(path)
+        if inner != "/":
+            self._link.check_linked()
+            await self._link.before(inner, "exact")
+            try:
+                answer = await self._infos.get(inner)
+            except LucidLinkError:
+                answer = None  # open() raises the error as it always has (or follows a link)
+            content = _inline_content(answer)
+            if content is not None:
+                return content
+            if answer is not None and answer.info["entry"]["type"] == "file":
+                # A plain file whose blocks are not all inline: read them, no second ask.
+                async with self._handle(inner, "rb", self._accepted(answer), None) as f:
+                    return await f.read()
         async with self.open(path, "rb") as f:
             return await f.read()
+
+    async def read_files(self, paths: list[str]) -> list[bytes]:
+        """The whole contents of several files, in order, in as few hub calls as possible.
+
+        Each path reads as :meth:`read_file` would (links followed); the first path
+        that fails raises its error, as ``read_file`` of it would.
+        """
+        inner = [normalize_path(p) for p in paths]
+        self._link.check_linked()
+        if any(self._link.writeback.affects(p, "exact") for p in inner):
+            await self._link.before("/", "all")
+        try:
+            answers: list[Any] = await self._infos.many(inner)
+        except LucidLinkError:  # a hub without batch reads: one by one
+            answers = [None] * len(inner)
+        out: list[bytes | None] = [_inline_content(a) for a in answers]
+        slow = [i for i, data in enumerate(out) if data is None]
+        if slow:
+            limit = asyncio.Semaphore(_READERS)
+
+            async def one(i: int) -> bytes:
+                async with limit:
+                    return await self.read_file(paths[i])
+
+            for i, data in zip(slow, await asyncio.gather(*(one(i) for i in slow)), strict=True):
+                out[i] = data
+        return [data for data in out if data is not None]
 
     async def write_file(self, path: str, data: bytes) -> None:
         """Create or replace a file with ``data``."""

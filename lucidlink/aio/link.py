@@ -22,12 +22,33 @@ from lucidlink.aio.blocks import BlockIO
 from lucidlink.aio.cache import BlockCache
 from lucidlink.aio.config import DaemonConfig
 from lucidlink.aio.external import ExternalReader
+from lucidlink.aio.fileinfo import FileInfos
+from lucidlink.aio.metacache import MetaCache
 from lucidlink.aio.writeback import PendingCommit, WriteBack
 from lucidlink.exceptions import FilespaceError, ReadOnlyError
 
 if TYPE_CHECKING:
     from lucidlink.aio.file import AsyncFile
     from lucidlink.aio.transport import Transport
+
+
+_MUTATIONS = frozenset({"/mkdir", "/delete", "/move", "/copy", "/truncate", "/symlink", "/links",
+                        "/unlink"})
+"""The filespace calls that change entries (commits go through the write-back queue)."""
+
+
+class ObservedWriteBack(WriteBack):
+    """The write-back queue, telling the metadata cache of each change it queues (so this
+    client's own reads never see what the change replaces)."""
+
+    def __init__(self, *args: Any, metacache: MetaCache, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._metacache = metacache
+
+    async def enqueue(self, commit: PendingCommit) -> None:
+        """Queue a change (see :meth:`WriteBack.enqueue`) after dropping what it replaces."""
+        self._metacache.own_write(commit.path)
+        await super().enqueue(commit)
 
 
 @attrs.frozen
@@ -103,7 +124,10 @@ class FilespaceLink:
             download_concurrency=self.config.download_concurrency,
             upload_concurrency=self.config.upload_concurrency,
         )
-        self.writeback = WriteBack(
+        self.metacache = MetaCache(self._changes, lambda: self.writeback.pending_paths)
+        self.files = FileInfos(self)
+        """Files' read answers: cached, prefetched, in batches."""
+        self.writeback: WriteBack = ObservedWriteBack(
             transport,
             self.blocks,
             filespace_id,
@@ -112,6 +136,7 @@ class FilespaceLink:
             durable=services.durable,
             delay=self.config.flush_delay_ms / 1000,
             sync_timeout=self.config.sync_timeout,
+            metacache=self.metacache,
         )
         self._external: ExternalReader | None = None
 
@@ -148,6 +173,22 @@ class FilespaceLink:
     async def call(self, method: str, suffix: str, **kw: Any) -> Any:
         """One hub call under ``/v1/filespaces/<id>``, in this link's session."""
         self.check_linked()
+        if suffix not in _MUTATIONS:
+            return await self.transport.call(
+                method, f"/v1/filespaces/{self.id}{suffix}", session_id=self.session_id, **kw
+            )
+        try:
+            return await self.transport.call(
+                method, f"/v1/filespaces/{self.id}{suffix}", session_id=self.session_id, **kw
+            )
+        finally:  # answered or not, the cache must not keep what the call may have changed
+            self.metacache.own_call(suffix, kw.get("json"))
+
+    async def _changes(self, since: int, limit: int, wait: int) -> Any:
+        params = {"since": str(since), "limit": str(limit)}
+        if wait:
+            params["wait"] = str(wait)
         return await self.transport.call(
-            method, f"/v1/filespaces/{self.id}{suffix}", session_id=self.session_id, **kw
+            "GET", f"/v1/filespaces/{self.id}/changes", params=params,
+            timeout=wait + 10 if wait else None, session_id=self.session_id,
         )
