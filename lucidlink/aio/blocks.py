@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import io
 import re
 import time
 from collections.abc import Mapping
@@ -30,7 +29,7 @@ import yarl
 from lucidlink.aio.cache import BlockCache
 from lucidlink.aio.retry import backoff_delay
 from lucidlink.aio.singleflight import SingleFlight
-from lucidlink.aio.transport import Transport
+from lucidlink.aio.transport import BlockBody, Transport
 from lucidlink.exceptions import (
     HubUnavailableError,
     IntegrityError,
@@ -60,7 +59,7 @@ def _is_missing(exc: LucidLinkError) -> bool:
         type(exc) is LucidLinkError and exc.details.get("status") == 404)
 
 
-async def sha256_hex(data: bytes | memoryview) -> str:
+async def sha256_hex(data: bytes | bytearray | memoryview) -> str:
     """SHA-256 of ``data``; large buffers are hashed in a thread (hashlib frees the GIL)."""
     if len(data) >= _HASH_IN_THREAD:
         return await anyio.to_thread.run_sync(lambda: hashlib.sha256(data).hexdigest())
@@ -78,7 +77,7 @@ class BlockIO:
         self._urls: dict[str, tuple[str, float]] = {}
         self._downloads = asyncio.Semaphore(download_concurrency)
         self._uploads = asyncio.Semaphore(upload_concurrency)
-        self._inflight: SingleFlight[str, bytes] = SingleFlight()  # by digest
+        self._inflight: SingleFlight[str, bytes | bytearray] = SingleFlight()  # by digest
         self._inline: dict[str, bytes] = {}  # small blocks the hub answered with (oldest first)
         self._inline_bytes = 0
 
@@ -139,7 +138,7 @@ class BlockIO:
         """Whether the block is in the daemon's cache (a local read away)."""
         return self.cache.contains(self.filespace_id, digest)
 
-    async def get(self, digest: str, length: int) -> bytes:
+    async def get(self, digest: str, length: int) -> bytes | bytearray:
         """A block's verified bytes: from the cache, a download already running, or a new one.
 
         Concurrent readers of one block share one download (:class:`SingleFlight`): one
@@ -154,7 +153,7 @@ class BlockIO:
             return cached
         return await self._inflight.run(digest, lambda: self._download(digest, length))
 
-    async def _download(self, digest: str, length: int) -> bytes:
+    async def _download(self, digest: str, length: int) -> bytes | bytearray:
         for attempt in range(2):
             await self.prepare_get_urls([digest])
             inline = self._inline.get(digest)
@@ -163,7 +162,7 @@ class BlockIO:
             url = self._urls[digest][0]
             async with self._downloads:
                 try:
-                    data = await self.transport.get_bytes(url)
+                    data = await self.transport.get_block(url)  # received in place
                 except SignedUrlError:
                     self._urls.pop(digest, None)
                     if attempt == 0:
@@ -253,9 +252,8 @@ class BlockIO:
         attempt = 0
         while True:
             try:
-                # A file-like body: aiohttp streams it rather than warning about a big buffer.
                 async with self.transport.session.put(yarl.URL(url, encoded=True),
-                                                      data=io.BytesIO(data), headers=send) as resp:
+                                                      data=BlockBody(data), headers=send) as resp:
                     status = resp.status
                     answer = b"" if status < 300 else await resp.content.read(65536)
             except _CONNECTION_ERRORS as exc:

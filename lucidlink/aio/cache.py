@@ -57,7 +57,7 @@ def _ident(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _sample(data: bytes | memoryview, offsets: tuple[int, ...]) -> bytes:
+def _sample(data: bytes | bytearray | memoryview, offsets: tuple[int, ...]) -> bytes:
     view = memoryview(data)
     h = hashlib.blake2b(key=_KEY, digest_size=16)
     for off in offsets:
@@ -65,7 +65,7 @@ def _sample(data: bytes | memoryview, offsets: tuple[int, ...]) -> bytes:
     return h.digest()
 
 
-def _remember(st: os.stat_result, data: bytes | memoryview) -> _Verified:
+def _remember(st: os.stat_result, data: bytes | bytearray | memoryview) -> _Verified:
     """What a later read compares with (call with bytes known to be good)."""
     top = max(0, len(data) - _SAMPLE_BYTES)
     offsets = tuple(sorted({0, top, *(_RNG.randint(0, top) for _ in range(_SAMPLES - 2))}))
@@ -81,7 +81,7 @@ class BlockCache:
         self._index: OrderedDict[str, int] = OrderedDict()
         self._bytes = 0
         self._verified: dict[str, _Verified] = {}
-        self._pending: dict[str, bytes] = {}  # indexed, not yet on disk
+        self._pending: dict[str, bytes | bytearray] = {}  # indexed, not yet on disk
         self._pending_bytes = 0
         self._writers: set[asyncio.Task[None]] = set()
         self._room = asyncio.Event()
@@ -129,7 +129,9 @@ class BlockCache:
         self._index.move_to_end(entry)
         pending = self._pending.get(entry)
         if pending is not None:
-            return pending
+            # A copy, as a read of the file would be: a downloaded block is a bytearray
+            # shared with its readers, and what the cache gives out is immutable.
+            return pending if isinstance(pending, bytes) else bytes(pending)
         path = self._path(entry)
         known = self._verified.get(entry)
 
@@ -173,7 +175,7 @@ class BlockCache:
         """Whether a block is cached."""
         return self._key(filespace_id, digest) in self._index
 
-    async def put(self, filespace_id: str, digest: str, data: bytes) -> None:
+    async def put(self, filespace_id: str, digest: str, data: bytes | bytearray) -> None:
         """Cache verified bytes of a block: indexed at once, written in the background."""
         if len(data) > self.max_bytes:
             return
@@ -195,7 +197,7 @@ class BlockCache:
         task.add_done_callback(self._writers.discard)
         await self._evict()
 
-    async def _write(self, key: str, data: bytes) -> None:
+    async def _write(self, key: str, data: bytes | bytearray) -> None:
         path = self._path(key)
 
         def write() -> _Verified | None:

@@ -82,6 +82,9 @@ class AsyncFile(ReadPath):
         self._gen: dict[int, int] = {}
         self._uploaded: dict[int, tuple[str, int, int]] = {}  # slot -> (hash, length, gen)
         self._uploads: dict[int, asyncio.Task[None]] = {}
+        # slot -> (gen, its bytes in the caller's immutable buffer): uploaded from there,
+        # not read back from staging (see write).
+        self._written: dict[int, tuple[int, memoryview]] = {}
         self._truncated_to: int | None = 0 if mode.startswith("w") else None
         self._changed = mode.startswith(("w", "x")) or (self._append and not exists)
         # A small whole-file write of a daemon that keeps no journal stays in memory:
@@ -89,8 +92,8 @@ class AsyncFile(ReadPath):
         self._mem: bytearray | None = (
             bytearray() if mode in ("wb", "xb") and not link.services.durable else None)
         # Read state.
-        self._cur: tuple[int, bytes] | None = None
-        self._ahead: dict[int, asyncio.Task[bytes]] = {}
+        self._cur: tuple[int, bytes | bytearray] | None = None
+        self._ahead: dict[int, asyncio.Task[bytes | bytearray]] = {}
         self._last_slot = -2
         self._window = 0
         self._signed = range(0)  # slots whose URLs a random read had signed
@@ -270,6 +273,11 @@ class AsyncFile(ReadPath):
             self._dirty.add(slot)
             self._gen[slot] = self._gen.get(slot, 0) + 1
             self._uploaded.pop(slot, None)
+            self._written.pop(slot, None)
+            start = slot * self._bs - self._pos
+            if isinstance(view.obj, bytes) and start >= 0 and start + self._bs <= n:
+                # The whole slot is in bytes nobody can change: its upload needs no read-back.
+                self._written[slot] = (self._gen[slot], view[start:start + self._bs])
         if self._cur is not None and first <= self._cur[0] <= last:
             self._cur = None
         self._pos += n
@@ -303,7 +311,12 @@ class AsyncFile(ReadPath):
         return data + _zeros(length - len(data))
 
     async def _upload_slot(self, slot: int, gen: int) -> None:
-        data = await self._read_staged(slot)
+        written = self._written.pop(slot, None)
+        data: bytes | memoryview
+        if written is not None and written[0] == gen:
+            data = written[1]
+        else:
+            data = await self._read_staged(slot)
         digest = await sha256_hex(data)
         await self._io.upload({digest: data}, best_effort=True)
         if self._gen.get(slot) == gen and slot in self._dirty and len(data) == self._slot_extent(slot):
@@ -334,6 +347,7 @@ class AsyncFile(ReadPath):
         if size < 0:
             raise OSError(22, f"Invalid argument: negative size {size} for {self.name}")
         await self._spill()
+        self._written.clear()  # uploads after a truncate read what staging holds
         if size < self._size:
             last = (size - 1) // self._bs if size > 0 else -1
             for slot in [s for s in self._base if s > last]:
@@ -512,7 +526,7 @@ class AsyncFile(ReadPath):
         # with others' changes or refuse it (never a silent lost update).
         base_version = None if replace or mode == "exclusive" else (self._version if self._exists else 0)
         commit = PendingCommit(
-            id=uuid.uuid4().hex,
+            id=os.urandom(16).hex(),  # 128 random bits, as uuid4's, at a fifth of its cost
             filespace_id=self._link.id,
             path=self.name,
             size=self._size,

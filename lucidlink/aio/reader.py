@@ -1,8 +1,8 @@
 """The read path of :class:`lucidlink.aio.file.AsyncFile`: slices of verified blocks,
 sequential detection and read-ahead.
 
-A read within one block returns a slice of it; a read across blocks gathers the
-pieces and joins them once (one copy, no zero-filled buffer first). A read that asks
+A read within one block returns a slice of it; a read across blocks copies each piece
+once into its result, as it arrives (see :meth:`ReadPath._gather`). A read that asks
 for several blocks at once opens the read-ahead window fully: those blocks are wanted
 now, so they are downloaded in parallel (up to ``fs.readahead.max_blocks``).
 """
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from lucidlink.aio.link import FilespaceLink
 
 _CACHED_AHEAD = 2
-_JOIN_IN_THREAD = 1 << 20
+_GATHER_MIN = 1 << 20
+"""Reads across blocks this large are copied block by block into one buffer."""
 _URL_SPAN = 512
 
 
@@ -39,8 +40,8 @@ class ReadPath:
     _loaded: set[int]
     _fd: int | None
     _readable: bool
-    _cur: tuple[int, bytes] | None
-    _ahead: dict[int, asyncio.Task[bytes]]
+    _cur: tuple[int, bytes | bytearray] | None
+    _ahead: dict[int, asyncio.Task[bytes | bytearray]]
     _last_slot: int
     _window: int
     _signed: range
@@ -64,7 +65,9 @@ class ReadPath:
             # The caller wants these blocks now: a sequential run, read ahead from its start.
             self._last_slot = first - 1
             self._window = max(self._window, self._link.config.readahead_max_blocks // 2)
-        pieces: list[bytes | memoryview] = []
+        if last > first and size >= _GATHER_MIN:
+            return await self._gather(size)
+        pieces: list[bytes | bytearray | memoryview] = []
         done = 0
         while done < size:
             slot, off = divmod(self._pos, self._bs)
@@ -74,11 +77,26 @@ class ReadPath:
             self._pos += take
         if len(pieces) == 1 and isinstance(pieces[0], bytes):
             return pieces[0]
-        if size >= _JOIN_IN_THREAD:
-            # bytes.join drops the GIL for large inputs: the copy runs beside the loop,
-            # which keeps receiving the blocks read ahead.
-            return await anyio.to_thread.run_sync(b"".join, pieces)
         return b"".join(pieces)
+
+    async def _gather(self, size: int) -> bytes:
+        """A large read across blocks: each block copied into the result as it arrives.
+
+        The result grows in a BytesIO, whose ``getvalue`` hands over its buffer without a
+        copy. Each block is released as soon as it is copied (not kept until one join at
+        the end), so block buffers are recycled by the allocator instead of every block
+        and the result faulting in fresh memory: one copy per byte, overlapped with the
+        downloads of the blocks read ahead.
+        """
+        out = io.BytesIO()
+        done = 0
+        while done < size:
+            slot, off = divmod(self._pos, self._bs)
+            take = min(size - done, self._bs - off)
+            out.write(await self._piece(slot, off, take))
+            done += take
+            self._pos += take
+        return out.getvalue()
 
     async def readinto(self, buffer: Any) -> int:
         """Read into a writable buffer; return the number of bytes read (0 at end of file)."""
@@ -96,7 +114,7 @@ class ReadPath:
             self._pos += take
         return done
 
-    async def _piece(self, slot: int, off: int, take: int) -> bytes | memoryview:
+    async def _piece(self, slot: int, off: int, take: int) -> bytes | bytearray | memoryview:
         """Exactly ``take`` bytes of ``slot`` from ``off`` (zeros past what it holds)."""
         if slot in self._loaded:
             assert self._fd is not None
@@ -111,7 +129,7 @@ class ReadPath:
             return block if (off == 0 and take == len(block)) else memoryview(block)[off:off + take]
         return bytes(memoryview(block)[off:off + n]) + bytes(take - n)
 
-    async def _block(self, slot: int, ref: BlockRef) -> bytes:
+    async def _block(self, slot: int, ref: BlockRef) -> bytes | bytearray:
         if self._cur is not None and self._cur[0] == slot:
             return self._cur[1]
         sequential = slot in (self._last_slot, self._last_slot + 1)

@@ -8,14 +8,17 @@ Logs never include bodies, tokens or signed URLs' signatures.
 from __future__ import annotations
 
 import asyncio
-import io
+import json as jsonlib
 from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
+import aiohttp.abc
+import aiohttp.payload
 import yarl
 
 from lucidlink._log import get_logger
+from lucidlink.aio import rawget
 from lucidlink.aio.retry import backoff_delay
 from lucidlink.exceptions import (
     HubUnavailableError,
@@ -34,6 +37,45 @@ _CONNECTION_ERRORS = (
     aiohttp.ClientPayloadError,
 )
 _BLOCK_ROUTE = "/v1/blocks/"
+_BODY_MAX = 64 * 1024 * 1024
+"""The largest block answer accepted (the hub's largest block size)."""
+_SEND_SLICE = 256 * 1024
+
+
+class BlockBody(aiohttp.payload.Payload):
+    """A block's bytes as a request body, sent as slices of the caller's buffer.
+
+    aiohttp's own forms copy a block before the socket does: raw bytes (one write,
+    and a warning that it may stall the loop), or a BytesIO (copied out of the
+    caller's buffer, then again in pieces). Slices of a memoryview are handed to the
+    transport as they are, each followed by aiohttp's drain.
+    """
+
+    def __init__(self, value: bytes | bytearray | memoryview) -> None:
+        view = memoryview(value).cast("B")
+        super().__init__(view, content_type="application/octet-stream")
+        self._view = view
+        self._size = view.nbytes
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        """The bytes as text (aiohttp's interface; not used for blocks)."""
+        return bytes(self._view).decode(encoding, errors)
+
+    async def as_bytes(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        """The bytes (aiohttp's interface; not used for blocks)."""
+        return bytes(self._view)
+
+    async def write(self, writer: aiohttp.abc.AbstractStreamWriter) -> None:
+        """Send every byte."""
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(
+        self, writer: aiohttp.abc.AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        """Send the bytes (at most ``content_length``), a slice at a time."""
+        view = self._view if content_length is None else self._view[:content_length]
+        for start in range(0, len(view), _SEND_SLICE):
+            await writer.write(view[start:start + _SEND_SLICE])
 
 
 async def _envelope(resp: aiohttp.ClientResponse) -> Any:
@@ -105,6 +147,9 @@ class Transport:
         self._retries = retries
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
+        # Block GETs receive their body in place (see rawget); aiohttp after an answer
+        # that client does not parse.
+        self._raw: rawget.RawGet | None = rawget.RawGet(limit=_BODY_MAX, timeout=timeout)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -123,6 +168,8 @@ class Transport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._raw is not None:
+            self._raw.close()
 
     @property
     def hub_url(self) -> str:
@@ -241,7 +288,16 @@ class Transport:
 
     async def get_bytes(self, url: str, *, headers: dict[str, str] | None = None) -> bytes:
         """GET a block URL; retries transient failures; raises :class:`SignedUrlError` on 403."""
-        return await self._transfer("GET", url, None, headers or {}, _RETRY_STATUS)
+        data = await self._transfer("GET", url, None, headers or {}, _RETRY_STATUS)
+        return data if isinstance(data, bytes) else bytes(data)
+
+    async def get_block(self, url: str) -> bytes | bytearray:
+        """GET a whole block like :meth:`get_bytes`, without a copy of its body.
+
+        The body is received in place into one buffer, handed over as it is (usually a
+        ``bytearray``, which the caller then owns: it must not give it out mutable).
+        """
+        return await self._transfer("GET", url, None, {}, _RETRY_STATUS)
 
     async def put_bytes(
         self, url: str, data: bytes | memoryview, *, retries: int | None = None
@@ -251,8 +307,6 @@ class Transport:
         ``retries`` overrides the transport's count (0: one attempt, for best-effort
         uploads that something else retries).
         """
-        # A file-like body: aiohttp streams it in chunks (raw bytes this large make it
-        # warn that the event loop may stall while it writes them).
         await self._transfer(
             "PUT",
             url,
@@ -270,7 +324,7 @@ class Transport:
         headers: dict[str, str],
         retry_status: set[int],
         retries: int | None = None,
-    ) -> bytes:
+    ) -> bytes | bytearray:
         """One block transfer on a signed URL, with bounded retries; the body on success.
 
         A URL on one of the daemon's hubs' own block endpoint goes to the current hub
@@ -287,7 +341,22 @@ class Transport:
             hub = self._hubs.current if owner is not None else None
             target = hub + url[len(owner) :] if hub is not None and owner is not None else url
             try:
-                body = io.BytesIO(data) if data is not None else None
+                if data is None and self._raw is not None:
+                    try:
+                        answer = await self._raw.get(target, headers)
+                    except rawget.Unsupported as exc:
+                        log.info("lucidlink.rawget_off", reason=str(exc))
+                        self._raw = None  # this store's answers need aiohttp: ask again
+                        continue
+                    if answer.status in (200, 206):
+                        return answer.body
+                    if answer.status in retry_status and attempt < retries:
+                        attempt += 1
+                        await self._after_block_failure(
+                            hub, f"HTTP {answer.status}", tried, attempt)
+                        continue
+                    raise _answer_error(answer.status, bytes(answer.body))
+                body = BlockBody(data) if data is not None else None
                 async with self.session.request(
                     method, yarl.URL(target, encoded=True), data=body, headers=headers
                 ) as resp:
@@ -319,12 +388,17 @@ class Transport:
 
     @staticmethod
     async def _block_error(resp: aiohttp.ClientResponse) -> LucidLinkError:
-        try:
-            body = await resp.json(content_type=None)
-        except ValueError:
-            body = None
-        if body is None:
-            if resp.status == 403:
-                return SignedUrlError("the block store refused the signed URL (HTTP 403)")
-            return LucidLinkError(f"the block store answered HTTP {resp.status}", status=resp.status)
-        return error_from_envelope(resp.status, body)
+        return _answer_error(resp.status, await resp.read())
+
+
+def _answer_error(status: int, raw: bytes) -> LucidLinkError:
+    """The error a block store's failed answer means (the hub's envelope, or its status)."""
+    try:
+        body = jsonlib.loads(raw) if raw else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        if status == 403:
+            return SignedUrlError("the block store refused the signed URL (HTTP 403)")
+        return LucidLinkError(f"the block store answered HTTP {status}", status=status)
+    return error_from_envelope(status, body)

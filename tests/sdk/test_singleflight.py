@@ -138,6 +138,8 @@ class SlowStore:
         await self.release.wait()
         return self.data
 
+    get_block = get_bytes  # whole blocks (received in place by the real transport)
+
 
 async def test_block_reader_cancelled_leaves_the_other_reader_its_block(tmp_path: Path) -> None:
     data = b"x" * 1000

@@ -16,7 +16,7 @@ from lucidlink.exceptions import (
     SignedUrlError,
 )
 from lucidlink.hub.api.context import hub_of
-from lucidlink.hub.api.http import ok, query, read_body
+from lucidlink.hub.api.http import ok, query
 from lucidlink.hub.api.route import INT, RouteTable, obj, ref, signed_params
 from lucidlink.hub.blockstore.local import LocalBlockStore
 from lucidlink.hub.core import files, inline_blocks
@@ -79,6 +79,26 @@ def _inline_response(request: web.Request, data: bytes) -> web.Response:
     return web.Response(body=data[start:stop], status=206, headers=headers)
 
 
+async def _read_parts(request: web.Request, limit: int) -> list[bytes]:
+    """The body as received, at most ``limit + 1`` bytes: the parts are joined in a worker
+    thread (``bytes.join`` frees the GIL), not on the loop."""
+    parts: list[bytes] = []
+    total = 0
+    while total <= limit:
+        part = await request.content.readany()
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+    return parts
+
+
+def _join_and_hash(parts: list[bytes]) -> tuple[bytes, str]:
+    """The block's bytes and their hash: the one place an upload is hashed."""
+    data = parts[0] if len(parts) == 1 else b"".join(parts)
+    return data, hashlib.sha256(data).hexdigest()
+
+
 @route("PUT", "/v1/blocks/{fs}/{hash}", "Upload a block on a signed URL; its bytes must hash to its name.",
        auth="signed", params=signed_params("put"), required_params=("op", "exp", "sig"), status=201,
        request_content_type="application/octet-stream", request={"type": "string", "format": "binary"},
@@ -93,12 +113,13 @@ async def put_block(request: web.Request) -> web.StreamResponse:
     limit = int(fs["block_size"])
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError(f"a block is at most {limit} bytes; this one is {request.content_length}")
-    data = await read_body(request, limit)
-    if len(data) > limit:
+    parts = await _read_parts(request, limit)
+    size = sum(map(len, parts))
+    if size > limit:
         raise PayloadTooLargeError(f"a block is at most {limit} bytes")
-    if not data:
+    if not size:
         raise BadRequestError("a block cannot be empty")
-    actual = await anyio.to_thread.run_sync(lambda: hashlib.sha256(data).hexdigest())
+    data, actual = await anyio.to_thread.run_sync(_join_and_hash, parts)
     if actual != digest:
         raise IntegrityError(
             f"block bytes hash to {actual[:12]}..., not {digest[:12]}...; nothing was stored. "

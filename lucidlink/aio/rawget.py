@@ -1,0 +1,283 @@
+"""Block GETs whose body the kernel copies straight into one buffer.
+
+aiohttp hands a response body over as the chunks the socket produced (a new ``bytes``
+per receive) and ``read()`` joins them: every downloaded block crossed memory twice on
+the event loop, and the joins were the loop's largest cost in a cold read. This client
+speaks just the HTTP/1.1 a GET of a signed block URL needs, on an
+:class:`asyncio.BufferedProtocol`: the status line and headers are received into a
+small buffer, then a ``bytearray`` of the announced ``Content-Length`` is allocated and
+the rest of the body is received into it in place (``recv_into``). Connections are kept
+alive and reused, like aiohttp's.
+
+A body is handed out only once all of its announced length has arrived: a connection
+cut, a reset or a timeout mid-body raises, and the buffer is dropped with the
+connection (never reused, so no later answer can be mixed with its bytes). What this
+client does not handle (a chunked or length-less body, an informational answer, huge
+headers) raises :class:`Unsupported`; the caller then makes the request with aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+
+import aiohttp
+import attrs
+import yarl
+
+_HEAD_MAX = 64 * 1024
+_IDLE_MAX = 64
+"""Idle connections kept per host."""
+
+
+class Unsupported(Exception):
+    """An answer this client does not parse (the request should go through aiohttp)."""
+
+
+@attrs.frozen
+class Answer:
+    """A complete response: its status, headers (lower-case names) and whole body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytearray
+
+
+class _Connection(asyncio.BufferedProtocol):
+    """One keep-alive connection, answering one request at a time."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
+        self._loop = loop
+        self._limit = limit
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.reusable = False
+        self.progress = 0.0
+        self._head = bytearray(_HEAD_MAX)
+        self._head_len = 0
+        self._status = 0
+        self._headers: dict[str, str] = {}
+        self._body: bytearray | None = None
+        self._view: memoryview | None = None
+        self._got = 0
+        self._waiter: asyncio.Future[Answer] | None = None
+        self._stray: bytearray | None = None
+
+    @property
+    def started(self) -> bool:
+        """Whether any byte of the answer to the last request arrived."""
+        return self._head_len > 0 or self._body is not None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._view = None
+        if exc is None:
+            self._fail(aiohttp.ServerDisconnectedError())
+        else:
+            self._fail(aiohttp.ClientOSError(*getattr(exc, "args", ()) or (0, str(exc))))
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def send(self, request: bytes) -> asyncio.Future[Answer]:
+        """Send a request; the future resolves with the complete answer."""
+        if self.transport is None or self.closed:  # reset before it could be used
+            raise aiohttp.ServerDisconnectedError()
+        self._head_len = self._got = 0
+        self._body = self._view = None
+        self.reusable = False
+        self.progress = time.monotonic()
+        self._waiter = self._loop.create_future()
+        self.transport.write(request)
+        return self._waiter
+
+    def abort(self) -> None:
+        """Drop the connection (and whatever a request on it was receiving)."""
+        self.closed = True
+        self.reusable = False
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.cancel()
+        self._waiter = None
+        if self.transport is not None:
+            self.transport.abort()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self._view is not None and self._got < len(self._view):
+            return self._view[self._got:]
+        if self._body is None and self._head_len < _HEAD_MAX:
+            return memoryview(self._head)[self._head_len:]
+        # Bytes beyond an answer, or headers too large: received, then dropped with the
+        # connection (buffer_updated sees this buffer was not the body's).
+        self._stray = bytearray(65536)
+        return memoryview(self._stray)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.progress = time.monotonic()
+        if self._view is not None and self._got < len(self._view):
+            self._got += nbytes
+            if self._got == len(self._view):
+                self._finish()
+        elif self._body is None and self._head_len < _HEAD_MAX:
+            self._head_len += nbytes
+            self._parse_head()
+        else:  # stray bytes: this connection no longer knows where an answer starts
+            self._fail(Unsupported("the server sent more than it announced"))
+            self.abort()
+
+    def _parse_head(self) -> None:
+        end = self._head.find(b"\r\n\r\n", 0, self._head_len)
+        if end < 0:
+            if self._head_len >= _HEAD_MAX:
+                self._fail(Unsupported("response headers over 64 KiB"))
+                self.abort()
+            return
+        try:
+            lines = bytes(self._head[:end]).decode("latin-1").split("\r\n")
+            version, status = lines[0].split(" ", 2)[:2]
+            self._status = int(status)
+            self._headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                self._headers[name.strip().lower()] = value.strip()
+            length = int(self._headers["content-length"])
+        except (ValueError, KeyError, IndexError):
+            self._fail(Unsupported("an answer without a plain Content-Length body"))
+            self.abort()
+            return
+        if (self._status < 200 or "transfer-encoding" in self._headers
+                or not version.startswith("HTTP/1.")):
+            coding = self._headers.get("transfer-encoding", version)
+            self._fail(Unsupported(f"HTTP {self._status} with {coding}"))
+            self.abort()
+            return
+        if length > self._limit:
+            self._fail(aiohttp.ClientPayloadError(
+                f"a block answer of {length} bytes (at most {self._limit} expected)"))
+            self.abort()
+            return
+        self.reusable = (version == "HTTP/1.1"
+                         and self._headers.get("connection", "").lower() != "close")
+        self._body = bytearray(length)
+        self._view = memoryview(self._body)
+        start = end + 4
+        extra = self._head_len - start
+        if extra > length:
+            self.reusable = False
+        take = min(extra, length)
+        self._view[:take] = memoryview(self._head)[start:start + take]
+        self._got = take
+        if self._got == length:
+            self._finish()
+
+    def _finish(self) -> None:
+        assert self._body is not None
+        self._view = None
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(Answer(self._status, self._headers, self._body))
+        self._waiter = None
+        self._body = None
+
+    def _fail(self, exc: BaseException) -> None:
+        self.reusable = False
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(exc)
+        self._waiter = None
+
+
+class RawGet:
+    """GETs of block URLs, bodies received in place, on kept-alive connections.
+
+    ``limit`` bounds the ``Content-Length`` accepted (larger answers raise
+    ``ClientPayloadError``); ``timeout`` is the longest wait for the next bytes
+    (``asyncio.TimeoutError``), ``connect_timeout`` for a connection.
+    """
+
+    def __init__(self, *, limit: int, timeout: float, connect_timeout: float = 10.0) -> None:
+        self._limit = limit
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._ssl: ssl.SSLContext | None = None
+
+    async def get(self, url: str, headers: dict[str, str]) -> Answer:
+        """One GET of ``url`` (already encoded); the whole answer, whatever its status.
+
+        Raises aiohttp's connection errors, ``ClientPayloadError``, ``asyncio.TimeoutError``
+        or :class:`Unsupported`.
+        """
+        u = yarl.URL(url, encoded=True)
+        if u.scheme not in ("http", "https") or u.raw_host is None or u.port is None:
+            raise Unsupported(f"not an http(s) URL: {u.scheme}")
+        key = (u.scheme, u.raw_host, u.port)
+        host = u.raw_host if u.is_default_port() else f"{u.raw_host}:{u.port}"
+        extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        request = (f"GET {u.raw_path_qs} HTTP/1.1\r\nHost: {host}\r\n"
+                   f"Accept-Encoding: identity\r\n{extra}\r\n").encode("latin-1")
+        while True:
+            conn, reused = await self._connection(key)
+            try:
+                answer = await self._exchange(conn, request)
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+                conn.abort()
+                if reused and not conn.started:
+                    continue  # a kept-alive connection the server had closed: a fresh one
+                raise
+            except BaseException:
+                conn.abort()
+                raise
+            if conn.reusable and not conn.closed:
+                idle = self._idle.setdefault(key, [])
+                if len(idle) < _IDLE_MAX:
+                    idle.append(conn)
+                else:
+                    conn.abort()
+            else:
+                conn.abort()
+            return answer
+
+    async def _exchange(self, conn: _Connection, request: bytes) -> Answer:
+        waiter = conn.send(request)
+        wait = self._timeout
+        while True:
+            try:
+                # Shielded: a timeout decides below whether the answer is stalled.
+                return await asyncio.wait_for(asyncio.shield(waiter), wait)
+            except asyncio.TimeoutError:
+                wait = self._timeout - (time.monotonic() - conn.progress)
+                if wait <= 0:
+                    raise  # nothing arrived for a whole timeout
+
+    async def _connection(self, key: tuple[str, str, int]) -> tuple[_Connection, bool]:
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn, True
+        loop = asyncio.get_running_loop()
+        scheme, host, port = key
+        context = None
+        if scheme == "https":
+            if self._ssl is None:
+                self._ssl = ssl.create_default_context()
+            context = self._ssl
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(lambda: _Connection(loop, self._limit), host, port,
+                                       ssl=context),
+                self._connect_timeout)
+        except OSError as exc:
+            raise aiohttp.ClientOSError(
+                exc.errno or 0, f"cannot connect to {host}:{port}: {exc}") from exc
+        return conn, False
+
+    def close(self) -> None:
+        """Close the idle connections."""
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.abort()
+        self._idle.clear()
