@@ -24,6 +24,7 @@ import asyncio
 import base64
 import json
 import os
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -141,6 +142,8 @@ class WriteBack:
         self._attempt = 0
         self._inline_bytes = 0
         self._inline_limit: int | None = None
+        self._paths: Counter[str] = Counter()
+        """How many queued changes each path has (what :meth:`affects` looks up)."""
 
     # -- queue -----------------------------------------------------------------------
 
@@ -161,7 +164,7 @@ class WriteBack:
     @property
     def pending_paths(self) -> set[str]:
         """Paths with a change not committed yet."""
-        return {c.path for c in self._queue}
+        return set(self._paths)
 
     def affects(self, path: str, scope: str) -> bool:
         """Whether an operation on ``path`` must wait for pending commits.
@@ -175,8 +178,17 @@ class WriteBack:
             return False
         if scope == "all":
             return True
+        if path in self._paths:
+            return True
+        if scope == "exact":  # the path, or a pending file where one of its directories would be
+            parent = path.rpartition("/")[0]
+            while parent:
+                if parent in self._paths:
+                    return True
+                parent = parent.rpartition("/")[0]
+            return False
         prefix = path.rstrip("/") + "/"
-        for p in self.pending_paths:
+        for p in self._paths:
             if p == path or path.startswith(p + "/"):
                 return True
             if scope == "children" and p.startswith(prefix) and "/" not in p[len(prefix):]:
@@ -209,6 +221,7 @@ class WriteBack:
         if commit.inline is not None:
             self._inline_bytes += len(commit.inline)
         self._queue.append(commit)
+        self._paths[commit.path] += 1
         self._wake.set()
 
     def _record_path(self, commit_id: str) -> Path:
@@ -229,6 +242,7 @@ class WriteBack:
     def resume(self, records: list[PendingCommit]) -> int:
         """Queue the records a previous run of the daemon left for this filespace."""
         self._queue[:0] = records
+        self._paths.update(c.path for c in records)
         if records:
             self._urgent = True
             self._wake.set()
@@ -312,7 +326,12 @@ class WriteBack:
     async def _resolve(self, done: list[PendingCommit], refused: LucidLinkError | None = None) -> None:
         """Take acknowledged (or refused) changes off the queue and out of the journal."""
         ids = {c.id for c in done}
-        self._inline_bytes -= sum(len(c.inline or b"") for c in self._queue if c.id in ids)
+        leaving = [c for c in self._queue if c.id in ids]
+        self._inline_bytes -= sum(len(c.inline or b"") for c in leaving)
+        self._paths.subtract(c.path for c in leaving)
+        for commit in leaving:
+            if self._paths[commit.path] <= 0:
+                del self._paths[commit.path]
         self._queue = [c for c in self._queue if c.id not in ids]
         if refused is not None:
             for commit in done:
@@ -322,11 +341,14 @@ class WriteBack:
 
         def remove() -> None:
             for commit in done:
-                self._record_path(commit.id).unlink(missing_ok=True)
+                if self._durable:
+                    self._record_path(commit.id).unlink(missing_ok=True)
                 if commit.staging:
                     Path(commit.staging).unlink(missing_ok=True)
 
-        await anyio.to_thread.run_sync(remove)
+        # Small files kept in memory of a daemon without a journal leave nothing on disk.
+        if self._durable or any(c.staging for c in done):
+            await anyio.to_thread.run_sync(remove)
         async with self._resolved:
             self._resolved.notify_all()
 

@@ -274,3 +274,32 @@ async def test_a_large_batch_is_decoded_beside_the_loop(api: Api) -> None:
     stored = block_data_rows(api)
     assert all(stored[digest_of(d)] == d for d in contents.values())
     assert len(file_blocks_rows(api)) == 64
+
+
+async def test_a_batch_that_creates_then_changes_one_file_sees_its_own_rows(api: Api) -> None:
+    """Rows of files created in a batch are written in bulk, before a later commit of the
+    same batch on that file reads them (its slots, its version footprint)."""
+    fs = api.small  # 64 KiB blocks: slot 1 starts at 65536
+    a, b, c = random_bytes(65536), random_bytes(1000), random_bytes(500)
+    first = {"path": "/f", "size": 65536, "blocks": [inline_block(a)], "replace": True, "change_id": "a" * 8}
+    grow = {"path": "/f", "size": 66536, "blocks": [inline_block(b, index=1)], "base_version": 1,
+            "mode": "existing", "change_id": "b" * 8}
+    other = change("/g", c, change_id="c" * 8)
+    again = dict(first)  # the same change id twice in one batch: applied once
+    body = await api.ok("POST", api.p("commits", fs), json={"commits": [first, grow, other, again]})
+    results = body["results"]
+    assert [r["entry"]["version"] for r in results] == [1, 2, 1, 1]
+    assert results[3].get("replayed") is True and results[3]["seq"] == results[0]["seq"]
+    assert [r["seq"] for r in results[:3]] == [results[0]["seq"] + i for i in range(3)]
+    assert await api.read("/f", fs) == a + b
+    info = await api.file("/f", fs)
+    assert [blk["used"] for blk in info["blocks"]] == [65536, 1000]
+    changes = (await api.ok("GET", api.p("changes", fs) + "?since=0"))["changes"]
+    assert [(ch["op"], ch["path"], ch["version"]) for ch in changes] == [
+        ("create", "/f", 1), ("modify", "/f", 2), ("create", "/g", 1)]
+    # A refused change in a batch leaves nothing of the batch behind.
+    before = snapshot(api.hub)
+    status, body = await api.call("POST", api.p("commits", fs), json={"commits": [
+        change("/h", random_bytes(10)), change("/g", random_bytes(10), mode="exclusive")]})
+    assert status == 409 and body["error"]["code"] == "exists"
+    assert snapshot(api.hub) == before

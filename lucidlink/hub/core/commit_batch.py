@@ -2,10 +2,11 @@
 
 A batch of many small files repeated the same lookups once per file (the filespace's
 block size, the parent directory, the states of blocks, whether any lock exists) and
-made a journal row, an id record and a directory update each its own statement.
+made a journal row, an id record, a directory update, a slot row and a version footprint
+each its own statement.
 :class:`CommitBatch` looks each of those up once per batch and writes the rest in bulk at
-the end, so a new small file costs a handful of statements (its lookup, its node, its
-block slot, its version footprint). The rules are the ones of
+the end, so a new small file costs one statement of its own (its node; its name is looked up
+with its directory's others). The rules are the ones of
 :func:`lucidlink.hub.core.files.commit`, unchanged; what is cached cannot change inside
 the transaction except through the batch itself, which keeps its caches current:
 
@@ -14,7 +15,9 @@ the transaction except through the batch itself, which keeps its caches current:
 * "no lock of any kind in this filespace": commits take no locks;
 * entries (``parent_id``, ``name``): each commit records the row it leaves.
 
-Journal rows get their ``seq`` numbers in one update at :meth:`CommitBatch.finish`, in
+A file the batch creates has its slots and version footprint written in bulk
+(:meth:`CommitBatch.flush`) before any later commit of the batch on an existing file,
+whose rules read them. Journal rows get their ``seq`` numbers in one update at :meth:`CommitBatch.finish`, in
 the order of the changes, so the sequence stays gap-free and in commit order; the
 results (and the ids of applied changes, with them) are completed then.
 """
@@ -27,10 +30,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from lucidlink.exceptions import BadRequestError, BlockMissingError
-from lucidlink.hub.core import journal, tree
+from lucidlink.hub.core import journal, tree, versions
 from lucidlink.hub.store.base import Row, Tx, insert_rows
 
 _CHUNK = 500
+SLOTS_SQL = (
+    "INSERT INTO file_blocks (node_id, idx, filespace_id, hash, length, used) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (node_id, idx) DO UPDATE SET "
+    "hash = excluded.hash, length = excluded.length, used = excluded.used")
+"""How a commit writes the slots it names (one parameter row per slot)."""
 
 
 def _in_chunks(tx: Tx, sql: str, head: Sequence[Any], values: Sequence[Any]) -> list[Row]:
@@ -75,6 +83,8 @@ class CommitBatch:
         self._journal: list[dict[str, Any]] = []
         self._results: list[dict[str, Any]] = []
         self._remember: list[tuple[str, dict[str, Any]]] = []
+        self._slots: list[tuple[Any, ...]] = []
+        self._footprints: list[tuple[Any, ...]] = []
 
     # -- lookups -----------------------------------------------------------------------
 
@@ -133,6 +143,21 @@ class CommitBatch:
 
     # -- deferred writes ---------------------------------------------------------------
 
+    def new_file(self, slots: list[tuple[Any, ...]], footprint: tuple[Any, ...]) -> None:
+        """The ``file_blocks`` rows and version footprint of a file this batch created, written
+        in bulk by :meth:`flush` (before any commit of the batch on an existing file)."""
+        self._slots += slots
+        self._footprints.append(footprint)
+
+    def flush(self, tx: Tx) -> None:
+        """Write the rows :meth:`new_file` deferred."""
+        if self._slots:
+            tx.executemany(SLOTS_SQL, self._slots)
+            self._slots = []
+        if self._footprints:
+            tx.executemany(versions.RECORD_SQL, self._footprints)
+            self._footprints = []
+
     def touch_dir(self, dir_id: int, now: int) -> None:
         """:func:`tree.touch_dir`, once per directory at :meth:`finish`."""
         self._touched[dir_id] = now
@@ -147,7 +172,8 @@ class CommitBatch:
         self._remember.append((change_id, result))
 
     def finish(self, tx: Tx, session_id: str | None) -> None:
-        """Write what was deferred: directory times, journal rows, applied change ids."""
+        """Write what was deferred: new files' rows, directory times, journal rows, applied ids."""
+        self.flush(tx)
         if self._touched:
             tx.executemany("UPDATE nodes SET mtime = ? WHERE id = ?",
                            [(now, dir_id) for dir_id, now in self._touched.items()])

@@ -34,7 +34,7 @@ from lucidlink.hub.core import (
     tree,
     versions,
 )
-from lucidlink.hub.core.commit_batch import CommitBatch
+from lucidlink.hub.core.commit_batch import SLOTS_SQL, CommitBatch
 from lucidlink.hub.identifiers import HASH_RE
 from lucidlink.hub.store.base import MAX_INT64, Row, Tx
 
@@ -262,6 +262,8 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
         raise IsADirectoryFilespaceError(f"{path} is read-only ({node['type']})", path=path)
     elif mode == "exclusive":
         raise PathExistsError(f"{path} already exists (opened with 'x')", path=path)
+    if batch is not None and not created:
+        batch.flush(tx)  # the rows of files created earlier in the batch, before rules read them
     old_size = 0 if created else int(node["size"])
     if base_version is not None and not created and base_version != node["version"]:
         # Built on an older version: merge at block granularity, or refuse.
@@ -286,15 +288,11 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
         _shrink(tx, filespace_id, node_id, truncate_to, block_size)
     if not created:
         _shrink(tx, filespace_id, node_id, size, block_size)
-    if blocks:
-        if not replace and not created:
-            gc.release_blocks(tx, filespace_id, node_id, [b[0] for b in blocks])
-        tx.executemany(
-            "INSERT INTO file_blocks (node_id, idx, filespace_id, hash, length, used) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (node_id, idx) DO UPDATE SET "
-            "hash = excluded.hash, length = excluded.length, used = excluded.used",
-            [(node_id, i, filespace_id, h, n, u) for i, h, n, u in blocks],
-        )
+    slots = [(node_id, i, filespace_id, h, n, u) for i, h, n, u in blocks]
+    if blocks and not replace and not created:
+        gc.release_blocks(tx, filespace_id, node_id, [b[0] for b in blocks])
+    if slots and (batch is None or not created):
+        tx.executemany(SLOTS_SQL, slots)
     version = (0 if created else int(node["version"])) + 1
     changed = versions.footprint(
         block_size=block_size, slots=[b[0] for b in blocks], replace=replace or created,
@@ -302,7 +300,10 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
     if batch is None or batch.ranges_possible:
         range_locks.check_change(tx, filespace_id, path, session_id, changed.ranges, block_size,
                                  f"changing {path}")
-    versions.record(tx, node_id, version, changed, size)
+    if batch is not None and created:  # a new file's rows: written in bulk with the batch's
+        batch.new_file(slots, versions.record_row(node_id, version, changed, size))
+    else:
+        versions.record(tx, node_id, version, changed, size)
     new_mtime = mtime if mtime is not None else now
     if batch is None or not created:
         tx.execute("UPDATE nodes SET size = ?, mtime = ?, version = ? WHERE id = ?",

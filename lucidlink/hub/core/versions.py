@@ -88,15 +88,22 @@ def _merge_ranges(ranges: Ranges) -> Ranges:
     return tuple((a, b) for a, b in out)
 
 
+RECORD_SQL = (
+    "INSERT INTO file_changes (node_id, version, slots, resized, size) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (node_id, version) DO UPDATE SET slots = excluded.slots, "
+    "resized = excluded.resized, size = excluded.size")
+"""The statement :func:`record` runs, with :func:`record_row`'s parameters (also in bulk)."""
+
+
+def record_row(node_id: int, version: int, fp: Footprint, size: int) -> tuple[int, int, str, int, int]:
+    """The ``file_changes`` row of ``version`` (for :data:`RECORD_SQL`)."""
+    slots = "*" if fp.ranges is None else json.dumps([list(r) for r in fp.ranges])
+    return node_id, version, slots, int(fp.resized), size
+
+
 def record(tx: Tx, node_id: int, version: int, fp: Footprint, size: int) -> None:
     """Keep the footprint of ``version`` (and forget those too old to matter)."""
-    slots = "*" if fp.ranges is None else json.dumps([list(r) for r in fp.ranges])
-    tx.execute(
-        "INSERT INTO file_changes (node_id, version, slots, resized, size) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (node_id, version) DO UPDATE SET slots = excluded.slots, "
-        "resized = excluded.resized, size = excluded.size",
-        (node_id, version, slots, int(fp.resized), size),
-    )
+    tx.execute(RECORD_SQL, record_row(node_id, version, fp, size))
     if version > KEPT_VERSIONS:
         tx.execute("DELETE FROM file_changes WHERE node_id = ? AND version <= ?",
                    (node_id, version - KEPT_VERSIONS))
