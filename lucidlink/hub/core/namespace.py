@@ -24,7 +24,7 @@ from lucidlink.exceptions import (
 )
 from lucidlink.hub.core import journal, links, locks, tree
 from lucidlink.hub.store.base import Tx
-from lucidlink.paths import join_path, parent_and_name, split_path
+from lucidlink.paths import parent_and_name, split_path
 
 
 def stat(tx: Tx, filespace_id: str, path: str, *, follow: bool = False) -> dict[str, Any]:
@@ -59,22 +59,14 @@ def list_dir(
     another entry appear twice or vanish.
     """
     node = tree.get_dir(tx, filespace_id, path)
-    rows = tx.all(
+    rows = tx.rows(
         f"SELECT {tree.NODE_COLUMNS} FROM nodes WHERE parent_id = ? AND name > ? "
         "ORDER BY name LIMIT ?",
         (node["id"], after or "", limit + 1),
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    linked = tree.externals(tx, rows)
-    targets = tree.link_targets(tx, rows)
-    entries = [
-        tree.entry_json(
-            r, join_path(path, r["name"]), linked.get(int(r["id"])), targets.get(int(r["id"]))
-        )
-        for r in rows
-    ]
-    return entries, (rows[-1]["name"] if more else None)
+    return tree.entries_json(tx, path, rows), (rows[-1][2] if more else None)
 
 
 def mkdir(

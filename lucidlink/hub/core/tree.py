@@ -8,6 +8,7 @@ operation that changes the tree does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from lucidlink.exceptions import (
@@ -44,7 +45,27 @@ def entry_json(
     return out
 
 
-def link_targets(tx: Tx, rows: list[Row]) -> dict[int, str]:
+def entries_json(tx: Tx, parent: str, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """:func:`entry_json` of the children of directory ``parent``, from ``NODE_COLUMNS`` tuples.
+
+    A page of a listing: one dict per row built straight from the tuple; the few linked
+    files and symbolic links among them get their extra field from one query each.
+    """
+    prefix = "" if parent == "/" else parent
+    out = [{"id": r[0], "path": f"{prefix}/{r[2]}", "name": r[2], "type": r[3], "size": r[4],
+            "mtime": r[5], "ctime": r[6], "version": r[7]} for r in rows]
+    special = [e for e in out if e["type"] in ("external", "link")]
+    if special:
+        linked, targets = externals(tx, special), link_targets(tx, special)
+        for e in special:
+            if e["id"] in linked:
+                e["external"] = linked[e["id"]]
+            if e["id"] in targets:
+                e["target"] = targets[e["id"]]
+    return out
+
+
+def link_targets(tx: Tx, rows: Sequence[Row]) -> dict[int, str]:
     """``{node id: target}`` for the symbolic links among ``rows``."""
     ids = [int(r["id"]) for r in rows if r["type"] == "link"]
     if not ids:
@@ -61,7 +82,7 @@ def entry_of(tx: Tx, row: Row, path: str) -> dict[str, Any]:
                       link_targets(tx, [row]).get(int(row["id"])))
 
 
-def externals(tx: Tx, rows: list[Row]) -> dict[int, dict[str, Any]]:
+def externals(tx: Tx, rows: Sequence[Row]) -> dict[int, dict[str, Any]]:
     """Connect: ``{node id: {"store", "object_id"}}`` for the linked files among ``rows``."""
     ids = [int(r["id"]) for r in rows if r["type"] == "external"]
     if not ids:

@@ -29,6 +29,13 @@ class Tx(Protocol):
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run a query and return every row."""
 
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query and return every row as a plain tuple, in the order of its columns.
+
+        For pages of many rows: a tuple is built in C, a mapping per row costs as much as
+        the query itself (1,000 listing rows in SQLite: 2.9 ms as tuples, 5.6 ms as rows).
+        """
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run a statement and return the number of rows it changed."""
 
@@ -59,12 +66,13 @@ class MetadataStore(abc.ABC):
         """Run ``fn(tx, *args, **kwargs)`` in a read-only transaction (a consistent snapshot)."""
 
     async def read_short(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """:meth:`read` for a short read: a few rows found by key, no scan.
+        """:meth:`read` for a short read: a few rows found by key, or one bounded page of
+        an index range (a listing page), never a scan.
 
         An engine that can answer it without leaving the event loop for less than a thread
         hop costs does (SQLite: inline, on a connection of the loop's own); the others run
-        it as :meth:`read`. Never for a read whose rows grow with the data (listings,
-        journal pages, statistics): those would hold the loop.
+        it as :meth:`read`. Never for a read whose cost grows with the data beyond a page
+        (statistics, recursive walks, GC scans): those would hold the loop.
         """
         return await self.read(fn, *args, **kwargs)
 

@@ -61,6 +61,12 @@ class _PgTx:
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self._conn.execute(_sql(sql), params).fetchall()  # type: ignore[no-any-return]
 
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        from psycopg.rows import tuple_row
+
+        with self._conn.cursor(row_factory=tuple_row) as cur:
+            return cur.execute(_sql(sql), params).fetchall()  # type: ignore[no-any-return]
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return int(self._conn.execute(_sql(sql), params).rowcount)
 
