@@ -303,3 +303,11 @@ async def test_a_batch_that_creates_then_changes_one_file_sees_its_own_rows(api:
         change("/h", random_bytes(10)), change("/g", random_bytes(10), mode="exclusive")]})
     assert status == 409 and body["error"]["code"] == "exists"
     assert snapshot(api.hub) == before
+    status, body = await api.call("POST", api.p("commits", fs), json={"commits": [
+        change("/h", random_bytes(10)), change("/no-dir/x", random_bytes(10)),
+        {**change("/i", random_bytes(10)), "mtime": "soon"}]})
+    assert status == 404 and "/no-dir" in body["error"]["message"]
+    status, body = await api.call("POST", api.p("commits", fs), json={"commits": [
+        change("/h", random_bytes(10)), {**change("/i", random_bytes(10)), "mtime": "soon"}]})
+    assert status == 400 and "mtime" in body["error"]["message"]
+    assert snapshot(api.hub) == before

@@ -5,8 +5,9 @@ block size, the parent directory, the states of blocks, whether any lock exists)
 made a journal row, an id record, a directory update, a slot row and a version footprint
 each its own statement.
 :class:`CommitBatch` looks each of those up once per batch and writes the rest in bulk at
-the end, so a new small file costs one statement of its own (its node; its name is looked up
-with its directory's others). The rules are the ones of
+the end, so a batch of new small files costs a few statements in all, whatever its size: their
+names are looked up per directory, their nodes inserted in one statement
+(:meth:`CommitBatch.create_files`; one round trip on PostgreSQL instead of one per file). The rules are the ones of
 :func:`lucidlink.hub.core.files.commit`, unchanged; what is cached cannot change inside
 the transaction except through the batch itself, which keeps its caches current:
 
@@ -29,9 +30,9 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from lucidlink.exceptions import BadRequestError, BlockMissingError
+from lucidlink.exceptions import BadRequestError, BlockMissingError, LucidLinkError
 from lucidlink.hub.core import journal, tree, versions
-from lucidlink.hub.store.base import Row, Tx, insert_rows
+from lucidlink.hub.store.base import MAX_INT64, Row, Tx, insert_rows
 
 _CHUNK = 500
 SLOTS_SQL = (
@@ -48,6 +49,10 @@ def _in_chunks(tx: Tx, sql: str, head: Sequence[Any], values: Sequence[Any]) -> 
         chunk = values[start:start + _CHUNK]
         rows += tx.all(sql.format(marks=",".join("?" * len(chunk))), (*head, *chunk))
     return rows
+
+
+def _int64(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_INT64
 
 
 class CommitBatch:
@@ -84,6 +89,7 @@ class CommitBatch:
         self._results: list[dict[str, Any]] = []
         self._remember: list[tuple[str, dict[str, Any]]] = []
         self._slots: list[tuple[Any, ...]] = []
+        self._created: dict[tuple[int, str], Row] = {}
         self._footprints: list[tuple[Any, ...]] = []
 
     # -- lookups -----------------------------------------------------------------------
@@ -115,6 +121,43 @@ class CommitBatch:
                                   "AND name IN ({marks})", (parent_id,), names):
                 self._children[(parent_id, str(row["name"]))] = row
         return self._children[key]
+
+    def create_files(self, tx: Tx, changes: Sequence[Any], skip: set[int]) -> None:
+        """Insert, in one statement, the files the changes will create (those not in ``skip``).
+
+        A change qualifies when it is the first of its path in the batch, its mode creates,
+        its size and mtime are integers the store holds, its parent resolves and it names no
+        existing entry. Anything doubtful is left to :func:`files.commit`, which then
+        inserts (or refuses) it itself; a refusal anywhere rolls the whole batch back,
+        these rows with it. :meth:`take_created` hands each row to its commit.
+        """
+        now = time.time_ns()
+        seen: set[str] = set()
+        rows: list[tuple[Any, ...]] = []
+        for i, change in enumerate(changes):
+            path = change.get("path") if isinstance(change, dict) else None
+            if not isinstance(path, str) or path in seen:
+                continue
+            seen.add(path)
+            size, mtime = change.get("size"), change.get("mtime")
+            mtime = now if mtime is None else mtime
+            if (i in skip or change.get("mode", "create") not in ("create", "exclusive")
+                    or not _int64(size, 0) or not _int64(mtime, -MAX_INT64)):
+                continue
+            try:
+                parent, name = self.parent_dir(tx, path)
+            except LucidLinkError:
+                continue
+            if self.child(tx, path.rpartition("/")[0], int(parent["id"]), name) is None:
+                rows.append((self.filespace_id, parent["id"], name, size, mtime, now))
+        for row in insert_rows(
+                tx, "INSERT INTO nodes (filespace_id, parent_id, name, type, size, mtime, ctime, version) "
+                "VALUES ", "(?, ?, ?, 'file', ?, ?, ?, 1)", rows, f" RETURNING {tree.NODE_COLUMNS}"):
+            self._created[(int(row["parent_id"]), str(row["name"]))] = row
+
+    def take_created(self, parent_id: int, name: str) -> Row | None:
+        """The row :meth:`create_files` inserted for this entry (once), else ``None``."""
+        return self._created.pop((parent_id, name), None)
 
     def record_child(self, parent_id: int, name: str, row: Row) -> None:
         """The row an entry has now (after a commit changed or created it)."""
@@ -184,6 +227,7 @@ class CommitBatch:
                 result["seq"] = first + i
         if self._remember:
             now = time.time_ns()
-            insert_rows(tx, "INSERT INTO applied_changes (filespace_id, change_id, result, created) VALUES ",
-                        "(?, ?, ?, ?)",
-                        [(self.filespace_id, cid, json.dumps(result), now) for cid, result in self._remember])
+            # executemany, not one long multi-row statement: psycopg parses a long query in Python
+            tx.executemany("INSERT INTO applied_changes (filespace_id, change_id, result, created) "
+                           "VALUES (?, ?, ?, ?)",
+                           [(self.filespace_id, cid, json.dumps(result), now) for cid, result in self._remember])

@@ -247,9 +247,9 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
         if batch is None:
             node = tree.insert_node(tx, filespace_id, parent["id"], name, "file", now)
             tree.touch_dir(tx, parent["id"], now)
-        else:  # the new node gets its final size and mtime at once (below: no update)
-            node = _insert_file(tx, filespace_id, parent["id"], name, size,
-                                mtime if mtime is not None else now, now)
+        else:  # the new node has its final size and mtime at once (below: no update)
+            node = batch.take_created(int(parent["id"]), name) or _insert_file(
+                tx, filespace_id, parent["id"], name, size, mtime if mtime is not None else now, now)
             batch.touch_dir(parent["id"], now)
     elif node["type"] == "dir":
         raise IsADirectoryFilespaceError(f"{path} is a directory; it cannot be written", path=path)
@@ -316,7 +316,7 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
         assert updated is not None
         return {"entry": tree.entry_json(updated, path), "seq": seq, "created": created}
     row = {"id": node_id, "parent_id": parent["id"], "name": name, "type": "file", "size": size,
-           "mtime": new_mtime, "ctime": node["ctime"], "version": version}
+           "mtime": node["mtime"] if created else new_mtime, "ctime": node["ctime"], "version": version}
     batch.record_child(parent["id"], name, row)
     result: dict[str, Any] = {"entry": tree.entry_json(row, path), "seq": None, "created": created}
     batch.journal(result, op=op, node_id=node_id, type="file", path=path, size=size, version=version)
@@ -352,6 +352,7 @@ def commit_many(
     batch = CommitBatch(tx, filespace_id, changes, block_size_of(tx, filespace_id))
     ids = [idempotency.change_id_of(change) for change in changes]
     done_before = batch.applied(tx, [i for i in ids if i])
+    batch.create_files(tx, changes, {n for n, i in enumerate(ids) if i and i in done_before})
     results: list[dict[str, Any]] = []
     repeats: list[int] = []
     for change, change_id in zip(changes, ids, strict=True):
