@@ -201,7 +201,10 @@ class RawFile(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         if not view:
             return 0
-        return _loop.run(self._afile.readinto(view))
+        # A raw read may return fewer bytes: an async file that says how many a random
+        # read should fetch (lucidlink.aio.file.AsyncFile.readinto1) is asked that way.
+        readinto = getattr(self._afile, "readinto1", None) or self._afile.readinto
+        return int(_loop.run(readinto(view)))
 
     def read(self, size: int | None = -1) -> bytes:
         """Read up to ``size`` bytes with a single call (everything left if negative)."""

@@ -153,6 +153,34 @@ class BlockIO:
             return cached
         return await self._inflight.run(digest, lambda: self._download(digest, length))
 
+    async def get_range(self, digest: str, length: int, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of a block of ``length`` bytes, NOT verified (an HTTP
+        ``Range`` GET on its signed URL): :mod:`lucidlink.aio.pages` checks them against
+        the block's chunk digests. A refused or missing URL is replaced once, as for a
+        whole block; a store that ignores ``Range`` (200, whole body) is sliced here.
+        """
+        for attempt in range(2):
+            await self.prepare_get_urls([digest])
+            if digest not in self._urls:  # cached meanwhile, so no URL was asked for
+                cached = await self.cache.get(self.filespace_id, digest, digest=digest)
+                if cached is None:
+                    raise PathNotFoundError(f"no URL for block {digest[:12]}...; read it whole")
+                return cached[start:end]
+            url = self._urls[digest][0]
+            async with self._downloads:
+                try:
+                    data = await self.transport.get_bytes(
+                        url, headers={"Range": f"bytes={start}-{end - 1}"})
+                except LucidLinkError as exc:
+                    if not (isinstance(exc, SignedUrlError) or _is_missing(exc)) or attempt:
+                        raise
+                    self._urls.pop(digest, None)
+                    continue
+            if len(data) == length and end - start != length:
+                data = data[start:end]
+            return data
+        raise AssertionError("unreachable")
+
     async def _download(self, digest: str, length: int) -> bytes | bytearray:
         for attempt in range(2):
             await self.prepare_get_urls([digest])

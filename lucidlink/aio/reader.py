@@ -5,6 +5,11 @@ A read within one block returns a slice of it; a read across blocks copies each 
 once into its result, as it arrives (see :meth:`ReadPath._gather`). A read that asks
 for several blocks at once opens the read-ahead window fully: those blocks are wanted
 now, so they are downloaded in parallel (up to ``fs.readahead.max_blocks``).
+
+A small read that does not continue the previous one (random access) of a block that is
+not at hand (current, read ahead, or cached) fetches only the chunks it needs, verified
+(:mod:`lucidlink.aio.pages`); a read that continues the previous one goes back to whole
+blocks and read-ahead.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from lucidlink.aio import urlbatch
+from lucidlink.aio import pages, urlbatch
 
 if TYPE_CHECKING:
     from lucidlink.aio.file import BlockRef
@@ -26,6 +31,8 @@ _CACHED_AHEAD = 2
 _GATHER_MIN = 1 << 20
 """Reads across blocks this large are copied block by block into one buffer."""
 _URL_SPAN = 512
+_PAGE_MIN_BLOCK = 128 * 1024
+"""Blocks this small are read whole (at most two chunks anyway)."""
 
 
 class ReadPath:
@@ -45,6 +52,9 @@ class ReadPath:
     _last_slot: int
     _window: int
     _signed: range
+    _read_end: int = 0
+    """Where the previous read ended: a read starting elsewhere is random access."""
+    _random_read: bool = False
 
     def _check_open(self) -> None:
         raise NotImplementedError
@@ -59,6 +69,7 @@ class ReadPath:
         size = min(size, max(0, self._size - self._pos))
         if size == 0:
             return b""
+        self._random_read = self._pos != self._read_end
         first, off = divmod(self._pos, self._bs)
         last = (self._pos + size - 1) // self._bs
         if last > first + 1 and self._last_slot not in (first - 1, first):
@@ -75,6 +86,7 @@ class ReadPath:
             pieces.append(await self._piece(slot, off, take))
             done += take
             self._pos += take
+        self._read_end = self._pos
         if len(pieces) == 1 and isinstance(pieces[0], bytes):
             return pieces[0]
         return b"".join(pieces)
@@ -96,6 +108,7 @@ class ReadPath:
             out.write(await self._piece(slot, off, take))
             done += take
             self._pos += take
+        self._read_end = self._pos
         return out.getvalue()
 
     async def readinto(self, buffer: Any) -> int:
@@ -105,6 +118,7 @@ class ReadPath:
             raise io.UnsupportedOperation("read: the file was not opened for reading")
         out = memoryview(buffer).cast("B")
         want = min(len(out), max(0, self._size - self._pos))
+        self._random_read = self._pos != self._read_end
         done = 0
         while done < want:
             slot, off = divmod(self._pos, self._bs)
@@ -112,7 +126,22 @@ class ReadPath:
             out[done:done + take] = await self._piece(slot, off, take)
             done += take
             self._pos += take
+        self._read_end = self._pos
         return done
+
+    async def readinto1(self, buffer: Any) -> int:
+        """Read into a writable buffer as a raw file does: up to ``len(buffer)`` bytes, fewer
+        for a random read (one that does not continue the previous read): then only up
+        to the end of the page (:data:`lucidlink.aio.pages.PAGE_SIZE`) that holds the byte
+        ``pages.PAGE_MIN`` on, so a small random read through a buffered reader (``open``
+        of the blocking API: 1 MiB buffers) fetches a page, not the whole buffer. Returns
+        0 only at end of file.
+        """
+        view = memoryview(buffer).cast("B")
+        if self._pos != self._read_end:
+            page_end = ((self._pos + pages.PAGE_MIN) // pages.PAGE_SIZE + 1) * pages.PAGE_SIZE
+            view = view[:page_end - self._pos]
+        return await self.readinto(view)
 
     async def _piece(self, slot: int, off: int, take: int) -> bytes | bytearray | memoryview:
         """Exactly ``take`` bytes of ``slot`` from ``off`` (zeros past what it holds)."""
@@ -123,11 +152,56 @@ class ReadPath:
         ref = self._base.get(slot)
         if ref is None:
             return bytes(take)
+        if self._random_read and take <= self._bs // 4 and ref.length >= _PAGE_MIN_BLOCK:
+            page = await self._page(slot, ref, off, take)
+            if page is not None:
+                return page
         block = await self._block(slot, ref)
         n = max(0, min(take, min(ref.used, len(block)) - off))
         if n == take:
             return block if (off == 0 and take == len(block)) else memoryview(block)[off:off + take]
         return bytes(memoryview(block)[off:off + n]) + bytes(take - n)
+
+    async def _page(self, slot: int, ref: BlockRef, off: int, take: int) -> bytes | None:
+        """A random small read of a block not at hand: its verified chunks, or ``None``."""
+        reader = pages.reader_for(self._io)
+        if (reader is None or (self._cur is not None and self._cur[0] == slot)
+                or slot in self._ahead or self._io.is_cached(ref.hash)):
+            return None
+        n = min(take, ref.used - off)
+        if n <= 0:
+            return bytes(take)
+
+        def around() -> list[str]:
+            lo = max(0, slot - pages.DIGEST_BATCH // 2)
+            return [self._base[s].hash for s in range(lo, lo + pages.DIGEST_BATCH)
+                    if s in self._base]
+
+        if slot in self._signed:
+            info = await reader.lookup(ref.hash, around)
+        else:  # the URLs and the digests of the blocks around: two hub calls at once
+            _, info = await asyncio.gather(self._sign_around(slot), reader.lookup(ref.hash, around))
+        data = None if info is None else await reader.read(ref.hash, ref.length, off, n, info)
+        if data is None:
+            return None
+        # Random access, as in _block: read-ahead stops; a next read that continues this
+        # one counts as sequential from this slot.
+        self._last_slot = slot
+        self._window = 0
+        for t in self._ahead.values():
+            t.cancel()
+        self._ahead.clear()
+        return data if n == take else data + bytes(take - n)
+
+    async def _sign_around(self, slot: int) -> None:
+        """Have the URLs of up to _URL_SPAN blocks around ``slot`` signed in one hub call, so
+        the next random reads go straight to the store."""
+        if slot in self._signed:
+            return
+        lo = max(0, slot - _URL_SPAN // 2)
+        self._signed = range(lo, lo + _URL_SPAN)
+        await urlbatch.prepare_get_urls(
+            self._io, [self._base[s].hash for s in self._signed if s in self._base])
 
     async def _block(self, slot: int, ref: BlockRef) -> bytes | bytearray:
         if self._cur is not None and self._cur[0] == slot:
@@ -145,13 +219,8 @@ class ReadPath:
             for t in self._ahead.values():
                 t.cancel()
             self._ahead.clear()
-            if task is None and slot not in self._signed:
-                # Random access: one hub call signs the URLs of the blocks around (up to
-                # _URL_SPAN of them), so the next random reads go straight to the store.
-                lo = max(0, slot - _URL_SPAN // 2)
-                self._signed = range(lo, lo + _URL_SPAN)
-                await urlbatch.prepare_get_urls(
-                    self._io, [self._base[s].hash for s in self._signed if s in self._base])
+            if task is None:
+                await self._sign_around(slot)
         data = await task if task is not None else await self._io.get(ref.hash, ref.length)
         self._cur = (slot, data)
         return data

@@ -8,6 +8,11 @@ enforced at PUT; a store that enforces none has the object read and hashed) and 
 the verified blocks ``live``. That I/O runs outside any transaction; the commit's own
 transaction re-checks every block's state, so a block the GC marked in between, or one
 never uploaded, is answered ``block_missing`` and the client uploads it again.
+
+Where the hub reads a block itself (a store that enforces no checksum), it also records
+the block's chunk digests from those bytes (:mod:`lucidlink.hub.core.chunks`), so clients
+can verify ranged reads of it; blocks verified by the store's checksum get none (the hub
+never sees their bytes) and are read whole.
 """
 
 from __future__ import annotations
@@ -16,12 +21,22 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from lucidlink.hub.core import files
+import anyio.to_thread
+
+from lucidlink.exceptions import IntegrityError, PathNotFoundError
+from lucidlink.hub.core import chunks, files
 from lucidlink.hub.identifiers import HASH_RE
 from lucidlink.hub.state import Hub
 from lucidlink.hub.store.base import MAX_INT64
 
 _CONCURRENT_CHECKS = 16
+
+
+def _reads_to_verify(store: Any) -> bool:
+    """Whether verifying a block of ``store`` means reading it (a store that enforces no
+    checksum): then the hub reads it once and computes the chunk digests as well."""
+    return (getattr(store, "enforces_checksums", None) is False
+            and callable(getattr(store, "get", None)))
 
 
 def _named_blocks(changes: Iterable[Any]) -> set[tuple[str, int]]:
@@ -55,10 +70,21 @@ async def confirm_uploads(hub: Hub, filespace_id: str, changes: Iterable[Any]) -
     if not candidates:
         return 0
     limit = asyncio.Semaphore(_CONCURRENT_CHECKS)
+    digests: dict[str, bytes] = {}
+    reads = _reads_to_verify(hub.blocks)
 
     async def check(digest: str, length: int) -> int | None:
         """The verified length of the block, ``None`` when the store does not hold it intact."""
         async with limit:
+            if reads:
+                # get() checks the bytes against the block's name; a block of another
+                # length than the commit says goes live with its own (see below).
+                try:
+                    data = await hub.blocks.get(filespace_id, digest)  # type: ignore[attr-defined]
+                except (PathNotFoundError, IntegrityError):
+                    return None
+                actual, digests[digest] = await anyio.to_thread.run_sync(chunks.hash_block, data)
+                return len(data) if actual == digest else None
             if await hub.blocks.verify(filespace_id, digest, length):
                 return length
             # Another length than the commit says: the block goes live with its own, and
@@ -72,5 +98,6 @@ async def confirm_uploads(hub: Hub, filespace_id: str, changes: Iterable[Any]) -
     found = await asyncio.gather(*(check(d, n) for d, n in candidates))
     verified = sorted({(d, n) for (d, _), n in zip(candidates, found, strict=True) if n})
     if verified:
-        await hub.store.write(files.finish_direct_uploads, filespace_id, verified)
+        await hub.store.write(chunks.finish_direct_uploads, filespace_id, verified,
+                              {d: digests[d] for d, _ in verified if d in digests})
     return len(verified)

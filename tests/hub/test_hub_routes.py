@@ -213,6 +213,16 @@ async def _block_urls(api: Api) -> None:
                    json={"op": "get", "hashes": ["XYZ"]})
 
 
+@scenario("POST", "/v1/filespaces/{fs}/blocks/chunks")
+async def _block_chunks(api: Api) -> None:
+    data = random_bytes(100)
+    digest = await api.upload(data)
+    body = await api.ok("POST", api.p("blocks/chunks"), json={"hashes": [digest, digest_of(b"y")]})
+    # One chunk: its digest is the block's own hash.
+    assert body == {"chunk_size": 65536, "digests": {digest: digest}, "deferred": []}
+    await api.fail("POST", api.p("blocks/chunks"), 400, "bad_request", "'XYZ'", json={"hashes": ["XYZ"]})
+
+
 @scenario("GET", "/v1/blocks/{fs}/{hash}")
 async def _get_block(api: Api) -> None:
     data = random_bytes(100)

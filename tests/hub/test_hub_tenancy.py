@@ -365,6 +365,11 @@ async def _block_urls(w: World) -> Req:
     )
 
 
+@row("POST", "/v1/filespaces/{fs}/blocks/chunks")
+async def _block_chunks(w: World) -> Req:
+    return with_session(w, "POST", w.p("blocks/chunks"), json={"hashes": [w.hash, w.garbage]})
+
+
 async def _signed(
     w: World, op: str, digest: str, fs: str | None = None, token: str | None = None
 ) -> str:

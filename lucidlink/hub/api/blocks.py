@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
+import os
+from pathlib import Path
 
 import anyio.to_thread
 from aiohttp import web
@@ -19,7 +20,7 @@ from lucidlink.hub.api.context import hub_of
 from lucidlink.hub.api.http import ok, query
 from lucidlink.hub.api.route import INT, RouteTable, obj, ref, signed_params
 from lucidlink.hub.blockstore.local import LocalBlockStore
-from lucidlink.hub.core import files, inline_blocks
+from lucidlink.hub.core import chunks, files, inline_blocks
 from lucidlink.hub.identifiers import HASH_RE, ID_RE
 
 ROUTES = RouteTable()
@@ -52,6 +53,12 @@ def _check_block_url(request: web.Request, op: str) -> tuple[str, str]:
 async def get_block(request: web.Request) -> web.StreamResponse:
     fs_id, digest = _check_block_url(request, "get")
     path = _local_store(request).path_of(fs_id, digest)
+    if request.headers.get("Range"):
+        # A small ranged read (verified chunks: lucidlink/aio/pages.py): one trip to a
+        # thread opens the file and reads the range, instead of FileResponse's several.
+        found = await anyio.to_thread.run_sync(_file_bytes, path, _range_of(request))
+        if found is not None:
+            return _range_response(*found)
     if not await anyio.to_thread.run_sync(path.exists):
         # A block kept inline (a client that asked for a URL by hash): served from the metadata store.
         data = await hub_of(request).store.read(inline_blocks.read_one, fs_id, digest)
@@ -60,6 +67,41 @@ async def get_block(request: web.Request) -> web.StreamResponse:
         return _inline_response(request, data)
     return web.FileResponse(path, headers={"Cache-Control": "private, max-age=31536000, immutable",
                                            "Content-Type": "application/octet-stream"})
+
+
+_RANGE_IN_MEMORY = 4 * 1024 * 1024
+
+
+def _range_of(request: web.Request) -> slice:
+    try:
+        return request.http_range
+    except ValueError:
+        return slice(None, None)
+
+
+def _file_bytes(path: Path, ranges: slice) -> tuple[slice, int, bytes] | None:
+    """``(ranges, size, the bytes of the range)`` of a block file; ``None`` when it is
+    missing or the range is not one this answers (then the file response does)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        start, stop, _ = ranges.indices(size)
+        if ranges.start is None or start >= stop or stop - start > _RANGE_IN_MEMORY:
+            return None
+        return ranges, size, os.pread(fd, stop - start, start)
+    finally:
+        os.close(fd)
+
+
+def _range_response(ranges: slice, size: int, data: bytes) -> web.Response:
+    start = ranges.indices(size)[0]
+    return web.Response(body=data, status=206, headers={
+        "Cache-Control": "private, max-age=31536000, immutable",
+        "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes",
+        "Content-Range": f"bytes {start}-{start + len(data) - 1}/{size}"})
 
 
 def _inline_response(request: web.Request, data: bytes) -> web.Response:
@@ -93,10 +135,12 @@ async def _read_parts(request: web.Request, limit: int) -> list[bytes]:
     return parts
 
 
-def _join_and_hash(parts: list[bytes]) -> tuple[bytes, str]:
-    """The block's bytes and their hash: the one place an upload is hashed."""
+def _join_and_hash(parts: list[bytes]) -> tuple[bytes, str, bytes]:
+    """The block's bytes, its hash and chunk digests: the one place an upload is hashed
+    (one pass, for its name and for verified ranged reads)."""
     data = parts[0] if len(parts) == 1 else b"".join(parts)
-    return data, hashlib.sha256(data).hexdigest()
+    actual, digests = chunks.hash_block(data)
+    return data, actual, digests
 
 
 @route("PUT", "/v1/blocks/{fs}/{hash}", "Upload a block on a signed URL; its bytes must hash to its name.",
@@ -119,7 +163,7 @@ async def put_block(request: web.Request) -> web.StreamResponse:
         raise PayloadTooLargeError(f"a block is at most {limit} bytes")
     if not size:
         raise BadRequestError("a block cannot be empty")
-    data, actual = await anyio.to_thread.run_sync(_join_and_hash, parts)
+    data, actual, digests = await anyio.to_thread.run_sync(_join_and_hash, parts)
     if actual != digest:
         raise IntegrityError(
             f"block bytes hash to {actual[:12]}..., not {digest[:12]}...; nothing was stored. "
@@ -137,6 +181,6 @@ async def put_block(request: web.Request) -> web.StreamResponse:
             "was stored. Retry the upload later; if this persists, the hub's disk is full or "
             "failing"
         ) from exc
-    await hub.store.write(files.finish_upload, fs_id, digest)
+    await hub.store.write(chunks.finish_upload, fs_id, digest, digests)
     hub.metrics.count_block_bytes("in", len(data))
     return ok({"hash": digest, "length": len(data)}, status=201)

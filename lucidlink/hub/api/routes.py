@@ -12,6 +12,7 @@ from aiohttp import web
 from lucidlink.hub.api import (
     admin,
     blocks,
+    chunks,
     connect,
     files,
     filespaces,
@@ -30,6 +31,7 @@ ROUTES: tuple[Route, ...] = (
     *namespace.ROUTES,
     *files.ROUTES,
     *blocks.ROUTES,
+    *chunks.ROUTES,
     *journal.ROUTES,
     *admin.ROUTES,
     *connect.ROUTES,

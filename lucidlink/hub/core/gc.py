@@ -110,6 +110,12 @@ def in_block_store(tx: Tx, pairs: list[tuple[str, str]]) -> list[tuple[str, str]
 def forget(tx: Tx, pairs: list[tuple[str, str]]) -> None:
     """Remove the rows of deleted blocks (and the bytes of inline ones, kept in ``block_data``)."""
     inline_blocks.delete(tx, pairs)
+    # Chunk digests (lucidlink/hub/core/chunks.py) go with their block.
+    tx.executemany(
+        "DELETE FROM block_chunks WHERE filespace_id = ? AND hash = ? AND EXISTS (SELECT 1 FROM blocks b "
+        "WHERE b.filespace_id = block_chunks.filespace_id AND b.hash = block_chunks.hash "
+        "AND b.state = 'deleting')", pairs
+    )
     tx.executemany(
         "DELETE FROM blocks WHERE filespace_id = ? AND hash = ? AND state = 'deleting'", pairs
     )

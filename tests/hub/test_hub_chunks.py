@@ -1,0 +1,156 @@
+"""Chunk digests (POST .../blocks/chunks): recorded from verified bytes, computed on demand for
+blocks stored before, never answered across filespaces, readable with a read-only token."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+
+from lucidlink.hub.api.chunks import ON_DEMAND_PER_CALL
+from lucidlink.hub.core.chunks import CHUNK_SIZE
+from lucidlink.hub.uploads import confirm_uploads
+from tests.support.hubfixtures import (
+    Api,
+    block_file,
+    digest_of,
+    hub_state,
+    make_token,
+    random_bytes,
+)
+from tests.support.pgfixture import with_block_stores
+
+pytest_plugins = ["tests.support.hubfixtures"]
+
+pytestmark = pytest.mark.asyncio
+
+MIB4 = 4 * 1024 * 1024
+
+
+def expected(data: bytes) -> str:
+    """The hex the hub must answer: each chunk's SHA-256, concatenated."""
+    return b"".join(hashlib.sha256(data[i:i + CHUNK_SIZE]).digest()
+                    for i in range(0, len(data), CHUNK_SIZE)).hex()
+
+
+def chunk_rows(api: Api) -> dict[str, Any]:
+    rows = api.hub.hub.write(
+        lambda tx: tx.all("SELECT hash, chunk_size, digests FROM block_chunks"))
+    return {r["hash"]: (r["chunk_size"], bytes(r["digests"]).hex()) for r in rows}
+
+
+async def ask(api: Api, hashes: list[str], fs: str | None = None, token: str | None = None) -> Any:
+    kw = {"token": token} if token else {}
+    return await api.ok("POST", api.p("blocks/chunks", fs), json={"hashes": hashes}, **kw)
+
+
+async def test_uploads_record_the_digests_of_their_chunks(api: Api) -> None:
+    datas = [random_bytes(MIB4), random_bytes(3 * CHUNK_SIZE + 17), random_bytes(100)]
+    digests = [await api.upload(d) for d in datas]
+    rows = chunk_rows(api)
+    for data, digest in zip(datas, digests, strict=True):
+        assert rows[digest] == (CHUNK_SIZE, expected(data))
+    body = await ask(api, [*digests, digest_of(b"never uploaded")])
+    assert body["chunk_size"] == CHUNK_SIZE and body["deferred"] == []
+    assert body["digests"] == {d: expected(x) for d, x in zip(digests, datas, strict=True)}
+    assert len(bytes.fromhex(body["digests"][digests[0]])) == 64 * 32
+    # A refused upload records nothing.
+    other = random_bytes(5000)
+    url = await api.block_url(digest_of(other), "put")
+    status, _ = await api.url("PUT", url, data=other[:-1] + b"\0")
+    assert status == 422 and digest_of(other) not in chunk_rows(api)
+    assert (await ask(api, []))["digests"] == {}
+    await api.fail("POST", api.p("blocks/chunks"), 400, "bad_request", "1024",
+                   json={"hashes": [digests[0]] * 1025})
+    await api.fail("POST", api.p("blocks/chunks"), 400, "bad_request", "'XYZ'",
+                   json={"hashes": ["XYZ"]})
+
+
+async def test_blocks_stored_before_get_their_digests_on_demand(api: Api) -> None:
+    datas = [random_bytes(CHUNK_SIZE * 2 + i) for i in range(ON_DEMAND_PER_CALL + 3)]
+    digests = [await api.upload(d) for d in datas]
+    api.hub.hub.write(lambda tx: tx.execute("DELETE FROM block_chunks"))  # as before this change
+    body = await ask(api, digests)
+    # At most ON_DEMAND_PER_CALL are computed per call (each is a read of the block file);
+    # the others are deferred to the next call, not refused.
+    assert list(body["digests"]) == digests[:ON_DEMAND_PER_CALL]
+    assert body["deferred"] == digests[ON_DEMAND_PER_CALL:]
+    body = await ask(api, digests)
+    assert body["deferred"] == []
+    assert body["digests"] == {d: expected(x) for d, x in zip(digests, datas, strict=True)}
+    assert chunk_rows(api) == {
+        d: (CHUNK_SIZE, expected(x)) for d, x in zip(digests, datas, strict=True)}
+
+
+async def test_a_damaged_block_file_gets_no_digests(api: Api) -> None:
+    data = random_bytes(3 * CHUNK_SIZE)
+    digest = await api.upload(data)
+    api.hub.hub.write(lambda tx: tx.execute("DELETE FROM block_chunks"))
+    path = block_file(api.hub, api.fs, digest)
+    damaged = bytearray(path.read_bytes())
+    damaged[CHUNK_SIZE + 5] ^= 1
+    path.write_bytes(bytes(damaged))
+    body = await ask(api, [digest])
+    assert body["digests"] == {} and body["deferred"] == []  # read it whole: the client is told
+    assert chunk_rows(api) == {}
+
+
+async def test_digests_are_never_answered_across_filespaces_or_workspaces(api: Api) -> None:
+    data = random_bytes(2 * CHUNK_SIZE)
+    digest = await api.upload(data)
+    other = await api.raw.filespace_id("other")
+    assert (await ask(api, [digest], fs=other))["digests"] == {}
+    assert (await ask(api, [digest], fs=api.small))["digests"] == {}
+    # Another workspace's token neither reaches this filespace nor learns about the hash.
+    stranger = make_token(api.hub, workspace="acme", filespaces=["theirs"], admin=True)
+    theirs = await api.raw.filespace_id("theirs", token=stranger)
+    await api.fail("POST", api.p("blocks/chunks"), 404, "filespace_not_found",
+                   json={"hashes": [digest]}, token=stranger)
+    assert (await ask(api, [digest], fs=theirs, token=stranger))["digests"] == {}
+    # A token limited to another filespace of the same workspace neither.
+    limited = make_token(api.hub, filespaces=["other"])
+    await api.fail("POST", api.p("blocks/chunks"), 404, "filespace_not_found",
+                   json={"hashes": [digest]}, token=limited)
+    # Not even on demand: the other filespace's block file is not its own.
+    api.hub.hub.write(lambda tx: tx.execute("DELETE FROM block_chunks"))
+    assert (await ask(api, [digest], fs=other))["digests"] == {}
+    assert chunk_rows(api) == {}
+
+
+async def test_a_read_only_token_may_read_digests(api: Api) -> None:
+    data = random_bytes(CHUNK_SIZE + 1)
+    digest = await api.upload(data)
+    reader = make_token(api.hub, read_only=True)
+    assert (await ask(api, [digest], token=reader))["digests"] == {digest: expected(data)}
+
+
+async def test_the_gc_deletes_the_digests_of_the_blocks_it_collects(api: Api) -> None:
+    kept = random_bytes(2 * CHUNK_SIZE)
+    await api.write("/kept", [kept])
+    garbage = await api.upload(random_bytes(2 * CHUNK_SIZE))
+    assert set(chunk_rows(api)) == {digest_of(kept), garbage}
+    assert await api.gc(grace=0) == 1
+    assert set(chunk_rows(api)) == {digest_of(kept)}
+    assert (await ask(api, [garbage]))["digests"] == {}
+
+
+@with_block_stores
+async def test_an_object_store_that_checks_no_checksum_has_digests_from_the_hubs_read(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    hub = hub_state(api.hub)
+    if hub.blocks.serves_blocks:
+        pytest.skip("the local store records digests at upload (tested above)")
+    data = random_bytes(2 * CHUNK_SIZE + 3)
+    checked = await api.upload(data)
+    # A store that enforces checksums verified the upload by HEAD: the hub never saw the
+    # bytes, so it has no digests (those blocks are read whole).
+    await api.write("/checked", [data])
+    assert (await ask(api, [checked]))["digests"] == {}
+    other = random_bytes(3 * CHUNK_SIZE)
+    read = await api.upload(other)
+    monkeypatch.setattr(hub.blocks, "enforces_checksums", False)
+    change = {"path": "/read", "size": len(other), "blocks": [
+        {"index": 0, "hash": read, "length": len(other)}]}
+    assert api.hub.hub.call(confirm_uploads(hub, api.fs, [change])) == 1
+    assert (await ask(api, [read]))["digests"] == {read: expected(other)}
