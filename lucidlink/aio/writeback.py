@@ -204,8 +204,13 @@ class WriteBack:
 
     async def _limit(self) -> int:
         if self._inline_limit is None:
-            body = await self._transport.call("GET", f"/v1/filespaces/{self._filespace_id}",
-                                              idempotent=True)
+            try:
+                body = await self._transport.call("GET", f"/v1/filespaces/{self._filespace_id}",
+                                                  idempotent=True)
+            except LucidLinkError as err:
+                if is_transient(err):
+                    raise
+                body = {}  # refused (the filespace gone?): the commits will say why
             # A hub that does not say keeps nothing inline: every block is uploaded.
             self._inline_limit = max(0, int(body.get("inline_block_max") or 0))
         return self._inline_limit
