@@ -100,13 +100,19 @@ class _Connection(asyncio.BufferedProtocol):
         """Drop the connection (and whatever a request on it was receiving)."""
         self.closed = True
         self.reusable = False
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.cancel()
+        if self._waiter is not None:
+            if not self._waiter.done():
+                self._waiter.cancel()
+            elif not self._waiter.cancelled():
+                self._waiter.exception()  # seen: nobody waits for it any more
         self._waiter = None
         if self.transport is not None:
             self.transport.abort()
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        if self._waiter is None:  # no request in flight: whatever comes is stray
+            self._stray = bytearray(65536)
+            return memoryview(self._stray)
         if self._view is not None and self._got < len(self._view):
             return self._view[self._got:]
         if self._body is None and self._head_len < _HEAD_MAX:
@@ -118,7 +124,9 @@ class _Connection(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self.progress = time.monotonic()
-        if self._view is not None and self._got < len(self._view):
+        if self._waiter is None:  # bytes no request asked for: never reuse this connection
+            self.abort()
+        elif self._view is not None and self._got < len(self._view):
             self._got += nbytes
             if self._got == len(self._view):
                 self._finish()

@@ -9,6 +9,7 @@ mid-body.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -220,3 +221,32 @@ async def test_block_reads_through_cut_answers_are_whole(sdk_hub: SdkHub) -> Non
     assert len(downloads) == len(set(downloads)) >= 12
     assert answers.count(0) == 4 and len(answers) == len(downloads) + 4, answers
     assert all(n in (0, SMALL_BLOCK, 99) for n in answers), answers
+
+
+async def test_bytes_beyond_an_answer_retire_the_connection() -> None:
+    """A server that sends more than it announced: the answer is its announced length,
+    and the connection is never used again (the stray bytes belong to no request)."""
+    connections: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloGARBAGE")
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    raw = rawget.RawGet(limit=1 << 20, timeout=5)
+    try:
+        first = await raw.get(f"http://127.0.0.1:{port}/a", {})
+        await asyncio.sleep(0.05)  # the stray bytes arrive on the idle connection
+        second = await raw.get(f"http://127.0.0.1:{port}/a", {})
+    finally:
+        raw.close()
+        server.close()
+        await asyncio.sleep(0.05)  # the handlers see the connections close
+        await server.wait_closed()
+    assert first.body == second.body == b"hello"
+    assert len(connections) == 2
