@@ -8,6 +8,7 @@ is checked in full again. Counts, never timings.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -19,7 +20,11 @@ import aiohttp
 import pytest
 
 from lucidlink.hub.core import admin
-from lucidlink.hub.core.principal import bump_auth_generation
+from lucidlink.hub.core.principal import (
+    AUTH_GENERATION_KEY,
+    auth_generation,
+    bump_auth_generation,
+)
 from lucidlink.hub.store.postgres import PostgresStore
 from tests.hub.test_scale_out import HubProc
 from tests.support.hubfixtures import Api, expect_error, key_id_of, make_token
@@ -165,3 +170,29 @@ def _new_token(tx: Any) -> str:
     ws = admin.get_workspace(tx, "demo")
     token, _ = admin.create_token(tx, ws["id"])
     return token
+
+
+async def test_postgres_meta_reads_on_the_loop_see_every_commit(postgres_dsn: str) -> None:
+    """The auth generation read on the loop's own connection (shared by the calls that
+    arrive together) is never older than the last commit before the call."""
+    with fresh_schema(postgres_dsn) as url:
+        store = PostgresStore(url)
+        await store.open()
+        try:
+            assert await store.meta_value(AUTH_GENERATION_KEY) is None
+            for _ in range(5):
+                await store.write(bump_auth_generation)
+                want = await store.read(auth_generation)
+                got = await asyncio.gather(
+                    *(store.meta_value(AUTH_GENERATION_KEY) for _ in range(50)))
+                assert set(got) == {want}
+                # Calls made while a write commits: each sees the old or the new value,
+                # and once the write has returned, only the new one.
+                during = asyncio.gather(
+                    *(store.meta_value(AUTH_GENERATION_KEY) for _ in range(20)))
+                await store.write(bump_auth_generation)
+                after = await store.read(auth_generation)
+                assert set(await during) <= {want, after}
+                assert await store.meta_value(AUTH_GENERATION_KEY) == after
+        finally:
+            await store.close()

@@ -18,7 +18,12 @@ from lucidlink.exceptions import AuthenticationError
 from lucidlink.hub.api.app_keys import HUB_KEY
 from lucidlink.hub.api.http import json_body
 from lucidlink.hub.core import admin, sessions
-from lucidlink.hub.core.principal import Principal, PrincipalCache, auth_generation
+from lucidlink.hub.core.principal import (
+    AUTH_GENERATION_KEY,
+    Principal,
+    PrincipalCache,
+    auth_generation,
+)
 from lucidlink.hub.state import Hub
 from lucidlink.hub.store.base import Tx
 from lucidlink.tokens import parse_token
@@ -53,7 +58,7 @@ async def principal_of(request: web.Request) -> Principal:
         raise AuthenticationError(str(exc)) from None
     store = hub_of(request).store
     cache = request.app[PRINCIPALS_KEY]
-    generation = await store.read_short(auth_generation)
+    generation = await store.meta_value(AUTH_GENERATION_KEY) or ""
     cached = cache.get(parsed.key_id, parsed.secret, generation)
     if cached is not None:
         return cached

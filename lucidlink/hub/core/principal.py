@@ -7,7 +7,7 @@ import uuid
 import attrs
 
 from lucidlink.exceptions import AccessDeniedError, FilespaceNotFoundError, ReadOnlyError
-from lucidlink.hub.store.base import Tx
+from lucidlink.hub.store.base import Tx, meta_value
 from lucidlink.tokens import hash_secret, secret_matches
 
 
@@ -84,8 +84,7 @@ def bump_auth_generation(tx: Tx) -> None:
 
 def auth_generation(tx: Tx) -> str:
     """The current auth generation ('' until the first change)."""
-    row = tx.one("SELECT value FROM meta WHERE key = ?", (AUTH_GENERATION_KEY,))
-    return "" if row is None else str(row["value"])
+    return meta_value(tx, AUTH_GENERATION_KEY) or ""
 
 
 @attrs.frozen

@@ -76,6 +76,20 @@ class MetadataStore(abc.ABC):
         """
         return await self.read(fn, *args, **kwargs)
 
+    async def meta_value(self, key: str) -> str | None:
+        """The ``meta`` row ``key`` as committed when the call began (or later), or ``None``.
+
+        The cheapest read an engine has, for a value checked on every request (the auth
+        generation): :meth:`read_short` by default.
+        """
+        return await self.read_short(meta_value, key)
+
+
+def meta_value(tx: Tx, key: str) -> str | None:
+    """The value of the ``meta`` row ``key``, or ``None``."""
+    row = tx.one("SELECT value FROM meta WHERE key = ?", (key,))
+    return None if row is None else str(row["value"])
+
 
 MAX_INT64 = 2**63 - 1
 """The largest integer the metadata store holds; bigger numbers in a request are refused."""

@@ -100,6 +100,11 @@ class PostgresStore(MetadataStore):
         self._outbox: set[str] = set()
         self._outbox_ready: asyncio.Event | None = None
         self._relays: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._meta_conn: Any = None  # psycopg.AsyncConnection of meta_value, on the loop
+        self._meta_lock: asyncio.Lock | None = None
+        self._meta_next: dict[str, asyncio.Future[str | None]] = {}
+        self._meta_tasks: set[asyncio.Task[None]] = set()
 
     @property
     def _channel(self) -> str:
@@ -145,6 +150,7 @@ class PostgresStore(MetadataStore):
     async def open(self) -> None:
         self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="lucidhub-pg")
         loop = asyncio.get_running_loop()
+        self._loop, self._meta_lock = loop, asyncio.Lock()
         self._schema = await loop.run_in_executor(self._pool, self._init_schema)
         if self._deliver is not None:
             self._outbox_ready = asyncio.Event()
@@ -253,7 +259,71 @@ class PostgresStore(MetadataStore):
         finally:
             await conn.close()
 
+    async def meta_value(self, key: str) -> str | None:
+        """One ``meta`` row, read on the event loop's own connection: no thread hop.
+
+        The calls that arrive before the next query for ``key`` is sent share it, and it is
+        sent after all of them arrived (autocommit: a fresh snapshot), so each sees what
+        was committed before it began. If that connection fails, the read goes through
+        the worker threads instead (and the connection is made again next time).
+        """
+        if self._pool is None:
+            raise RuntimeError("the metadata store is closed")
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            return await super().meta_value(key)
+        pending = self._meta_next.get(key)
+        if pending is None:
+            pending = self._meta_next[key] = loop.create_future()
+            pending.add_done_callback(lambda f: f.cancelled() or f.exception())
+            task = loop.create_task(self._read_meta(key, pending))
+            self._meta_tasks.add(task)
+            task.add_done_callback(self._meta_tasks.discard)
+        try:
+            return await asyncio.shield(pending)
+        except Exception:
+            return await super().meta_value(key)
+
+    async def _read_meta(self, key: str, pending: asyncio.Future[str | None]) -> None:
+        import psycopg
+
+        assert self._meta_lock is not None
+        try:
+            async with self._meta_lock:  # one query at a time on the connection
+                if self._meta_next.get(key) is pending:
+                    del self._meta_next[key]  # from here on, callers wait for the next query
+                try:
+                    if self._meta_conn is None or self._meta_conn.closed:
+                        self._meta_conn = await psycopg.AsyncConnection.connect(
+                            self.dsn, autocommit=True)
+                    cur = await self._meta_conn.execute(
+                        "SELECT value FROM meta WHERE key = %s", (key,))
+                    row = await cur.fetchone()
+                except BaseException:
+                    conn, self._meta_conn = self._meta_conn, None
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            await conn.close()
+                    raise
+                pending.set_result(None if row is None else str(row[0]))
+        except Exception as exc:
+            pending.set_exception(exc)  # each waiter reads through the worker threads
+        finally:
+            if not pending.done():  # cancelled (the store is closing)
+                pending.set_exception(RuntimeError("the metadata store is closing"))
+
     async def close(self) -> None:
+        tasks, self._meta_tasks = self._meta_tasks, set()
+        for meta_task in tasks:
+            meta_task.cancel()
+        for meta_task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await meta_task
+        self._meta_next.clear()
+        if self._meta_conn is not None:
+            with contextlib.suppress(Exception):
+                await self._meta_conn.close()
+            self._meta_conn = None
         relays, self._relays = self._relays, []
         for task in relays:
             task.cancel()
