@@ -271,6 +271,16 @@ class Filespace(_facade.Facade):
         """
         return _loop.run(self._async.sync_all())
 
+    def refresh(self) -> None:
+        """Pull the change journal up to the hub's current position (one hub call).
+
+        The read half of :meth:`sync_all`, which commits nothing: after it, this
+        daemon's reads (cached or not) see every change committed anywhere before the
+        call. Without it, they see what the journal has delivered (see "Consistency"
+        in docs/architecture.md).
+        """
+        return _loop.run(self._async.refresh())
+
     def unlink(self) -> None:
         """Close open files, sync (unless ``SyncMode.SYNC_NONE``) and leave the filespace."""
         return _loop.run(self._async.unlink())

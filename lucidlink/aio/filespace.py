@@ -153,6 +153,17 @@ class AsyncFilespace:
         # The metadata cache drops what every change up to the hub's position touched.
         await self._link.metacache.catch_up()
 
+    async def refresh(self) -> None:
+        """Pull the change journal up to the hub's current position (one hub call).
+
+        The read half of :meth:`sync_all`, which commits nothing: after it, this
+        daemon's reads (cached or not) see every change committed anywhere before the
+        call. Without it, they see what the journal has delivered (see "Consistency"
+        in docs/architecture.md).
+        """
+        self._link.check_linked()
+        await self._link.metacache.catch_up()
+
     @property
     def _seq(self) -> int:
         # The journal position this daemon has applied (tests read it).

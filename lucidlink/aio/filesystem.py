@@ -289,7 +289,9 @@ class AsyncFilesystem:
         info = None
         if mode[0] in "ra":
             try:
-                answer = await self._infos.get(path) if mode == "rb" else None
+                # A lock holder reads what the last holder committed: the hub's answer,
+                # not one the journal may not have corrected yet.
+                answer = await self._infos.get(path) if mode == "rb" and held is None else None
                 if answer is None:
                     info = await self._call("GET", "/file", params={"path": path})
                 else:
@@ -425,8 +427,8 @@ class AsyncFilesystem:
             content = _inline_content(answer)
             if content is not None:
                 return content
-            if answer is not None and answer.info["entry"]["type"] == "file":
-                # A plain file whose blocks are not all inline: read them, no second ask.
+            if answer is not None and answer.info["entry"]["type"] in ("file", "external"):
+                # A file whose blocks are not all inline: read them, no second ask.
                 async with self._handle(inner, "rb", self._accepted(answer), None) as f:
                     return await f.read()
         async with self.open(path, "rb") as f:

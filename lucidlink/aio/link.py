@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from lucidlink.aio.transport import Transport
 
 
-_MUTATIONS = frozenset({"/mkdir", "/delete", "/move", "/copy", "/truncate", "/symlink", "/links",
-                        "/unlink"})
-"""The filespace calls that change entries (commits go through the write-back queue)."""
+_MUTATIONS = frozenset({"/mkdir", "/delete", "/move", "/copy", "/truncate", "/symlink"})
+"""The filespace calls that change entries (commits go through the write-back queue;
+Connect's calls other than reads may too)."""
 
 
 class ObservedWriteBack(WriteBack):
@@ -173,7 +173,8 @@ class FilespaceLink:
     async def call(self, method: str, suffix: str, **kw: Any) -> Any:
         """One hub call under ``/v1/filespaces/<id>``, in this link's session."""
         self.check_linked()
-        if suffix not in _MUTATIONS:
+        if suffix not in _MUTATIONS and (method == "GET" or not suffix.startswith("/connect/")
+                                         or suffix == "/connect/urls"):
             return await self.transport.call(
                 method, f"/v1/filespaces/{self.id}{suffix}", session_id=self.session_id, **kw
             )

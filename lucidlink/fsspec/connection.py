@@ -122,6 +122,13 @@ class Connection:
         """The filespace a location (of depth 2 or more) is in, linked on first use."""
         return await self.filespace(loc.filespace)
 
+    async def current(self, loc: Location) -> AsyncFilespace:
+        """:meth:`filespace_at`, refreshed: its reads see every change committed before
+        (as an object store's do), not only what its journal delivered so far."""
+        filespace = await self.filespace_at(loc)
+        await filespace.refresh()
+        return filespace
+
     async def target(self, path: str, what: str) -> tuple[AsyncFilespace, Location]:
         """A path inside a filespace; ``IsADirectoryError`` for the levels above files."""
         loc = await self.location(path)

@@ -143,6 +143,7 @@ class LucidLinkFileSystem(NamespaceFileSystem):
         self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
     ) -> bytes:
         filespace, loc = await self._conn.target(path, "read")
+        await filespace.refresh()
         async with filespace.fs.open(loc.inner, "rb") as f:
             lo, hi = byte_limits(start, end, f.size)
             buffer = bytearray(hi - lo)
@@ -181,6 +182,7 @@ class LucidLinkFileSystem(NamespaceFileSystem):
             group[2].append(loc.inner)
         out: list[bytes] = [b""] * len(paths)
         for filespace, indexes, inner in groups.values():
+            await filespace.refresh()
             for i, data in zip(indexes, await filespace.fs.read_files(inner), strict=True):
                 out[i] = data
         return out
@@ -240,6 +242,8 @@ class LucidLinkFileSystem(NamespaceFileSystem):
         if mode not in BINARY_MODES:
             raise ValueError(f"mode {mode!r} is not one of {', '.join(BINARY_MODES)}")
         filespace, loc = await self._conn.target(path, "open")
+        if mode == "rb":
+            await filespace.refresh()
 
         async def opener() -> AsyncFile:
             return await filespace.fs.open(loc.inner, mode)

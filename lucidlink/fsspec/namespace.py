@@ -147,7 +147,7 @@ class NamespaceFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec is u
         cached = None if kwargs.get("refresh") else self._cached_entry(name)
         if cached is not None:
             return cached
-        filespace = await self._conn.filespace_at(loc)
+        filespace = await self._conn.current(loc)
         try:
             entry = await filespace.fs.get_entry(loc.inner)
         except NotADirectoryError as err:  # a file stands where a parent should be

@@ -47,6 +47,7 @@ async def read_ranges(
     async def one_file(path: str, indices: list[int]) -> None:
         try:
             filespace, loc = await conn.target(path, "read")
+            await filespace.refresh()
             base = await filespace.fs.open(loc.inner, "rb")
         except Exception as exc:
             for i in indices:
