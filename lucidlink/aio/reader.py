@@ -175,7 +175,7 @@ class ReadPath:
         def around() -> list[str]:
             lo = max(0, slot - pages.DIGEST_BATCH // 2)
             return [self._base[s].hash for s in range(lo, lo + pages.DIGEST_BATCH)
-                    if s in self._base]
+                    if s in self._base and self._base[s].length >= _PAGE_MIN_BLOCK]
 
         if slot in self._signed:
             info = await reader.lookup(ref.hash, around)

@@ -159,6 +159,29 @@ async def test_64_random_small_reads_fetch_chunks_not_blocks(hub: Hub, link: Any
 
 
 @pytest.mark.asyncio
+async def test_blocks_stored_before_digests_existed_get_them_on_demand(hub: Hub, link: Any) -> None:
+    blocks = 40
+    data = os.urandom(blocks * BS)
+    await write(hub, "/old.bin", data)
+    hub.embedded.write(lambda tx: tx.execute("DELETE FROM block_chunks"))  # as before this change
+    rng = random.Random(4)
+    offsets = [b * BS + rng.randrange(BS // CHUNK_SIZE) * CHUNK_SIZE for b in range(blocks)]
+    rng.shuffle(offsets)
+    calls = count_calls(link)
+    before = hub.bytes_out()
+    wrong = 0
+    async with link.fs.open("/old.bin", "rb") as f:
+        for off in offsets:
+            await f.seek(off)
+            wrong += await f.read(SMALL) != data[off:off + SMALL]
+    assert wrong == 0
+    # The hub computes 16 blocks' digests a call and defers the others: asked again as
+    # they are needed, never read whole.
+    assert hub.bytes_out() - before == blocks * CHUNK_SIZE
+    assert 2 <= calls.count("blocks/chunks") <= blocks, calls
+
+
+@pytest.mark.asyncio
 async def test_a_corrupt_chunk_on_the_hubs_disk_is_never_returned(hub: Hub, link: Any) -> None:
     data = os.urandom(4 * BS)
     await write(hub, "/c.bin", data)
