@@ -179,6 +179,16 @@ async def _file(api: Api) -> None:
     await api.fail("GET", api.p("file") + "?path=/", 409, "is_a_directory", "/")
 
 
+@scenario("POST", "/v1/filespaces/{fs}/files")
+async def _files(api: Api) -> None:
+    await api.write("/f", [b"hello"])
+    body = await api.ok("POST", api.p("files"), json={"paths": ["/f", "/missing"]})
+    assert [f["path"] for f in body["files"]] == ["/f", "/missing"]
+    assert body["files"][0]["file"]["entry"]["size"] == 5
+    assert body["files"][1]["error"]["code"] == "not_found"
+    await api.fail("POST", api.p("files"), 400, "bad_request", "paths", json={"paths": []})
+
+
 @scenario("POST", "/v1/filespaces/{fs}/commit")
 async def _commit(api: Api) -> None:
     digest = await api.upload(b"abc")

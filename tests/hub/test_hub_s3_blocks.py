@@ -227,6 +227,7 @@ async def test_the_client_sends_damaged_bytes_again(
         await real(self, url, headers, data, retries)
 
     monkeypatch.setattr(BlockIO, "_put_signed", damage_once)
+    s3_filespace._link.writeback.set_inline_limit(0)  # every block uploaded, none in its commit
     data = os.urandom(2 * SMALL_BLOCK + 10)
     await s3_filespace.fs.write_file("/f.bin", data)
     await s3_filespace.sync_all()
@@ -247,6 +248,7 @@ async def test_the_client_asks_for_a_fresh_url_when_one_expired(
         return urls
 
     monkeypatch.setattr(BlockIO, "_put_urls", slow_first)
+    s3_filespace._link.writeback.set_inline_limit(0)  # uploaded, not carried in its commit
     data = os.urandom(100)
     await s3_filespace.fs.write_file("/f.bin", data)
     await s3_filespace.sync_all()
@@ -270,6 +272,7 @@ async def test_a_hub_on_postgresql_and_s3_needs_no_data_dir(
 async def test_a_block_missing_from_the_bucket_is_reported_missing(
         s3_sdk_hub: SdkHub, s3_filespace: Any) -> None:
     data = os.urandom(1000)
+    s3_filespace._link.writeback.set_inline_limit(0)  # in the bucket, not with the metadata
     await s3_filespace.fs.write_file("/f.bin", data)
     await s3_filespace.sync_all()
     store = s3_sdk_hub.hub.app[HUB_KEY].blocks  # type: ignore[index]
