@@ -22,6 +22,7 @@ def test_peers_quick_runs() -> None:
     out = done.stdout
     assert "| scenario | unit | lucidlink | s3fs (best form) | obstore |" in out
     for row in ("cold sequential read", "write + sync", "written + synced", "read, fresh client",
-                "4 KiB read in", "list 100 entries", "warm re-read"):
+                "4 KiB read in", "list 100 entries", "warm re-read", "empty files, 16 clients",
+                "16 fresh clients", "JuiceFS 5,023"):
         assert row in out, row
     assert "Peak RSS" in out
