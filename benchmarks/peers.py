@@ -928,7 +928,8 @@ def report(args: argparse.Namespace,
         "",
         "The metadata path against issue 14's absolute goals and the published figures of "
         "JuiceFS (its metadata benchmark on 2 CPUs; not measured here), and the hub's CPU "
-        "time per operation (median):",
+        "time per operation (median; over the whole case, so the 16 daemons' start and stop "
+        "weigh on small --files):",
         "",
         *meta_lines,
         "",
