@@ -84,6 +84,17 @@ async def test_overlap_rules(api: Api) -> None:
     ]
 
 
+async def test_a_range_past_the_largest_offset_runs_to_the_end(api: Api) -> None:
+    # Each number is within the schema's bounds; their sum is not a reason to refuse.
+    a, b = await daemon(api), await daemon(api)
+    top = (1 << 62) - 1
+    assert (await lock(a, "/e", top - 1, top, "shared"))["granted"]
+    listed = (await a.ok("GET", f"range-locks?{q(path='/e')}"))["ranges"]
+    assert [(r["offset"], r["length"]) for r in listed] == [(top - 1, 0)]  # to the end
+    assert not (await lock(b, "/e", top - 1, 1))["granted"]
+    assert await unlock(a, offset=top - 1, length=top) == 1
+
+
 async def test_a_retried_request_answers_its_first_grant(api: Api) -> None:
     a, b = await daemon(api), await daemon(api)
     assert (await lock(a, "/f", 0, 10, request_id="same"))["granted"]
