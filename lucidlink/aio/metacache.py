@@ -323,10 +323,13 @@ class MetaCache:
         for p in paths:
             self.invalidate(p, subtree=subtree)
             # What the parents' name sets say of p is unknown now (created, removed,
-            # replaced); mkdir may have created ancestors as well.
+            # replaced); mkdir may have created ancestors as well: their entries and
+            # listings go too.
             here = p
             while here != "/":
                 here = parent_and_name(here)[0]
+                if suffix == "/mkdir":
+                    self.invalidate(here, subtree=False)
                 self._drop(("n", here))
                 if suffix != "/mkdir":
                     break

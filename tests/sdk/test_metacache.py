@@ -135,6 +135,39 @@ async def test_an_answer_whose_path_changed_in_flight_is_not_kept() -> None:
 
 
 @pytest.mark.asyncio
+async def test_own_namespace_calls_are_seen_at_once(
+        sdk_hub: SdkHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read-your-writes without the journal's help (its long-polls are held): a mkdir with
+    parents drops the listings of every ancestor, a move both sides, a delete its
+    parent's listing, a closed file its entry."""
+    monkeypatch.setattr(metacache, "POLL_WAIT", 30)  # fresh while the long-polls are held
+    host, port = sdk_hub.url.removeprefix("http://").rsplit(":", 1)
+    held = blackhole(match=r"/changes\?.*wait=")
+    with FaultProxy((host, int(port))) as proxy, proxy.faulted(held):
+        async with linked(proxy.url, sdk_hub.token) as b:
+            await own_calls(b.fs)
+
+
+async def own_calls(fs: Any) -> None:
+    """The checks of test_own_namespace_calls_are_seen_at_once."""
+    assert await fs.list_dir("/") == []
+    await fs.create_dir("/p/q/r")
+    assert await fs.list_dir("/") == ["p"] and await fs.list_dir("/p") == ["q"]
+    await fs.write_file("/p/q/f.bin", b"1")
+    assert await fs.list_dir("/p/q") == ["f.bin", "r"]
+    assert (await fs.get_entry("/p/q/f.bin")).size == 1
+    await fs.move("/p/q", "/p/moved")
+    assert await fs.list_dir("/p") == ["moved"]
+    assert await fs.read_file("/p/moved/f.bin") == b"1"
+    assert not await fs.file_exists("/p/q/f.bin")
+    await fs.delete("/p/moved/f.bin")
+    assert await fs.list_dir("/p/moved") == ["r"]
+    await fs.write_file("/p/moved/f.bin", b"22")
+    assert await fs.read_file("/p/moved/f.bin") == b"22"
+    assert (await fs.get_entry("/p/moved/f.bin")).size == 2
+
+
+@pytest.mark.asyncio
 async def test_the_cache_holds_at_most_its_bounds() -> None:
     async def no_fetch(since: int, limit: int, wait: int) -> Any:
         await asyncio.Event().wait()
