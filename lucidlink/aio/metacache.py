@@ -131,10 +131,14 @@ def answer_from_json(info: dict[str, Any]) -> FileAnswer:
 
 def touches(changed: str, path: str) -> bool:
     """Whether a change at ``changed`` can make a record of ``path`` wrong: the path
-    itself, anything under it, or its parent directory (entries and mtime)."""
+    itself, anything under it, its parent directory (entries, mtime) or the parent's
+    parent (whose listing holds the parent's mtime)."""
     if changed == "/" or path == changed:
         return True
-    return path.startswith(changed + "/") or parent_and_name(changed)[0] == path
+    if path.startswith(changed + "/"):
+        return True
+    parent = parent_and_name(changed)[0]
+    return parent == path or (parent != "/" and parent_and_name(parent)[0] == path)
 
 
 def _under(path: str, top: str) -> bool:
@@ -287,9 +291,13 @@ class MetaCache:
         if path == "/" and subtree:
             self.clear(keep_log=True)
             return
-        parent = parent_and_name(path)[0] if path != "/" else None
-        for key in [("e", path), ("f", path), ("l", path)] + (
-                [("e", parent), ("l", parent)] if parent is not None else []):
+        keys = [("e", path), ("f", path), ("l", path)]
+        if path != "/":
+            parent = parent_and_name(path)[0]
+            keys += [("e", parent), ("l", parent)]
+            if parent != "/":  # its listing holds the parent's entry (mtime)
+                keys.append(("l", parent_and_name(parent)[0]))
+        for key in keys:
             self._drop(key)
         if subtree:
             self._drop(("n", path))

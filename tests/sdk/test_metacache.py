@@ -77,7 +77,8 @@ def worker(sdk_hub: SdkHub, tmp_path: Path) -> Iterator[Worker]:
 def test_a_change_touches_its_path_subtree_and_parent() -> None:
     assert touches("/d/f", "/d/f") and touches("/d", "/d/f") and touches("/d/f", "/d")
     assert not touches("/d/f", "/d/g") and not touches("/d/f", "/e") and not touches("/d", "/dx")
-    assert touches("/", "/anything")
+    assert touches("/", "/anything") and touches("/a/b/c", "/a")  # /a lists b's mtime
+    assert not touches("/a/b/c", "/x") and not touches("/a/b", "/x")
 
 
 @pytest.mark.asyncio
@@ -248,8 +249,13 @@ async def test_after_sync_all_a_client_never_reads_what_another_changed(
                 checks += 1
                 stale += await fs.read_file(path) != data
                 stale += (await fs.get_entry(path)).size != len(data)
-            for gone in ("/d/moved",):
-                stale += await fs.dir_exists(gone)
+            stale += await fs.dir_exists("/d/moved")
+            for listed_dir in ("/d", "/d/sub"):  # entries, directories' mtimes included
+                hub_view = await b._call("GET", "/list", params={"path": listed_dir})
+                theirs = [(e["name"], "file" if e["type"] == "file" else e["type"], e["size"],
+                           e["mtime"]) for e in hub_view["entries"]]
+                ours = [(e.name, e.type, e.size, e.mtime) for e in await fs.read_dir(listed_dir)]
+                stale += ours != theirs
         assert b._link.metacache.stats["hit"] > 0, "the cache never served: the test proves nothing"
     assert stale == 0, f"{stale} stale answers in {checks} checks"
 
