@@ -389,3 +389,33 @@ async def test_a_create_whose_parent_another_client_deleted_is_refused_at_sync_a
             assert await b.fs.read_file("/q/ok.bin") == b"kept"
             with pytest.raises(FileNotFoundError):
                 await b.fs.read_file("/p/new.bin")
+
+
+@pytest.mark.asyncio
+async def test_connections_reset_under_the_poller_never_leave_the_cache_stale(
+        sdk_hub: SdkHub) -> None:
+    """B's connections are reset (RST) again and again, its journal long-poll among them,
+    while A changes a file: after each ``sync_all`` B reads A's bytes (stale 0), and its
+    poller keeps coming back (the cache serves again)."""
+    host, port = sdk_hub.url.removeprefix("http://").rsplit(":", 1)
+    stale = 0
+    with FaultProxy((host, int(port))) as proxy:
+        async with linked(sdk_hub.url, sdk_hub.token) as a, linked(proxy.url, sdk_hub.token) as b:
+            await a.fs.create_dir("/r")
+            for rnd in range(10):
+                data = os.urandom(64 + rnd)
+                await a.fs.write_file("/r/f.bin", data)
+                await a.sync_all()
+                proxy.reset_all()
+                await b.sync_all()
+                stale += await b.fs.read_file("/r/f.bin") != data
+                stale += (await b.fs.get_entry("/r/f.bin")).size != len(data)
+                proxy.reset_all()
+            cache = b._link.metacache
+
+            async def fresh() -> bool:
+                return cache.fresh()
+
+            await until("B's poller is back", fresh)
+            assert await b.fs.read_file("/r/f.bin") == data
+    assert stale == 0
