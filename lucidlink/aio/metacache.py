@@ -102,6 +102,8 @@ class FileAnswer:
         if len(blocks) == 1 and blocks[0]["index"] == 0 and blocks[0]["used"] == size:
             data = self.inline.get(blocks[0]["hash"])
             return None if data is None else data[:size]
+        if any(b["hash"] not in self.inline for b in blocks):
+            return None  # before allocating: a large file's blocks are never all inline
         out = bytearray(size)
         for b in blocks:
             data = self.inline.get(b["hash"])
