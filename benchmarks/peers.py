@@ -147,6 +147,25 @@ for (_scenario, _engine), _forms in list(FORMS.items()):
 ENGINES = ["lucidlink", "lucidlink-s3", "s3fs", "obstore", "raw", "disk"]
 OURS = {"lucidlink": "local blocks", "lucidlink-s3": "S3 blocks"}
 """Our engines: one hub with blocks in its data dir, one with blocks in the bucket."""
+GOALS: list[tuple[str, str, str, float]] = [
+    # (scenario, our form, basis, target). Basis "peer": the best form of s3fs or obstore;
+    # "obstore", "raw": that engine's best form; "disk": the local disk's first form;
+    # "goal": issue 14's absolute figure (META_LIMITS).
+    ("read", "read_file", "peer", 1.0),
+    ("read", "read_file", "raw", 0.8),
+    ("write", "open(wb)", "peer", 1.5),
+    ("small_write", "write_file loop", "peer", 3.0),
+    ("small_write", "open(wb) loop", "peer", 3.0),
+    ("small_read", "read_file loop", "peer", 2.0),
+    ("small_read", "fsspec cat(list)", "peer", 2.0),
+    ("random", "seek+read", "obstore", 1.0),
+    ("list", "read_dir", "peer", 2.0),
+    ("warm", "read_file", "disk", 0.3),
+    ("create", FORMS[("create", "lucidlink")][0], "goal", 1.0),
+    ("stat", FORMS[("stat", "lucidlink")][0], "goal", 1.0),
+]
+"""Issue 14's goals, each a ratio in this run, oriented so that higher is better (for ms,
+the basis's time over ours)."""
 
 
 # -- the child side ---------------------------------------------------------------------
@@ -914,6 +933,33 @@ def report(args: argparse.Namespace,
                 form = FORMS[(scenario, engine)][0]
                 cpu = statistics.median(hub_cpu.get((scenario, engine, form), [0.0]))
                 hub_lines.append(f"| {label} | {blocks} | {cpu / (size / 2**30):.3f} |")
+    goal_lines = ["| goal | lucidlink blocks | ours | basis | ratio | target | met |",
+                  "|---|---|---|---|---|---|---|"]
+    for scenario, form, basis, target in GOALS:
+        if scenario not in args.scenarios:
+            continue
+        unit = SCENARIOS[scenario][1]
+        if basis == "goal":
+            base, what = META_LIMITS[scenario][2], "issue 14's goal"
+        elif basis == "peer":
+            s3v, obv = best(scenario, "s3fs")[0], best(scenario, "obstore")[0]
+            base = s3v if math.isnan(obv) or better(scenario, s3v, obv) else obv
+            what = "best peer"
+        elif basis == "disk":
+            base, what = med(scenario, "disk", FORMS[(scenario, "disk")][0])[0], "local disk"
+        else:
+            base, what = best(scenario, basis)[0], basis
+        for engine, blocks in OURS.items():
+            ours = med(scenario, engine, form)[0]
+            ratio = base / ours if unit == "ms" else ours / base
+            met = "yes" if ratio >= target else "no" if ratio == ratio else "not run"
+            goal_lines.append(f"| {SCENARIOS[scenario][0].format(**fmt)} ({form}) | {blocks} "
+                              f"| {num(ours)} {unit} | {what} {num(base)} | {ratio:.2f}x "
+                              f"| >= {target:g}x | {met} |")
+    for blocks in OURS.values():
+        rows = [line for line in goal_lines[2:] if f"| {blocks} |" in line]
+        done = sum(line.endswith("| yes |") for line in rows)
+        goal_lines.append(f"\n{blocks}: {done} of {len(rows)} goals met in this run.")
     out = [
         f"lucidlink vs peers: {args.rounds} round(s), medians; {args.mib} MiB large file, "
         f"{args.files} small files. MiB/s and files/s: higher is better; ms: lower is better "
@@ -932,6 +978,11 @@ def report(args: argparse.Namespace,
         "weigh on small --files):",
         "",
         *meta_lines,
+        "",
+        "Issue 14's goals (a ratio above 1 is better than the basis; for ms, the basis's time "
+        "over ours):",
+        "",
+        *goal_lines,
         "",
         "The hub's CPU time per GiB the client moved (median; the hub is its own process):",
         "",
