@@ -15,7 +15,6 @@ from typing import Any
 import aiohttp
 import aiohttp.abc
 import aiohttp.payload
-import orjson
 import yarl
 
 from lucidlink._log import get_logger
@@ -79,20 +78,10 @@ class BlockBody(aiohttp.payload.Payload):
             await writer.write(view[start:start + _SEND_SLICE])
 
 
-def _json_body(value: Any) -> bytes:
-    """``value`` as a JSON request body: orjson (several times faster on the large
-    listings and commits the SDK moves), the standard library for what orjson refuses
-    (integers beyond 64 bits, which the hub then answers with its own error)."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        return jsonlib.dumps(value).encode()
-
-
 async def _envelope(resp: aiohttp.ClientResponse) -> Any:
     """The hub's JSON error envelope in ``resp``; ``None`` when it holds none (a proxy's page)."""
     try:
-        body = await resp.json(content_type=None, loads=orjson.loads)
+        body = await resp.json(content_type=None)
     except (ValueError, aiohttp.ClientPayloadError):
         return None
     return body if isinstance(body, dict) and isinstance(body.get("error"), dict) else None
@@ -236,10 +225,6 @@ class Transport:
         headers = {"Authorization": f"Bearer {self._token}"}
         if session_id:
             headers["X-Lucid-Session"] = session_id  # the daemon session a change is made under
-        data = None
-        if json is not None:
-            data = _json_body(json)
-            headers["Content-Type"] = "application/json"
         req_timeout = (
             aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout)
             if timeout
@@ -254,7 +239,7 @@ class Transport:
                 async with self.session.request(
                     method,
                     hub + path,
-                    data=data,
+                    json=json,
                     params=params,
                     headers=headers,
                     timeout=req_timeout or self._timeout,
@@ -268,9 +253,7 @@ class Transport:
                         body = await _envelope(resp)
                     else:
                         body = (
-                            await resp.json(content_type=None, loads=orjson.loads)
-                            if resp.content_length != 0
-                            else None
+                            await resp.json(content_type=None) if resp.content_length != 0 else None
                         )
             except _CONNECTION_ERRORS as exc:
                 # A refused connection sent nothing: safe to retry whatever the request.
