@@ -32,23 +32,13 @@ from typing import Any
 
 from lucidlink.exceptions import BadRequestError, BlockMissingError, LucidLinkError
 from lucidlink.hub.core import journal, tree, versions
-from lucidlink.hub.store.base import MAX_INT64, Row, Tx, insert_rows
+from lucidlink.hub.store.base import MAX_INT64, Row, Tx, insert_rows, rows_in
 
-_CHUNK = 500
 SLOTS_SQL = (
     "INSERT INTO file_blocks (node_id, idx, filespace_id, hash, length, used) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (node_id, idx) DO UPDATE SET "
     "hash = excluded.hash, length = excluded.length, used = excluded.used")
 """How a commit writes the slots it names (one parameter row per slot)."""
-
-
-def _in_chunks(tx: Tx, sql: str, head: Sequence[Any], values: Sequence[Any]) -> list[Row]:
-    """``sql`` (ending in ``IN ({marks})``) for ``values`` in chunks, with ``head`` parameters first."""
-    rows: list[Row] = []
-    for start in range(0, len(values), _CHUNK):
-        chunk = values[start:start + _CHUNK]
-        rows += tx.all(sql.format(marks=",".join("?" * len(chunk))), (*head, *chunk))
-    return rows
 
 
 def _int64(value: Any, low: int) -> bool:
@@ -81,7 +71,7 @@ class CommitBatch:
                 if isinstance(block, dict) and isinstance(block.get("hash"), str):
                     named.add(block["hash"])
         hashes = sorted(named)
-        for row in _in_chunks(tx, "SELECT hash, state, length FROM blocks WHERE filespace_id = ? "
+        for row in rows_in(tx, "SELECT hash, state, length FROM blocks WHERE filespace_id = ? "
                               "AND hash IN ({marks})", (filespace_id,), hashes):
             self._states[str(row["hash"])] = (str(row["state"]), int(row["length"]))
         self._touched: dict[int, int] = {}
@@ -98,7 +88,7 @@ class CommitBatch:
         """The stored results of the changes already applied, by id (one query)."""
         ids = sorted(set(change_ids))
         return {str(r["change_id"]): dict(json.loads(r["result"]), replayed=True)
-                for r in _in_chunks(tx, "SELECT change_id, result FROM applied_changes WHERE "
+                for r in rows_in(tx, "SELECT change_id, result FROM applied_changes WHERE "
                                     "filespace_id = ? AND change_id IN ({marks})", (self.filespace_id,), ids)}
 
     def parent_dir(self, tx: Tx, path: str) -> tuple[Row, str]:
@@ -117,7 +107,7 @@ class CommitBatch:
             names = sorted(self._wanted.pop(parent_path or "/", set()) | {name})
             for n in names:
                 self._children.setdefault((parent_id, n), None)
-            for row in _in_chunks(tx, f"SELECT {tree.NODE_COLUMNS} FROM nodes WHERE parent_id = ? "
+            for row in rows_in(tx, f"SELECT {tree.NODE_COLUMNS} FROM nodes WHERE parent_id = ? "
                                   "AND name IN ({marks})", (parent_id,), names):
                 self._children[(parent_id, str(row["name"]))] = row
         return self._children[key]

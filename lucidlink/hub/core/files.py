@@ -248,8 +248,8 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
             node = tree.insert_node(tx, filespace_id, parent["id"], name, "file", now)
             tree.touch_dir(tx, parent["id"], now)
         else:  # the new node has its final size and mtime at once (below: no update)
-            node = batch.take_created(int(parent["id"]), name) or _insert_file(
-                tx, filespace_id, parent["id"], name, size, mtime if mtime is not None else now, now)
+            node = batch.take_created(int(parent["id"]), name) or tree.insert_node(
+                tx, filespace_id, parent["id"], name, "file", now, size=size, mtime=mtime)
             batch.touch_dir(parent["id"], now)
     elif node["type"] == "dir":
         raise IsADirectoryFilespaceError(f"{path} is a directory; it cannot be written", path=path)
@@ -321,18 +321,6 @@ def commit(tx: Tx, filespace_id: str, change: dict[str, Any], session_id: str | 
     result: dict[str, Any] = {"entry": tree.entry_json(row, path), "seq": None, "created": created}
     batch.journal(result, op=op, node_id=node_id, type="file", path=path, size=size, version=version)
     return result
-
-
-def _insert_file(tx: Tx, filespace_id: str, parent_id: int, name: str, size: int, mtime: int,
-                 now: int) -> Row:
-    """A new file node with its size and mtime (version 1)."""
-    row = tx.one(
-        "INSERT INTO nodes (filespace_id, parent_id, name, type, size, mtime, ctime, version) "
-        f"VALUES (?, ?, ?, 'file', ?, ?, ?, 1) RETURNING {tree.NODE_COLUMNS}",
-        (filespace_id, parent_id, name, size, mtime, now),
-    )
-    assert row is not None
-    return row
 
 
 def commit_many(

@@ -34,11 +34,10 @@ from typing import Any
 
 from lucidlink.exceptions import BadRequestError, HubUnavailableError, IntegrityError
 from lucidlink.hub.identifiers import HASH_RE
-from lucidlink.hub.store.base import Tx
+from lucidlink.hub.store.base import Tx, rows_in
 
 BASE64_PATTERN = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 """Standard base64 with padding, as ``data`` fields are (the schema states it)."""
-_CHUNK = 500
 """Hashes per ``IN (...)`` list (SQLite's parameter limit is well above it)."""
 
 
@@ -112,15 +111,9 @@ def decode(changes: Iterable[Any], limit: int) -> dict[str, bytes]:
 
 
 def _states(tx: Tx, filespace_id: str, hashes: Sequence[str]) -> dict[str, str]:
-    states: dict[str, str] = {}
-    for start in range(0, len(hashes), _CHUNK):
-        chunk = hashes[start:start + _CHUNK]
-        for row in tx.all(
-            f"SELECT hash, state FROM blocks WHERE filespace_id = ? AND hash IN ({','.join('?' * len(chunk))})",
-            (filespace_id, *chunk),
-        ):
-            states[str(row["hash"])] = str(row["state"])
-    return states
+    rows = rows_in(tx, "SELECT hash, state FROM blocks WHERE filespace_id = ? AND hash IN ({marks})",
+                   (filespace_id,), hashes)
+    return {str(row["hash"]): str(row["state"]) for row in rows}
 
 
 def store(tx: Tx, filespace_id: str, blocks: dict[str, bytes]) -> None:
@@ -160,16 +153,9 @@ def store(tx: Tx, filespace_id: str, blocks: dict[str, bytes]) -> None:
 
 def read_many(tx: Tx, filespace_id: str, hashes: Iterable[str]) -> dict[str, bytes]:
     """The bytes of those of ``hashes`` kept inline, by hash (the others are in the block store)."""
-    wanted = sorted(set(hashes))
-    out: dict[str, bytes] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start:start + _CHUNK]
-        for row in tx.all(
-            f"SELECT hash, data FROM block_data WHERE filespace_id = ? AND hash IN ({','.join('?' * len(chunk))})",
-            (filespace_id, *chunk),
-        ):
-            out[str(row["hash"])] = bytes(row["data"])
-    return out
+    rows = rows_in(tx, "SELECT hash, data FROM block_data WHERE filespace_id = ? AND hash IN ({marks})",
+                   (filespace_id,), sorted(set(hashes)))
+    return {str(row["hash"]): bytes(row["data"]) for row in rows}
 
 
 def read_one(tx: Tx, filespace_id: str, digest: str) -> bytes | None:
@@ -190,11 +176,8 @@ def inline_of(tx: Tx, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         by_fs.setdefault(fs_id, []).append(digest)
     found: set[tuple[str, str]] = set()
     for fs_id, digests in by_fs.items():
-        for start in range(0, len(digests), _CHUNK):
-            chunk = digests[start:start + _CHUNK]
-            found.update((fs_id, str(r["hash"])) for r in tx.all(
-                f"SELECT hash FROM block_data WHERE filespace_id = ? AND hash IN ({','.join('?' * len(chunk))})",
-                (fs_id, *chunk)))
+        found.update((fs_id, str(r["hash"])) for r in rows_in(
+            tx, "SELECT hash FROM block_data WHERE filespace_id = ? AND hash IN ({marks})", (fs_id,), digests))
     return found
 
 

@@ -176,12 +176,14 @@ def parent_dir(tx: Tx, filespace_id: str, path: str) -> tuple[Row, str]:
     return node, parts[-1]
 
 
-def insert_node(tx: Tx, filespace_id: str, parent_id: int, name: str, type_: str, now: int) -> Row:
-    """Insert a new node (size 0, version 1) under ``parent_id``; returns its row."""
+def insert_node(tx: Tx, filespace_id: str, parent_id: int, name: str, type_: str, now: int, *,
+                size: int = 0, mtime: int | None = None) -> Row:
+    """Insert a new node (version 1; ``size``, ``mtime`` default 0 and ``now``) under
+    ``parent_id``; returns its row."""
     row = tx.one(
         "INSERT INTO nodes (filespace_id, parent_id, name, type, size, mtime, ctime, version) "
-        f"VALUES (?, ?, ?, ?, 0, ?, ?, 1) RETURNING {NODE_COLUMNS}",
-        (filespace_id, parent_id, name, type_, now, now),
+        f"VALUES (?, ?, ?, ?, ?, ?, ?, 1) RETURNING {NODE_COLUMNS}",
+        (filespace_id, parent_id, name, type_, size, now if mtime is None else mtime, now),
     )
     assert row is not None
     return row

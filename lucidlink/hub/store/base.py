@@ -100,6 +100,16 @@ INSERT_CHUNK = 500
 """Rows per multi-row ``INSERT``: few round trips, statements of bounded size."""
 
 
+def rows_in(tx: Tx, sql: str, head: Sequence[Any], values: Sequence[Any]) -> list[Row]:
+    """``sql`` (ending in ``IN ({marks})``) for ``values`` in chunks of at most
+    :data:`INSERT_CHUNK`, with the ``head`` parameters first; the rows of every chunk."""
+    rows: list[Row] = []
+    for start in range(0, len(values), INSERT_CHUNK):
+        chunk = values[start:start + INSERT_CHUNK]
+        rows += tx.all(sql.format(marks=",".join("?" * len(chunk))), (*head, *chunk))
+    return rows
+
+
 def insert_rows(tx: Tx, head: str, row: str, rows: list[tuple[Any, ...]], tail: str = "") -> list[Row]:
     """Multi-row ``INSERT ... VALUES (...), (...)`` in chunks: far fewer round trips than one per row."""
     out: list[Row] = []
