@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import anyio.to_thread
 import structlog
@@ -31,6 +33,37 @@ from lucidlink.hub.store import create_metadata_store
 from lucidlink.hub.store.base import MetadataStore
 
 log = structlog.get_logger("lucidlink.hub")
+
+
+class _RequestLog:
+    """The hub's logger, assembled once per structlog configuration (and standard streams).
+
+    structlog's lazy logger assembles a new logger on every call unless the application
+    configured ``cache_logger_on_first_use`` (an embedding application may not): 10 µs
+    of every request. This one is rebuilt only when ``structlog.configure`` changed the
+    processors, wrapper class, context class or logger factory, or ``sys.stdout``/
+    ``sys.stderr`` were replaced, so each request's line still follows the configuration
+    in force.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._key: tuple[object, ...] = ()
+        self._logger: Any = None
+
+    def get(self) -> Any:
+        """The logger for the configuration in force now."""
+        config = structlog.get_config()
+        key = (config["processors"], config["wrapper_class"], config["context_class"],
+               config["logger_factory"], sys.stdout, sys.stderr)
+        if len(key) != len(self._key) or any(
+                a is not b for a, b in zip(key, self._key, strict=True)):
+            self._logger = structlog.get_logger(self._name).bind()
+            self._key = key
+        return self._logger
+
+
+_request_log = _RequestLog("lucidlink.hub")
 
 MAX_LINE_SIZE = 32 * 1024
 """aiohttp's ``max_line_size`` for every hub: a request line must fit a 4096-byte path of 4-byte
@@ -97,8 +130,8 @@ async def observe(
         )
     elapsed = time.perf_counter() - started
     hub.metrics.observe(route, request.method, response.status, elapsed)
-    log.info("hub.request", method=request.method, route=route, status=response.status,
-             duration_ms=round(elapsed * 1000, 3))
+    _request_log.get().info("hub.request", method=request.method, route=route,
+                            status=response.status, duration_ms=round(elapsed * 1000, 3))
     return response
 
 

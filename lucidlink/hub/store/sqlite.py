@@ -185,3 +185,21 @@ class SqliteStore(MetadataStore):
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
         return await self.read(fn, *args, **kwargs)
+
+    async def meta_value(self, key: str) -> str | None:
+        """One ``meta`` row, read inline as one autocommit statement (see :meth:`read_short`).
+
+        A lone ``SELECT`` outside a transaction is its own read transaction: it sees every
+        commit that ended before it began, as ``BEGIN``/``SELECT``/``COMMIT`` would, in one
+        statement instead of three (this runs on every request: the auth generation).
+        """
+        if self._reader_pool is None:
+            raise RuntimeError("the metadata store is closed")
+        conn = self._inline_conn()
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            return await super().meta_value(key)
+        return None if row is None else str(row["value"])
