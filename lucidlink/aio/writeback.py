@@ -42,6 +42,12 @@ if TYPE_CHECKING:
 
 log = get_logger("lucidlink")
 _BATCH = 256
+"""Changes in one commit request, at most."""
+_TAKE = 4 * _BATCH
+"""Changes the flusher takes off the queue at a time (sent as several requests)."""
+_EARLY = 64
+"""Queued changes that start a commit without waiting out ``fs.flush.delay_ms``: that many
+already share one request, and the hub works while the program writes the next ones."""
 _UPLOAD_GROUP_BYTES = 64 * 1024 * 1024
 _INLINE_MAX = 64 * 1024 * 1024
 """Bytes of small files waiting in memory for their commit, at most (then staging files)."""
@@ -228,6 +234,8 @@ class WriteBack:
         self._queue.append(commit)
         self._paths[commit.path] += 1
         self._wake.set()
+        if len(self._queue) >= _EARLY:
+            self._hurry.set()
 
     def _record_path(self, commit_id: str) -> Path:
         return self._dir / f"{commit_id}.json"
@@ -305,9 +313,9 @@ class WriteBack:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if not self._urgent:
-                # Let more closes arrive so they share one commit call; a flush() cuts
-                # the wait short.
+            if not self._urgent and len(self._queue) < _EARLY:
+                # Let more closes arrive so they share one commit call; a flush() or
+                # enough queued changes cut the wait short.
                 self._hurry.clear()
                 try:
                     await asyncio.wait_for(self._hurry.wait(), self._delay)
@@ -315,7 +323,7 @@ class WriteBack:
                     pass
             self._urgent = False
             while self._queue:
-                batch = self._queue[:_BATCH]
+                batch = self._queue[:_TAKE]
                 try:
                     await self._commit_batch(batch)
                     self._attempt = 0
@@ -438,23 +446,36 @@ class WriteBack:
                                    session_id=self._session(), idempotent=True)
 
     async def _commit_batch(self, batch: list[PendingCommit]) -> None:
-        """Commit a batch (in requests of bounded size when small blocks travel inline)."""
+        """Commit a batch in requests of bounded size, pipelined (:meth:`_pipeline`)."""
         limit = await self._limit()
-        if limit <= 0:
-            await self._commit_part(batch, 0)
-            return
-        part: list[PendingCommit] = []
-        size = 0
-        for commit in batch:
-            cost = 300 + 2 * len(commit.path.encode()) + sum(
-                n * 4 // 3 + 100 for off, n in commit.to_upload.values() if n <= limit)
-            if part and size + cost > _INLINE_REQUEST_BYTES:
-                await self._commit_part(part, limit)
-                part, size = [], 0
-            part.append(commit)
-            size += cost
-        if part:
-            await self._commit_part(part, limit)
+        await self._pipeline(_parts(batch, limit), limit)
+
+    async def _pipeline(self, parts: list[list[PendingCommit]], inline_max: int) -> None:
+        """Send the parts in order, each while the hub still processes the one before
+        (at most two requests in flight). A part touching a path of the one in flight
+        (the same path, or one above or under it) first waits for it, so one path's
+        changes land in queue order; when one fails, none after it is sent."""
+        tasks: list[asyncio.Task[None]] = []
+        prev: set[str] = set()
+        try:
+            for part in parts:
+                paths = {c.path for c in part}
+                if tasks and _related(prev, paths):
+                    await tasks[-1]
+                tasks.append(asyncio.create_task(self._commit_part(part, inline_max)))
+                if len(tasks) > 1:
+                    await tasks[-2]
+                prev = paths
+            await tasks[-1]
+        except BaseException as exc:
+            running = [t for t in tasks if not t.done()]
+            if isinstance(exc, asyncio.CancelledError):
+                for task in running:
+                    task.cancel()
+            # The request still in flight is seen to its end (it may land: its changes
+            # then leave the queue) before the error goes to the flusher's retry.
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
 
     async def _commit_part(self, batch: list[PendingCommit], inline_max: int) -> None:
         """Commit changes in one request: acknowledged ones and refusals leave the queue; a
@@ -487,3 +508,41 @@ class WriteBack:
                     await self._resolve([commit])
             return
         await self._resolve(batch)
+
+
+def _parts(batch: list[PendingCommit], inline_max: int) -> list[list[PendingCommit]]:
+    """The batch cut into requests of at most :data:`_BATCH` changes and, when small
+    blocks travel inline (``inline_max`` > 0), about :data:`_INLINE_REQUEST_BYTES`."""
+    parts: list[list[PendingCommit]] = []
+    part: list[PendingCommit] = []
+    size = 0
+    for commit in batch:
+        cost = 0
+        if inline_max > 0:
+            cost = 300 + 2 * len(commit.path.encode()) + sum(
+                n * 4 // 3 + 100 for off, n in commit.to_upload.values() if n <= inline_max)
+        if part and (len(part) >= _BATCH or size + cost > _INLINE_REQUEST_BYTES):
+            parts.append(part)
+            part, size = [], 0
+        part.append(commit)
+        size += cost
+    if part:
+        parts.append(part)
+    return parts
+
+
+def _ancestors(path: str) -> list[str]:
+    out = []
+    parent = path.rpartition("/")[0]
+    while parent:
+        out.append(parent)
+        parent = parent.rpartition("/")[0]
+    return out
+
+
+def _related(first: set[str], second: set[str]) -> bool:
+    """Whether a path of ``second`` is one of ``first``, or above or under one of them."""
+    above_first = set(first)
+    for path in first:
+        above_first.update(_ancestors(path))
+    return any(p in above_first or any(a in first for a in _ancestors(p)) for p in second)
