@@ -17,6 +17,7 @@ import pytest
 import lucidlink.aio
 from lucidlink.aio import writeback
 from lucidlink.aio.writeback import PendingCommit
+from lucidlink.exceptions import HubUnavailableError
 from tests.support.sdkfixtures import SdkHub
 
 
@@ -98,5 +99,40 @@ async def test_pipelined_commits_keep_each_paths_order(sdk_hub: SdkHub) -> None:
         fsp = await (await daemon.authenticate(_creds(sdk_hub.token))).link_filespace(name="big")
         assert await fsp.fs.read_file("/d/twice") == last
         wrong = [p for p, data in files.items() if await fsp.fs.read_file(p) != data]
+        await fsp.unlink()
+    assert wrong == []
+
+
+@pytest.mark.asyncio
+async def test_a_failed_request_next_to_one_that_landed_is_retried(sdk_hub: SdkHub) -> None:
+    files = {f"/e/f{i:04}": os.urandom(4096) for i in range(600)}
+    failed: list[int] = []
+    async with lucidlink.aio.create_daemon(hub_url=sdk_hub.url) as daemon:
+        fsp = await (await daemon.authenticate(_creds(sdk_hub.token))).link_filespace(name="big")
+        await fsp.fs.create_dir("/e")
+        wb = fsp._link.writeback
+        wb._delay = 30.0
+        post = wb._post
+
+        async def flaky(batch: list[PendingCommit], carried: Any = None) -> None:
+            if not failed and any(c.path == "/e/f0000" for c in batch):
+                failed.append(len(batch))
+                await asyncio.sleep(0.05)  # the next request is in flight meanwhile
+                raise HubUnavailableError("the hub went away (test)")
+            await post(batch, carried)
+
+        wb._post = flaky  # type: ignore[method-assign]
+        for path, data in files.items():
+            await fsp.fs.write_file(path, data)
+        await fsp.fs.write_file("/e/f0000", b"last")  # a later change of the failed path
+        await fsp.sync_all()
+        assert not wb.pending_paths
+        await fsp.unlink()
+    assert failed
+    async with lucidlink.aio.create_daemon(hub_url=sdk_hub.url) as daemon:
+        fsp = await (await daemon.authenticate(_creds(sdk_hub.token))).link_filespace(name="big")
+        assert await fsp.fs.read_file("/e/f0000") == b"last"
+        wrong = [p for p, data in files.items()
+                 if p != "/e/f0000" and await fsp.fs.read_file(p) != data]
         await fsp.unlink()
     assert wrong == []
