@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +42,8 @@ _BLOCK_ROUTE = "/v1/blocks/"
 _BODY_MAX = 64 * 1024 * 1024
 """The largest block answer accepted (the hub's largest block size)."""
 _SEND_SLICE = 256 * 1024
+_PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
+"""Query text that needs no escaping (most paths): sent as it is, without ``quote``."""
 
 
 class BlockBody(aiohttp.payload.Payload):
@@ -428,8 +431,13 @@ def _raw_query(params: dict[str, Any] | None) -> str | None:
     for key, value in params.items():
         if not isinstance(value, str):
             return None
+        if _PLAIN.fullmatch(value) is None:
+            try:
+                value = quote(value, safe="/")
+            except UnicodeEncodeError:  # a lone surrogate: aiohttp decides what to do
+                return None
         try:
-            parts.append(f"{quote(key, safe='')}={quote(value, safe='/')}")
+            parts.append(f"{quote(key, safe='')}={value}")
         except UnicodeEncodeError:  # a lone surrogate: aiohttp decides what to do
             return None
     return "?" + "&".join(parts)

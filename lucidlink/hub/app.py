@@ -48,18 +48,21 @@ class _RequestLog:
 
     def __init__(self, name: str) -> None:
         self._name = name
-        self._key: tuple[object, ...] = ()
+        self._key: tuple[int, ...] = ()
+        self._held: tuple[object, ...] = ()
         self._logger: Any = None
 
     def get(self) -> Any:
         """The logger for the configuration in force now."""
         config = structlog.get_config()
-        key = (config["processors"], config["wrapper_class"], config["context_class"],
-               config["logger_factory"], sys.stdout, sys.stderr)
-        if len(key) != len(self._key) or any(
-                a is not b for a, b in zip(key, self._key, strict=True)):
+        held = (config["processors"], config["wrapper_class"], config["context_class"],
+                config["logger_factory"], sys.stdout, sys.stderr)
+        # Identities, compared as integers: the objects are held in _held, so none of
+        # these ids can be reused by another object while they are compared.
+        key = tuple(map(id, held))
+        if key != self._key:
             self._logger = structlog.get_logger(self._name).bind()
-            self._key = key
+            self._key, self._held = key, held
         return self._logger
 
 

@@ -59,3 +59,31 @@ async def test_concurrent_gets_stay_within_the_connection_limit(sdk_hub: SdkHub)
         await transport.close()
     assert all(a == answers[0] for a in answers)
     assert 1 <= opened <= 4
+
+
+@pytest.mark.parametrize(("raw", "want"), [
+    ("path=/a/b&limit=5", {"path": "/a/b", "limit": "5"}),
+    ("path=/a%20b/%C3%A9", {"path": "/a b/é"}),
+    ("path=/a+b", {"path": "/a b"}),
+    ("path=/a%2Bb&cursor=x", {"path": "/a+b", "cursor": "x"}),
+    ("&path=/&", {"path": "/"}),
+    ("flag", {"flag": ""}),
+])
+def test_query_plain_and_escaped_pairs_decode_alike(raw: str, want: dict[str, str]) -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from lucidlink.hub.api.http import query
+
+    assert query(make_mocked_request("GET", f"/x?{raw}")) == want
+
+
+@pytest.mark.parametrize("raw", ["path=/a&path=/b", "path=/a&pat%68=/b"])
+def test_query_refuses_a_parameter_given_twice(raw: str) -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from lucidlink.exceptions import BadRequestError
+    from lucidlink.hub.api.http import query
+
+    with pytest.raises(BadRequestError):
+        query(make_mocked_request("GET", f"/x?{raw}"))
+

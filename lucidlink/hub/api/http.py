@@ -113,17 +113,25 @@ def query(request: web.Request) -> dict[str, str]:
         if not pair:
             continue
         raw_key, _, raw_value = pair.partition("=")
-        try:
-            key = unquote(raw_key.replace("+", " "), errors="strict")
-            value = unquote(raw_value.replace("+", " "), errors="strict")
-        except UnicodeDecodeError:
-            error = InvalidPathError if raw_key == "path" else BadRequestError
-            raise error(f"query parameter {raw_key[:40]!r} is not valid UTF-8 once percent-decoded") from None
+        if "%" not in pair and "+" not in pair:  # nothing escaped (most paths): as it is
+            key, value = raw_key, raw_value
+        else:
+            key, value = _unquoted(raw_key), _unquoted(raw_value, raw_key)
         if key in out:
             raise BadRequestError(f"query parameter {key[:40]!r} is given twice; give it once")
         out[key] = value
     return out
 
+
+def _unquoted(text: str, key: str | None = None) -> str:
+    """A query key (or the value of ``key``) percent-decoded strictly as UTF-8."""
+    try:
+        return unquote(text.replace("+", " "), errors="strict")
+    except UnicodeDecodeError:
+        name = text if key is None else key
+        error = InvalidPathError if name == "path" else BadRequestError
+        raise error(
+            f"query parameter {name[:40]!r} is not valid UTF-8 once percent-decoded") from None
 
 
 def path_arg(value: Any, name: str = "path") -> str:
