@@ -30,6 +30,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
+
 from lucidlink.exceptions import BadRequestError, BlockMissingError, LucidLinkError
 from lucidlink.hub.core import journal, tree, versions
 from lucidlink.hub.store.base import MAX_INT64, Row, Tx, insert_rows, rows_in
@@ -217,7 +219,10 @@ class CommitBatch:
                 result["seq"] = first + i
         if self._remember:
             now = time.time_ns()
+            # orjson: a tenth of json.dumps' time per result; standard JSON all the same
+            # (read back with json.loads by applied())
             # executemany, not one long multi-row statement: psycopg parses a long query in Python
             tx.executemany("INSERT INTO applied_changes (filespace_id, change_id, result, created) "
                            "VALUES (?, ?, ?, ?)",
-                           [(self.filespace_id, cid, json.dumps(result), now) for cid, result in self._remember])
+                           [(self.filespace_id, cid, orjson.dumps(result).decode(), now)
+                            for cid, result in self._remember])
