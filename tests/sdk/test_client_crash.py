@@ -246,12 +246,27 @@ def test_crash_at_first_hit(sdk_hub: SdkHub, tmp_path: Path, point: str) -> None
     assert outcome.returncode == -signal.SIGKILL, f"{point} #1 was never reached"
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(case=crash_cases())
-def test_crash_anywhere(sdk_hub: SdkHub, tmp_path: Path, case: tuple[str, int]) -> None:
-    """Kill -9 at a point and hit hypothesis picks, then resume: lost = 0, torn = 0, once each."""
+def _crash_case(sdk_hub: SdkHub, tmp_path: Path, case: tuple[str, int]) -> None:
     point, nth = case
     work = tmp_path / uuid.uuid4().hex[:8]
     work.mkdir()
     crash_and_resume(sdk_hub, work, point, nth)
+
+
+# CI draws 8 cases a run (a case is a killed worker and a resume, 3-4 s; every point's first
+# hit is covered above); the long run draws 60.
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=crash_cases())
+def test_crash_anywhere(sdk_hub: SdkHub, tmp_path: Path, case: tuple[str, int]) -> None:
+    """Kill -9 at a point and hit hypothesis picks, then resume: lost = 0, torn = 0, once each."""
+    _crash_case(sdk_hub, tmp_path, case)
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=crash_cases())
+def test_crash_anywhere_at_length(sdk_hub: SdkHub, tmp_path: Path, case: tuple[str, int]) -> None:
+    """As :func:`test_crash_anywhere`, 60 cases."""
+    _crash_case(sdk_hub, tmp_path, case)
