@@ -17,8 +17,7 @@ on the event loop, for every block of a large read.
 
 A body is handed out only once all of its announced length has arrived: a connection
 cut, a reset or a timeout mid-body raises, and the buffer is dropped with the
-connection (nothing receives into it again while the connection exists, so no later
-answer can be mixed with its bytes). What this
+connection (never reused, so no later answer can be mixed with its bytes). What this
 client does not handle (a chunked or length-less body, an informational answer, huge
 headers) raises :class:`Unsupported`; the caller then makes the request with aiohttp.
 """
@@ -58,16 +57,6 @@ class Answer:
     body: bytearray
 
 
-def _free_count() -> int:
-    """What ``sys.getrefcount`` says of a list item nothing else refers to (measured, not
-    assumed: interpreters differ in the references their calls hold)."""
-    probe = [bytearray(1)]
-    return sys.getrefcount(probe[0])
-
-
-_FREE = _free_count()
-
-
 class _Buffers:
     """Body buffers handed out, each reused once the pool holds its only reference.
 
@@ -90,7 +79,8 @@ class _Buffers:
         if self._timer is None:
             self._timer = self._loop.call_later(_POOL_IDLE, self._release_if_idle)
         for i in range(len(held)):
-            if len(held[i]) == size and sys.getrefcount(held[i]) == _FREE:
+            # Two references: the list's and getrefcount's argument.
+            if len(held[i]) == size and sys.getrefcount(held[i]) == 2:
                 buf = held.pop(i)
                 held.append(buf)
                 return buf
