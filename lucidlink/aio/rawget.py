@@ -9,12 +9,6 @@ small buffer, then a ``bytearray`` of the announced ``Content-Length`` is alloca
 the rest of the body is received into it in place (``recv_into``). Connections are kept
 alive and reused, like aiohttp's.
 
-Body buffers are reused (:class:`_Buffers`): a buffer goes back into service only when
-nothing but the pool refers to it any more (its answer's readers, the hash, the cache's
-pending write all dropped it), so no holder of a block ever sees it change. A fresh
-4 MiB ``bytearray`` per block cost its zero-filling, often fresh pages, and its release
-on the event loop, for every block of a large read.
-
 A body is handed out only once all of its announced length has arrived: a connection
 cut, a reset or a timeout mid-body raises, and the buffer is dropped with the
 connection (never reused, so no later answer can be mixed with its bytes). What this
@@ -26,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import sys
 import time
 
 import aiohttp
@@ -36,12 +29,6 @@ import yarl
 _HEAD_MAX = 64 * 1024
 _IDLE_MAX = 64
 """Idle connections kept per host."""
-_POOL_KEEP = 16
-"""Body buffers the pool follows (in use or free); older ones are left to their holders."""
-_POOL_MIN = 256 * 1024
-"""Smaller bodies (hub answers, chunks) are allocated each time: they cost little."""
-_POOL_IDLE = 2.0
-"""Seconds without a block GET after which the free buffers are released."""
 
 
 class Unsupported(Exception):
@@ -57,63 +44,12 @@ class Answer:
     body: bytearray
 
 
-class _Buffers:
-    """Body buffers handed out, each reused once the pool holds its only reference.
-
-    A buffer another object refers to (an answer's reader, a memoryview, a thread
-    hashing it, the cache's pending write) has a higher reference count, so it is never
-    handed out again while anyone can see it. The free buffers are released after
-    :data:`_POOL_IDLE` seconds without a request.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._held: list[bytearray] = []
-        self._used = 0.0
-        self._timer: asyncio.TimerHandle | None = None
-
-    def take(self, size: int) -> bytearray:
-        """A buffer of ``size`` bytes nobody else refers to (contents: whatever it held)."""
-        held = self._held
-        self._used = time.monotonic()
-        if self._timer is None:
-            self._timer = self._loop.call_later(_POOL_IDLE, self._release_if_idle)
-        for i in range(len(held)):
-            # Two references: the list's and getrefcount's argument.
-            if len(held[i]) == size and sys.getrefcount(held[i]) == 2:
-                buf = held.pop(i)
-                held.append(buf)
-                return buf
-        buf = bytearray(size)
-        held.append(buf)
-        if len(held) > _POOL_KEEP:
-            del held[0]
-        return buf
-
-    def _release_if_idle(self) -> None:
-        idle = time.monotonic() - self._used
-        if idle >= _POOL_IDLE:
-            self._timer = None
-            self._held.clear()
-        else:
-            self._timer = self._loop.call_later(_POOL_IDLE - idle, self._release_if_idle)
-
-    def clear(self) -> None:
-        """Forget every buffer (their holders keep theirs)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._held.clear()
-
-
 class _Connection(asyncio.BufferedProtocol):
     """One keep-alive connection, answering one request at a time."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int,
-                 buffers: _Buffers | None = None) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
         self._loop = loop
         self._limit = limit
-        self._buffers = buffers
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.reusable = False
@@ -234,8 +170,7 @@ class _Connection(asyncio.BufferedProtocol):
             return
         self.reusable = (version == "HTTP/1.1"
                          and self._headers.get("connection", "").lower() != "close")
-        self._body = (bytearray(length) if self._buffers is None or length < _POOL_MIN
-                      else self._buffers.take(length))
+        self._body = bytearray(length)
         self._view = memoryview(self._body)
         start = end + 4
         extra = self._head_len - start
@@ -276,7 +211,6 @@ class RawGet:
         self._connect_timeout = connect_timeout
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._ssl: ssl.SSLContext | None = None
-        self._buffers: _Buffers | None = None
 
     async def get(self, url: str, headers: dict[str, str]) -> Answer:
         """One GET of ``url`` (already encoded); the whole answer, whatever its status.
@@ -333,9 +267,6 @@ class RawGet:
             if not conn.closed:
                 return conn, True
         loop = asyncio.get_running_loop()
-        if self._buffers is None:
-            self._buffers = _Buffers(loop)
-        buffers = self._buffers
         scheme, host, port = key
         context = None
         if scheme == "https":
@@ -344,7 +275,7 @@ class RawGet:
             context = self._ssl
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: _Connection(loop, self._limit, buffers), host, port,
+                loop.create_connection(lambda: _Connection(loop, self._limit), host, port,
                                        ssl=context),
                 self._connect_timeout)
         except OSError as exc:
@@ -353,10 +284,8 @@ class RawGet:
         return conn, False
 
     def close(self) -> None:
-        """Close the idle connections and release the body buffers."""
+        """Close the idle connections."""
         for idle in self._idle.values():
             for conn in idle:
                 conn.abort()
         self._idle.clear()
-        if self._buffers is not None:
-            self._buffers.clear()
