@@ -258,6 +258,9 @@ class Transport:
                         self._hub_raw = None  # this hub's answers need aiohttp: ask again
                         continue
                     status = answer.status
+                    if 300 <= status < 400:  # a redirect (a proxy's): aiohttp follows those
+                        raw_query = None
+                        continue
                     if status in _RETRY_STATUS:
                         if idempotent and attempt < budget:
                             attempt += 1

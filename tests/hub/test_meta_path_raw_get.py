@@ -87,3 +87,28 @@ def test_query_refuses_a_parameter_given_twice(raw: str) -> None:
     with pytest.raises(BadRequestError):
         query(make_mocked_request("GET", f"/x?{raw}"))
 
+
+
+
+@pytest.mark.asyncio
+async def test_a_redirected_get_is_followed_as_before(sdk_hub: SdkHub) -> None:
+    """A redirect goes to aiohttp, which follows it (to another origin without the token,
+    so the hub refuses it): the hub's own answer, not a 3xx taken for JSON."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from lucidlink.aio.transport import Transport
+    from lucidlink.exceptions import AuthenticationError
+
+    async def moved(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPTemporaryRedirect(sdk_hub.url + request.path_qs)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", moved)
+    async with TestServer(app) as proxy:
+        redirected = Transport(str(proxy.make_url("")), sdk_hub.token)
+        try:
+            with pytest.raises(AuthenticationError):
+                await redirected.call("GET", "/v1/whoami")
+        finally:
+            await redirected.close()
