@@ -16,7 +16,7 @@ import inspect
 import io
 import warnings
 from collections.abc import Awaitable, Callable
-from typing import IO, Any, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, TypeVar, runtime_checkable
 
 from lucidlink import _loop
 from lucidlink.shared import BINARY_MODES
@@ -27,6 +27,11 @@ __all__ = ["BINARY_MODES", "DEFAULT_BUFFER_SIZE", "AsyncFileLike", "RawFile", "o
 #: :data:`io.DEFAULT_BUFFER_SIZE` because every raw read or write is a round trip
 #: through the event-loop thread and usually the network.
 DEFAULT_BUFFER_SIZE = 1 << 20
+
+_HELD_MAX = DEFAULT_BUFFER_SIZE
+"""Bytes of writes a buffered write-only file holds back for its next loop call, at most."""
+
+T = TypeVar("T")
 
 #: The modes the async core's ``open`` accepts; :func:`open_blocking` passes one of them.
 
@@ -116,8 +121,45 @@ class RawFile(io.RawIOBase):
         super().__init__()
         self._afile = afile
         self._closing = False
+        self._hold = False
+        self._held: list[bytes] = []
+        self._held_size = 0
 
     # -- helpers ---------------------------------------------------------------------
+
+    def hold_writes(self) -> None:
+        """Let the writes of a ``wb`` or ``xb`` file wait for the next call into the loop.
+
+        :func:`open_blocking` asks this of the file under a buffered writer. It takes
+        effect only for an async file that says no one can see its bytes before it
+        closes (``private_until_close``, as :class:`lucidlink.aio.AsyncFile` of a
+        write-only handle does): there a write waiting here or in the async file is
+        the same to every observer, and the last flush travels with the close, so a
+        small file costs two calls into the loop thread (open, close) instead of three.
+        At most :data:`_HELD_MAX` bytes wait; an error of a held write is raised by the
+        call that carries it (a later write, ``seek``, ``flush`` of this raw file, or
+        ``close``).
+        """
+        # Not "ab": there a write lands at the end wherever the position is, which a
+        # held write would have to know to answer tell().
+        if self._afile.mode in ("wb", "xb") and getattr(self._afile, "private_until_close", False):
+            self._hold = True
+
+    def _carrying(self, op: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        """``op()``, after the held writes (which leave this object)."""
+        if not self._held:
+            return op()
+        held, self._held, self._held_size = self._held, [], 0
+
+        async def carried() -> T:
+            for piece in held:
+                await self._afile.write(piece)
+            return await op()
+
+        return carried()
+
+    def _run(self, op: Callable[[], Awaitable[T]]) -> T:
+        return _loop.run(self._carrying(op))
 
     def _check_open(self) -> None:
         if self.closed:
@@ -164,6 +206,8 @@ class RawFile(io.RawIOBase):
     def hand_over(self) -> AsyncFileLike:
         """Give the open async file to a new owner: this object is closed, the file is not."""
         self._check_open()
+        if self._held:
+            self._run(_nothing)
         afile = self._afile
         self._closing = True
         io.RawIOBase.close(self)
@@ -204,7 +248,7 @@ class RawFile(io.RawIOBase):
         # A raw read may return fewer bytes: an async file that says how many a random
         # read should fetch (lucidlink.aio.file.AsyncFile.readinto1) is asked that way.
         readinto = getattr(self._afile, "readinto1", None) or self._afile.readinto
-        return int(_loop.run(readinto(view)))
+        return int(self._run(lambda: readinto(view)))
 
     def read(self, size: int | None = -1) -> bytes:
         """Read up to ``size`` bytes with a single call (everything left if negative)."""
@@ -213,12 +257,12 @@ class RawFile(io.RawIOBase):
         self._check_readable()
         if size == 0:
             return b""
-        return _loop.run(self._afile.read(size))
+        return self._run(lambda: self._afile.read(size))
 
     def readall(self) -> bytes:
         """Read until end of file with a single call to the async file."""
         self._check_readable()
-        return _loop.run(self._afile.read(-1))
+        return self._run(lambda: self._afile.read(-1))
 
     def write(self, data: Any) -> int:
         """Write ``data`` (any bytes-like object); return the number of bytes written."""
@@ -228,24 +272,28 @@ class RawFile(io.RawIOBase):
         payload = memoryview(data).tobytes()
         if not payload:
             return 0
-        return _loop.run(self._afile.write(payload))
+        if self._hold and self._held_size + len(payload) <= _HELD_MAX:
+            self._held.append(payload)
+            self._held_size += len(payload)
+            return len(payload)
+        return self._run(lambda: self._afile.write(payload))
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         """Move to ``offset`` relative to ``whence`` (SEEK_SET, SEEK_CUR or SEEK_END)."""
         self._check_seekable()
         if whence not in (io.SEEK_SET, io.SEEK_CUR, io.SEEK_END):
             raise ValueError(f"invalid whence ({whence}, should be 0, 1 or 2)")
-        return _loop.run(self._afile.seek(offset, whence))
+        return self._run(lambda: self._afile.seek(offset, whence))
 
     def tell(self) -> int:
         """Return the current position."""
         self._check_open()
-        return self._afile.tell()
+        return self._afile.tell() + self._held_size
 
     def truncate(self, size: int | None = None) -> int:
         """Resize the file to ``size`` bytes (default: the current position)."""
         self._check_writable()
-        return _loop.run(self._afile.truncate(size))
+        return self._run(lambda: self._afile.truncate(size))
 
     def flush(self) -> None:
         """Push written data to the filespace."""
@@ -253,27 +301,35 @@ class RawFile(io.RawIOBase):
         if self._closing or self._afile.closed:
             return
         if self._afile.writable():
-            _loop.run(self._afile.flush())
+            self._run(self._afile.flush)
 
     def close(self) -> None:
         """Close the async file (once; later calls do nothing)."""
         if self.closed:
             return
         try:
-            if self._afile.closed:
+            if self._afile.closed and not self._held:  # held writes raise, not vanish
                 pass
             elif _loop.in_loop_thread():
                 # Typically a finalizer run by the garbage collector on the loop thread,
                 # where blocking would deadlock: let the loop close the file later.
-                task = _loop.get_loop().create_task(self._afile.close())
+                task = _loop.get_loop().create_task(_awaited(self._carrying(self._afile.close)))
                 _closing_tasks.add(task)
                 task.add_done_callback(_closing_tasks.discard)
             else:
-                _loop.run(self._afile.close())
+                self._run(self._afile.close)
         finally:
             # IOBase.close flushes first; the async close has done that already.
             self._closing = True
             super().close()
+
+
+async def _nothing() -> None:
+    """An operation that does nothing (carries held writes alone)."""
+
+
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    return await awaitable
 
 
 async def _open_async(
@@ -369,6 +425,7 @@ def open_blocking(
         elif binary_mode == "rb":
             buffer = io.BufferedReader(raw, buffering)
         else:
+            raw.hold_writes()
             buffer = io.BufferedWriter(raw, buffering)
         result = buffer
         if not text:

@@ -122,6 +122,12 @@ class AsyncFile(ReadPath):
         """The file's size as this handle sees it."""
         return self._size
 
+    @property
+    def private_until_close(self) -> bool:
+        """Whether no one else can see this handle's writes before it closes: true of a
+        handle opened for writing only, whose change its close commits (close-to-open)."""
+        return self._writable and not self._readable
+
     def _check_open(self) -> None:
         if self.closed:
             raise ValueError(f"I/O operation on closed file {self.name}")
