@@ -247,7 +247,12 @@ class RawFile(io.RawIOBase):
             return 0
         # A raw read may return fewer bytes: an async file that says how many a random
         # read should fetch (lucidlink.aio.file.AsyncFile.readinto1) is asked that way.
-        readinto = getattr(self._afile, "readinto1", None) or self._afile.readinto
+        # Not for a handle that also writes: io.BufferedRandom's one buffer then holds
+        # less read-ahead, and after a write in append mode it answers differently from
+        # the builtin over io.FileIO (which never reads short).
+        readinto = self._afile.readinto
+        if not self._afile.writable():
+            readinto = getattr(self._afile, "readinto1", None) or readinto
         return int(self._run(lambda: readinto(view)))
 
     def read(self, size: int | None = -1) -> bytes:
