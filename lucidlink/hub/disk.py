@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import stat
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
@@ -134,14 +135,36 @@ def create_file(path: Path, data: bytes) -> bool:
     return True
 
 
-def write_synced(path: Path, data: bytes | memoryview) -> None:
-    """Write a new file (0600, exclusive) and fsync its bytes; the caller makes its name durable."""
+def write_synced(path: Path, data: bytes | memoryview | Sequence[bytes | memoryview]) -> None:
+    """Write a new file (0600, exclusive) and fsync its bytes; the caller makes its name durable.
+
+    ``data`` is the bytes, or a sequence of pieces written one after the other (an upload
+    as it was received, never joined).
+    """
+    parts = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
     try:
         os.fchmod(fd, PRIVATE_FILE)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        _write_all(fd, parts)
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_IOV_MAX = 1024
+"""Pieces per ``writev`` call (POSIX guarantees at least 16; Linux takes 1024)."""
+
+
+def _write_all(fd: int, parts: Sequence[bytes | memoryview]) -> None:
+    """Write every byte of ``parts`` in order, with as few system calls as ``writev`` allows."""
+    views = [memoryview(p).cast("B") for p in parts if len(p)]
+    while views:
+        batch = views[:_IOV_MAX]
+        written = os.writev(fd, batch)
+        done = 0
+        while done < len(batch) and written >= len(batch[done]):
+            written -= len(batch[done])
+            done += 1
+        views = views[done:]
+        if written:  # a short write ended inside this piece
+            views[0] = views[0][written:]

@@ -154,3 +154,36 @@ async def test_an_object_store_that_checks_no_checksum_has_digests_from_the_hubs
         {"index": 0, "hash": read, "length": len(other)}]}
     assert api.hub.hub.call(confirm_uploads(hub, api.fs, [change])) == 1
     assert (await ask(api, [read]))["digests"] == {read: expected(other)}
+
+
+@pytest.mark.parametrize("chunk_size", [1024, CHUNK_SIZE])
+async def test_pieces_hash_as_the_joined_block(chunk_size: int) -> None:
+    """An upload hashed in the pieces it arrived in gives the joined block's name and chunk
+    digests, wherever the pieces' edges fall (inside a chunk, on an edge, empty pieces)."""
+    import random
+
+    from lucidlink.hub.core.chunks import hash_parts
+
+    rng = random.Random(7)
+    for _ in range(60):
+        data = rng.randbytes(rng.randrange(1, 5 * chunk_size))
+        cuts = sorted(rng.choices(range(len(data) + 1), k=rng.randrange(0, 12)))
+        parts = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+        assert b"".join(parts) == data
+        whole, digests = hash_parts(parts, chunk_size)
+        assert whole == hashlib.sha256(data).hexdigest()
+        assert digests == b"".join(hashlib.sha256(data[i:i + chunk_size]).digest()
+                                   for i in range(0, len(data), chunk_size))
+
+
+async def test_a_block_written_from_more_pieces_than_one_writev_takes(tmp_path: Any) -> None:
+    """write_synced of pieces (more than the 1,024 one writev call takes) writes them all, in order."""
+    import random
+
+    from lucidlink.hub import disk
+
+    rng = random.Random(3)
+    parts = [rng.randbytes(rng.randrange(0, 700)) for _ in range(2500)]
+    target = tmp_path / "block"
+    disk.write_synced(target, parts)
+    assert target.read_bytes() == b"".join(parts)

@@ -122,8 +122,8 @@ def _inline_response(request: web.Request, data: bytes) -> web.Response:
 
 
 async def _read_parts(request: web.Request, limit: int) -> list[bytes]:
-    """The body as received, at most ``limit + 1`` bytes: the parts are joined in a worker
-    thread (``bytes.join`` frees the GIL), not on the loop."""
+    """The body as received, in the pieces it arrived in, at most about ``limit`` bytes
+    plus one piece (so a caller can tell it is too long)."""
     parts: list[bytes] = []
     total = 0
     while total <= limit:
@@ -133,14 +133,6 @@ async def _read_parts(request: web.Request, limit: int) -> list[bytes]:
         parts.append(part)
         total += len(part)
     return parts
-
-
-def _join_and_hash(parts: list[bytes]) -> tuple[bytes, str, bytes]:
-    """The block's bytes, its hash and chunk digests: the one place an upload is hashed
-    (one pass, for its name and for verified ranged reads)."""
-    data = parts[0] if len(parts) == 1 else b"".join(parts)
-    actual, digests = chunks.hash_block(data)
-    return data, actual, digests
 
 
 @route("PUT", "/v1/blocks/{fs}/{hash}", "Upload a block on a signed URL; its bytes must hash to its name.",
@@ -163,7 +155,9 @@ async def put_block(request: web.Request) -> web.StreamResponse:
         raise PayloadTooLargeError(f"a block is at most {limit} bytes")
     if not size:
         raise BadRequestError("a block cannot be empty")
-    data, actual, digests = await anyio.to_thread.run_sync(_join_and_hash, parts)
+    # The parts as received, never joined: hashed in one pass (the block's name and its
+    # chunk digests) and written as they lie in memory.
+    actual, digests = await anyio.to_thread.run_sync(chunks.hash_parts, parts)
     if actual != digest:
         raise IntegrityError(
             f"block bytes hash to {actual[:12]}..., not {digest[:12]}...; nothing was stored. "
@@ -171,9 +165,9 @@ async def put_block(request: web.Request) -> web.StreamResponse:
             expected=digest, actual=actual,
         )
     # The block becomes known only once its bytes are durable (see lucidlink/hub/core/gc.py).
-    await hub.store.write(files.begin_upload, fs_id, digest, len(data))
+    await hub.store.write(files.begin_upload, fs_id, digest, size)
     try:
-        await store.write_verified(fs_id, digest, data)
+        await store.write_verified(fs_id, digest, parts)
     except OSError as exc:
         await hub.store.write(files.abort_upload, fs_id, digest)
         raise HubUnavailableError(
@@ -182,5 +176,5 @@ async def put_block(request: web.Request) -> web.StreamResponse:
             "failing"
         ) from exc
     await hub.store.write(chunks.finish_upload, fs_id, digest, digests)
-    hub.metrics.count_block_bytes("in", len(data))
-    return ok({"hash": digest, "length": len(data)}, status=201)
+    hub.metrics.count_block_bytes("in", size)
+    return ok({"hash": digest, "length": size}, status=201)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio.to_thread
@@ -85,7 +86,8 @@ class LocalBlockStore(BlockStore):
             disk.fsync_dir(directory.parent)
         self._durable_dirs.add(directory)
 
-    def _write(self, filespace_id: str, digest: str, data: bytes) -> None:
+    def _write(self, filespace_id: str, digest: str,
+               data: bytes | Sequence[bytes | memoryview]) -> None:
         final = self.path_of(filespace_id, digest)
         self._durable_dir(final.parent)
         if final.exists():
@@ -101,8 +103,12 @@ class LocalBlockStore(BlockStore):
             tmp.unlink(missing_ok=True)
         disk.fsync_dir(final.parent)
 
-    async def write_verified(self, filespace_id: str, digest: str, data: bytes) -> None:
+    async def write_verified(self, filespace_id: str, digest: str,
+                             data: bytes | Sequence[bytes | memoryview]) -> None:
         """Store bytes already checked against ``digest``, durably (off the event loop).
+
+        ``data`` is the bytes, or the pieces they were received in, in order (written
+        one after the other, never joined).
 
         Raises ``OSError`` when the disk refuses (full, read-only, I/O error); then no
         block file is left behind.

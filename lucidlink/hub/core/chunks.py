@@ -16,7 +16,7 @@ Rows (``block_chunks``) exist only beside a ``blocks`` row; the GC deletes them 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from lucidlink.hub.core import files
 from lucidlink.hub.store.base import Tx
@@ -39,14 +39,34 @@ def hash_block(data: bytes | memoryview, chunk_size: int = CHUNK_SIZE) -> tuple[
     Each chunk is hashed from a slice while it is in the processor's cache (no copies).
     CPU-bound for a large block: call it in a worker thread.
     """
-    view = memoryview(data).cast("B")
+    return hash_parts([data], chunk_size)
+
+
+def hash_parts(parts: Sequence[bytes | memoryview],
+               chunk_size: int = CHUNK_SIZE) -> tuple[str, bytes]:
+    """:func:`hash_block` of the bytes of ``parts`` one after the other, without joining
+    them: an upload received in pieces is hashed as it lies in memory (no copy of the
+    block, no fresh block-sized buffer to fault in). Call it in a worker thread.
+    """
     whole = hashlib.sha256()
-    parts = []
-    for start in range(0, len(view), chunk_size):
-        piece = view[start:start + chunk_size]
-        whole.update(piece)
-        parts.append(hashlib.sha256(piece).digest())
-    return whole.hexdigest(), b"".join(parts)
+    chunk = hashlib.sha256()
+    filled = 0
+    digests = []
+    for part in parts:
+        view = memoryview(part).cast("B")
+        while view:
+            piece = view[:chunk_size - filled]
+            whole.update(piece)
+            chunk.update(piece)
+            filled += len(piece)
+            view = view[len(piece):]
+            if filled == chunk_size:
+                digests.append(chunk.digest())
+                chunk = hashlib.sha256()
+                filled = 0
+    if filled:
+        digests.append(chunk.digest())
+    return whole.hexdigest(), b"".join(digests)
 
 
 def record(tx: Tx, filespace_id: str, digest: str, digests: bytes,
