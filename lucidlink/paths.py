@@ -24,31 +24,46 @@ def split_path(path: object) -> list[str]:
     """
     if not isinstance(path, str):
         raise InvalidPathError(f"a path must be a string, not {type(path).__name__}")
-    shown = path if len(path) <= 200 else path[:200] + "..."
-    if "\x00" in path:
-        raise InvalidPathError(f"path {shown!r} contains a NUL byte; remove it", path=shown)
-    try:
-        encoded = path.encode("utf-8")
-    except UnicodeEncodeError:
+    if path.isascii():
+        # Every path of most filespaces: a character is a byte, no encoding to check.
+        if "\x00" in path:
+            raise InvalidPathError(f"path {_shown(path)!r} contains a NUL byte; remove it",
+                                   path=_shown(path))
+        size = len(path)
+    else:
+        if "\x00" in path:
+            raise InvalidPathError(f"path {_shown(path)!r} contains a NUL byte; remove it",
+                                   path=_shown(path))
+        try:
+            size = len(path.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise InvalidPathError(
+                f"path {_shown(path)!r} is not valid UTF-8 (it holds a lone surrogate); pass text",
+                path=_shown(path),
+            ) from None
+    if size > MAX_PATH_BYTES:
         raise InvalidPathError(
-            f"path {shown!r} is not valid UTF-8 (it holds a lone surrogate); pass text", path=shown
-        ) from None
-    if len(encoded) > MAX_PATH_BYTES:
-        raise InvalidPathError(
-            f"path {shown!r} is {len(encoded)} bytes long; the limit is {MAX_PATH_BYTES}", path=shown
+            f"path {_shown(path)!r} is {size} bytes long; the limit is {MAX_PATH_BYTES}",
+            path=_shown(path),
         )
     parts = [p for p in path.split("/") if p]
     for part in parts:
-        if part in (".", ".."):
+        if part == "." or part == "..":
             raise InvalidPathError(
-                f"path {shown!r} contains {part!r}; give a normalised absolute path", path=shown
+                f"path {_shown(path)!r} contains {part!r}; give a normalised absolute path",
+                path=_shown(path),
             )
-        if len(part.encode("utf-8")) > MAX_NAME_BYTES:
+        if len(part) > MAX_NAME_BYTES // 4 and len(part.encode("utf-8")) > MAX_NAME_BYTES:
             raise InvalidPathError(
-                f"name {part[:40]!r}... in {shown!r} is longer than {MAX_NAME_BYTES} bytes",
-                path=shown,
+                f"name {part[:40]!r}... in {_shown(path)!r} is longer than {MAX_NAME_BYTES} bytes",
+                path=_shown(path),
             )
     return parts
+
+
+def _shown(path: str) -> str:
+    """``path`` as an error message shows it (at most 200 characters)."""
+    return path if len(path) <= 200 else path[:200] + "..."
 
 
 def normalize_path(path: object) -> str:

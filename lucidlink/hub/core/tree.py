@@ -118,10 +118,19 @@ def lookup(tx: Tx, filespace_id: str, path: str) -> Row | None:
 
     Raises ``NotADirectoryError`` when a file stands where a parent directory should.
     """
-    node = root(tx, filespace_id)
     parts = split_path(path)
-    walked = ""
-    for part in parts:
+    if not parts:
+        return root(tx, filespace_id)
+    # The root is a directory: its child comes in the same statement as its id.
+    node = tx.one(
+        f"SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = "
+        "(SELECT root_id FROM filespaces WHERE id = ?) AND name = ?",
+        (filespace_id, parts[0]),
+    )
+    if node is None:
+        return None
+    walked = "/" + parts[0]
+    for part in parts[1:]:
         if node["type"] != "dir":
             raise NotADirectoryFilespaceError(
                 f"{walked} is {what(node)}, so {path} cannot exist; use a path under a directory",

@@ -1,0 +1,38 @@
+"""The path rules shared by the hub and the SDK (lucidlink/paths.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lucidlink.exceptions import InvalidPathError
+from lucidlink.paths import MAX_NAME_BYTES, MAX_PATH_BYTES, normalize_path, split_path
+
+
+@pytest.mark.parametrize(("path", "parts"), [
+    ("/", []), ("", []), ("//a//b/", ["a", "b"]), ("/a/b.c/.d", ["a", "b.c", ".d"]),
+    ("/é/日本", ["é", "日本"]), ("/" + "x" * MAX_NAME_BYTES, ["x" * MAX_NAME_BYTES]),
+    ("/" + "é" * (MAX_NAME_BYTES // 2), ["é" * (MAX_NAME_BYTES // 2)]),
+])
+def test_valid_paths_split_into_their_names(path: str, parts: list[str]) -> None:
+    assert split_path(path) == parts
+    assert normalize_path(path) == "/" + "/".join(parts)
+
+
+@pytest.mark.parametrize(("path", "words"), [
+    ("/a/\x00b", "NUL"), ("/é/\x00", "NUL"), ("/\ud800", "lone surrogate"),
+    ("/a/../b", "'..'"), ("/./b", "'.'"),
+    ("/" + "x" * (MAX_NAME_BYTES + 1), "longer than"),
+    ("/" + "é" * (MAX_NAME_BYTES // 2 + 1), "longer than"),  # 256 bytes in 128 characters
+    ("/a" * (MAX_PATH_BYTES // 2 + 1), "bytes long"),
+    ("/" + "é/" * (MAX_PATH_BYTES // 3 + 1), "bytes long"),  # under the limit in characters
+])
+def test_invalid_paths_are_refused_with_what_is_wrong(path: str, words: str) -> None:
+    with pytest.raises(InvalidPathError) as caught:
+        split_path(path)
+    assert words in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_a_path_must_be_text() -> None:
+    with pytest.raises(InvalidPathError, match="must be a string, not bytes"):
+        split_path(b"/a")
