@@ -8,6 +8,7 @@ Logs never include bodies, tokens or signed URLs' signatures.
 from __future__ import annotations
 
 import asyncio
+import io
 import json as jsonlib
 import re
 from collections.abc import Sequence
@@ -222,8 +223,13 @@ class Transport:
         idempotent: bool | None = None,
         timeout: float | None = None,
         session_id: str | None = None,
+        encoded: bytes | None = None,
     ) -> Any:
         """One JSON request to the hub; returns the decoded body or raises the mapped error.
+
+        ``encoded`` is a body the caller already encoded as JSON (instead of ``json``):
+        the write-back encodes its large commit bodies with orjson, whose output for
+        their values (text, integers, booleans) is the standard library's.
 
         Connection failures and 502/503/504 are retried for idempotent requests (reads,
         and writes the hub makes idempotent by content addressing), on the next hub
@@ -236,6 +242,8 @@ class Transport:
         headers = {"Authorization": f"Bearer {self._token}"}
         if session_id:
             headers["X-Lucid-Session"] = session_id  # the daemon session a change is made under
+        if encoded is not None:
+            headers["Content-Type"] = "application/json"
         req_timeout = (
             aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout)
             if timeout
@@ -274,6 +282,7 @@ class Transport:
                         method,
                         hub + path,
                         json=json,
+                        data=_body(encoded),
                         params=params,
                         headers=headers,
                         timeout=req_timeout or self._timeout,
@@ -423,6 +432,18 @@ class Transport:
     @staticmethod
     async def _block_error(resp: aiohttp.ClientResponse) -> LucidLinkError:
         return _answer_error(resp.status, await resp.read())
+
+
+def _body(encoded: bytes | None) -> Any:
+    """An encoded body for one attempt (a fresh stream each time: a retry sends it all
+    again); over 1 MiB as a stream, which aiohttp sends without warning."""
+    if encoded is None or len(encoded) <= _BYTES_BODY_MAX:
+        return encoded
+    return io.BytesIO(encoded)
+
+
+_BYTES_BODY_MAX = 1 << 20
+"""The largest body aiohttp takes as bytes without a warning."""
 
 
 def _raw_query(params: dict[str, Any] | None) -> str | None:
