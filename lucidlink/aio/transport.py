@@ -86,10 +86,10 @@ class BlockBody(aiohttp.payload.Payload):
 async def _envelope(resp: aiohttp.ClientResponse) -> Any:
     """The hub's JSON error envelope in ``resp``; ``None`` when it holds none (a proxy's page)."""
     try:
-        body = await resp.json(content_type=None)
-    except (ValueError, aiohttp.ClientPayloadError):
+        raw = await resp.read()
+    except aiohttp.ClientPayloadError:
         return None
-    return body if isinstance(body, dict) and isinstance(body.get("error"), dict) else None
+    return _raw_envelope(raw)
 
 
 class HubRing:
@@ -467,8 +467,8 @@ def _raw_query(params: dict[str, Any] | None) -> str | None:
     return "?" + "&".join(parts)
 
 
-def _raw_envelope(raw: bytearray) -> Any:
-    """The hub's JSON error envelope in a raw answer (see :func:`_envelope`)."""
+def _raw_envelope(raw: bytes | bytearray) -> Any:
+    """The hub's JSON error envelope in an answer's bytes; ``None`` when it holds none."""
     try:
         body = jsonlib.loads(raw) if raw else None
     except ValueError:

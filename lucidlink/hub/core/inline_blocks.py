@@ -38,7 +38,6 @@ from lucidlink.hub.store.base import Tx, rows_in
 
 BASE64_PATTERN = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 """Standard base64 with padding, as ``data`` fields are (the schema states it)."""
-"""Hashes per ``IN (...)`` list (SQLite's parameter limit is well above it)."""
 
 
 def encoded_length(data: Any) -> int:
