@@ -36,6 +36,7 @@ from lucidlink.exceptions import ConfigurationError
 from lucidlink.hub import disk
 from lucidlink.hub.store.base import SCHEMA_VERSION, MetadataStore, Row
 from lucidlink.hub.store.schema import schema
+from lucidlink.hub.store.wal_checkpoint import WRITER_AUTOCHECKPOINT_PAGES, WalCheckpointer
 
 T = TypeVar("T")
 
@@ -87,6 +88,7 @@ class SqliteStore(MetadataStore):
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
+        self._checkpointer = WalCheckpointer(self._connect)
 
     def _connect(self, timeout: float = 30) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
@@ -119,6 +121,8 @@ class SqliteStore(MetadataStore):
         for suffix in ("-wal", "-shm"):  # left by an older hub with looser modes
             disk.tighten(self.path.with_name(self.path.name + suffix), disk.PRIVATE_FILE)
         conn = self._thread_conn()
+        # The writer's own checkpoints only bound the WAL; WalCheckpointer does the rest.
+        conn.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
         conn.executescript(SCHEMA)
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
@@ -129,8 +133,10 @@ class SqliteStore(MetadataStore):
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lucidhub-sqlite-writer")
         self._reader_pool = ThreadPoolExecutor(self._readers, thread_name_prefix="lucidhub-sqlite-reader")
         await asyncio.get_running_loop().run_in_executor(self._writer, self._init_schema)
+        self._checkpointer.start()
 
     async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.stop)
         for pool in (self._writer, self._reader_pool):
             if pool is not None:
                 await asyncio.get_running_loop().run_in_executor(None, pool.shutdown, True)
@@ -163,9 +169,11 @@ class SqliteStore(MetadataStore):
     async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self._writer is None:
             raise RuntimeError("the metadata store is closed")
-        return await asyncio.get_running_loop().run_in_executor(
+        result = await asyncio.get_running_loop().run_in_executor(
             self._writer, self._run_tx, "BEGIN IMMEDIATE", fn, args, kwargs
         )
+        self._checkpointer.poke()
+        return result
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self._reader_pool is None:
