@@ -279,3 +279,14 @@ async def test_staging_bytes_are_fsynced_before_the_record_that_names_them(
             assert staging and record and len(dirs) == 2, synced
             assert staging[-1] < synced.index(str(state / "staging")) < record[0]
             await filespace.sync_all()
+
+
+async def test_commit_ids_sort_by_creation_and_never_repeat() -> None:
+    """Ids grow at the end of the hub's index of applied changes (see ``new_commit_id``)."""
+    from lucidlink.aio.writeback import new_commit_id
+
+    ids = [new_commit_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    stamps = [i[:16] for i in ids]
+    assert stamps == sorted(stamps)
