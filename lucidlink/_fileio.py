@@ -12,6 +12,7 @@ iteration, encodings and newline translation behave like local files.
 from __future__ import annotations
 
 import asyncio
+import errno
 import inspect
 import io
 import warnings
@@ -21,7 +22,10 @@ from typing import IO, Any, Protocol, TypeVar, runtime_checkable
 from lucidlink import _loop
 from lucidlink.shared import BINARY_MODES
 
-__all__ = ["BINARY_MODES", "DEFAULT_BUFFER_SIZE", "AsyncFileLike", "RawFile", "open_blocking"]
+__all__ = [
+    "BINARY_MODES", "DEFAULT_BUFFER_SIZE", "AsyncFileLike", "HandoffBufferedWriter", "RawFile",
+    "open_blocking", "unchangeable",
+]
 
 #: Buffer size used when ``buffering`` is negative (the default). Larger than
 #: :data:`io.DEFAULT_BUFFER_SIZE` because every raw read or write is a round trip
@@ -32,6 +36,22 @@ _HELD_MAX = DEFAULT_BUFFER_SIZE
 """Bytes of writes a buffered write-only file holds back for its next loop call, at most."""
 
 T = TypeVar("T")
+
+
+def unchangeable(data: Any) -> bytes | memoryview | None:
+    """``data`` as a byte view when no one can change its bytes (``bytes``, or a read-only,
+    contiguous :class:`memoryview` of ``bytes``), else ``None``.
+
+    Such data may be kept after the call that received it returns (queued for upload,
+    held until close) without a copy: a writable buffer would have to be copied, since
+    its owner may reuse it.
+    """
+    if type(data) is bytes:
+        return data
+    if (type(data) is memoryview and type(data.obj) is bytes and data.readonly
+            and data.c_contiguous):
+        return data if data.format == "B" and data.ndim == 1 else data.cast("B")
+    return None
 
 #: The modes the async core's ``open`` accepts; :func:`open_blocking` passes one of them.
 
@@ -75,7 +95,7 @@ class AsyncFileLike(Protocol):
         """Read into the writable buffer ``buf`` and return the number of bytes read."""
         ...
 
-    async def write(self, data: bytes) -> int:
+    async def write(self, data: bytes | memoryview) -> int:
         """Write ``data`` and return the number of bytes written."""
         ...
 
@@ -113,6 +133,42 @@ _FILEIO_MODES = {
 }
 
 
+class HandoffBufferedWriter(io.BufferedWriter):
+    """An :class:`io.BufferedWriter` that hands a large write of unchangeable bytes (see
+    :func:`unchangeable`) to its raw file as it is.
+
+    The standard writer passes a write larger than its buffer to the raw file as a view
+    of the caller's memory, which the raw file must copy, not knowing whether the caller
+    will change it: writing a 256 MiB ``bytes`` object cost a 256 MiB copy. Here such a
+    write flushes what is buffered, as the standard writer does, then goes to the raw
+    file as the object itself (a :class:`RawFile` keeps ``bytes`` without copying them).
+    Smaller writes, and any writable buffer, take the standard path.
+    """
+
+    buffer_size: int
+
+    def __init__(self, raw: io.RawIOBase, buffer_size: int = io.DEFAULT_BUFFER_SIZE) -> None:
+        """As :class:`io.BufferedWriter` (``buffer_size`` bytes are buffered)."""
+        super().__init__(raw, buffer_size)
+        self.buffer_size = buffer_size
+
+    def write(self, data: Any) -> int:
+        """Write ``data``; return the number of bytes written (all of them)."""
+        view = unchangeable(data)
+        if view is None or len(view) <= self.buffer_size:
+            return super().write(data)
+        # What the standard writer does with a write larger than its buffer: flush, then
+        # the whole write to the raw file (so positions and appends behave the same).
+        self.flush()
+        done = 0
+        while done < len(view):
+            n: int | None = self.raw.write(view[done:] if done else view)
+            if n is None:
+                raise BlockingIOError(errno.EAGAIN, "the raw file would block", done)
+            done += n
+        return done
+
+
 class RawFile(io.RawIOBase):
     """An :class:`io.RawIOBase` over an :class:`AsyncFileLike`, blocking on the loop thread."""
 
@@ -122,7 +178,7 @@ class RawFile(io.RawIOBase):
         self._afile = afile
         self._closing = False
         self._hold = False
-        self._held: list[bytes] = []
+        self._held: list[bytes | memoryview] = []
         self._held_size = 0
 
     # -- helpers ---------------------------------------------------------------------
@@ -272,9 +328,11 @@ class RawFile(io.RawIOBase):
     def write(self, data: Any) -> int:
         """Write ``data`` (any bytes-like object); return the number of bytes written."""
         self._check_writable()
-        # A copy: the buffered layer reuses its buffer after we return, and the async
-        # core may keep the data queued for a while.
-        payload = memoryview(data).tobytes()
+        # A copy unless no one can change the bytes: the buffered layer reuses its buffer
+        # after we return, and the async core may keep the data queued for a while.
+        payload = unchangeable(data)
+        if payload is None:
+            payload = memoryview(data).tobytes()
         if not payload:
             return 0
         if self._hold and self._held_size + len(payload) <= _HELD_MAX:
@@ -405,7 +463,8 @@ def open_blocking(
     and a negative ``buffering`` means :data:`DEFAULT_BUFFER_SIZE` (1 MiB).
 
     Returns ``raw_type(async_file)`` (a :class:`RawFile`) for binary ``buffering=0``, else
-    :class:`io.BufferedReader`, :class:`io.BufferedWriter` or :class:`io.BufferedRandom` (``'+'`` modes), wrapped in
+    :class:`io.BufferedReader`, :class:`HandoffBufferedWriter` (an :class:`io.BufferedWriter`) or
+    :class:`io.BufferedRandom` (``'+'`` modes), wrapped in
     :class:`io.TextIOWrapper` for text modes (line-buffered when ``buffering == 1``).
     """
     binary_mode, text = _parse_mode(mode, buffering, encoding, errors, newline)
@@ -431,7 +490,7 @@ def open_blocking(
             buffer = io.BufferedReader(raw, buffering)
         else:
             raw.hold_writes()
-            buffer = io.BufferedWriter(raw, buffering)
+            buffer = HandoffBufferedWriter(raw, buffering)
         result = buffer
         if not text:
             return result

@@ -15,7 +15,7 @@ import io
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from lucidlink._fileio import RawFile
+from lucidlink._fileio import HandoffBufferedWriter, RawFile
 from lucidlink.aio.file import AsyncFile
 from lucidlink.aio.filespace import AsyncFilespace
 
@@ -190,7 +190,7 @@ class LucidLinkBufferedReader(_FileMixin, io.BufferedReader):
     """A file of a filespace opened with ``rb``."""
 
 
-class LucidLinkBufferedWriter(_FileMixin, io.BufferedWriter):
+class LucidLinkBufferedWriter(_FileMixin, HandoffBufferedWriter):
     """A file of a filespace opened with ``wb``, ``xb`` or ``ab``."""
 
 

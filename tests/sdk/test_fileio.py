@@ -16,7 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lucidlink import _fileio
-from lucidlink._fileio import BINARY_MODES, AsyncFileLike, RawFile, open_blocking
+from lucidlink._fileio import (
+    BINARY_MODES,
+    AsyncFileLike,
+    HandoffBufferedWriter,
+    RawFile,
+    open_blocking,
+    unchangeable,
+)
 
 MODES = ["r", "rb", "w", "wb", "a", "ab", "x", "xb", "r+", "r+b", "w+", "w+b", "a+", "a+b"]
 MODES += ["rt", "wt", "x+", "x+b", "+r", "br", "tw+"]
@@ -63,9 +70,10 @@ class FakeAsyncFile:
         await self._on_loop()
         return self._raw.readinto(buf) or 0
 
-    async def write(self, data: bytes) -> int:
+    async def write(self, data: bytes | memoryview) -> int:
         await self._on_loop()
-        assert isinstance(data, bytes)
+        # Never a view of a buffer its owner may change (RawFile copies those).
+        assert unchangeable(data) is not None
         return self._raw.write(data) or 0
 
     async def seek(self, offset: int, whence: int = 0) -> int:
@@ -172,6 +180,8 @@ def test_types_modes_and_names_match_builtin(tmp_path: Path, mode: str, bufferin
         return
     try:
         expected_type = RawFile if isinstance(ref, io.FileIO) else type(ref)
+        if expected_type is io.BufferedWriter:
+            expected_type = HandoffBufferedWriter  # an io.BufferedWriter
         assert type(ours) is expected_type
         assert ours.mode == ref.mode
         assert ours.name == str(twins.ours)
@@ -492,7 +502,8 @@ def test_random_sequences_match_builtin(
         if isinstance(ref, BaseException) or isinstance(ours, BaseException):
             assert type(ours) is type(ref)
             return
-        assert type(ours) is type(ref) or isinstance(ref, io.FileIO)
+        assert (type(ours) is type(ref) or isinstance(ref, io.FileIO)
+                or (type(ref) is io.BufferedWriter and type(ours) is HandoffBufferedWriter))
         files = (ours, ref)
         try:
             for op, *args in ops:
@@ -502,3 +513,63 @@ def test_random_sequences_match_builtin(
         finally:
             close_both(files)
         assert twins.contents()[0] == twins.contents()[1]
+
+
+# -- large writes of bytes no one can change ---------------------------------------------
+
+
+class RecordingRaw(io.RawIOBase):
+    """A raw file that keeps what each write handed it (the object itself)."""
+
+    def __init__(self) -> None:
+        self.got: list[Any] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.got.append(data)
+        return len(memoryview(data).cast("B"))
+
+
+def test_unchangeable_bytes_are_kept_and_anything_writable_is_not() -> None:
+    data = bytes(range(256))
+    assert unchangeable(data) is data
+    view = unchangeable(memoryview(data)[3:40])
+    assert view is not None and view.obj is data and bytes(view) == data[3:40]
+    assert unchangeable(memoryview(data).cast("I")) is not None
+    assert unchangeable(bytearray(data)) is None
+    assert unchangeable(memoryview(bytearray(data))) is None
+    assert unchangeable(memoryview(data)[::2]) is None  # not contiguous
+
+
+def test_a_large_bytes_write_reaches_the_raw_file_as_it_is() -> None:
+    raw = RecordingRaw()
+    writer = HandoffBufferedWriter(raw, 8)
+    big, small, mutable = b"0123456789", b"ab", bytearray(b"mutable-buffer")
+    assert writer.write(b"12345678") == 8  # exactly the buffer size: buffered, as io does
+    writer.flush()
+    raw.got.clear()
+    assert writer.write(small) == 2
+    assert writer.write(big) == 10
+    assert writer.write(mutable) == len(mutable)
+    mutable[:] = b"X" * len(mutable)  # the writer's owner reuses its buffer
+    writer.flush()
+    assert raw.got[0] == small  # flushed first, in order
+    assert raw.got[1] is big
+    assert bytes(raw.got[2]) == b"mutable-buffer" or raw.got[2].obj is not mutable
+    assert b"".join(bytes(g) for g in raw.got[:2]) == small + big
+
+
+def test_large_and_small_writes_of_every_kind_land_in_order(twins: Twins) -> None:
+    pieces: list[Any] = [b"head", bytes(range(200)) * 50, bytearray(b"ba" * 3000),
+                         memoryview(bytes(range(256)) * 40)[7:9000], b"x", memoryview(b"tail")]
+    expected = b"".join(bytes(p) for p in pieces)
+    ours, ref = twins.open("wb", buffering=4096)
+    try:
+        for piece in pieces:
+            assert ours.write(piece) == ref.write(piece)
+            assert ours.tell() == ref.tell()
+    finally:
+        close_both((ours, ref))
+    assert twins.contents() == (expected, expected)
