@@ -77,7 +77,16 @@ def join_path(parent: str, name: str) -> str:
 
 
 def parent_and_name(path: str) -> tuple[str, str]:
-    """Split a canonical path into its parent path and last name (root has no name)."""
+    """Split a canonical path into its parent path and last name (root has no name).
+
+    A path that is plainly canonical and valid (short ASCII, no empty, ``.``-led or NUL
+    part) is split where its last ``/`` is; any other is validated as :func:`split_path`
+    does (the same answer, or its error). Called several times per file written.
+    """
+    if (path[:1] == "/" and path[-1:] != "/" and len(path) <= MAX_NAME_BYTES and path.isascii()
+            and "//" not in path and "/." not in path and "\x00" not in path):
+        head, _, name = path.rpartition("/")
+        return head or "/", name
     parts = split_path(path)
     if not parts:
         return "/", ""

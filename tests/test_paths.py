@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from lucidlink.exceptions import InvalidPathError
-from lucidlink.paths import MAX_NAME_BYTES, MAX_PATH_BYTES, normalize_path, split_path
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lucidlink.paths import (
+    MAX_NAME_BYTES,
+    MAX_PATH_BYTES,
+    normalize_path,
+    parent_and_name,
+    split_path,
+)
 
 
 @pytest.mark.parametrize(("path", "parts"), [
@@ -36,3 +45,31 @@ def test_invalid_paths_are_refused_with_what_is_wrong(path: str, words: str) -> 
 def test_a_path_must_be_text() -> None:
     with pytest.raises(InvalidPathError, match="must be a string, not bytes"):
         split_path(b"/a")
+
+
+def _parent_and_name_by_splitting(path: str) -> tuple[str, str]:
+    parts = split_path(path)
+    return ("/", "") if not parts else ("/" + "/".join(parts[:-1]), parts[-1])
+
+
+def _outcome(fn: object, path: str) -> object:
+    try:
+        return fn(path)  # type: ignore[operator]
+    except InvalidPathError as exc:
+        return ("error", str(exc))
+
+
+@given(st.lists(st.sampled_from(["a", "bc", ".", "..", ".x", "", "é", "\x00", "n" * 120]),
+                max_size=6).map(lambda names: "/" + "/".join(names))
+       | st.text(st.sampled_from("/a.\x00é"), max_size=12))
+def test_parent_and_name_answers_as_splitting_the_validated_path_does(path: str) -> None:
+    assert _outcome(parent_and_name, path) == _outcome(_parent_and_name_by_splitting, path)
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/", ("/", "")), ("/a", ("/", "a")), ("/a/b", ("/a", "b")), ("/a/.b", ("/a", ".b")),
+    ("/a//b/", ("/a", "b")), ("/" + "x" * 200, ("/", "x" * 200)),
+    ("/" + "/".join(["y" * 100] * 3), ("/" + "y" * 100 + "/" + "y" * 100, "y" * 100)),
+])
+def test_parent_and_name_of_canonical_and_other_paths(path: str, expected: tuple[str, str]) -> None:
+    assert parent_and_name(path) == expected
