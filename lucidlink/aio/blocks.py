@@ -15,7 +15,6 @@ before it is reported missing; anything else 5xx is retried with backoff.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import re
 import time
@@ -24,6 +23,7 @@ from typing import Any
 
 import aiohttp
 import anyio.to_thread
+import pybase64
 import yarl
 
 from lucidlink.aio.cache import BlockCache
@@ -100,7 +100,7 @@ class BlockIO:
             for h, url in body["urls"].items():
                 self._urls[h] = (url, now + ttl)
             for h, data in (body.get("inline") or {}).items():  # small blocks: no URL, the bytes
-                self.accept_inline(h, base64.b64decode(data))
+                self.accept_inline(h, pybase64.b64decode(data))
 
     def accept_inline(self, digest: str, data: bytes) -> bool:
         """Keep a small block the hub sent with its metadata (``"data"`` in a file answer,
@@ -126,7 +126,7 @@ class BlockIO:
         for answer in [info, *(info.get("prefetched") or ())]:
             for block in answer.get("blocks") or ():
                 data = block.get("data")
-                if isinstance(data, str) and self.accept_inline(block["hash"], base64.b64decode(data)):
+                if isinstance(data, str) and self.accept_inline(block["hash"], pybase64.b64decode(data)):
                     kept += 1
         return kept
 

@@ -27,7 +27,6 @@ and drops what each change of the journal touches. The rules every user relies o
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import contextlib
 import hashlib
@@ -36,6 +35,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
+import pybase64
 
 from lucidlink._log import get_logger
 from lucidlink.exceptions import LucidLinkError
@@ -123,7 +123,7 @@ def answer_from_json(info: dict[str, Any]) -> FileAnswer:
     for b in info.get("blocks", ()):
         raw = b.get("data")
         if raw is not None:
-            data = base64.b64decode(raw)
+            data = pybase64.b64decode(raw)
             if len(data) == b["length"] and hashlib.sha256(data).hexdigest() == b["hash"]:
                 inline[b["hash"]] = data
             b = {k: v for k, v in b.items() if k != "data"}

@@ -21,7 +21,6 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import time
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 import attrs
 import orjson
+import pybase64
 
 from lucidlink._log import get_logger
 from lucidlink.aio.retry import backoff_delay, is_transient
@@ -462,7 +462,7 @@ class WriteBack:
             change = commit.change()
             if carried and any(b["hash"] in carried for b in commit.blocks):
                 change["blocks"] = [
-                    {**b, "data": base64.b64encode(carried[b["hash"]]).decode("ascii")}
+                    {**b, "data": pybase64.b64encode_as_string(carried[b["hash"]])}
                     if b["hash"] in carried else b for b in commit.blocks]
             changes.append(change)
         await self._transport.call("POST", f"/v1/filespaces/{self._filespace_id}/commits",

@@ -25,12 +25,13 @@ inline block, ``blocks/urls`` (op ``get``) answers them in ``"inline"`` instead 
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+import pybase64
 
 from lucidlink.exceptions import BadRequestError, HubUnavailableError, IntegrityError
 from lucidlink.hub.identifiers import HASH_RE
@@ -91,7 +92,7 @@ def decode(changes: Iterable[Any], limit: int) -> dict[str, bytes]:
                     f"block {digest[:12]}... carries more bytes than its length {length}; nothing was "
                     "changed. Send the block's exact bytes", expected=length)
             try:
-                raw = base64.b64decode(data, validate=True)
+                raw = pybase64.b64decode(data, validate=True)
             except (binascii.Error, ValueError):
                 raise BadRequestError(
                     f"block {digest[:12]}...: 'data' is not valid base64; nothing was changed") from None
@@ -165,7 +166,7 @@ def read_one(tx: Tx, filespace_id: str, digest: str) -> bytes | None:
 
 def encode(data: bytes) -> str:
     """The base64 text of a block's bytes, as answers carry it."""
-    return base64.b64encode(data).decode("ascii")
+    return pybase64.b64encode_as_string(data)
 
 
 def inline_of(tx: Tx, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
