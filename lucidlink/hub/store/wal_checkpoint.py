@@ -63,7 +63,11 @@ class WalCheckpointer:
             self._thread = None
 
     def _run(self) -> None:
-        conn = self._connect()
+        try:
+            conn = self._connect()
+        except sqlite3.Error as exc:  # the writer's autocheckpoint still bounds the WAL
+            log.warning("lucidhub.sqlite.checkpoint_unavailable", error=str(exc))
+            return
         while True:
             self._wake.wait()
             if self._stopping.is_set():
