@@ -1,4 +1,4 @@
-"""The peer benchmark runs end to end at its smoke size (no figure is asserted)."""
+"""The benchmarks run end to end at a smoke size (no figure is asserted)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 PEERS = Path(__file__).resolve().parent.parent / "benchmarks" / "peers.py"
+HUB_COMMITS = PEERS.with_name("hub_commits.py")
 
 
 @pytest.mark.slow
@@ -26,3 +27,14 @@ def test_peers_quick_runs() -> None:
                 "16 fresh clients", "JuiceFS 5,023"):
         assert row in out, row
     assert "Peak RSS" in out
+
+
+def test_hub_commits_runs() -> None:
+    """``hub_commits.py`` at 256 files commits them all and prints its figures."""
+    done = subprocess.run([sys.executable, str(HUB_COMMITS), "--files", "256", "--batch", "64"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for kind in ("sorted", "random"):
+        assert f"{kind} commit ids, 256 files of 4096 bytes, 64 per transaction" in done.stdout
+    assert done.stdout.count("     256 files:") == 2
+    assert done.stdout.count("files/s;") == 2
