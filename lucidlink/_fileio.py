@@ -53,8 +53,6 @@ def unchangeable(data: Any) -> bytes | memoryview | None:
         return data if data.format == "B" and data.ndim == 1 else data.cast("B")
     return None
 
-#: The modes the async core's ``open`` accepts; :func:`open_blocking` passes one of them.
-
 
 @runtime_checkable
 class AsyncFileLike(Protocol):
