@@ -24,16 +24,12 @@ def split_path(path: object) -> list[str]:
     """
     if not isinstance(path, str):
         raise InvalidPathError(f"a path must be a string, not {type(path).__name__}")
-    if path.isascii():
-        # Every path of most filespaces: a character is a byte, no encoding to check.
-        if "\x00" in path:
-            raise InvalidPathError(f"path {_shown(path)!r} contains a NUL byte; remove it",
-                                   path=_shown(path))
+    if "\x00" in path:
+        raise InvalidPathError(f"path {_shown(path)!r} contains a NUL byte; remove it",
+                               path=_shown(path))
+    if path.isascii():  # every path of most filespaces: a character is a byte
         size = len(path)
     else:
-        if "\x00" in path:
-            raise InvalidPathError(f"path {_shown(path)!r} contains a NUL byte; remove it",
-                                   path=_shown(path))
         try:
             size = len(path.encode("utf-8"))
         except UnicodeEncodeError:
