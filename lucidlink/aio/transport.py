@@ -482,7 +482,7 @@ def decode_json(raw: bytes | bytearray | memoryview) -> Any:
 def _raw_envelope(raw: bytes | bytearray) -> Any:
     """The hub's JSON error envelope in an answer's bytes; ``None`` when it holds none."""
     try:
-        body = jsonlib.loads(raw) if raw else None
+        body = decode_json(raw) if raw else None
     except ValueError:
         return None
     return body if isinstance(body, dict) and isinstance(body.get("error"), dict) else None
@@ -491,7 +491,7 @@ def _raw_envelope(raw: bytes | bytearray) -> Any:
 def _answer_error(status: int, raw: bytes) -> LucidLinkError:
     """The error a block store's failed answer means (the hub's envelope, or its status)."""
     try:
-        body = jsonlib.loads(raw) if raw else None
+        body = decode_json(raw) if raw else None
     except ValueError:
         body = None
     if not isinstance(body, dict):
