@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -15,8 +15,21 @@ from lucidlink.shared import DEFAULT_HUB_URL
 
 HUB_URL_ENV = "LUCIDLINK_HUB_URL"
 
+
+
+def _flag(value: object) -> bool:
+    """A yes/no setting: a bool, or "true"/"false"/"1"/"0"/"yes"/"no" (any case)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _FLAG_WORDS:
+        return _FLAG_WORDS[value.strip().lower()]
+    raise ValueError(f"not a yes/no value: {value!r}")
+
+
+_FLAG_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
 # key -> (attribute, converter, description)
-_KEYS: dict[str, tuple[str, type, str]] = {
+_KEYS: dict[str, tuple[str, Callable[[Any], Any], str]] = {
     "fs.cache.size": ("cache_mb", int, "on-disk block cache size in MB (default 1024)"),
     "fs.readahead.max_blocks": (
         "readahead_max_blocks",
@@ -43,6 +56,11 @@ _KEYS: dict[str, tuple[str, type, str]] = {
         float,
         "seconds sync_all() waits for closed files to be committed (default 60)",
     ),
+    "fs.staging.direct": (
+        "staging_direct",
+        _flag,
+        "large aligned staging writes skip the page cache (O_DIRECT): true or false (default true)",
+    ),
     "hub.timeout": ("hub_timeout", float, "seconds before a hub request is abandoned (default 60)"),
     "hub.retries": ("hub_retries", int, "retries of a failed idempotent hub request (default 4)"),
 }
@@ -68,6 +86,7 @@ class DaemonConfig:
     sync_timeout: float = 60.0
     hub_timeout: float = 60.0
     hub_retries: int = 4
+    staging_direct: bool = True
     hubs: HubRing = attrs.field(init=False, eq=False, repr=False)
 
     @hub_urls.default
@@ -99,7 +118,7 @@ class DaemonConfig:
                 raise ConfigurationError(
                     f"setting {key}={raw!r} is invalid: expected {desc}"
                 ) from None
-            if value <= 0:
+            if not isinstance(value, bool) and value <= 0:
                 raise ConfigurationError(f"setting {key}={raw!r} must be positive: {desc}")
             values[attr] = value
         given = url.strip()

@@ -18,6 +18,7 @@ import anyio.to_thread
 from lucidlink.aio.cache import BlockCache
 from lucidlink.aio.config import DaemonConfig
 from lucidlink.aio.link import DaemonServices
+from lucidlink.aio.staging import StagingWriter
 from lucidlink.aio.transport import Transport
 from lucidlink.aio.workspace import AsyncWorkspace
 from lucidlink.aio.writeback import PendingCommit, load_records
@@ -175,6 +176,7 @@ class AsyncDaemon:
             raise
         self._services = DaemonServices(
             config=self._config, cache=cache, staging_dir=self._state / "staging",
+            staging=StagingWriter(direct=self._config.staging_direct),
             pending_dir=self._state / "pending", durable=self.persist_files,
             client_name=f"lucidlink-python daemon {self._id}", check_running=self._check_running,
             claim_pending=self._claim_pending,
@@ -223,6 +225,7 @@ class AsyncDaemon:
             self._transports.clear()
             if self._services is not None:  # cache writes run in the background
                 await self._services.cache.drain()
+                self._services.staging.close()
             await anyio.to_thread.run_sync(self._release_root, not self.persist_files)
 
     def _release_root(self, remove_state: bool) -> None:

@@ -234,7 +234,13 @@ class AsyncFile(ReadPath):
 
     async def _pwrite(self, data: memoryview, pos: int) -> None:
         # Creating the staging file and the first write share one trip to a thread.
-        await anyio.to_thread.run_sync(lambda: os.pwrite(self._open_staging(), data, pos))
+        await anyio.to_thread.run_sync(self._write_staging, data, pos)
+
+    def _write_staging(self, data: memoryview, pos: int) -> None:
+        """Write into the staging file, created first if need be (call in a worker thread)."""
+        fd = self._open_staging()
+        assert self._staging_path is not None
+        self._link.services.staging.pwrite(fd, self._staging_path, data, pos)
 
     def _slot_extent(self, slot: int) -> int:
         return max(0, min(self._bs, self._size - slot * self._bs))
@@ -247,7 +253,7 @@ class AsyncFile(ReadPath):
         if ref is not None and not (off == 0 and take >= extent):
             block = await self._io.get(ref.hash, ref.length)
             visible = memoryview(block)[: min(ref.used, extent)]
-            await anyio.to_thread.run_sync(os.pwrite, fd, visible, slot * self._bs)
+            await anyio.to_thread.run_sync(self._write_staging, visible, slot * self._bs)
         self._loaded.add(slot)
 
     async def write(self, data: Any) -> int:

@@ -18,6 +18,9 @@ The argument is one JSON object:
   writes the plan (usually none: then it resumes what a previous run left, by linking
   the filespace and calling ``sync_all()``).
 
+A hooked worker also counts its staging writes that went past the page cache
+(``O_DIRECT``: :mod:`lucidlink.aio.staging`), logged as ``direct <n>`` after ``hits``.
+
 The log gets one line per event, each fsync'd before the worker goes on, so a line in
 it happened before any later kill: ``closed <path> <sha256>`` once a file's ``close()``
 returned, ``synced`` once a ``sync_all()`` returned, ``hits <json>`` (how often each
@@ -42,6 +45,7 @@ import lucidlink
 from lucidlink.aio import blocks as aio_blocks
 from lucidlink.aio import file as aio_file
 from lucidlink.aio import writeback as aio_writeback
+from lucidlink.aio.staging import StagingWriter
 
 POINTS = (
     "staging_write",
@@ -95,6 +99,7 @@ class CrashPoint:
         self.name = name
         self.nth = nth
         self.hits = dict.fromkeys(POINTS, 0)
+        self.direct_writes = 0
         # Hooks run on the SDK's loop thread and on its worker threads.
         self._lock = threading.Lock()
 
@@ -160,7 +165,15 @@ def install(crash: CrashPoint) -> None:
         if self.suffix == ".json" and self.parent.name == "pending":
             crash.hit("resolve_partial")
 
+    orig_direct = StagingWriter._write_direct
+
+    def _write_direct(self: Any, *args: Any) -> bool:
+        went = orig_direct(self, *args)
+        crash.direct_writes += went
+        return went
+
     AsyncFile._pwrite = _pwrite  # type: ignore[method-assign]
+    StagingWriter._write_direct = _write_direct  # type: ignore[method-assign]
     BlockIO._put = _put  # type: ignore[method-assign]
     WriteBack._write_record = _write_record  # type: ignore[method-assign]
     WriteBack._post = _post  # type: ignore[method-assign]
@@ -203,6 +216,7 @@ def main() -> int:
     daemon.stop()
     if crash is not None:
         log.line("hits " + json.dumps(crash.hits))
+        log.line(f"direct {crash.direct_writes}")
     log.line("done")
     return 0
 

@@ -1,0 +1,194 @@
+"""Staging writes: large aligned ones go past the page cache, and the bytes are always right."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lucidlink.aio import staging
+from lucidlink.aio.staging import ALIGN, DIRECT_MIN, StagingWriter
+
+MIB = 1024 * 1024
+
+
+def _direct_supported(directory: Path) -> bool:
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
+        return False
+    probe = directory / "probe"
+    probe.touch()
+    try:
+        os.close(os.open(probe, os.O_WRONLY | flag))
+    except OSError:
+        return False
+    finally:
+        probe.unlink()
+    return True
+
+
+class Opens:
+    """Counts the O_DIRECT descriptors the staging module opens."""
+
+    def __init__(self) -> None:
+        self.direct = 0
+
+
+@pytest.fixture
+def opens(monkeypatch: pytest.MonkeyPatch) -> Opens:
+    seen = Opens()
+    real_open = os.open
+
+    def counting_open(path: object, flags: int, *args: object) -> int:
+        if flags & getattr(os, "O_DIRECT", 0):
+            seen.direct += 1
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(staging.os, "open", counting_open)
+    return seen
+
+
+@pytest.fixture
+def staged(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    path = tmp_path / "staging-file"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        yield fd, path
+    finally:
+        os.close(fd)
+
+
+def _fail_direct_opens(monkeypatch: pytest.MonkeyPatch, code: int) -> None:
+    """Make every ``O_DIRECT`` open fail with ``code`` (as a refusing file system would)."""
+    real_open = os.open
+    flag = staging._O_DIRECT
+
+    def failing_open(target: object, flags: int, *args: object) -> int:
+        if flags & flag:
+            raise OSError(code, os.strerror(code))
+        return real_open(target, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(staging.os, "open", failing_open)
+
+
+def _read(fd: int, size: int) -> bytes:
+    return os.pread(fd, size, 0)
+
+
+@pytest.mark.parametrize(("pos", "size"), [
+    (0, 4 * MIB),                        # whole, aligned
+    (0, 9 * MIB + 4096),                 # more than one buffer piece
+    (100, 3 * MIB + 7),                  # unaligned head and tail around an aligned middle
+    (ALIGN, DIRECT_MIN),                 # exactly the minimum
+])
+def test_large_writes_land_exactly(staged: tuple[int, Path], opens: Opens, pos: int, size: int) -> None:
+    fd, path = staged
+    writer = StagingWriter()
+    data = os.urandom(size)
+    writer.pwrite(fd, path, memoryview(data), pos)
+    assert _read(fd, pos + size) == bytes(pos) + data
+    if _direct_supported(path.parent):
+        assert opens.direct >= 1 and writer.direct
+    writer.close()
+
+
+def test_small_and_misaligned_writes_use_the_page_cache(staged: tuple[int, Path], opens: Opens) -> None:
+    fd, path = staged
+    writer = StagingWriter()
+    small = os.urandom(DIRECT_MIN - 1)
+    writer.pwrite(fd, path, memoryview(small), 0)
+    # 1 MiB + 100 bytes from offset 100: its aligned middle is under 1 MiB.
+    odd = os.urandom(DIRECT_MIN + 100)
+    writer.pwrite(fd, path, memoryview(odd), DIRECT_MIN + 100)
+    assert opens.direct == 0
+    assert _read(fd, 2 * DIRECT_MIN + 200) == small + bytes(101) + odd
+
+
+def test_switched_off_writes_through_the_page_cache(staged: tuple[int, Path], opens: Opens) -> None:
+    fd, path = staged
+    writer = StagingWriter(direct=False)
+    data = os.urandom(4 * MIB)
+    writer.pwrite(fd, path, memoryview(data), 0)
+    assert opens.direct == 0 and not writer.direct
+    assert _read(fd, len(data)) == data
+
+
+def test_direct_and_buffered_writes_of_one_range_stay_coherent(staged: tuple[int, Path]) -> None:
+    """The kernel's rule the design leans on: a direct write replaces cached pages of its
+    range, and a later buffered write over it is what a read sees."""
+    fd, path = staged
+    writer = StagingWriter()
+    first = os.urandom(2 * MIB)
+    os.pwrite(fd, first, 0)  # cached, dirty
+    second = os.urandom(2 * MIB)
+    writer.pwrite(fd, path, memoryview(second), 0)  # direct over it
+    assert _read(fd, 2 * MIB) == second
+    patch = os.urandom(5000)
+    writer.pwrite(fd, path, memoryview(patch), 12345)  # small: buffered, over the direct bytes
+    expected = bytearray(second)
+    expected[12345:12345 + len(patch)] = patch
+    assert _read(fd, 2 * MIB) == bytes(expected)
+
+
+def test_a_file_system_refusing_o_direct_at_open(staged: tuple[int, Path],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    fd, path = staged
+    monkeypatch.setattr(staging, "_O_DIRECT", 0o40000)  # as on Linux, even where absent
+    _fail_direct_opens(monkeypatch, errno.EINVAL)
+    writer = StagingWriter()
+    data = os.urandom(2 * MIB)
+    writer.pwrite(fd, path, memoryview(data), 0)
+    assert _read(fd, len(data)) == data
+    assert not writer.direct  # remembered: the next write does not try again
+
+
+def test_a_file_system_refusing_the_alignment_midway(staged: tuple[int, Path],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """EINVAL after a first piece went out: the whole range is written again, buffered."""
+    fd, path = staged
+    real_pwrite = os.pwrite
+    direct_fds: set[int] = set()
+    real_open = os.open
+
+    def tracking_open(target: object, flags: int, *args: object) -> int:
+        got = real_open(target, flags, *args)  # type: ignore[arg-type]
+        if flags & getattr(os, "O_DIRECT", 0):
+            direct_fds.add(got)
+        return got
+
+    calls = {"direct": 0}
+
+    def flaky_pwrite(target: int, data: object, offset: int) -> int:
+        if target in direct_fds:
+            calls["direct"] += 1
+            if calls["direct"] == 2:
+                raise OSError(errno.EINVAL, "Invalid argument")
+        return real_pwrite(target, data, offset)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(staging.os, "open", tracking_open)
+    monkeypatch.setattr(staging.os, "pwrite", flaky_pwrite)
+    if not _direct_supported(path.parent):
+        pytest.skip("this file system refuses O_DIRECT outright (covered above)")
+    writer = StagingWriter()
+    old = os.urandom(9 * MIB)
+    real_pwrite(fd, old, 0)
+    data = os.urandom(9 * MIB)
+    writer.pwrite(fd, path, memoryview(data), 0)
+    assert calls["direct"] == 2
+    assert _read(fd, len(data)) == data
+    assert not writer.direct
+
+
+def test_other_errors_are_raised(staged: tuple[int, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    fd, path = staged
+    if not _direct_supported(path.parent):
+        pytest.skip("this file system refuses O_DIRECT")
+    _fail_direct_opens(monkeypatch, errno.ENOSPC)
+    writer = StagingWriter()
+    with pytest.raises(OSError) as info:
+        writer.pwrite(fd, path, memoryview(os.urandom(2 * MIB)), 0)
+    assert info.value.errno == errno.ENOSPC
+    assert writer.direct  # a full disk says nothing about O_DIRECT
