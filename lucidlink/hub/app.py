@@ -178,7 +178,9 @@ def create_app(
             await hub.store.close()  # a hub that cannot start leaves no threads or connections
             raise
         gc_task = asyncio.create_task(run_periodically(hub))
+        hub.digests.start()
         yield
+        await hub.digests.close()
         gc_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await gc_task

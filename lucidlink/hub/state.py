@@ -10,6 +10,7 @@ from lucidlink.hub.blockstore.base import BlockStore
 from lucidlink.hub.config import HubSettings
 from lucidlink.hub.core import admin
 from lucidlink.hub.core.principal import Principal, filespace_not_visible
+from lucidlink.hub.digests import ChunkDigester
 from lucidlink.hub.metrics import Metrics
 from lucidlink.hub.secrets_box import SecretBox
 from lucidlink.hub.store.base import MetadataStore
@@ -63,6 +64,8 @@ class Hub:
         if subscribe is not None:
             self.changes.broadcast = subscribe(self.changes.wake)
         self.closing = asyncio.Event()
+        self.digests = ChunkDigester(self)
+        """Chunk digests of live blocks that have none (started and stopped with the app)."""
         self._filespaces: dict[str, dict[str, Any]] = {}
         self.secret_box: SecretBox | None = None
         """Seals Connect secrets; set when the hub starts (its key may live in the store)."""

@@ -11,8 +11,9 @@ never uploaded, is answered ``block_missing`` and the client uploads it again.
 
 Where the hub reads a block itself (a store that enforces no checksum), it also records
 the block's chunk digests from those bytes (:mod:`lucidlink.hub.core.chunks`), so clients
-can verify ranged reads of it; blocks verified by the store's checksum get none (the hub
-never sees their bytes) and are read whole.
+can verify ranged reads of it. Blocks verified by the store's checksum are queued for
+:class:`~lucidlink.hub.digests.ChunkDigester`, which reads each once in the background
+for its digests (until then, a client asking for them has them computed on demand).
 """
 
 from __future__ import annotations
@@ -100,4 +101,7 @@ async def confirm_uploads(hub: Hub, filespace_id: str, changes: Iterable[Any]) -
     if verified:
         await hub.store.write(chunks.finish_direct_uploads, filespace_id, verified,
                               {d: digests[d] for d, _ in verified if d in digests})
+        # Verified by the store's checksum: the hub has not seen these bytes. It reads them
+        # once in the background for their chunk digests (ranged reads of them).
+        hub.digests.want(filespace_id, [(d, n) for d, n in verified if d not in digests])
     return len(verified)

@@ -1,15 +1,19 @@
 """Chunk digests (POST .../blocks/chunks): recorded from verified bytes, computed on demand for
-blocks stored before, never answered across filespaces, readable with a read-only token."""
+blocks stored before, in the background for blocks uploaded straight to S3, never answered
+across filespaces, readable with a read-only token."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
 import pytest
 
+from lucidlink.exceptions import IntegrityError
 from lucidlink.hub.api.chunks import ON_DEMAND_PER_CALL
 from lucidlink.hub.core.chunks import CHUNK_SIZE
+from lucidlink.hub.state import Hub
 from lucidlink.hub.uploads import confirm_uploads
 from tests.support.hubfixtures import (
     Api,
@@ -141,12 +145,6 @@ async def test_an_object_store_that_checks_no_checksum_has_digests_from_the_hubs
     hub = hub_state(api.hub)
     if hub.blocks.serves_blocks:
         pytest.skip("the local store records digests at upload (tested above)")
-    data = random_bytes(2 * CHUNK_SIZE + 3)
-    checked = await api.upload(data)
-    # A store that enforces checksums verified the upload by HEAD: the hub never saw the
-    # bytes, so it has no digests (those blocks are read whole).
-    await api.write("/checked", [data])
-    assert (await ask(api, [checked]))["digests"] == {}
     other = random_bytes(3 * CHUNK_SIZE)
     read = await api.upload(other)
     monkeypatch.setattr(hub.blocks, "enforces_checksums", False)
@@ -154,6 +152,68 @@ async def test_an_object_store_that_checks_no_checksum_has_digests_from_the_hubs
         {"index": 0, "hash": read, "length": len(other)}]}
     assert api.hub.hub.call(confirm_uploads(hub, api.fs, [change])) == 1
     assert (await ask(api, [read]))["digests"] == {read: expected(other)}
+
+
+async def _s3_hub(api: Api) -> Hub:
+    hub = hub_state(api.hub)
+    if hub.blocks.serves_blocks or not getattr(hub.blocks, "enforces_checksums", False):
+        pytest.skip("blocks verified by the store's checksum: the S3 store")
+    return hub
+
+
+async def _until_recorded(api: Api, digest: str) -> None:
+    for _ in range(200):
+        if digest in chunk_rows(api):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no digests recorded for {digest[:12]} after 10 s")
+
+
+@with_block_stores
+async def test_blocks_uploaded_straight_to_s3_get_digests_in_the_background(api: Api) -> None:
+    """Verified by HEAD, never seen by the hub: it reads them back once for their digests."""
+    hub = await _s3_hub(api)
+    datas = [random_bytes(2 * CHUNK_SIZE + 3), random_bytes(MIB4)]
+    await api.write("/checked", datas)
+    digests = [digest_of(d) for d in datas]
+    for digest in digests:  # nobody asked: the commit queued them
+        await _until_recorded(api, digest)
+    assert hub.digests.computed == 2
+    assert (await ask(api, digests))["digests"] == {
+        d: expected(x) for d, x in zip(digests, datas, strict=True)}
+
+
+@with_block_stores
+async def test_digests_of_s3_blocks_on_demand(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks the background missed (a restart, a full queue) get theirs when asked for."""
+    hub = await _s3_hub(api)
+    monkeypatch.setattr(hub.digests, "want", lambda *args: None)
+    datas = [random_bytes(CHUNK_SIZE + i) for i in range(ON_DEMAND_PER_CALL + 2)]
+    await api.write("/late", datas)
+    digests = [digest_of(d) for d in datas]
+    assert chunk_rows(api) == {}
+    body = await ask(api, digests)
+    assert body["digests"] == {d: expected(x) for d, x in
+                               zip(digests[:ON_DEMAND_PER_CALL], datas, strict=False)}
+    assert body["deferred"] == digests[ON_DEMAND_PER_CALL:]
+    assert set((await ask(api, body["deferred"]))["digests"]) == set(body["deferred"])
+
+
+@with_block_stores
+async def test_a_damaged_object_gets_no_digests(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Digests only ever come from bytes that hashed to the block's name."""
+    hub = await _s3_hub(api)
+    monkeypatch.setattr(hub.digests, "want", lambda *args: None)
+    data = random_bytes(2 * CHUNK_SIZE)
+    await api.write("/damaged", [data])
+
+    async def damaged(filespace_id: str, digest: str) -> bytes:
+        raise IntegrityError(f"block {digest[:12]}... hashes to something else")
+
+    monkeypatch.setattr(hub.blocks, "get", damaged)
+    body = await ask(api, [digest_of(data)])
+    assert body["digests"] == {} and body["deferred"] == []
+    assert chunk_rows(api) == {}
 
 
 @pytest.mark.parametrize("chunk_size", [1024, CHUNK_SIZE])

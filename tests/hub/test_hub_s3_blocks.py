@@ -291,3 +291,42 @@ async def test_a_block_missing_from_the_bucket_is_reported_missing(
         async with ws.link_filespace(name="small") as reader:
             with pytest.raises(FileNotFoundError, match="not in the block store"):
                 await reader.fs.read_file("/f.bin")
+
+
+async def test_random_reads_of_s3_blocks_fetch_verified_chunks(
+        tmp_path: Path, seaweed: SeaweedS3) -> None:
+    """Blocks uploaded straight to the bucket get chunk digests (the hub reads each back
+    once), so a small random read fetches a chunk range, not its whole block."""
+    from lucidlink.aio import pages
+    from lucidlink.hub.core.chunks import CHUNK_SIZE
+
+    block = 1024 * 1024  # 16 chunks a block
+    blocks = 6
+    data = os.urandom(blocks * block)
+    with EmbeddedHub(tmp_path / "hub", gc_interval_seconds=3600, **hub_s3_settings(seaweed)) as hub:
+        token = hub.init("demo", ["mid"], block_size=block)
+        credentials = lucidlink.aio.ServiceAccountCredentials(token=token)
+        async with lucidlink.aio.create_daemon(hub_url=hub.url) as daemon:
+            ws = await daemon.authenticate(credentials)
+            async with ws.link_filespace(name="mid") as writer:
+                await writer.fs.write_file("/r.bin", data)
+                await writer.sync_all()
+        state = hub.app[HUB_KEY]  # type: ignore[index]
+        for _ in range(200):  # the background digests of the commit's blocks
+            if state.digests.computed >= blocks:
+                break
+            await asyncio.sleep(0.05)
+        assert state.digests.computed == blocks
+        async with lucidlink.aio.create_daemon(hub_url=hub.url) as daemon:  # nothing cached
+            ws = await daemon.authenticate(credentials)
+            async with ws.link_filespace(name="mid") as reader:
+                wrong = 0
+                async with reader.fs.open("/r.bin", "rb") as f:
+                    for b, c in ((4, 3), (1, 9), (5, 0), (0, 15)):
+                        off = b * block + c * CHUNK_SIZE + 777
+                        await f.seek(off)
+                        wrong += await f.read(100) != data[off:off + 100]
+                page_reader = pages.reader_for(reader._link.blocks)
+                assert page_reader is not None
+                assert wrong == 0
+                assert page_reader.fetched == 4 * CHUNK_SIZE  # a chunk each, no block

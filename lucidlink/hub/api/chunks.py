@@ -6,58 +6,22 @@ See :mod:`lucidlink.hub.core.chunks`. Only blocks of the request's filespace tha
 
 from __future__ import annotations
 
-import anyio.to_thread
 from aiohttp import web
 
 from lucidlink.exceptions import BadRequestError
 from lucidlink.hub.api.context import body_of, filespace_of, hub_of
 from lucidlink.hub.api.http import ok
 from lucidlink.hub.api.route import INT, RouteTable, obj, ref
-from lucidlink.hub.blockstore.local import LocalBlockStore
 from lucidlink.hub.core import chunks
 from lucidlink.hub.identifiers import HASH_RE
-from lucidlink.hub.state import Hub
 
 MAX_CHUNK_BATCH = 1024
 ON_DEMAND_PER_CALL = 16
-"""Blocks stored before digests existed whose digests one call computes (each a read of
-the block file and a hash of it); the others are answered in ``deferred``."""
+"""Live blocks without digests whose digests one call computes (each a read of the block
+and a hash of it: :mod:`lucidlink.hub.digests`); the others are answered in ``deferred``."""
 
 ROUTES = RouteTable()
 route = ROUTES.route
-
-
-def _digests_of_file(store: LocalBlockStore, fs_id: str, digest: str, length: int) -> bytes | None:
-    """The chunk digests of a stored block file, if its bytes still hash to its name."""
-    try:
-        data = store.path_of(fs_id, digest).read_bytes()
-    except OSError:
-        return None
-    if len(data) != length:
-        return None
-    actual, digests = chunks.hash_block(data)
-    return digests if actual == digest else None
-
-
-async def _compute(hub: Hub, fs_id: str,
-                   lacking: dict[str, int]) -> tuple[dict[str, bytes], list[str]]:
-    """Digests of live blocks with none recorded, from the local store's own files.
-
-    Returns the digests computed (and recorded) and the hashes left for a later call. A
-    store the hub does not read itself (S3) computes none: those blocks are read whole.
-    """
-    store = hub.blocks
-    if not isinstance(store, LocalBlockStore) or not lacking:
-        return {}, []
-    todo = list(lacking)
-    computed: dict[str, bytes] = {}
-    for digest in todo[:ON_DEMAND_PER_CALL]:
-        found = await anyio.to_thread.run_sync(
-            _digests_of_file, store, fs_id, digest, lacking[digest])
-        # A damaged file gets no digests: its readers read it whole and are told.
-        if found is not None and await hub.store.write(chunks.record, fs_id, digest, found):
-            computed[digest] = found
-    return computed, todo[ON_DEMAND_PER_CALL:]
 
 
 @route("POST", "/v1/filespaces/{fs}/blocks/chunks",
@@ -84,7 +48,7 @@ async def block_chunks(request: web.Request) -> web.StreamResponse:
             raise BadRequestError(f"{digest!r} is not a SHA-256 hex digest")
     hub = hub_of(request)
     found, lacking = await hub.store.read(chunks.live_digests, fs["id"], hashes)
-    computed, deferred = await _compute(hub, fs["id"], lacking)
+    computed, deferred = await hub.digests.compute(fs["id"], lacking, ON_DEMAND_PER_CALL)
     found.update(computed)
     return ok({"chunk_size": chunks.CHUNK_SIZE,
                "digests": {h: d.hex() for h, d in found.items()},

@@ -5,10 +5,11 @@ against its name. For reads of a few KiB the hub also records, per block, the SH
 each fixed-size chunk (``CHUNK_SIZE``; the size is stored with each row so it can change),
 computed from bytes the hub itself verified against the block's hash: on upload to the
 local store (in the same pass that hashes the block), when the hub reads an object of a
-store that enforces no checksum (``lucidlink/hub/uploads.py``), or on demand from the
-local store's own file for blocks stored before digests existed. A client that fetches a
-chunk-aligned range checks each chunk against its digest, so it never hands out a byte
-the hub did not vouch for.
+store that enforces no checksum (``lucidlink/hub/uploads.py``), and otherwise after
+the fact, reading the block back (``lucidlink/hub/digests.py``: in the background for
+blocks uploaded straight to S3, on demand for any live block without digests). A client
+that fetches a chunk-aligned range checks each chunk against its digest, so it never
+hands out a byte the hub did not vouch for.
 
 Rows (``block_chunks``) exist only beside a ``blocks`` row; the GC deletes them with it.
 """
@@ -67,6 +68,16 @@ def hash_parts(parts: Sequence[bytes | memoryview],
     if filled:
         digests.append(chunk.digest())
     return whole.hexdigest(), b"".join(digests)
+
+
+def chunk_digests(data: bytes | memoryview, chunk_size: int = CHUNK_SIZE) -> bytes:
+    """The chunk digests alone, of bytes already checked against their block's name.
+
+    CPU-bound for a large block: call it in a worker thread.
+    """
+    view = memoryview(data).cast("B")
+    return b"".join(hashlib.sha256(view[i:i + chunk_size]).digest()
+                    for i in range(0, len(view), chunk_size))
 
 
 def record(tx: Tx, filespace_id: str, digest: str, digests: bytes,
