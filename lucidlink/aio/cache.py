@@ -6,7 +6,9 @@ leaves a partial block under a real name. All disk work runs in threads.
 
 Writes are off the reader's critical path: :meth:`BlockCache.put` indexes the bytes at
 once and writes them in the background (at most ``_PENDING_MAX`` bytes waiting; a
-pending entry is served from memory).
+pending entry is served from memory). A block file is written past the page cache
+(:mod:`lucidlink.aio.directio`): a cold read no longer copies every byte into fresh
+page-cache pages, and the first re-read of a block reads it from the disk.
 
 A content-addressed entry is checked against its SHA-256 on the first read of this
 process (and after every change to the file); the check is remembered with the file's
@@ -33,6 +35,7 @@ import anyio.to_thread
 import attrs
 
 from lucidlink._log import get_logger
+from lucidlink.aio.directio import DirectWriter
 
 log = get_logger("lucidlink")
 
@@ -75,9 +78,11 @@ def _remember(st: os.stat_result, data: bytes | bytearray | memoryview) -> _Veri
 class BlockCache:
     """At most ``max_bytes`` of blocks under ``root``, least recently used evicted first."""
 
-    def __init__(self, root: Path, max_bytes: int) -> None:
+    def __init__(self, root: Path, max_bytes: int, writer: DirectWriter | None = None) -> None:
         self.root = root
         self.max_bytes = max_bytes
+        # Block files are written once, read again only by a re-read: past the page cache.
+        self._writer = writer or DirectWriter(direct=False)
         self._index: OrderedDict[str, int] = OrderedDict()
         self._bytes = 0
         self._verified: dict[str, _Verified] = {}
@@ -204,9 +209,12 @@ class BlockCache:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_name(f".{uuid.uuid4().hex}")
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                    st = os.fstat(f.fileno())
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                try:
+                    self._writer.pwrite(fd, tmp, memoryview(data), 0)
+                    st = os.fstat(fd)
+                finally:
+                    os.close(fd)
                 os.replace(tmp, path)
             except OSError as exc:  # a full disk costs a later download, nothing more
                 log.warning("lucidlink.cache.write_failed", entry=key, error=str(exc))

@@ -56,10 +56,10 @@ _KEYS: dict[str, tuple[str, Callable[[Any], Any], str]] = {
         float,
         "seconds sync_all() waits for closed files to be committed (default 60)",
     ),
-    "fs.staging.direct": (
-        "staging_direct",
+    "fs.direct_writes": (
+        "direct_writes",
         _flag,
-        "large aligned staging writes skip the page cache (O_DIRECT): true or false (default true)",
+        "large aligned staging and cache writes skip the page cache: true or false (default true)",
     ),
     "hub.timeout": ("hub_timeout", float, "seconds before a hub request is abandoned (default 60)"),
     "hub.retries": ("hub_retries", int, "retries of a failed idempotent hub request (default 4)"),
@@ -86,7 +86,7 @@ class DaemonConfig:
     sync_timeout: float = 60.0
     hub_timeout: float = 60.0
     hub_retries: int = 4
-    staging_direct: bool = True
+    direct_writes: bool = True
     hubs: HubRing = attrs.field(init=False, eq=False, repr=False)
 
     @hub_urls.default

@@ -18,7 +18,7 @@ import anyio.to_thread
 from lucidlink.aio.cache import BlockCache
 from lucidlink.aio.config import DaemonConfig
 from lucidlink.aio.link import DaemonServices
-from lucidlink.aio.staging import StagingWriter
+from lucidlink.aio.directio import DirectWriter
 from lucidlink.aio.transport import Transport
 from lucidlink.aio.workspace import AsyncWorkspace
 from lucidlink.aio.writeback import PendingCommit, load_records
@@ -168,15 +168,16 @@ class AsyncDaemon:
         root, state, self._lock_fd, self._orphans = await anyio.to_thread.run_sync(prepare)
         _settle_heap_once()
         self._root, self._state = root, state
+        direct = DirectWriter(direct=self._config.direct_writes)
         try:
-            cache = BlockCache(state / "cache", self._config.cache_mb * 1024 * 1024)
+            cache = BlockCache(state / "cache", self._config.cache_mb * 1024 * 1024, direct)
             await cache.open()
         except BaseException:
             await anyio.to_thread.run_sync(self._release_root, False)
             raise
         self._services = DaemonServices(
             config=self._config, cache=cache, staging_dir=self._state / "staging",
-            staging=StagingWriter(direct=self._config.staging_direct),
+            direct=direct,
             pending_dir=self._state / "pending", durable=self.persist_files,
             client_name=f"lucidlink-python daemon {self._id}", check_running=self._check_running,
             claim_pending=self._claim_pending,
@@ -225,7 +226,7 @@ class AsyncDaemon:
             self._transports.clear()
             if self._services is not None:  # cache writes run in the background
                 await self._services.cache.drain()
-                self._services.staging.close()
+                self._services.direct.close()
             await anyio.to_thread.run_sync(self._release_root, not self.persist_files)
 
     def _release_root(self, remove_state: bool) -> None:

@@ -240,7 +240,7 @@ class AsyncFile(ReadPath):
         """Write into the staging file, created first if need be (call in a worker thread)."""
         fd = self._open_staging()
         assert self._staging_path is not None
-        self._link.services.staging.pwrite(fd, self._staging_path, data, pos)
+        self._link.services.direct.pwrite(fd, self._staging_path, data, pos)
 
     def _slot_extent(self, slot: int) -> int:
         return max(0, min(self._bs, self._size - slot * self._bs))

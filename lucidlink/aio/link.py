@@ -24,7 +24,7 @@ from lucidlink.aio.config import DaemonConfig
 from lucidlink.aio.external import ExternalReader
 from lucidlink.aio.fileinfo import FileInfos
 from lucidlink.aio.metacache import MetaCache
-from lucidlink.aio.staging import StagingWriter
+from lucidlink.aio.directio import DirectWriter
 from lucidlink.aio.writeback import PendingCommit, WriteBack
 from lucidlink.exceptions import FilespaceError, ReadOnlyError
 
@@ -60,8 +60,8 @@ class DaemonServices:
     cache: BlockCache
     staging_dir: Path
     """Where open files keep the bytes written to them."""
-    staging: StagingWriter
-    """Writes those bytes (large aligned writes past the page cache)."""
+    direct: DirectWriter
+    """Writes staging and cache files (large aligned writes past the page cache)."""
     pending_dir: Path
     """Where the write-back queue journals closed changes (when ``durable``)."""
     durable: bool

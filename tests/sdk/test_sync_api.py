@@ -385,13 +385,13 @@ def test_config(sdk_hub: SdkHub) -> None:
         lucidlink.create_daemon(hub_url="ftp://example.com")
 
 
-def test_config_staging_direct(sdk_hub: SdkHub) -> None:
-    assert lucidlink.create_daemon(hub_url=sdk_hub.url)._async._config.staging_direct is True
+def test_config_direct_writes(sdk_hub: SdkHub) -> None:
+    assert lucidlink.create_daemon(hub_url=sdk_hub.url)._async._config.direct_writes is True
     for off in ("false", "0", "No", False):
-        daemon = lucidlink.create_daemon(hub_url=sdk_hub.url, config={"fs.staging.direct": off})
-        assert daemon._async._config.staging_direct is False
-    with lucidlink.create_daemon(hub_url=sdk_hub.url, config={"fs.staging.direct": "false"}) as daemon:
-        assert daemon._async._services.staging.direct is False
+        daemon = lucidlink.create_daemon(hub_url=sdk_hub.url, config={"fs.direct_writes": off})
+        assert daemon._async._config.direct_writes is False
+    with lucidlink.create_daemon(hub_url=sdk_hub.url, config={"fs.direct_writes": "false"}) as daemon:
+        assert daemon._async._services.direct.direct is False
         ws = daemon.authenticate(lucidlink.ServiceAccountCredentials(token=sdk_hub.token))
         with ws.link_filespace(name="small") as fsp:
             data = os.urandom(3 * 1024 * 1024)
@@ -399,8 +399,8 @@ def test_config_staging_direct(sdk_hub: SdkHub) -> None:
             fsp.sync_all()
             assert fsp.fs.read_file("/undirected") == data
     for bad in ("maybe", "2", ""):
-        with pytest.raises(ConfigurationError, match="fs.staging.direct"):
-            lucidlink.create_daemon(hub_url=sdk_hub.url, config={"fs.staging.direct": bad})
+        with pytest.raises(ConfigurationError, match="fs.direct_writes"):
+            lucidlink.create_daemon(hub_url=sdk_hub.url, config={"fs.direct_writes": bad})
 
 
 def test_hub_url_argument_then_environment_then_default(monkeypatch: pytest.MonkeyPatch) -> None:

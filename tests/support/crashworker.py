@@ -45,7 +45,7 @@ import lucidlink
 from lucidlink.aio import blocks as aio_blocks
 from lucidlink.aio import file as aio_file
 from lucidlink.aio import writeback as aio_writeback
-from lucidlink.aio.staging import StagingWriter
+from lucidlink.aio.directio import DirectWriter
 
 POINTS = (
     "staging_write",
@@ -165,7 +165,7 @@ def install(crash: CrashPoint) -> None:
         if self.suffix == ".json" and self.parent.name == "pending":
             crash.hit("resolve_partial")
 
-    orig_direct = StagingWriter._write_direct
+    orig_direct = DirectWriter._write_direct
 
     def _write_direct(self: Any, *args: Any) -> bool:
         went = orig_direct(self, *args)
@@ -173,7 +173,7 @@ def install(crash: CrashPoint) -> None:
         return went
 
     AsyncFile._pwrite = _pwrite  # type: ignore[method-assign]
-    StagingWriter._write_direct = _write_direct  # type: ignore[method-assign]
+    DirectWriter._write_direct = _write_direct  # type: ignore[method-assign]
     BlockIO._put = _put  # type: ignore[method-assign]
     WriteBack._write_record = _write_record  # type: ignore[method-assign]
     WriteBack._post = _post  # type: ignore[method-assign]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lucidlink.aio import staging
-from lucidlink.aio.staging import ALIGN, DIRECT_MIN, StagingWriter
+from lucidlink.aio import directio
+from lucidlink.aio.directio import ALIGN, DIRECT_MIN, DirectWriter
 
 MIB = 1024 * 1024
 
@@ -47,7 +47,7 @@ def opens(monkeypatch: pytest.MonkeyPatch) -> Opens:
             seen.direct += 1
         return real_open(path, flags, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(staging.os, "open", counting_open)
+    monkeypatch.setattr(directio.os, "open", counting_open)
     return seen
 
 
@@ -64,14 +64,14 @@ def staged(tmp_path: Path) -> Iterator[tuple[int, Path]]:
 def _fail_direct_opens(monkeypatch: pytest.MonkeyPatch, code: int) -> None:
     """Make every ``O_DIRECT`` open fail with ``code`` (as a refusing file system would)."""
     real_open = os.open
-    flag = staging._O_DIRECT
+    flag = directio._O_DIRECT
 
     def failing_open(target: object, flags: int, *args: object) -> int:
         if flags & flag:
             raise OSError(code, os.strerror(code))
         return real_open(target, flags, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(staging.os, "open", failing_open)
+    monkeypatch.setattr(directio.os, "open", failing_open)
 
 
 def _read(fd: int, size: int) -> bytes:
@@ -86,7 +86,7 @@ def _read(fd: int, size: int) -> bytes:
 ])
 def test_large_writes_land_exactly(staged: tuple[int, Path], opens: Opens, pos: int, size: int) -> None:
     fd, path = staged
-    writer = StagingWriter()
+    writer = DirectWriter()
     data = os.urandom(size)
     writer.pwrite(fd, path, memoryview(data), pos)
     assert _read(fd, pos + size) == bytes(pos) + data
@@ -97,7 +97,7 @@ def test_large_writes_land_exactly(staged: tuple[int, Path], opens: Opens, pos: 
 
 def test_small_and_misaligned_writes_use_the_page_cache(staged: tuple[int, Path], opens: Opens) -> None:
     fd, path = staged
-    writer = StagingWriter()
+    writer = DirectWriter()
     small = os.urandom(DIRECT_MIN - 1)
     writer.pwrite(fd, path, memoryview(small), 0)
     # 1 MiB + 100 bytes from offset 100: its aligned middle is under 1 MiB.
@@ -109,7 +109,7 @@ def test_small_and_misaligned_writes_use_the_page_cache(staged: tuple[int, Path]
 
 def test_switched_off_writes_through_the_page_cache(staged: tuple[int, Path], opens: Opens) -> None:
     fd, path = staged
-    writer = StagingWriter(direct=False)
+    writer = DirectWriter(direct=False)
     data = os.urandom(4 * MIB)
     writer.pwrite(fd, path, memoryview(data), 0)
     assert opens.direct == 0 and not writer.direct
@@ -120,7 +120,7 @@ def test_direct_and_buffered_writes_of_one_range_stay_coherent(staged: tuple[int
     """The kernel's rule the design leans on: a direct write replaces cached pages of its
     range, and a later buffered write over it is what a read sees."""
     fd, path = staged
-    writer = StagingWriter()
+    writer = DirectWriter()
     first = os.urandom(2 * MIB)
     os.pwrite(fd, first, 0)  # cached, dirty
     second = os.urandom(2 * MIB)
@@ -136,9 +136,9 @@ def test_direct_and_buffered_writes_of_one_range_stay_coherent(staged: tuple[int
 def test_a_file_system_refusing_o_direct_at_open(staged: tuple[int, Path],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     fd, path = staged
-    monkeypatch.setattr(staging, "_O_DIRECT", 0o40000)  # as on Linux, even where absent
+    monkeypatch.setattr(directio, "_O_DIRECT", 0o40000)  # as on Linux, even where absent
     _fail_direct_opens(monkeypatch, errno.EINVAL)
-    writer = StagingWriter()
+    writer = DirectWriter()
     data = os.urandom(2 * MIB)
     writer.pwrite(fd, path, memoryview(data), 0)
     assert _read(fd, len(data)) == data
@@ -168,11 +168,11 @@ def test_a_file_system_refusing_the_alignment_midway(staged: tuple[int, Path],
                 raise OSError(errno.EINVAL, "Invalid argument")
         return real_pwrite(target, data, offset)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(staging.os, "open", tracking_open)
-    monkeypatch.setattr(staging.os, "pwrite", flaky_pwrite)
+    monkeypatch.setattr(directio.os, "open", tracking_open)
+    monkeypatch.setattr(directio.os, "pwrite", flaky_pwrite)
     if not _direct_supported(path.parent):
         pytest.skip("this file system refuses O_DIRECT outright (covered above)")
-    writer = StagingWriter()
+    writer = DirectWriter()
     old = os.urandom(9 * MIB)
     real_pwrite(fd, old, 0)
     data = os.urandom(9 * MIB)
@@ -187,7 +187,7 @@ def test_other_errors_are_raised(staged: tuple[int, Path], monkeypatch: pytest.M
     if not _direct_supported(path.parent):
         pytest.skip("this file system refuses O_DIRECT")
     _fail_direct_opens(monkeypatch, errno.ENOSPC)
-    writer = StagingWriter()
+    writer = DirectWriter()
     with pytest.raises(OSError) as info:
         writer.pwrite(fd, path, memoryview(os.urandom(2 * MIB)), 0)
     assert info.value.errno == errno.ENOSPC

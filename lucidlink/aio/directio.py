@@ -1,21 +1,27 @@
-"""Writing open files' staging bytes: large aligned writes skip the page cache.
+"""Write-once files of the daemon (staging, the block cache): large writes skip the page cache.
 
-A staging file is written once and read back rarely: by an upload that failed, a
-partial overwrite, a read of a slot the handle changed. Copying every byte written into
-fresh page-cache pages that nobody reads again was the daemon's largest CPU cost in a
-large write (256 MiB of new pages cost 0.6-0.9 s of system time on a 2-vCPU VM, about
-as much as the hub spent storing the blocks). So a write of at least
-:data:`DIRECT_MIN` bytes at an offset and of a length that are multiples of
-:data:`ALIGN` is copied into an aligned buffer (reused: its pages stay warm) and
-written with ``O_DIRECT``, straight to the device; what remains of a write goes
-through the page cache as before.
+Two kinds of file are written once and read back rarely, if at all:
+
+* a staging file: read back by an upload that failed, a partial overwrite, or a read
+  of a slot the handle changed;
+* a block cache file: read back only when the block is read again.
+
+Copying every byte into fresh page-cache pages that nobody may read again was the
+daemon's largest CPU cost in a large write and in a cold read. On a 2-vCPU VM, 256 MiB
+of new pages cost 0.6-0.9 s of system time, about as much as the hub spent on the
+same bytes. It also evicts the user's own page cache while a large file streams through.
+
+So a write of at least :data:`DIRECT_MIN` bytes, at an offset and of a length that are
+multiples of :data:`ALIGN`, is copied into an aligned buffer and written with
+``O_DIRECT``, straight to the device. The buffer is reused, so its pages stay warm.
+What remains of a write goes through the page cache as before.
 
 Coherence is the kernel's: a direct write first writes back and drops the cached pages
-of its range, so a buffered read of the file afterwards sees its bytes. Durability is
-unchanged: the handle fsyncs its staging file before its change is journalled (fsync
-is per file, whichever descriptor wrote). Where the OS or the file system refuses
-``O_DIRECT`` (macOS has no such flag; tmpfs and some network file systems answer
-``EINVAL``), every write goes through the page cache, and the refusal is remembered.
+of its range, so a buffered read of the file afterwards sees its bytes. Durability does
+not change: fsync is per file, whichever descriptor wrote. Where the OS or the file
+system refuses ``O_DIRECT`` (macOS has no such flag; tmpfs and some network file
+systems answer ``EINVAL``), every write goes through the page cache, and the refusal is
+remembered.
 """
 
 from __future__ import annotations
@@ -38,8 +44,8 @@ _IDLE_BUFFERS = 4
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
-class StagingWriter:
-    """Writes into staging files, directly where it can (one per daemon; thread-safe)."""
+class DirectWriter:
+    """Writes into write-once files, directly where it can (one per daemon; thread-safe)."""
 
     def __init__(self, *, direct: bool = True) -> None:
         self._direct = direct and _O_DIRECT != 0
@@ -52,7 +58,7 @@ class StagingWriter:
         return self._direct
 
     def pwrite(self, fd: int, path: Path, data: memoryview, pos: int) -> None:
-        """Write all of ``data`` at ``pos`` of the staging file open as ``fd`` (at ``path``).
+        """Write all of ``data`` at ``pos`` of the file open as ``fd`` (at ``path``).
 
         Call in a worker thread. The aligned middle of a large write goes through a
         second, ``O_DIRECT`` descriptor of ``path``; the rest through ``fd``.
