@@ -212,10 +212,11 @@ class BlockCache:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 try:
                     self._writer.pwrite(fd, tmp, memoryview(data), 0)
+                    os.replace(tmp, path)
+                    # After the rename, which moves the ctime: the identity a read compares.
                     st = os.fstat(fd)
                 finally:
                     os.close(fd)
-                os.replace(tmp, path)
             except OSError as exc:  # a full disk costs a later download, nothing more
                 log.warning("lucidlink.cache.write_failed", entry=key, error=str(exc))
                 return None

@@ -42,6 +42,23 @@ async def test_a_put_is_served_while_its_write_is_pending(tmp_path: Path) -> Non
     assert await cache.get(FS, digest, digest=digest) == data
 
 
+async def test_a_block_this_process_wrote_is_not_hashed_again_on_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The identity remembered at write is the file's after its rename (which moves the
+    ctime): the first read compares a sample, not a full hash."""
+    cache, data, digest, path = await _cached(tmp_path)
+    hashed: list[int] = []
+    real = hashlib.sha256
+
+    def counting(data: bytes = b"") -> object:
+        hashed.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(cache_mod.hashlib, "sha256", counting)
+    assert await cache.get(FS, digest, digest=digest) == data
+    assert hashed == []
+
+
 async def test_a_rewritten_file_is_verified_again_even_with_its_mtime_restored(
     tmp_path: Path,
 ) -> None:
