@@ -7,7 +7,7 @@ leaves a partial block under a real name. All disk work runs in threads.
 Writes are off the reader's critical path: :meth:`BlockCache.put` indexes the bytes at
 once and writes them in the background (at most ``_PENDING_MAX`` bytes waiting; a
 pending entry is served from memory). A block file is written past the page cache
-(:mod:`lucidlink.aio.directio`): a cold read no longer copies every byte into fresh
+(:mod:`lucidlink.directio`): a cold read no longer copies every byte into fresh
 page-cache pages, and the first re-read of a block reads it from the disk.
 
 A content-addressed entry is checked against its SHA-256 on the first read of this
@@ -35,7 +35,7 @@ import anyio.to_thread
 import attrs
 
 from lucidlink._log import get_logger
-from lucidlink.aio.directio import DirectWriter
+from lucidlink.directio import DirectWriter
 
 log = get_logger("lucidlink")
 

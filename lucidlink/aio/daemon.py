@@ -18,7 +18,7 @@ import anyio.to_thread
 from lucidlink.aio.cache import BlockCache
 from lucidlink.aio.config import DaemonConfig
 from lucidlink.aio.link import DaemonServices
-from lucidlink.aio.directio import DirectWriter
+from lucidlink.directio import DirectWriter
 from lucidlink.aio.transport import Transport
 from lucidlink.aio.workspace import AsyncWorkspace
 from lucidlink.aio.writeback import PendingCommit, load_records

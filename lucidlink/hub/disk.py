@@ -25,6 +25,8 @@ from pathlib import Path
 
 import structlog
 
+from lucidlink.directio import DirectWriter
+
 PRIVATE_DIR = 0o700
 """Mode of every directory the hub creates."""
 PRIVATE_FILE = 0o600
@@ -135,17 +137,22 @@ def create_file(path: Path, data: bytes) -> bool:
     return True
 
 
-def write_synced(path: Path, data: bytes | memoryview | Sequence[bytes | memoryview]) -> None:
+def write_synced(path: Path, data: bytes | memoryview | Sequence[bytes | memoryview],
+                 writer: DirectWriter | None = None) -> None:
     """Write a new file (0600, exclusive) and fsync its bytes; the caller makes its name durable.
 
     ``data`` is the bytes, or a sequence of pieces written one after the other (an upload
-    as it was received, never joined).
+    as it was received, never joined). With ``writer``, a large file's aligned bytes go
+    past the page cache (:mod:`lucidlink.directio`).
     """
     parts = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
     try:
         os.fchmod(fd, PRIVATE_FILE)
-        _write_all(fd, parts)
+        if writer is not None:
+            writer.pwrite(fd, path, parts, 0)
+        else:
+            _write_all(fd, parts)
         os.fsync(fd)
     finally:
         os.close(fd)

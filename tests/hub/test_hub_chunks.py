@@ -247,3 +247,24 @@ async def test_a_block_written_from_more_pieces_than_one_writev_takes(tmp_path: 
     target = tmp_path / "block"
     disk.write_synced(target, parts)
     assert target.read_bytes() == b"".join(parts)
+
+
+async def test_a_block_written_past_the_page_cache_from_its_pieces(tmp_path: Any) -> None:
+    """The hub's block writes (O_DIRECT where the file system takes it): the file holds the
+    pieces joined, 0600, whatever their edges."""
+    import random
+
+    from lucidlink.directio import DirectWriter
+    from lucidlink.hub import disk
+
+    rng = random.Random(5)
+    writer = DirectWriter()
+    for n, size in enumerate((MIB4, MIB4 - 1, 1024 * 1024 + 4096 + 3, 5000)):
+        data = rng.randbytes(size)
+        cuts = sorted(rng.sample(range(1, size), min(size - 1, 70)))
+        parts = [data[a:b] for a, b in zip([0, *cuts], [*cuts, size], strict=True)]
+        target = tmp_path / f"block{n}"
+        disk.write_synced(target, parts, writer)
+        assert target.read_bytes() == data
+        assert target.stat().st_mode & 0o777 == 0o600
+    writer.close()

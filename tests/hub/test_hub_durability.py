@@ -139,8 +139,8 @@ async def test_the_row_goes_live_only_after_bytes_and_directory_are_synced(
 
     real_write, real_fsync_dir = disk.write_synced, disk.fsync_dir
 
-    def write_synced(path: Path, payload: Any) -> None:
-        real_write(path, payload)
+    def write_synced(path: Path, payload: Any, *writer: Any) -> None:
+        real_write(path, payload, *writer)
         events.append(("file", str(path.parent), state()))
 
     def fsync_dir(path: Path) -> None:

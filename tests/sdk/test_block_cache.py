@@ -137,7 +137,7 @@ async def test_large_blocks_are_written_past_the_page_cache(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A 4 MiB block goes out with O_DIRECT (where the file system allows it), a small one
     through the page cache; both read back exactly and are verified as before."""
-    from lucidlink.aio import directio
+    from lucidlink import directio
 
     direct_opens = []
     real_open = os.open

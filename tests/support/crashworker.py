@@ -45,7 +45,7 @@ import lucidlink
 from lucidlink.aio import blocks as aio_blocks
 from lucidlink.aio import file as aio_file
 from lucidlink.aio import writeback as aio_writeback
-from lucidlink.aio.directio import DirectWriter
+from lucidlink.directio import DirectWriter
 
 POINTS = (
     "staging_write",

@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio.to_thread
 import structlog
 
+from lucidlink.directio import DirectWriter
 from lucidlink.hub import disk
 from lucidlink.hub.blockstore.base import BlockStore
 from lucidlink.hub.signing import UrlSigner
@@ -25,6 +26,11 @@ class LocalBlockStore(BlockStore):
     is the parent of every directory on the way, once per process). A reader never
     sees a partial block, a retried upload is harmless, and a block the hub has called
     present survives a crash of the hub or of the machine.
+
+    A block is written past the page cache where the file system allows it
+    (:mod:`lucidlink.directio`): it is written once, and copying it into fresh
+    page-cache pages cost the hub a third of its CPU per GiB uploaded. The first read of
+    a block then comes from the disk; the page cache keeps it from there.
     """
 
     engine = "local"
@@ -33,6 +39,8 @@ class LocalBlockStore(BlockStore):
     def __init__(self, root: Path | str, signer: UrlSigner | None = None) -> None:
         self.root = Path(root)
         self._signer = signer
+        # Block files are written once: past the page cache (a read caches them).
+        self._writer = DirectWriter()
         # Directories whose own entry this process has made durable (fsync of the parent).
         self._durable_dirs: set[Path] = set()
 
@@ -68,6 +76,10 @@ class LocalBlockStore(BlockStore):
         """Create the directory (0700), or tighten an existing tree's directories to 0700."""
         await anyio.to_thread.run_sync(self._open)
 
+    async def close(self) -> None:
+        """Free the write buffers."""
+        self._writer.close()
+
     def path_of(self, filespace_id: str, digest: str) -> Path:
         """Where a block lives on disk."""
         return self.root / filespace_id / digest[:2] / digest
@@ -97,7 +109,7 @@ class LocalBlockStore(BlockStore):
             return
         tmp = final.with_name(f".{digest}.{uuid.uuid4().hex}.tmp")
         try:
-            disk.write_synced(tmp, data)
+            disk.write_synced(tmp, data, self._writer)
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from lucidlink.aio import directio
-from lucidlink.aio.directio import ALIGN, DIRECT_MIN, DirectWriter
+from lucidlink import directio
+from lucidlink.directio import ALIGN, DIRECT_MIN, DirectWriter
 
 MIB = 1024 * 1024
 
@@ -92,6 +93,27 @@ def test_large_writes_land_exactly(staged: tuple[int, Path], opens: Opens, pos: 
     assert _read(fd, pos + size) == bytes(pos) + data
     if _direct_supported(path.parent):
         assert opens.direct >= 1 and writer.direct
+    writer.close()
+
+
+@pytest.mark.parametrize("pos", [0, 100, ALIGN])
+def test_pieces_land_as_the_joined_bytes(staged: tuple[int, Path], opens: Opens, pos: int) -> None:
+    """An upload written in the pieces it was received in, cut anywhere: the file holds the
+    joined bytes, whatever the pieces' edges and the aligned middle's edges."""
+    fd, path = staged
+    supported, probes = _direct_supported(path.parent), opens.direct
+    writer = DirectWriter()
+    rng = random.Random(pos)
+    for round_ in range(6):
+        data = os.urandom(rng.randrange(DIRECT_MIN, 10 * MIB))
+        cuts = sorted(rng.sample(range(1, len(data)), rng.randrange(0, 40)))
+        pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+        pieces.insert(rng.randrange(len(pieces) + 1), b"")  # an empty piece changes nothing
+        at = pos + round_ * 11 * MIB
+        writer.pwrite(fd, path, pieces, at)
+        assert os.pread(fd, len(data), at) == data
+    if supported:
+        assert opens.direct - probes == 6
     writer.close()
 
 

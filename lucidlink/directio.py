@@ -30,6 +30,7 @@ import errno
 import mmap
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 ALIGN = 4096
@@ -41,6 +42,8 @@ for the device)."""
 _PIECE = 4 * 1024 * 1024
 """Size of one aligned buffer: a direct write goes out in pieces of at most this."""
 _IDLE_BUFFERS = 4
+Buffer = bytes | bytearray | memoryview
+"""What a write takes: bytes, or a view of them."""
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
@@ -57,26 +60,31 @@ class DirectWriter:
         """Whether large aligned writes still go past the page cache (no refusal seen)."""
         return self._direct
 
-    def pwrite(self, fd: int, path: Path, data: memoryview, pos: int) -> None:
+    def pwrite(self, fd: int, path: Path, data: Buffer | Sequence[Buffer], pos: int) -> None:
         """Write all of ``data`` at ``pos`` of the file open as ``fd`` (at ``path``).
 
-        Call in a worker thread. The aligned middle of a large write goes through a
-        second, ``O_DIRECT`` descriptor of ``path``; the rest through ``fd``.
+        ``data`` is the bytes, or the pieces they are in, in order (an upload as it was
+        received: never joined). Call in a worker thread. The aligned middle of a large
+        write goes through a second, ``O_DIRECT`` descriptor of ``path``; the rest
+        through ``fd``.
         """
+        pieces = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
+        views = [memoryview(p).cast("B") for p in pieces if len(p)]
+        total = sum(len(v) for v in views)
         start = -pos % ALIGN
-        end = start + (len(data) - start) // ALIGN * ALIGN
-        if not self._direct or len(data) < DIRECT_MIN or end - start < DIRECT_MIN:
-            _pwrite_all(fd, data, pos)
+        end = start + max(0, total - start) // ALIGN * ALIGN
+        if not self._direct or end - start < DIRECT_MIN:
+            _pwrite_pieces(fd, views, pos)
             return
-        if start:
-            _pwrite_all(fd, data[:start], pos)
-        if not self._write_direct(path, data[start:end], pos + start):
-            _pwrite_all(fd, data[start:end], pos + start)
-        if end < len(data):
-            _pwrite_all(fd, data[end:], pos + end)
+        _pwrite_pieces(fd, _cut(views, 0, start), pos)
+        middle = _cut(views, start, end)
+        if not self._write_direct(path, middle, pos + start):
+            _pwrite_pieces(fd, middle, pos + start)
+        _pwrite_pieces(fd, _cut(views, end, total), pos + end)
 
-    def _write_direct(self, path: Path, data: memoryview, pos: int) -> bool:
-        """Write aligned ``data`` at aligned ``pos`` with ``O_DIRECT``; ``False`` if refused."""
+    def _write_direct(self, path: Path, views: list[memoryview], pos: int) -> bool:
+        """Write ``views`` (aligned in all) at aligned ``pos`` with ``O_DIRECT``; ``False``
+        when the file system refuses it."""
         try:
             dfd = os.open(path, os.O_WRONLY | _O_DIRECT)
         except OSError as exc:
@@ -86,20 +94,28 @@ class DirectWriter:
             return False
         buffer = self._take()
         try:
-            with memoryview(buffer) as view:
-                for off in range(0, len(data), _PIECE):
-                    n = min(_PIECE, len(data) - off)
-                    view[:n] = data[off:off + n]
-                    try:
-                        _pwrite_all(dfd, view[:n], pos + off)
-                    except OSError as exc:
-                        if exc.errno != errno.EINVAL:
-                            raise
-                        # The file system wants another alignment. The caller writes the
-                        # whole range through the page cache, over whatever got here.
-                        self._direct = False
-                        return False
+            with memoryview(buffer) as out:
+                filled = written = 0
+                for view in views:
+                    while view:
+                        take = min(len(view), _PIECE - filled)
+                        out[filled:filled + take] = view[:take]
+                        filled += take
+                        view = view[take:]
+                        if filled == _PIECE:
+                            _pwrite_all(dfd, out, pos + written)
+                            written += filled
+                            filled = 0
+                if filled:  # aligned too: the whole is, and so was every full buffer
+                    _pwrite_all(dfd, out[:filled], pos + written)
             return True
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            # The file system wants another alignment. The caller writes the whole range
+            # through the page cache, over whatever got here.
+            self._direct = False
+            return False
         finally:
             self._give(buffer)
             os.close(dfd)
@@ -123,6 +139,26 @@ class DirectWriter:
             idle, self._idle = self._idle, []
         for buffer in idle:
             buffer.close()
+
+
+def _cut(views: list[memoryview], start: int, end: int) -> list[memoryview]:
+    """The views covering bytes ``[start, end)`` of ``views`` one after the other."""
+    out = []
+    at = 0
+    for view in views:
+        lo, hi = max(start - at, 0), min(end - at, len(view))
+        if lo < hi:
+            out.append(view[lo:hi])
+        at += len(view)
+        if at >= end:
+            break
+    return out
+
+
+def _pwrite_pieces(fd: int, views: list[memoryview], pos: int) -> None:
+    for view in views:
+        _pwrite_all(fd, view, pos)
+        pos += len(view)
 
 
 def _pwrite_all(fd: int, data: memoryview, pos: int) -> None:
