@@ -26,6 +26,7 @@ remembered.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
@@ -131,14 +132,21 @@ class DirectWriter:
             if len(self._idle) < _IDLE_BUFFERS:
                 self._idle.append(buffer)
                 return
-        buffer.close()
+        _unmap(buffer)
 
     def close(self) -> None:
         """Free the idle buffers."""
         with self._lock:
             idle, self._idle = self._idle, []
         for buffer in idle:
-            buffer.close()
+            _unmap(buffer)
+
+
+def _unmap(buffer: mmap.mmap) -> None:
+    # A view of it may still be alive (held by an exception's traceback): then the
+    # collector unmaps it with the view, and this close must not mask that exception.
+    with contextlib.suppress(BufferError):
+        buffer.close()
 
 
 def _cut(views: list[memoryview], start: int, end: int) -> list[memoryview]:

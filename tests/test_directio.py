@@ -214,3 +214,25 @@ def test_other_errors_are_raised(staged: tuple[int, Path], monkeypatch: pytest.M
         writer.pwrite(fd, path, memoryview(os.urandom(2 * MIB)), 0)
     assert info.value.errno == errno.ENOSPC
     assert writer.direct  # a full disk says nothing about O_DIRECT
+
+
+def test_an_error_with_every_buffer_in_use_is_raised_as_it_is(
+        staged: tuple[int, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The buffer of a failed write is let go while the error's traceback still holds a view
+    of it: the error the caller sees is the disk's, not a BufferError."""
+    fd, path = staged
+    if not _direct_supported(path.parent):
+        pytest.skip("this file system refuses O_DIRECT")
+    writer = DirectWriter()
+    monkeypatch.setattr(directio, "_IDLE_BUFFERS", 0)  # every buffer is unmapped on return
+    real_pwrite = os.pwrite
+
+    def failing(target: int, data: object, offset: int) -> int:
+        if target != fd:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_pwrite(target, data, offset)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(directio.os, "pwrite", failing)
+    with pytest.raises(OSError) as info:
+        writer.pwrite(fd, path, memoryview(os.urandom(2 * MIB)), 0)
+    assert info.value.errno == errno.EIO
