@@ -88,18 +88,27 @@ class ChunkDigester:
                       limit: int) -> tuple[dict[str, bytes], list[str]]:
         """Digests of up to ``limit`` of the live blocks ``lacking`` (hash -> length), now.
 
-        Returns the digests computed and recorded, and the hashes left for a later call.
+        Returns the digests computed and recorded, and the hashes left for a later call:
+        those beyond ``limit``, and those the store could not be read for just now (a
+        transient error of an object store is not an answer that the block has none).
         """
         todo = list(lacking)
         gate = asyncio.Semaphore(ON_DEMAND_CONCURRENCY)
+        later: list[str] = []
 
         async def one(digest: str) -> bytes | None:
             async with gate:
-                return await self._digest(filespace_id, digest, lacking[digest])
+                try:
+                    return await self._digest(filespace_id, digest, lacking[digest])
+                except Exception as exc:
+                    log.warning("hub.digests.failed", filespace=filespace_id, block=digest,
+                                error=f"{type(exc).__name__}: {exc}"[:300])
+                    later.append(digest)
+                    return None
 
         found = await asyncio.gather(*(one(d) for d in todo[:limit]))
         computed = {d: f for d, f in zip(todo[:limit], found, strict=True) if f is not None}
-        return computed, todo[limit:]
+        return computed, [d for d in todo[:limit] if d in later] + todo[limit:]
 
     async def _work(self) -> None:
         while True:

@@ -216,6 +216,28 @@ async def test_a_damaged_object_gets_no_digests(api: Api, monkeypatch: pytest.Mo
     assert chunk_rows(api) == {}
 
 
+@with_block_stores
+async def test_a_store_that_fails_for_now_defers_the_digests(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A transient error reading a block is neither a 500 nor "no digests": asked later."""
+    hub = await _s3_hub(api)
+    monkeypatch.setattr(hub.digests, "want", lambda *args: None)
+    data = random_bytes(2 * CHUNK_SIZE)
+    await api.write("/flaky", [data])
+    real_get = hub.blocks.get
+    failures = [ConnectionResetError("the store hung up")]
+
+    async def flaky(filespace_id: str, digest: str) -> bytes:
+        if failures:
+            raise failures.pop()
+        return await real_get(filespace_id, digest)
+
+    monkeypatch.setattr(hub.blocks, "get", flaky)
+    body = await ask(api, [digest_of(data)])
+    assert body["digests"] == {} and body["deferred"] == [digest_of(data)]
+    assert (await ask(api, [digest_of(data)]))["digests"] == {digest_of(data): expected(data)}
+
+
 @pytest.mark.parametrize("chunk_size", [1024, CHUNK_SIZE])
 async def test_pieces_hash_as_the_joined_block(chunk_size: int) -> None:
     """An upload hashed in the pieces it arrived in gives the joined block's name and chunk
