@@ -81,7 +81,8 @@ class BlockCache:
     def __init__(self, root: Path, max_bytes: int, writer: DirectWriter | None = None) -> None:
         self.root = root
         self.max_bytes = max_bytes
-        # Block files are written once, read again only by a re-read: past the page cache.
+        # Block files are written once and read again only by a re-read: the daemon's
+        # writer puts them past the page cache (without one, writes are buffered).
         self._writer = writer or DirectWriter(direct=False)
         self._index: OrderedDict[str, int] = OrderedDict()
         self._bytes = 0

@@ -16,7 +16,6 @@ from lucidlink.shared import DEFAULT_HUB_URL
 HUB_URL_ENV = "LUCIDLINK_HUB_URL"
 
 
-
 def _flag(value: object) -> bool:
     """A yes/no setting: a bool, or "true"/"false"/"1"/"0"/"yes"/"no" (any case)."""
     if isinstance(value, bool):
