@@ -21,6 +21,19 @@ def _block(n: int = 256 * 1024) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
+def _count_full_hashes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The lengths of what the cache hashes with SHA-256 from now on (a full check each)."""
+    hashed: list[int] = []
+    real = hashlib.sha256
+
+    def counting(data: bytes = b"") -> object:
+        hashed.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(cache_mod.hashlib, "sha256", counting)
+    return hashed
+
+
 async def _cached(tmp_path: Path) -> tuple[BlockCache, bytes, str, Path]:
     cache = BlockCache(tmp_path, 1 << 30)
     await cache.open()
@@ -47,14 +60,7 @@ async def test_a_block_this_process_wrote_is_not_hashed_again_on_read(
     """The identity remembered at write is the file's after its rename (which moves the
     ctime): the first read compares a sample, not a full hash."""
     cache, data, digest, path = await _cached(tmp_path)
-    hashed: list[int] = []
-    real = hashlib.sha256
-
-    def counting(data: bytes = b"") -> object:
-        hashed.append(len(data))
-        return real(data)
-
-    monkeypatch.setattr(cache_mod.hashlib, "sha256", counting)
+    hashed = _count_full_hashes(monkeypatch)
     assert await cache.get(FS, digest, digest=digest) == data
     assert hashed == []
 
@@ -95,14 +101,7 @@ async def test_a_new_process_verifies_each_entry_fully_once(
     cache, data, digest, path = await _cached(tmp_path)
     fresh = BlockCache(tmp_path, 1 << 30)  # what the next run of the daemon finds
     await fresh.open()
-    hashed: list[int] = []
-    real = hashlib.sha256
-
-    def counting(data: bytes = b"") -> object:
-        hashed.append(len(data))
-        return real(data)
-
-    monkeypatch.setattr(cache_mod.hashlib, "sha256", counting)
+    hashed = _count_full_hashes(monkeypatch)
     assert await fresh.get(FS, digest, digest=digest) == data
     assert await fresh.get(FS, digest, digest=digest) == data
     assert hashed == [len(data)]  # the first read, not the second
