@@ -151,7 +151,32 @@ class BlockIO:
         cached = await self.cache.get(self.filespace_id, digest, digest=digest)
         if cached is not None:
             return cached
-        return await self._inflight.run(digest, lambda: self._download(digest, length))
+        return await self._inflight.run(digest, lambda: self._download_shared(digest, length))
+
+    async def get_into(self, digest: str, into: memoryview) -> None:
+        """Write a block's verified bytes (exactly ``len(into)`` of them) into ``into``.
+
+        For a large read that owns its result buffer: a block that is not held, cached or
+        already being downloaded is received straight into its place there
+        (:mod:`lucidlink.aio.rawget`), checked, and cached; the call returns once the
+        cache has written it, so the cache keeps no reference to ``into``. ``into`` is
+        never handed to another reader (this download is not shared), and on a failed
+        or corrupt download it holds undefined bytes.
+        """
+        length = len(into)
+        inline = self._inline.get(digest)
+        if inline is not None and len(inline) == length:
+            into[:] = inline
+            return
+        if await self.cache.get_into(self.filespace_id, digest, into, digest=digest):
+            return
+        if digest in self._inflight:  # another reader is downloading it: share its copy
+            into[:] = await self._inflight.run(
+                digest, lambda: self._download_shared(digest, length))
+            return
+        data = await self._download(digest, length, into)
+        if data is not into:  # answered otherwise than in place (inline, or through aiohttp)
+            into[:] = data
 
     async def get_range(self, digest: str, length: int, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` of a block of ``length`` bytes, NOT verified (an HTTP
@@ -181,7 +206,14 @@ class BlockIO:
             return data
         raise AssertionError("unreachable")
 
-    async def _download(self, digest: str, length: int) -> bytes | bytearray:
+    async def _download_shared(self, digest: str, length: int) -> bytes | bytearray:
+        """A download into a buffer of its own, which any number of readers may share."""
+        data = await self._download(digest, length)
+        assert not isinstance(data, memoryview)  # only a caller's ``into`` comes back as one
+        return data
+
+    async def _download(self, digest: str, length: int,
+                        into: memoryview | None = None) -> bytes | bytearray | memoryview:
         for attempt in range(2):
             await self.prepare_get_urls([digest])
             inline = self._inline.get(digest)
@@ -190,7 +222,7 @@ class BlockIO:
             url = self._urls[digest][0]
             async with self._downloads:
                 try:
-                    data = await self.transport.get_block(url)  # received in place
+                    data = await self.transport.get_block(url, into)  # received in place
                 except SignedUrlError:
                     self._urls.pop(digest, None)
                     if attempt == 0:
@@ -209,7 +241,7 @@ class BlockIO:
                     ) from exc
             actual = await sha256_hex(data)
             if actual == digest and len(data) == length:
-                await self.cache.put(self.filespace_id, digest, data)
+                await self.cache.put(self.filespace_id, digest, data, wait=data is into)
                 return data
             if attempt == 0:
                 continue

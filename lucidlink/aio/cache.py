@@ -87,7 +87,7 @@ class BlockCache:
         self._index: OrderedDict[str, int] = OrderedDict()
         self._bytes = 0
         self._verified: dict[str, _Verified] = {}
-        self._pending: dict[str, bytes | bytearray] = {}  # indexed, not yet on disk
+        self._pending: dict[str, bytes | bytearray | memoryview] = {}  # indexed, not yet on disk
         self._pending_bytes = 0
         self._writers: set[asyncio.Task[None]] = set()
         self._room = asyncio.Event()
@@ -128,29 +128,50 @@ class BlockCache:
         without one (Connect ranges, guarded by the object's ETag when fetched) are
         checked by length only.
         """
+        data = await self._read(filespace_id, key, digest, None)
+        assert data is None or isinstance(data, bytes)
+        return data
+
+    async def get_into(self, filespace_id: str, key: str, into: memoryview, *,
+                       digest: str | None = None) -> bool:
+        """Read the cached bytes under ``key`` straight into ``into``, checked as
+        :meth:`get` checks them; ``False`` (and ``into`` undefined) when the entry is not
+        cached, not ``len(into)`` bytes long, or damaged."""
+        return await self._read(filespace_id, key, digest, into) is not None
+
+    async def _read(self, filespace_id: str, key: str, digest: str | None,
+                    into: memoryview | None) -> bytes | memoryview | None:
         entry = self._key(filespace_id, key)
         size = self._index.get(entry)
-        if size is None:
+        if size is None or (into is not None and len(into) != size):
             return None
         self._index.move_to_end(entry)
         pending = self._pending.get(entry)
         if pending is not None:
+            if into is not None:
+                into[:] = pending
+                return into
             # A copy, as a read of the file would be: a downloaded block is a bytearray
             # shared with its readers, and what the cache gives out is immutable.
             return pending if isinstance(pending, bytes) else bytes(pending)
         path = self._path(entry)
         known = self._verified.get(entry)
 
-        def read() -> tuple[bytes | None, _Verified | None]:
+        def read() -> tuple[bytes | memoryview | None, _Verified | None]:
             # One pread of the known size (no buffered-reader probing for EOF), then
             # the check, in one trip to a thread (hashlib frees the GIL).
             try:
                 fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:
                 return None, None
+            data: bytes | memoryview = b""
             try:
                 st = os.fstat(fd)
-                data = os.pread(fd, size, 0) if st.st_size == size else b""
+                if st.st_size == size:
+                    if into is None:
+                        data = os.pread(fd, size, 0)
+                    elif os.preadv(fd, [into], 0) == size:
+                        data = into
             finally:
                 os.close(fd)
             if len(data) != size:
@@ -181,8 +202,13 @@ class BlockCache:
         """Whether a block is cached."""
         return self._key(filespace_id, digest) in self._index
 
-    async def put(self, filespace_id: str, digest: str, data: bytes | bytearray) -> None:
-        """Cache verified bytes of a block: indexed at once, written in the background."""
+    async def put(self, filespace_id: str, digest: str, data: bytes | bytearray | memoryview, *,
+                  wait: bool = False) -> None:
+        """Cache verified bytes of a block: indexed at once, written in the background.
+
+        With ``wait``, return only once the write is over (or failed): the cache then no
+        longer holds ``data``, so the caller may hand that memory on.
+        """
         if len(data) > self.max_bytes:
             return
         key = self._key(filespace_id, digest)
@@ -202,8 +228,10 @@ class BlockCache:
         self._writers.add(task)
         task.add_done_callback(self._writers.discard)
         await self._evict()
+        if wait:
+            await asyncio.shield(task)
 
-    async def _write(self, key: str, data: bytes | bytearray) -> None:
+    async def _write(self, key: str, data: bytes | bytearray | memoryview) -> None:
         path = self._path(key)
 
         def write() -> _Verified | None:

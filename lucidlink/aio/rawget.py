@@ -14,6 +14,13 @@ cut, a reset or a timeout mid-body raises, and the buffer is dropped with the
 connection (never reused, so no later answer can be mixed with its bytes). What this
 client does not handle (a chunked or length-less body, an informational answer, huge
 headers) raises :class:`Unsupported`; the caller then makes the request with aiohttp.
+
+A caller that knows where the bytes belong (a slice of a large read's result) passes
+that buffer as ``into``: a successful answer whose length is exactly the buffer's is
+received straight into it, and the answer's body is that buffer. Any other answer (an
+error, another length) gets a buffer of its own, so an error body never lands in the
+caller's memory. A failed request may have written part of ``into``; the connection is
+dropped with it, so nothing is written there once the request has returned or raised.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ class Answer:
 
     status: int
     headers: dict[str, str]
-    body: bytearray
+    body: bytearray | memoryview
 
 
 class _Connection(asyncio.BufferedProtocol):
@@ -58,8 +65,9 @@ class _Connection(asyncio.BufferedProtocol):
         self._head_len = 0
         self._status = 0
         self._headers: dict[str, str] = {}
-        self._body: bytearray | None = None
+        self._body: bytearray | memoryview | None = None
         self._view: memoryview | None = None
+        self._into: memoryview | None = None
         self._got = 0
         self._waiter: asyncio.Future[Answer] | None = None
         self._stray: bytearray | None = None
@@ -75,7 +83,7 @@ class _Connection(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._view = None
+        self._view = self._into = None
         if exc is None:
             self._fail(aiohttp.ServerDisconnectedError())
         else:
@@ -84,12 +92,14 @@ class _Connection(asyncio.BufferedProtocol):
     def eof_received(self) -> bool:
         return False  # close our side too
 
-    def send(self, request: bytes) -> asyncio.Future[Answer]:
-        """Send a request; the future resolves with the complete answer."""
+    def send(self, request: bytes, into: memoryview | None = None) -> asyncio.Future[Answer]:
+        """Send a request; the future resolves with the complete answer (a successful body
+        of exactly ``len(into)`` bytes received into ``into``)."""
         if self.transport is None or self.closed:  # reset before it could be used
             raise aiohttp.ServerDisconnectedError()
         self._head_len = self._got = 0
         self._body = self._view = None
+        self._into = into
         self.reusable = False
         self.progress = time.monotonic()
         self._waiter = self._loop.create_future()
@@ -100,6 +110,7 @@ class _Connection(asyncio.BufferedProtocol):
         """Drop the connection (and whatever a request on it was receiving)."""
         self.closed = True
         self.reusable = False
+        self._view = self._into = None  # not one more byte into a caller's buffer
         if self._waiter is not None:
             if not self._waiter.done():
                 self._waiter.cancel()
@@ -170,8 +181,11 @@ class _Connection(asyncio.BufferedProtocol):
             return
         self.reusable = (version == "HTTP/1.1"
                          and self._headers.get("connection", "").lower() != "close")
-        self._body = bytearray(length)
-        self._view = memoryview(self._body)
+        if self._into is not None and self._status == 200 and length == len(self._into):
+            self._body = self._view = self._into
+        else:
+            self._body = bytearray(length)
+            self._view = memoryview(self._body)
         start = end + 4
         extra = self._head_len - start
         if extra > length:
@@ -188,7 +202,7 @@ class _Connection(asyncio.BufferedProtocol):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(Answer(self._status, self._headers, self._body))
         self._waiter = None
-        self._body = None
+        self._body = self._into = None
 
     def _fail(self, exc: BaseException) -> None:
         self.reusable = False
@@ -212,8 +226,12 @@ class RawGet:
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._ssl: ssl.SSLContext | None = None
 
-    async def get(self, url: str, headers: dict[str, str]) -> Answer:
+    async def get(self, url: str, headers: dict[str, str],
+                  into: memoryview | None = None) -> Answer:
         """One GET of ``url`` (already encoded); the whole answer, whatever its status.
+
+        A 200 answer of exactly ``len(into)`` bytes is received into ``into`` (see the
+        module's docstring).
 
         Raises aiohttp's connection errors, ``ClientPayloadError``, ``asyncio.TimeoutError``
         or :class:`Unsupported`.
@@ -229,7 +247,7 @@ class RawGet:
         while True:
             conn, reused = await self._connection(key)
             try:
-                answer = await self._exchange(conn, request)
+                answer = await self._exchange(conn, request, into)
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
                 conn.abort()
                 if reused and not conn.started:
@@ -248,8 +266,9 @@ class RawGet:
                 conn.abort()
             return answer
 
-    async def _exchange(self, conn: _Connection, request: bytes) -> Answer:
-        waiter = conn.send(request)
+    async def _exchange(self, conn: _Connection, request: bytes,
+                        into: memoryview | None) -> Answer:
+        waiter = conn.send(request, into)
         wait = self._timeout
         while True:
             try:

@@ -1,8 +1,9 @@
 """The read path of :class:`lucidlink.aio.file.AsyncFile`: slices of verified blocks,
 sequential detection and read-ahead.
 
-A read within one block returns a slice of it; a read across blocks copies each piece
-once into its result, as it arrives (see :meth:`ReadPath._gather`). A read that asks
+A read within one block returns a slice of it; a large read across blocks has each
+block received straight into its place in the result, or copied there once when it is
+already at hand (see :meth:`ReadPath._gather`). A read that asks
 for several blocks at once opens the read-ahead window fully: those blocks are wanted
 now, so they are downloaded in parallel (up to ``fs.readahead.max_blocks``).
 
@@ -31,6 +32,8 @@ _CACHED_AHEAD = 2
 _GATHER_MIN = 1 << 20
 """Reads across blocks this large are copied block by block into one buffer."""
 _URL_SPAN = 512
+_SIGN_SPAN = 64
+"""Block URLs signed per hub call while a large read fetches its blocks."""
 _PAGE_MIN_BLOCK = 128 * 1024
 """Blocks this small are read whole (at most two chunks anyway)."""
 
@@ -52,6 +55,8 @@ class ReadPath:
     _last_slot: int
     _window: int
     _signed: range
+    _filling: range = range(0)
+    """The slots a large read is fetching straight into its result (not read ahead)."""
     _read_end: int = 0
     """Where the previous read ended: a read starting elsewhere is random access."""
     _random_read: bool = False
@@ -92,24 +97,88 @@ class ReadPath:
         return b"".join(pieces)
 
     async def _gather(self, size: int) -> bytes:
-        """A large read across blocks: each block copied into the result as it arrives.
+        """A large read across blocks, each block written once into its place in the result.
 
-        The result grows in a BytesIO, whose ``getvalue`` hands over its buffer without a
-        copy. Each block is released as soon as it is copied (not kept until one join at
-        the end), so block buffers are recycled by the allocator instead of every block
-        and the result faulting in fresh memory: one copy per byte, overlapped with the
-        downloads of the blocks read ahead.
+        The result is a ``BytesIO`` over ``bytes(size)``: zero pages that the kernel maps
+        only when they are first written, and ``getvalue`` hands that buffer over without
+        a copy once no view of it is left. A whole block that is not at hand (not the
+        current block, not read ahead, not written by this handle) is received straight
+        into its place (:meth:`BlockIO.get_into`), up to ``fs.readahead.max_blocks`` at
+        once; every other piece is copied in from where it is. The position moves only
+        when the whole read succeeded.
         """
-        out = io.BytesIO()
-        done = 0
-        while done < size:
-            slot, off = divmod(self._pos, self._bs)
-            take = min(size - done, self._bs - off)
-            out.write(await self._piece(slot, off, take))
-            done += take
-            self._pos += take
+        out = io.BytesIO(bytes(size))
+        view = out.getbuffer()
+        try:
+            await self._fill(view)
+        finally:
+            view.release()
         self._read_end = self._pos
         return out.getvalue()
+
+    async def _fill(self, view: memoryview) -> None:
+        """Fill ``view`` (a buffer this handle owns) from the current position on."""
+        get_into = getattr(self._io, "get_into", None)
+        start = self._pos
+        first_slot, last_slot = start // self._bs, (start + len(view) - 1) // self._bs
+        room = asyncio.Semaphore(max(1, self._link.config.readahead_max_blocks))
+        tasks: list[asyncio.Task[None]] = []
+        placed: dict[str, memoryview] = {}  # a block's first place in the result, by hash
+        repeats: list[tuple[memoryview, memoryview]] = []
+        signed_to = first_slot
+
+        async def fetch(digest: str, dst: memoryview) -> None:
+            assert get_into is not None
+            try:
+                await get_into(digest, dst)
+            finally:
+                room.release()
+
+        self._filling = range(first_slot, last_slot + 1)
+        try:
+            done = 0
+            while done < len(view):
+                slot, off = divmod(start + done, self._bs)
+                take = min(len(view) - done, self._bs - off)
+                dst = view[done:done + take]
+                done += take
+                ref = self._base.get(slot)
+                if (get_into is None or ref is None or off or not take == ref.length == ref.used
+                        or slot in self._loaded or slot in self._ahead
+                        or (self._cur is not None and self._cur[0] == slot)):
+                    dst[:] = await self._piece(slot, off, take)
+                    continue
+                if ref.hash in placed:  # the same block again (dedup): copied once it is in
+                    repeats.append((dst, placed[ref.hash]))
+                    continue
+                placed[ref.hash] = dst
+                if slot >= signed_to:  # one hub call signs the URLs of the next stretch
+                    signed_to = slot + _SIGN_SPAN
+                    await urlbatch.prepare_get_urls(self._io, [
+                        self._base[s].hash for s in range(slot, min(signed_to, last_slot + 1))
+                        if s in self._base])
+                await room.acquire()
+                failed = [t for t in tasks if t.done() and t.exception() is not None]
+                if failed:
+                    room.release()
+                    await failed[0]  # raises its error
+                tasks.append(asyncio.create_task(fetch(ref.hash, dst)))
+            await asyncio.gather(*tasks)
+            for dst, src in repeats:
+                dst[:] = src
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            self._filling = range(0)
+            del placed, repeats
+        self._pos = start + len(view)
+        # Keep a sequential stream's read-ahead going past this read.
+        self._last_slot = last_slot
+        if last_slot + 1 in self._base:
+            await self._read_ahead(last_slot)
 
     async def readinto(self, buffer: Any) -> int:
         """Read into a writable buffer; return the number of bytes read (0 at end of file)."""
@@ -230,6 +299,7 @@ class ReadPath:
         wanted = [
             s for s in range(slot + 1, slot + 1 + self._window)
             if s in self._base and s not in self._ahead and s not in self._loaded
+            and s not in self._filling  # a large read is fetching it into its result
             # Blocks already in the local cache need no deep pipeline: reading two
             # ahead hides the disk, and fewer live buffers mean less allocator churn.
             and (s <= slot + _CACHED_AHEAD or is_cached is None

@@ -336,13 +336,16 @@ class Transport:
         data = await self._transfer("GET", url, None, headers or {}, _RETRY_STATUS)
         return data if isinstance(data, bytes) else bytes(data)
 
-    async def get_block(self, url: str) -> bytes | bytearray:
+    async def get_block(self, url: str, into: memoryview | None = None,
+                        ) -> bytes | bytearray | memoryview:
         """GET a whole block like :meth:`get_bytes`, without a copy of its body.
 
         The body is received in place into one buffer, handed over as it is (usually a
         ``bytearray``, which the caller then owns: it must not give it out mutable).
+        With ``into``, a body of exactly ``len(into)`` bytes is received into it and
+        ``into`` itself is returned; any other answer comes in a buffer of its own.
         """
-        return await self._transfer("GET", url, None, {}, _RETRY_STATUS)
+        return await self._transfer("GET", url, None, {}, _RETRY_STATUS, into=into)
 
     async def put_bytes(
         self, url: str, data: bytes | memoryview, *, retries: int | None = None
@@ -369,7 +372,8 @@ class Transport:
         headers: dict[str, str],
         retry_status: set[int],
         retries: int | None = None,
-    ) -> bytes | bytearray:
+        into: memoryview | None = None,
+    ) -> bytes | bytearray | memoryview:
         """One block transfer on a signed URL, with bounded retries; the body on success.
 
         A URL on one of the daemon's hubs' own block endpoint goes to the current hub
@@ -388,7 +392,7 @@ class Transport:
             try:
                 if data is None and self._raw is not None:
                     try:
-                        answer = await self._raw.get(target, headers)
+                        answer = await self._raw.get(target, headers, into)
                     except rawget.Unsupported as exc:
                         log.info("lucidlink.rawget_off", reason=str(exc))
                         self._raw = None  # this store's answers need aiohttp: ask again
@@ -479,7 +483,7 @@ def decode_json(raw: bytes | bytearray | memoryview) -> Any:
         return jsonlib.loads(bytes(raw))
 
 
-def _raw_envelope(raw: bytes | bytearray) -> Any:
+def _raw_envelope(raw: bytes | bytearray | memoryview) -> Any:
     """The hub's JSON error envelope in an answer's bytes; ``None`` when it holds none."""
     try:
         body = decode_json(raw) if raw else None

@@ -5,7 +5,7 @@ Slow (2 GiB written, read back and patched through a hub): CI skips it; run it w
     .venv/bin/python -m pytest -m slow -s tests/sdk/test_memory.py
 
 Each phase runs in a fresh child process, which reports its own peak RSS
-(``ru_maxrss``), so the write phase's peak cannot hide the read phase's. The hub runs in
+(``VmHWM``), so the write phase's peak cannot hide the read phase's. The hub runs in
 this process. ``tests/test_memory_bound.py`` checks the write-then-read case in one
 process; this one also checks the reader alone, random access and in-place updates of
 a huge file.
@@ -51,7 +51,13 @@ CHILD = textwrap.dedent(
         return bytes(out)
 
     def peak():
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        # This process's own high-water mark (KiB). Not ru_maxrss: Linux carries that
+        # over fork and exec, so it starts at whatever the parent (pytest) held.
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     result = {"phase": phase, "start_kib": peak()}
     with lucidlink.create_daemon(hub_url=url, config={"fs.cache.size": "256"}) as daemon:

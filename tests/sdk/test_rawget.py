@@ -192,9 +192,9 @@ async def test_block_reads_through_cut_answers_are_whole(sdk_hub: SdkHub) -> Non
             transport = fsp._link.blocks.transport
             real = transport.get_block
 
-            async def counting(url: str) -> Any:
+            async def counting(url: str, into: memoryview | None = None) -> Any:
                 downloads.append(url)
-                return await real(url)
+                return await real(url, into)
 
             transport.get_block = counting  # type: ignore[method-assign]
             raw = transport._raw
@@ -202,9 +202,10 @@ async def test_block_reads_through_cut_answers_are_whole(sdk_hub: SdkHub) -> Non
             answers: list[int] = []
             real_get = raw.get
 
-            async def counting_gets(url: str, headers: dict[str, str]) -> Any:
+            async def counting_gets(url: str, headers: dict[str, str],
+                                    into: memoryview | None = None) -> Any:
                 try:
-                    answer = await real_get(url, headers)
+                    answer = await real_get(url, headers, into)
                 except Exception:
                     answers.append(0)
                     raise

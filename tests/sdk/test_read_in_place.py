@@ -1,0 +1,182 @@
+"""Large reads receive their blocks straight into the result (reader._gather, get_into).
+
+What must hold: the bytes are exact; each distinct block crosses the network once (not
+again through read-ahead, not again for a repeat of the same block); only verified bytes
+are handed out (a corrupt answer is fetched again, twice corrupt raises and moves
+nothing); a cut connection is retried; a cancelled read leaves no task behind; and the
+cache fills from the result and serves the next read in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+import lucidlink.aio
+from lucidlink.aio.cache import BlockCache
+from lucidlink.exceptions import IntegrityError
+from tests.support.faultproxy import FaultProxy, reset_after
+from tests.support.sdkfixtures import SMALL_BLOCK, SdkHub
+
+pytestmark = pytest.mark.asyncio
+B = SMALL_BLOCK
+FS = "fs1"
+
+
+async def _write(sdk_hub: SdkHub, path: str, data: bytes) -> None:
+    creds = lucidlink.aio.ServiceAccountCredentials(token=sdk_hub.token)
+    async with lucidlink.aio.create_daemon(hub_url=sdk_hub.url) as writer:
+        fsp = await (await writer.authenticate(creds)).link_filespace(name="small")
+        await fsp.fs.write_file(path, data)
+        await fsp.sync_all()
+        await fsp.unlink()
+
+
+class Counted:
+    """A fresh reader whose block GETs are counted: (url, received in place?)."""
+
+    def __init__(self, hub_url: str, token: str) -> None:
+        self.hub_url = hub_url
+        self.token = token
+        self.gets: list[tuple[str, bool]] = []
+        self.corrupt = 0  # corrupt this many answers (a flipped byte) before letting them be
+        self._daemon: Any = None
+        self.fsp: Any = None
+
+    async def __aenter__(self) -> Counted:
+        self._daemon = lucidlink.aio.create_daemon(hub_url=self.hub_url)
+        await self._daemon.__aenter__()
+        creds = lucidlink.aio.ServiceAccountCredentials(token=self.token)
+        self.fsp = await (await self._daemon.authenticate(creds)).link_filespace(name="small")
+        transport = self.fsp._link.blocks.transport
+        real = transport.get_block
+
+        async def counting(url: str, into: memoryview | None = None) -> Any:
+            body = await real(url, into)
+            self.gets.append((url, into is not None and body is into))
+            if self.corrupt:
+                self.corrupt -= 1
+                body[0] ^= 1
+            return body
+
+        transport.get_block = counting
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.fsp.unlink()
+        await self._daemon.__aexit__(*exc)
+
+
+@pytest_asyncio.fixture
+async def big(sdk_hub: SdkHub) -> AsyncIterator[bytes]:
+    data = os.urandom(40 * B + 123)
+    await _write(sdk_hub, "/big.bin", data)
+    yield data
+
+
+async def test_a_large_read_receives_each_block_once_in_place(sdk_hub: SdkHub, big: bytes) -> None:
+    async with Counted(sdk_hub.url, sdk_hub.token) as r:
+        assert await r.fsp.fs.read_file("/big.bin") == big
+        urls = [u for u, _ in r.gets]
+        assert len(urls) == len(set(urls)) >= 40, urls  # the tail may come inline
+        assert all(in_place for _, in_place in r.gets)
+        # The cache was filled from the result; the next read comes from it, in place.
+        await r.fsp._link.blocks.cache.drain()
+        r.gets.clear()
+        assert await r.fsp.fs.read_file("/big.bin") == big
+        assert r.gets == []
+
+
+async def test_a_stream_of_large_reads_downloads_each_block_once(
+        sdk_hub: SdkHub, big: bytes) -> None:
+    """Read-ahead past one large read feeds the next; a fetch never repeats its blocks."""
+    async with Counted(sdk_hub.url, sdk_hub.token) as r:
+        got = bytearray()
+        async with r.fsp.fs.open("/big.bin", "rb") as f:
+            await f.seek(5)
+            while piece := await f.read(17 * B + 3):
+                got += piece
+        assert bytes(got) == big[5:]
+        urls = [u for u, _ in r.gets]
+        assert len(urls) == len(set(urls)), urls
+        assert any(in_place for _, in_place in r.gets)
+
+
+async def test_a_repeated_block_is_fetched_once(sdk_hub: SdkHub) -> None:
+    same = os.urandom(B)
+    data = b"".join(same if i % 3 == 0 else os.urandom(B) for i in range(30))
+    await _write(sdk_hub, "/repeats.bin", data)
+    async with Counted(sdk_hub.url, sdk_hub.token) as r:
+        assert await r.fsp.fs.read_file("/repeats.bin") == data
+        assert len(r.gets) == 21  # 20 distinct blocks and the repeated one, once
+
+
+async def test_a_corrupt_answer_is_fetched_again_and_twice_corrupt_moves_nothing(
+        sdk_hub: SdkHub, big: bytes) -> None:
+    async with Counted(sdk_hub.url, sdk_hub.token) as r:
+        r.corrupt = 1
+        assert await r.fsp.fs.read_file("/big.bin") == big
+        assert len(r.gets) == len({u for u, _ in r.gets}) + 1
+    async with Counted(sdk_hub.url, sdk_hub.token) as r:
+        r.corrupt = 1 << 30
+        async with r.fsp.fs.open("/big.bin", "rb") as f:
+            await f.seek(7)
+            with pytest.raises(IntegrityError):
+                await f.read(20 * B)
+            assert f.tell() == 7
+        assert r.fsp._link.blocks.cache.size == 0  # nothing unverified was cached
+
+
+async def test_cut_answers_into_place_are_retried_whole(sdk_hub: SdkHub, big: bytes) -> None:
+    port = int(sdk_hub.url.rsplit(":", 1)[1])
+    with FaultProxy(("127.0.0.1", port)) as proxy:
+        proxy.mode = reset_after(B // 3, match=r"^GET /v1/blocks/", times=5)
+        async with Counted(proxy.url, sdk_hub.token) as r:
+            got = await r.fsp.fs.read_file("/big.bin")
+    assert hashlib.sha256(got).digest() == hashlib.sha256(big).digest()
+
+
+async def test_a_cancelled_large_read_leaves_no_task_and_the_handle_usable(
+        sdk_hub: SdkHub, big: bytes) -> None:
+    async with Counted(sdk_hub.url, sdk_hub.token) as r:
+        before = len(asyncio.all_tasks())
+        async with r.fsp.fs.open("/big.bin", "rb") as f:
+            read = asyncio.create_task(f.read())
+            while len(r.gets) < 3:
+                await asyncio.sleep(0.001)
+            read.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await read
+            assert f.tell() == 0
+            await asyncio.sleep(0.05)  # cancelled fetches unwind; background cache writes end
+            await r.fsp._link.blocks.cache.drain()
+            assert len(asyncio.all_tasks()) <= before
+            assert await f.read() == big
+
+
+async def test_the_cache_reads_into_a_buffer_only_what_it_can_vouch_for(tmp_path: Path) -> None:
+    cache = BlockCache(tmp_path, 1 << 30)
+    await cache.open()
+    data = os.urandom(256 * 1024)
+    digest = hashlib.sha256(data).hexdigest()
+    await cache.put(FS, digest, data)
+    into = memoryview(bytearray(len(data)))
+    assert await cache.get_into(FS, digest, into, digest=digest)  # while its write is pending
+    assert into == data
+    await cache.drain()
+    into[:] = bytes(len(data))
+    assert await cache.get_into(FS, digest, into, digest=digest) and into == data
+    assert not await cache.get_into(FS, digest, memoryview(bytearray(10)), digest=digest)
+    path = tmp_path / FS / digest
+    damaged = bytearray(data)
+    damaged[1000] ^= 1
+    path.write_bytes(damaged)  # a new ctime: fully checked again
+    assert not await cache.get_into(FS, digest, into, digest=digest)
+    assert not cache.contains(FS, digest) and not path.exists()
