@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from lucidlink.aio import pages, urlbatch
+from lucidlink.prefault import Prefault
 
 if TYPE_CHECKING:
     from lucidlink.aio.file import BlockRef
@@ -32,6 +33,8 @@ _CACHED_AHEAD = 2
 _GATHER_MIN = 1 << 20
 """Reads across blocks this large are copied block by block into one buffer."""
 _URL_SPAN = 512
+_PREFAULT_MIN = 8 << 20
+"""Large reads' results from this size on are faulted in ahead (:mod:`lucidlink.prefault`)."""
 _SIGN_SPAN = 64
 """Block URLs signed per hub call while a large read fetches its blocks."""
 _PAGE_MIN_BLOCK = 128 * 1024
@@ -109,9 +112,16 @@ class ReadPath:
         """
         out = io.BytesIO(bytes(size))
         view = out.getbuffer()
+        faults: asyncio.Future[int] | None = None
+        if size >= _PREFAULT_MIN:  # its pages faulted in by another thread, ahead of the bytes
+            prefault = Prefault(view)
+            faults = asyncio.ensure_future(anyio.to_thread.run_sync(prefault.run))
         try:
             await self._fill(view)
         finally:
+            if faults is not None:
+                prefault.stop()
+                await asyncio.wait([faults])
             view.release()
         self._read_end = self._pos
         return out.getvalue()

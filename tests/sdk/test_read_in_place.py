@@ -4,7 +4,8 @@ What must hold: the bytes are exact; each distinct block crosses the network onc
 again through read-ahead, not again for a repeat of the same block); only verified bytes
 are handed out (a corrupt answer is fetched again, twice corrupt raises and moves
 nothing); a cut connection is retried; a cancelled read leaves no task behind; and the
-cache fills from the result and serves the next read in place.
+cache fills from the result and serves the next read in place. The results' pages are
+faulted in ahead by another thread here as they are for large reads (prefault.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 import pytest_asyncio
 
 import lucidlink.aio
+from lucidlink.aio import reader
 from lucidlink.aio.cache import BlockCache
 from lucidlink.exceptions import IntegrityError
 from tests.support.faultproxy import FaultProxy, reset_after
@@ -72,6 +74,12 @@ class Counted:
     async def __aexit__(self, *exc: Any) -> None:
         await self.fsp.unlink()
         await self._daemon.__aexit__(*exc)
+
+
+@pytest.fixture(autouse=True)
+def prefault_small_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These files are small: have their results faulted in ahead all the same."""
+    monkeypatch.setattr(reader, "_PREFAULT_MIN", 1 << 20)
 
 
 @pytest_asyncio.fixture
