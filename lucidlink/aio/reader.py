@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 _CACHED_AHEAD = 2
 _GATHER_MIN = 1 << 20
-"""Reads across blocks this large are copied block by block into one buffer."""
+"""Reads across blocks this large are built in one buffer, each block received into its
+place (see :meth:`ReadPath._gather`)."""
 _URL_SPAN = 512
 _PREFAULT_MIN = 8 << 20
 """Large reads' results from this size on are faulted in ahead (:mod:`lucidlink.prefault`)."""
@@ -135,12 +136,16 @@ class ReadPath:
         tasks: list[asyncio.Task[None]] = []
         placed: dict[str, memoryview] = {}  # a block's first place in the result, by hash
         repeats: list[tuple[memoryview, memoryview]] = []
+        failed: list[BaseException] = []  # the first fetch to fail stops the read
         signed_to = first_slot
 
         async def fetch(digest: str, dst: memoryview) -> None:
             assert get_into is not None
             try:
                 await get_into(digest, dst)
+            except BaseException as exc:
+                failed.append(exc)
+                raise
             finally:
                 room.release()
 
@@ -168,10 +173,9 @@ class ReadPath:
                         self._base[s].hash for s in range(slot, min(signed_to, last_slot + 1))
                         if s in self._base])
                 await room.acquire()
-                failed = [t for t in tasks if t.done() and t.exception() is not None]
                 if failed:
                     room.release()
-                    await failed[0]  # raises its error
+                    raise failed[0]
                 tasks.append(asyncio.create_task(fetch(ref.hash, dst)))
             await asyncio.gather(*tasks)
             for dst, src in repeats:
@@ -183,7 +187,6 @@ class ReadPath:
             raise
         finally:
             self._filling = range(0)
-            del placed, repeats
         self._pos = start + len(view)
         # Keep a sequential stream's read-ahead going past this read.
         self._last_slot = last_slot
