@@ -15,11 +15,13 @@ measures, per scenario:
 * raw S3: plain unsigned aiohttp GET/PUT/LIST of the same bytes against the same SeaweedFS
   (the best of a single request and concurrent 4 MiB pieces): what a plain Python HTTP
   client gets from this server. obstore's Rust client may beat it; that is not a bug;
-* the local disk: the same bytes written (with fsync, and without) and read through plain
-  files in a temporary directory on the disk that holds the hub's and SeaweedFS's data.
-  Reads come from the page cache (the files were just written). This is the physical
-  limit: every byte any engine moves is written to or read from this machine's page
-  cache by a server on loopback.
+* the local disk: the same bytes written (with fsync, without, and past the page cache
+  with ``O_DIRECT``, as lucidlink's staging and the hub's block files are) and read through
+  plain files in a temporary directory on the disk that holds the hub's and SeaweedFS's
+  data; for the small files also all their bytes in one file, fsync'd once (the disk's
+  bandwidth for those bytes, whatever the number of files). Reads come from the page cache
+  (the files were just written). This is the physical limit: every byte any engine moves
+  is written to this disk or read from this machine's memory by a server on loopback.
 
 Every case runs in a fresh child process (a fresh client; for lucidlink a new daemon whose
 block cache is empty), so its peak RSS is its own: the child's VmHWM, reset just before
@@ -41,6 +43,7 @@ import contextlib
 import hashlib
 import logging
 import math
+import mmap
 import multiprocessing
 import os
 import random
@@ -97,13 +100,13 @@ FORMS: dict[tuple[str, str], list[str]] = {
     ("write", "s3fs"): ["pipe_file", "pipe_file 8MiB parts"],
     ("write", "obstore"): ["put"],
     ("write", "raw"): ["PUT", "4MiB PUTs x8"],
-    ("write", "disk"): ["write+fsync", "write (page cache)"],
+    ("write", "disk"): ["write+fsync", "O_DIRECT write+fsync", "write (page cache)"],
     ("small_write", "lucidlink"): ["write_file loop", "open(wb) loop",
                                    f"aio write_file x{CONCURRENCY}"],
     ("small_write", "s3fs"): ["pipe(dict)"],
     ("small_write", "obstore"): [f"put x{CONCURRENCY}"],
     ("small_write", "raw"): [f"PUT x{CONCURRENCY}"],
-    ("small_write", "disk"): ["write, fsync each", "write (page cache)"],
+    ("small_write", "disk"): ["write, fsync each", "one file, fsync", "write (page cache)"],
     ("read", "lucidlink"): ["read_file"],
     ("read", "s3fs"): ["cat_file", "cat_ranges 4MiB"],
     ("read", "obstore"): ["get"],
@@ -697,6 +700,24 @@ def case_disk(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> list[s
         with open(p, "rb", buffering=0) as f:
             return f.read()
 
+    if scenario == "write" and form.startswith("O_DIRECT"):
+        payload = memoryview(os.urandom(ctx["size"]))
+        root.mkdir(parents=True, exist_ok=True)
+        aligned = mmap.mmap(-1, CHUNK)  # O_DIRECT wants aligned memory: one reused buffer
+        try:
+            with t:
+                fd = os.open(big, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
+                try:
+                    for off in range(0, len(payload), CHUNK):
+                        piece = payload[off:off + CHUNK]
+                        aligned[:len(piece)] = piece
+                        os.pwrite(fd, memoryview(aligned)[:len(piece)], off)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        finally:
+            aligned.close()
+        return _big_digests(payload, ctx["offsets"])
     if scenario == "write":
         payload = memoryview(os.urandom(ctx["size"]))
         root.mkdir(parents=True, exist_ok=True)
@@ -710,6 +731,13 @@ def case_disk(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> list[s
     if scenario == "small_write":
         datas = [os.urandom(SMALL) for _ in names]
         small.mkdir(parents=True, exist_ok=True)
+        if form.startswith("one file"):
+            with t:
+                with open(root / "small-in-one.bin", "wb", buffering=0) as f:
+                    for d in datas:
+                        f.write(d)
+                    os.fsync(f.fileno())
+            return [_digest(datas)]
         with t:
             for p, d in zip(names, datas, strict=True):
                 p.write_bytes(d)
