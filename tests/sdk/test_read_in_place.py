@@ -11,8 +11,10 @@ faulted in ahead by another thread here as they are for large reads (prefault.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,10 @@ import pytest_asyncio
 import lucidlink.aio
 from lucidlink.aio import reader
 from lucidlink.aio.cache import BlockCache
-from lucidlink.exceptions import IntegrityError
+from lucidlink.exceptions import IntegrityError, LucidLinkError
 from tests.support.faultproxy import FaultProxy, reset_after
+from tests.sdk.test_random_reads import BS as MID
+from tests.sdk.test_random_reads import Hub, hub, write  # noqa: F401 (the fixture)
 from tests.support.sdkfixtures import SMALL_BLOCK, SdkHub
 
 pytestmark = pytest.mark.asyncio
@@ -33,6 +37,7 @@ FS = "fs1"
 
 
 async def _write(sdk_hub: SdkHub, path: str, data: bytes) -> None:
+    """Write ``data`` to the ``small`` filespace with a daemon of its own."""
     creds = lucidlink.aio.ServiceAccountCredentials(token=sdk_hub.token)
     async with lucidlink.aio.create_daemon(hub_url=sdk_hub.url) as writer:
         fsp = await (await writer.authenticate(creds)).link_filespace(name="small")
@@ -188,3 +193,100 @@ async def test_the_cache_reads_into_a_buffer_only_what_it_can_vouch_for(tmp_path
     path.write_bytes(damaged)  # a new ctime: fully checked again
     assert not await cache.get_into(FS, digest, into, digest=digest)
     assert not cache.contains(FS, digest) and not path.exists()
+
+
+READER = """
+import sys
+import lucidlink
+
+url, token, root = sys.argv[1:4]
+with lucidlink.create_daemon(sandboxed=False, root_path=root, hub_url=url) as daemon:
+    workspace = daemon.authenticate(lucidlink.ServiceAccountCredentials(token=token))
+    filespace = workspace.link_filespace(name="small")
+    print("ready", flush=True)
+    while True:
+        filespace.fs.read_file("/crash.bin")
+"""
+
+
+@pytest.mark.parametrize("cached_before_kill", [1, 40, 110])
+async def test_a_reader_killed_mid_read_leaves_a_cache_that_serves_only_whole_blocks(
+        sdk_hub: SdkHub, tmp_path: Path, cached_before_kill: int) -> None:
+    """kill -9 of a physical daemon while a large read receives blocks into its result and
+    caches them from there: the next daemon on the same root drops the half-written
+    temporaries, every entry left hashes to its name, and the file reads back exact."""
+    data = os.urandom(128 * B + 77)  # 8 MiB: in place, and faulted in ahead
+    await _write(sdk_hub, "/crash.bin", data)
+    root = tmp_path / "root"
+    root.mkdir()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", READER, sdk_hub.url, sdk_hub.token, str(root),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), 60) == b"ready\n"
+        cache = root / ".lucid" / "cache"
+        deadline = asyncio.get_running_loop().time() + 60
+        while sum(1 for p in cache.rglob("*") if p.is_file()) < cached_before_kill:
+            assert asyncio.get_running_loop().time() < deadline, "the reader cached nothing"
+            await asyncio.sleep(0.002)
+    finally:
+        proc.kill()  # SIGKILL
+        await proc.wait()
+    creds = lucidlink.aio.ServiceAccountCredentials(token=sdk_hub.token)
+    async with lucidlink.aio.create_daemon(sandboxed=False, root_path=str(root),
+                                           hub_url=sdk_hub.url) as daemon:
+        fsp = await (await daemon.authenticate(creds)).link_filespace(name="small")
+        assert await fsp.fs.read_file("/crash.bin") == data
+        await fsp._link.blocks.cache.drain()
+        entries = [p for p in (root / ".lucid" / "cache").rglob("*") if p.is_file()]
+        assert not [p for p in entries if p.name.startswith(".")]
+        torn = [p for p in entries if hashlib.sha256(p.read_bytes()).hexdigest() != p.name]
+        assert torn == []
+        assert len(entries) >= 128
+        await fsp.unlink()
+
+
+async def test_large_reads_through_gc_and_a_hub_restart_are_exact_or_refused(hub: Hub) -> None:
+    """A large read of a replaced version while the GC runs (within its grace: exact), one
+    across a hub restart (exact, or an error: never other bytes), and one of a version the
+    GC has collected meanwhile (refused, the position unmoved)."""
+    creds = lucidlink.aio.ServiceAccountCredentials(token=hub.token)
+    old, new = os.urandom(12 * MID + 3), os.urandom(12 * MID + 5)
+    await write(hub, "/L.bin", old)
+    async with contextlib.AsyncExitStack() as stack:
+        readers = []
+        for _ in range(3):  # each its own daemon: an empty cache, every block downloaded
+            daemon = await stack.enter_async_context(lucidlink.aio.create_daemon(hub_url=hub.url))
+            readers.append(await (await daemon.authenticate(creds)).link_filespace(name="mid"))
+        during_gc = await stack.enter_async_context(readers[0].fs.open("/L.bin", "rb"))
+        after_gc = await stack.enter_async_context(readers[1].fs.open("/L.bin", "rb"))
+        await write(hub, "/L.bin", new)  # the old version's blocks are unreferenced now
+
+        async def gc() -> None:
+            await readers[0]._link.blocks.transport.call(
+                "POST", "/v1/admin/gc", json={"grace_seconds": 900})
+
+        read = asyncio.ensure_future(during_gc.read())
+        for _ in range(5):
+            await gc()
+            await asyncio.sleep(0)
+        assert await read == old
+
+        async with readers[2].fs.open("/L.bin", "rb") as f:
+            read = asyncio.ensure_future(f.read())
+            await asyncio.sleep(0.01)
+            await asyncio.to_thread(hub.restart)
+            try:
+                assert await read == new
+            except LucidLinkError:
+                assert f.tell() == 0
+
+        hub.embedded.write(lambda tx: tx.execute(
+            "UPDATE blocks SET last_seen = last_seen - ?", (1000 * 10**9,)))
+        await gc()
+        with pytest.raises(LucidLinkError):
+            await after_gc.read()
+        assert after_gc.tell() == 0
+        for fsp in readers:
+            await fsp.unlink()
