@@ -102,6 +102,29 @@ async def test_whole_bodies_on_one_kept_alive_connection(store: Store) -> None:
     assert store.requests == 5 and len(store.connections) == 1
 
 
+async def test_a_body_is_received_into_the_callers_buffer_only_when_it_fits(
+        store: Store) -> None:
+    """``into``: a 200 of exactly its length lands there (and is the answer's body); an
+    answer of another length or an error gets a buffer of its own, ``into`` untouched."""
+    raw = rawget.RawGet(limit=1 << 20, timeout=5)
+    try:
+        into = memoryview(bytearray(len(BLOCK)))
+        answer = await raw.get(f"{store.url}/b", {}, into)
+        assert answer.body is into and into == BLOCK
+        for name, size in (("b", len(BLOCK) + 1), ("b", len(BLOCK) - 1), ("gone", len(BLOCK))):
+            other = memoryview(bytearray(b"\xee" * size))
+            answer = await raw.get(f"{store.url}/{name}", {}, other)
+            assert answer.body is not other and other == b"\xee" * size
+        assert answer.status == 404 and b"no such block" in answer.body
+        # A cut answer raises; the next request on a fresh connection fills the buffer.
+        with pytest.raises((aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
+            await raw.get(f"{store.url}/cut", {}, into)
+        into[:] = bytes(len(BLOCK))
+        assert (await raw.get(f"{store.url}/b", {}, into)).body is into and into == BLOCK
+    finally:
+        raw.close()
+
+
 async def test_an_answer_cut_mid_body_is_retried_never_handed_out(store: Store) -> None:
     raw = rawget.RawGet(limit=1 << 20, timeout=5)
     try:
