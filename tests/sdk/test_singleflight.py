@@ -138,7 +138,9 @@ class SlowStore:
         await self.release.wait()
         return self.data
 
-    get_block = get_bytes  # whole blocks (received in place by the real transport)
+    async def get_block(self, url: str, into: memoryview | None = None) -> bytes:
+        """A whole block (the real transport may receive it into ``into``; this one never)."""
+        return await self.get_bytes(url)
 
 
 async def test_block_reader_cancelled_leaves_the_other_reader_its_block(tmp_path: Path) -> None:
