@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
+import anyio.to_thread
+
 T = TypeVar("T", bound="_AsyncContext")
+R = TypeVar("R")
 
 
 class _AsyncContext(Protocol):
@@ -56,3 +59,25 @@ async def gather_limited(coros: list[Awaitable[Any]], limit: int) -> list[Any]:
             return await aw
 
     return list(await asyncio.gather(*(one(c) for c in coros)))
+
+
+async def run_in_thread_on(buffer: bytes | bytearray | memoryview,
+                           fn: Callable[[memoryview], R]) -> R:
+    """``fn(view)`` in a worker thread, ``view`` being a view of ``buffer`` that the thread
+    itself releases before it reports the result.
+
+    A worker thread lets go of its job's function and arguments only after the result is
+    reported, and the loop may run on before it does. A view of a caller's buffer held
+    there a moment too long keeps that buffer exported: a large read's ``BytesIO`` then
+    copies its whole result in ``getvalue`` instead of handing it over (seen under load
+    in half of 256 MiB reads: twice the memory, half the speed). Through this helper the
+    worker holds only a released view. ``fn`` must neither keep nor return ``view`` or a
+    slice of it.
+    """
+    view = memoryview(buffer)
+
+    def call() -> R:
+        with view:
+            return fn(view)
+
+    return await anyio.to_thread.run_sync(call)

@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-import anyio.to_thread
 import pybase64
 import yarl
 
+from lucidlink.aio._util import run_in_thread_on
 from lucidlink.aio.cache import BlockCache
 from lucidlink.aio.retry import backoff_delay
 from lucidlink.aio.singleflight import SingleFlight
@@ -62,8 +62,12 @@ def _is_missing(exc: LucidLinkError) -> bool:
 async def sha256_hex(data: bytes | bytearray | memoryview) -> str:
     """SHA-256 of ``data``; large buffers are hashed in a thread (hashlib frees the GIL)."""
     if len(data) >= _HASH_IN_THREAD:
-        return await anyio.to_thread.run_sync(lambda: hashlib.sha256(data).hexdigest())
+        return await run_in_thread_on(data, _hex_digest)
     return hashlib.sha256(data).hexdigest()
+
+
+def _hex_digest(view: memoryview) -> str:
+    return hashlib.sha256(view).hexdigest()
 
 
 class BlockIO:

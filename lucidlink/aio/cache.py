@@ -35,6 +35,7 @@ import anyio.to_thread
 import attrs
 
 from lucidlink._log import get_logger
+from lucidlink.aio._util import run_in_thread_on
 from lucidlink.directio import DirectWriter
 
 log = get_logger("lucidlink")
@@ -157,38 +158,44 @@ class BlockCache:
         path = self._path(entry)
         known = self._verified.get(entry)
 
-        def read() -> tuple[bytes | memoryview | None, _Verified | None]:
+        def read(dst: memoryview | None) -> tuple[bool, bytes | None, _Verified | None]:
             # One pread of the known size (no buffered-reader probing for EOF), then
-            # the check, in one trip to a thread (hashlib frees the GIL).
+            # the check, in one trip to a thread (hashlib frees the GIL): whether the
+            # bytes are good, and those bytes unless they were read into ``dst`` (the
+            # thread returns no view of a caller's buffer).
             try:
                 fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:
-                return None, None
+                return False, None, None
             data: bytes | memoryview = b""
             try:
                 st = os.fstat(fd)
                 if st.st_size == size:
-                    if into is None:
+                    if dst is None:
                         data = os.pread(fd, size, 0)
-                    elif os.preadv(fd, [into], 0) == size:
-                        data = into
+                    elif os.preadv(fd, [dst], 0) == size:
+                        data = dst
             finally:
                 os.close(fd)
             if len(data) != size:
                 path.unlink(missing_ok=True)
-                return None, None
+                return False, None, None
+            read_bytes = data if isinstance(data, bytes) else None
             if digest is None:
-                return data, None
+                return True, read_bytes, None
             if known is not None and known.ident == _ident(st):
                 if _sample(data, known.offsets) == known.sample:
-                    return data, known
+                    return True, read_bytes, known
             elif hashlib.sha256(data).hexdigest() == digest:
-                return data, _remember(st, data)
+                return True, read_bytes, _remember(st, data)
             path.unlink(missing_ok=True)
-            return None, None
+            return False, None, None
 
-        data, verified = await anyio.to_thread.run_sync(read)
-        if data is None:
+        if into is None:
+            good, read_bytes, verified = await anyio.to_thread.run_sync(read, None)
+        else:
+            good, read_bytes, verified = await run_in_thread_on(into, read)
+        if not good:
             log.warning("lucidlink.cache.damaged", entry=entry)
             self._verified.pop(entry, None)
             if self._index.get(entry) == size:
@@ -196,7 +203,7 @@ class BlockCache:
             return None
         if verified is not None:
             self._verified[entry] = verified
-        return data
+        return into if into is not None else read_bytes
 
     def contains(self, filespace_id: str, digest: str) -> bool:
         """Whether a block is cached."""
@@ -234,13 +241,13 @@ class BlockCache:
     async def _write(self, key: str, data: bytes | bytearray | memoryview) -> None:
         path = self._path(key)
 
-        def write() -> _Verified | None:
+        def write(view: memoryview) -> _Verified | None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_name(f".{uuid.uuid4().hex}")
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 try:
-                    self._writer.pwrite(fd, tmp, memoryview(data), 0)
+                    self._writer.pwrite(fd, tmp, view, 0)
                     os.replace(tmp, path)
                     # After the rename, which moves the ctime: the identity a read compares.
                     st = os.fstat(fd)
@@ -249,10 +256,10 @@ class BlockCache:
             except OSError as exc:  # a full disk costs a later download, nothing more
                 log.warning("lucidlink.cache.write_failed", entry=key, error=str(exc))
                 return None
-            return _remember(st, data)  # the bytes were verified before they came here
+            return _remember(st, view)  # the bytes were verified before they came here
 
         try:
-            verified = await anyio.to_thread.run_sync(write)
+            verified = await run_in_thread_on(data, write)
         finally:
             self._pending.pop(key, None)
             self._pending_bytes -= len(data)

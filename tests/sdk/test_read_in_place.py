@@ -13,17 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import pytest
 import pytest_asyncio
 
 import lucidlink.aio
-from lucidlink.aio import reader
+from lucidlink.aio import blocks, reader
+from lucidlink.aio._util import run_in_thread_on
+from lucidlink.aio.blocks import sha256_hex
 from lucidlink.aio.cache import BlockCache
 from lucidlink.exceptions import IntegrityError, LucidLinkError
 from tests.support.faultproxy import FaultProxy, reset_after
@@ -293,3 +297,70 @@ async def test_large_reads_through_gc_and_a_hub_restart_are_exact_or_refused(hub
         assert after_gc.tell() == 0
         for fsp in readers:
             await fsp.unlink()
+
+
+class _HandOver(io.BytesIO):
+    """The reader's result buffer, noting at ``getvalue`` whether any view of it is left
+    (``getvalue`` copies the whole result then, instead of handing it over)."""
+
+    handed_over: list[bool] = []
+
+    def getvalue(self) -> bytes:
+        try:
+            self.truncate(self.seek(0, io.SEEK_END))  # refused while a view is still held
+        except BufferError:
+            self.handed_over.append(False)
+        else:
+            self.handed_over.append(True)
+        return super().getvalue()
+
+
+class _ReaderIo:
+    """The ``io`` module as the reader sees it, with :class:`_HandOver` as ``BytesIO``."""
+
+    BytesIO = _HandOver
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(io, name)
+
+
+@pytest.fixture
+def lingering_workers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """Worker threads that keep every job's function and arguments, as an idle anyio
+    worker keeps its last one for a moment after reporting (the loop may run on first)."""
+    kept: list[tuple[Any, ...]] = []
+    real = anyio.to_thread.run_sync
+
+    async def keeping(func: Any, *args: Any, **kwargs: Any) -> Any:
+        kept.append((func, args))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", keeping)
+    return kept
+
+
+async def test_a_worker_thread_keeps_no_hold_on_the_buffer_it_worked_on(
+        lingering_workers: list[tuple[Any, ...]]) -> None:
+    data = bytearray(os.urandom(512 * 1024))
+    assert await sha256_hex(memoryview(data)[1:]) == hashlib.sha256(data[1:]).hexdigest()
+    assert await run_in_thread_on(data, len) == len(data)
+    assert len(lingering_workers) == 2
+    data.append(0)  # a bytearray with a view still exported refuses to resize
+
+
+async def test_a_large_read_hands_its_result_over_while_workers_linger(
+        sdk_hub: SdkHub, big: bytes, lingering_workers: list[tuple[Any, ...]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The threads that hashed, cached and read back its blocks keep their last jobs:
+    the result is still handed over, not copied (cold, then from the cache)."""
+    monkeypatch.setattr(reader, "io", _ReaderIo())
+    monkeypatch.setattr(blocks, "_HASH_IN_THREAD", 0)  # these blocks are small: hash them there too
+    monkeypatch.setattr(_HandOver, "handed_over", [])
+    async with Counted(sdk_hub.url, sdk_hub.token) as r:
+        assert await r.fsp.fs.read_file("/big.bin") == big
+        await r.fsp._link.blocks.cache.drain()
+        n = len(r.gets)
+        assert await r.fsp.fs.read_file("/big.bin") == big
+        assert len(r.gets) == n  # the second read came from the cache
+    assert len(lingering_workers) > 80  # hashes, cache writes and reads went to threads
+    assert _HandOver.handed_over == [True, True]
