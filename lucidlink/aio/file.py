@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 import attrs
 
+from lucidlink.aio._util import run_in_thread_on
 from lucidlink.aio.blocks import sha256_hex
 from lucidlink.aio.reader import ReadPath
 from lucidlink.aio.writeback import PendingCommit, new_commit_id
@@ -233,8 +234,9 @@ class AsyncFile(ReadPath):
         return self._fd
 
     async def _pwrite(self, data: memoryview, pos: int) -> None:
-        # Creating the staging file and the first write share one trip to a thread.
-        await anyio.to_thread.run_sync(self._write_staging, data, pos)
+        # Creating the staging file and the first write share one trip to a thread, on a
+        # view the thread releases: the caller may resize its bytearray once this returns.
+        await run_in_thread_on(data, lambda view: self._write_staging(view, pos))
 
     def _write_staging(self, data: memoryview, pos: int) -> None:
         """Write into the staging file, created first if need be (call in a worker thread)."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from typing import Any
 
+import anyio.to_thread
 import pytest
 
 import lucidlink
@@ -39,3 +41,18 @@ def mspace(mhub: SdkHub) -> Iterator[lucidlink.Filespace]:
         workspace = daemon.authenticate(lucidlink.ServiceAccountCredentials(token=mhub.token))
         with workspace.link_filespace(name="small") as filespace:
             yield filespace
+
+
+@pytest.fixture
+def lingering_workers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """Worker threads that keep every job's function and arguments, as an idle anyio
+    worker keeps its last one for a moment after reporting (the loop may run on first)."""
+    kept: list[tuple[Any, ...]] = []
+    real = anyio.to_thread.run_sync
+
+    async def keeping(func: Any, *args: Any, **kwargs: Any) -> Any:
+        kept.append((func, args))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", keeping)
+    return kept

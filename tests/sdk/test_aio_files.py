@@ -287,3 +287,22 @@ def test_errors_are_lucidlink_errors() -> None:
     assert issubclass(e.PathNotFoundError, FileNotFoundError)
     assert issubclass(e.LockTimeoutError, TimeoutError)
     assert issubclass(e.AccessDeniedError, PermissionError)
+
+
+@pytest.mark.asyncio
+async def test_a_written_bytearray_can_be_resized_at_once(
+        afilespace: Any, lingering_workers: list[tuple[Any, ...]]) -> None:
+    """A writer reusing one bytearray (extend, clear) right after each ``write``: the
+    threads that wrote it to staging keep their jobs, but no view of it."""
+    buf = bytearray()
+    want = bytearray()
+    async with afilespace.fs.open("/reused.bin", "wb") as f:
+        for i in range(6):
+            buf.extend(os.urandom(B // 2 + i))
+            await f.write(buf)
+            want += buf
+            buf.extend(b"!")  # refused while a view of ``buf`` is still exported
+            del buf[:]
+    assert lingering_workers  # the bytes went to staging in worker threads
+    await afilespace.sync_all()
+    assert await afilespace.fs.read_file("/reused.bin") == bytes(want)

@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
 import pytest
 import pytest_asyncio
 
@@ -322,21 +321,6 @@ class _ReaderIo:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(io, name)
-
-
-@pytest.fixture
-def lingering_workers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
-    """Worker threads that keep every job's function and arguments, as an idle anyio
-    worker keeps its last one for a moment after reporting (the loop may run on first)."""
-    kept: list[tuple[Any, ...]] = []
-    real = anyio.to_thread.run_sync
-
-    async def keeping(func: Any, *args: Any, **kwargs: Any) -> Any:
-        kept.append((func, args))
-        return await real(func, *args, **kwargs)
-
-    monkeypatch.setattr(anyio.to_thread, "run_sync", keeping)
-    return kept
 
 
 async def test_a_worker_thread_keeps_no_hold_on_the_buffer_it_worked_on(
