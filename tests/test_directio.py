@@ -236,3 +236,30 @@ def test_an_error_with_every_buffer_in_use_is_raised_as_it_is(
     with pytest.raises(OSError) as info:
         writer.pwrite(fd, path, memoryview(os.urandom(2 * MIB)), 0)
     assert info.value.errno == errno.EIO
+
+
+def test_pieces_written_short_are_written_again_from_where_they_stopped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``pwritev`` may write fewer bytes than asked, ending inside a piece or between two."""
+    real = os.pwritev
+    cuts = iter([5, 4096, 1, 70_000] * 50)
+
+    def short_pwritev(fd: int, buffers: list[memoryview], pos: int) -> int:
+        limit = next(cuts)
+        taken, room = [], limit
+        for b in buffers:
+            if room <= 0:
+                break
+            taken.append(b[:room])
+            room -= len(b)
+        return real(fd, taken, pos)
+
+    monkeypatch.setattr(directio.os, "pwritev", short_pwritev)
+    pieces = [os.urandom(random.randrange(0, 9000)) for _ in range(40)]
+    path = tmp_path / "pieces.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        DirectWriter(direct=False).pwrite(fd, path, pieces, 3)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == bytes(3) + b"".join(pieces)

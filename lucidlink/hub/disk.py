@@ -33,6 +33,8 @@ PRIVATE_FILE = 0o600
 """Mode of every file the hub creates."""
 
 log = structlog.get_logger("lucidlink.hub")
+_BUFFERED = DirectWriter(direct=False)
+"""How small files and files without a writer of their own are written (page cache)."""
 
 
 def fsync_dir(path: Path) -> None:
@@ -149,29 +151,7 @@ def write_synced(path: Path, data: bytes | memoryview | Sequence[bytes | memoryv
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
     try:
         os.fchmod(fd, PRIVATE_FILE)
-        if writer is not None:
-            writer.pwrite(fd, path, parts, 0)
-        else:
-            _write_all(fd, parts)
+        (writer or _BUFFERED).pwrite(fd, path, parts, 0)
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-_IOV_MAX = 1024
-"""Pieces per ``writev`` call (POSIX guarantees at least 16; Linux takes 1024)."""
-
-
-def _write_all(fd: int, parts: Sequence[bytes | memoryview]) -> None:
-    """Write every byte of ``parts`` in order, with as few system calls as ``writev`` allows."""
-    views = [memoryview(p).cast("B") for p in parts if len(p)]
-    while views:
-        batch = views[:_IOV_MAX]
-        written = os.writev(fd, batch)
-        done = 0
-        while done < len(batch) and written >= len(batch[done]):
-            written -= len(batch[done])
-            done += 1
-        views = views[done:]
-        if written:  # a short write ended inside this piece
-            views[0] = views[0][written:]
