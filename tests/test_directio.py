@@ -1,4 +1,5 @@
-"""Staging writes: large aligned ones go past the page cache, and the bytes are always right."""
+"""Write-once files: large aligned writes and whole reads go past the page cache, and the bytes
+are always right."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lucidlink import directio
-from lucidlink.directio import ALIGN, DIRECT_MIN, DirectWriter
+from lucidlink.directio import ALIGN, DIRECT_MIN, AlignedBuffers, DirectReader, DirectWriter
 
 MIB = 1024 * 1024
 
@@ -263,3 +264,152 @@ def test_pieces_written_short_are_written_again_from_where_they_stopped(
     finally:
         os.close(fd)
     assert path.read_bytes() == bytes(3) + b"".join(pieces)
+
+
+# -- whole reads (the hub serving a block) ---------------------------------------------
+
+
+def _file_of(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "block"
+    path.write_bytes(data)
+    return path
+
+
+class Reads:
+    """Counts the reads a :class:`DirectReader` makes, by kind of descriptor."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.direct = self.buffered = 0
+        self._direct_fds: set[int] = set()
+        real_open, real_preadv, real_pread = os.open, os.preadv, os.pread
+
+        def tracking_open(target: object, flags: int, *args: object) -> int:
+            fd = real_open(target, flags, *args)  # type: ignore[arg-type]
+            if flags & getattr(os, "O_DIRECT", 0):
+                self._direct_fds.add(fd)
+            else:
+                self._direct_fds.discard(fd)
+            return fd
+
+        def counting_preadv(fd: int, buffers: object, offset: int, *args: object) -> int:
+            if fd in self._direct_fds:
+                self.direct += 1
+            else:
+                self.buffered += 1
+            return real_preadv(fd, buffers, offset, *args)  # type: ignore[arg-type]
+
+        def counting_pread(fd: int, size: int, offset: int) -> bytes:
+            self.buffered += 1
+            return real_pread(fd, size, offset)
+
+        monkeypatch.setattr(directio.os, "open", tracking_open)
+        monkeypatch.setattr(directio.os, "preadv", counting_preadv)
+        monkeypatch.setattr(directio.os, "pread", counting_pread)
+
+
+@pytest.mark.parametrize("size", [
+    4 * MIB,                 # a whole default block
+    4 * MIB - 100,           # the last block of a file: not a whole number of pages
+    DIRECT_MIN,              # the smallest read past the page cache
+    9 * MIB + 7,             # more than one buffer piece, the last one ragged
+])
+def test_whole_reads_return_the_file_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             size: int) -> None:
+    data = os.urandom(size)
+    path = _file_of(tmp_path, data)
+    reads = Reads(monkeypatch)
+    reader = DirectReader()
+    assert reader.read(path, 16 * MIB) == data
+    if _direct_supported(tmp_path):
+        assert reads.direct >= -(-size // (4 * MIB)) and reads.buffered == 0
+        assert reader.direct
+    assert reader.read(path, 16 * MIB) == data  # the buffer, reused, holds nothing stale
+
+
+def test_small_files_are_read_through_the_page_cache(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    data = os.urandom(DIRECT_MIN - 1)
+    path = _file_of(tmp_path, data)
+    reads = Reads(monkeypatch)
+    assert DirectReader().read(path, 16 * MIB) == data
+    assert reads.direct == 0
+    assert DirectReader().read(_file_of(tmp_path / "..", b""), 16 * MIB) == b""
+
+
+def test_a_missing_or_too_long_file_reads_as_none(tmp_path: Path) -> None:
+    reader = DirectReader()
+    assert reader.read(tmp_path / "absent", 16 * MIB) is None
+    path = _file_of(tmp_path, os.urandom(2 * MIB))
+    assert reader.read(path, 2 * MIB - 1) is None
+    assert reader.read(path, 2 * MIB) is not None
+
+
+def test_a_file_system_refusing_o_direct_reads_through_the_page_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = os.urandom(5 * MIB)
+    path = _file_of(tmp_path, data)
+    monkeypatch.setattr(directio, "_O_DIRECT", 0o40000)  # as on Linux, even where absent
+    _fail_direct_opens(monkeypatch, errno.EINVAL)
+    reader = DirectReader()
+    assert reader.read(path, 16 * MIB) == data
+    assert not reader.direct  # remembered: the next read does not try again
+    assert reader.read(path, 16 * MIB) == data
+
+
+def test_a_short_direct_read_is_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A direct read may return fewer bytes than asked: an aligned count is resumed from
+    where it stopped; an unaligned one (a direct read cannot resume there) has the piece
+    read again through the page cache."""
+    if not _direct_supported(tmp_path):
+        pytest.skip("this file system refuses O_DIRECT")
+    data = os.urandom(6 * MIB + 5)
+    path = _file_of(tmp_path, data)
+    real_preadv = os.preadv
+    cuts = iter([3 * ALIGN, 5 * ALIGN + 1])  # an aligned short read, then an unaligned one
+    offsets: list[int] = []
+
+    def short_preadv(fd: int, buffers: list[memoryview], offset: int, *args: object) -> int:
+        offsets.append(offset)
+        cut = next(cuts, None)
+        if cut is None:
+            return real_preadv(fd, buffers, offset, *args)
+        got = real_preadv(fd, [buffers[0][:cut - cut % ALIGN]], offset)
+        tail = cut % ALIGN  # a few bytes more, off alignment, as a file system may return
+        buffers[0][got:got + tail] = data[offset + got:offset + got + tail]
+        return got + tail
+
+    monkeypatch.setattr(directio.os, "preadv", short_preadv)
+    reader = DirectReader()
+    assert reader.read(path, 16 * MIB) == data
+    assert offsets[:2] == [0, 3 * ALIGN]  # resumed where the short read stopped
+    assert reader.direct  # a short read says nothing about O_DIRECT
+    assert reader.read(path, 16 * MIB) == data
+
+
+def test_read_errors_are_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not _direct_supported(tmp_path):
+        pytest.skip("this file system refuses O_DIRECT")
+    path = _file_of(tmp_path, os.urandom(2 * MIB))
+
+    def failing(fd: int, buffers: object, offset: int, *args: object) -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(directio.os, "preadv", failing)
+    reader = DirectReader()
+    with pytest.raises(OSError) as info:
+        reader.read(path, 16 * MIB)
+    assert info.value.errno == errno.EIO
+    assert reader.direct  # an I/O error says nothing about O_DIRECT
+
+
+def test_a_reader_and_a_writer_share_their_buffers(tmp_path: Path, staged: tuple[int, Path]) -> None:
+    buffers = AlignedBuffers()
+    writer, reader = DirectWriter(buffers=buffers), DirectReader(buffers=buffers)
+    fd, path = staged
+    data = os.urandom(4 * MIB)
+    writer.pwrite(fd, path, memoryview(data), 0)
+    assert reader.read(path, 4 * MIB) == data
+    taken = buffers.take()  # the one both used, idle again
+    buffers.give(taken)
+    writer.close()
+    reader.read(path, 4 * MIB)  # a closed pool makes new buffers as needed

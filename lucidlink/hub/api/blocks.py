@@ -59,17 +59,28 @@ async def get_block(request: web.Request) -> web.StreamResponse:
         found = await anyio.to_thread.run_sync(_file_bytes, path, _range_of(request))
         if found is not None:
             return _range_response(*found)
+    else:
+        # Read whole in a worker thread, not sent with sendfile: a block not in the page
+        # cache kept the event loop waiting on the disk, and filled fresh page-cache pages
+        # (LocalBlockStore.read_block reads past them).
+        data = await _local_store(request).read_block(fs_id, digest, _WHOLE_IN_MEMORY)
+        if data is not None:
+            return web.Response(body=data, headers=_BLOCK_HEADERS)
     if not await anyio.to_thread.run_sync(path.exists):
         # A block kept inline (a client that asked for a URL by hash): served from the metadata store.
         data = await hub_of(request).store.read(inline_blocks.read_one, fs_id, digest)
         if data is None:
             raise PathNotFoundError(f"block {digest[:12]}... is not in the block store")
         return _inline_response(request, data)
-    return web.FileResponse(path, headers={"Cache-Control": "private, max-age=31536000, immutable",
-                                           "Content-Type": "application/octet-stream"})
+    return web.FileResponse(path, headers=_BLOCK_HEADERS)  # a block larger than _WHOLE_IN_MEMORY
 
 
 _RANGE_IN_MEMORY = 4 * 1024 * 1024
+_WHOLE_IN_MEMORY = 16 * 1024 * 1024
+"""A whole block up to this size is read into memory and answered from there; a larger
+one (a filespace with larger blocks) is streamed from its file."""
+_BLOCK_HEADERS = {"Cache-Control": "private, max-age=31536000, immutable",
+                  "Content-Type": "application/octet-stream"}
 
 
 def _range_of(request: web.Request) -> slice:
