@@ -18,7 +18,7 @@ import asyncio
 import hashlib
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -157,30 +157,39 @@ class BlockIO:
             return cached
         return await self._inflight.run(digest, lambda: self._download_shared(digest, length))
 
-    async def get_into(self, digest: str, into: memoryview) -> None:
-        """Write a block's verified bytes (exactly ``len(into)`` of them) into ``into``.
+    async def get_into(self, digest: str, into: memoryview, *, cache: bool = True) -> bool:
+        """Write a block's verified bytes (exactly ``len(into)`` of them) into ``into``;
+        return whether they were downloaded for it.
 
         For a large read that owns its result buffer: a block that is not held, cached or
         already being downloaded is received straight into its place there
-        (:mod:`lucidlink.aio.rawget`), checked, and cached; the call returns once the
-        cache has written it, so the cache keeps no reference to ``into``. ``into`` is
-        never handed to another reader (this download is not shared), and on a failed
-        or corrupt download it holds undefined bytes.
+        (:mod:`lucidlink.aio.rawget`) and checked. With ``cache``, it is also cached and
+        this returns once the cache has written it, so the cache keeps no reference to
+        ``into``; without, a ``True`` answer leaves caching it to the caller
+        (:meth:`cache_later`, once the result is immutable). ``into`` is never handed to
+        another reader (this download is not shared), and on a failed or corrupt download
+        it holds undefined bytes.
         """
         length = len(into)
         inline = self._inline.get(digest)
         if inline is not None and len(inline) == length:
             into[:] = inline
-            return
+            return False
         if await self.cache.get_into(self.filespace_id, digest, into, digest=digest):
-            return
+            return False
         if digest in self._inflight:  # another reader is downloading it: share its copy
             into[:] = await self._inflight.run(
                 digest, lambda: self._download_shared(digest, length))
-            return
-        data = await self._download(digest, length, into)
+            return False
+        data = await self._download(digest, length, into, cache=cache)
         if data is not into:  # answered otherwise than in place (inline, or through aiohttp)
             into[:] = data
+        return True
+
+    async def cache_later(self, blocks: Sequence[tuple[str, memoryview]]) -> None:
+        """Cache blocks :meth:`get_into` downloaded without caching, as views of immutable
+        bytes that hold their verified contents (see :meth:`BlockCache.put_later`)."""
+        await self.cache.put_later(self.filespace_id, blocks)
 
     async def get_range(self, digest: str, length: int, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` of a block of ``length`` bytes, NOT verified (an HTTP
@@ -216,8 +225,8 @@ class BlockIO:
         assert not isinstance(data, memoryview)  # only a caller's ``into`` comes back as one
         return data
 
-    async def _download(self, digest: str, length: int,
-                        into: memoryview | None = None) -> bytes | bytearray | memoryview:
+    async def _download(self, digest: str, length: int, into: memoryview | None = None, *,
+                        cache: bool = True) -> bytes | bytearray | memoryview:
         for attempt in range(2):
             await self.prepare_get_urls([digest])
             inline = self._inline.get(digest)
@@ -245,7 +254,8 @@ class BlockIO:
                     ) from exc
             actual = await sha256_hex(data)
             if actual == digest and len(data) == length:
-                await self.cache.put(self.filespace_id, digest, data, wait=data is into)
+                if cache:
+                    await self.cache.put(self.filespace_id, digest, data, wait=data is into)
                 return data
             if attempt == 0:
                 continue

@@ -6,7 +6,9 @@ leaves a partial block under a real name. All disk work runs in threads.
 
 Writes are off the reader's critical path: :meth:`BlockCache.put` indexes the bytes at
 once and writes them in the background (at most ``_PENDING_MAX`` bytes waiting; a
-pending entry is served from memory). A block file is written past the page cache
+pending entry is served from memory). :meth:`BlockCache.put_later` does the same for
+the blocks of a large read, as views of its immutable result, once that read has
+returned. A block file is written past the page cache
 (:mod:`lucidlink.directio`): a cold read no longer copies every byte into fresh
 page-cache pages, and the first re-read of a block reads it from the disk.
 
@@ -29,6 +31,7 @@ import os
 import random
 import uuid
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio.to_thread
@@ -237,6 +240,40 @@ class BlockCache:
         await self._evict()
         if wait:
             await asyncio.shield(task)
+
+    async def put_later(self, filespace_id: str, blocks: Sequence[tuple[str, memoryview]]) -> None:
+        """Cache verified blocks held in immutable memory (views of a ``bytes`` object: a
+        large read's result, once it is returned), without waiting for the disk.
+
+        Each block is indexed at once and served from that memory until its file is
+        written; the files are written one after the other in the background
+        (:meth:`drain` waits for them). This waits only while more than
+        ``_PENDING_MAX`` bytes of earlier blocks are still waiting for the disk, so a
+        stream of large reads cannot outrun it without bound.
+        """
+        while self._pending_bytes > _PENDING_MAX:
+            self._room.clear()
+            await self._room.wait()
+        queued: list[tuple[str, memoryview]] = []
+        for digest, data in blocks:
+            key = self._key(filespace_id, digest)
+            if len(data) > self.max_bytes or key in self._index or key in self._pending:
+                continue
+            self._index[key] = len(data)
+            self._bytes += len(data)
+            self._pending[key] = data
+            self._pending_bytes += len(data)
+            queued.append((key, data))
+        if not queued:
+            return
+        task = asyncio.create_task(self._write_all(queued))
+        self._writers.add(task)
+        task.add_done_callback(self._writers.discard)
+        await self._evict()
+
+    async def _write_all(self, queued: list[tuple[str, memoryview]]) -> None:
+        for key, data in queued:
+            await self._write(key, data)
 
     async def _write(self, key: str, data: bytes | bytearray | memoryview) -> None:
         path = self._path(key)

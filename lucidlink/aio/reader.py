@@ -117,18 +117,27 @@ class ReadPath:
         if size >= _PREFAULT_MIN:  # its pages faulted in by another thread, ahead of the bytes
             prefault = Prefault(view)
             faults = asyncio.ensure_future(anyio.to_thread.run_sync(prefault.run))
+        downloaded: list[tuple[str, int, int]] = []
         try:
-            await self._fill(view)
+            await self._fill(view, downloaded)
         finally:
             if faults is not None:
                 prefault.stop()
                 await asyncio.wait([faults])
             view.release()
         self._read_end = self._pos
-        return out.getvalue()
+        result = out.getvalue()
+        if downloaded:
+            # Cached from the returned bytes, which nothing can change any more: the disk
+            # writes are not waited for, and no view of the buffer outlived getvalue.
+            whole = memoryview(result)
+            await self._io.cache_later([(digest, whole[at:at + n]) for digest, at, n in downloaded])
+        return result
 
-    async def _fill(self, view: memoryview) -> None:
-        """Fill ``view`` (a buffer this handle owns) from the current position on."""
+    async def _fill(self, view: memoryview, downloaded: list[tuple[str, int, int]]) -> None:
+        """Fill ``view`` (a buffer this handle owns) from the current position on; the blocks
+        downloaded into it, uncached, are added to ``downloaded`` as ``(hash, offset, length)``
+        in ``view``."""
         get_into = getattr(self._io, "get_into", None)
         start = self._pos
         first_slot, last_slot = start // self._bs, (start + len(view) - 1) // self._bs
@@ -139,10 +148,11 @@ class ReadPath:
         failed: list[BaseException] = []  # the first fetch to fail stops the read
         signed_to = first_slot
 
-        async def fetch(digest: str, dst: memoryview) -> None:
+        async def fetch(digest: str, dst: memoryview, at: int) -> None:
             assert get_into is not None
             try:
-                await get_into(digest, dst)
+                if await get_into(digest, dst, cache=False):
+                    downloaded.append((digest, at, len(dst)))
             except BaseException as exc:
                 failed.append(exc)
                 raise
@@ -176,7 +186,7 @@ class ReadPath:
                 if failed:
                     room.release()
                     raise failed[0]
-                tasks.append(asyncio.create_task(fetch(ref.hash, dst)))
+                tasks.append(asyncio.create_task(fetch(ref.hash, dst, done - take)))
             await asyncio.gather(*tasks)
             for dst, src in repeats:
                 dst[:] = src

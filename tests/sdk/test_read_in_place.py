@@ -4,7 +4,8 @@ What must hold: the bytes are exact; each distinct block crosses the network onc
 again through read-ahead, not again for a repeat of the same block); only verified bytes
 are handed out (a corrupt answer is fetched again, twice corrupt raises and moves
 nothing); a cut connection is retried; a cancelled read leaves no task behind; and the
-cache fills from the result and serves the next read in place. The results' pages are
+cache fills from the returned result, without the read waiting for the disk, and serves
+the next read in place. The results' pages are
 faulted in ahead by another thread here as they are for large reads (prefault.py).
 """
 
@@ -218,9 +219,10 @@ with lucidlink.create_daemon(sandboxed=False, root_path=root, hub_url=url) as da
 @pytest.mark.parametrize("cached_before_kill", [1, 40, 110])
 async def test_a_reader_killed_mid_read_leaves_a_cache_that_serves_only_whole_blocks(
         sdk_hub: SdkHub, tmp_path: Path, cached_before_kill: int) -> None:
-    """kill -9 of a physical daemon while a large read receives blocks into its result and
-    caches them from there: the next daemon on the same root drops the half-written
-    temporaries, every entry left hashes to its name, and the file reads back exact."""
+    """kill -9 of a physical daemon while large reads receive blocks into their results and
+    the cache writes them from there: the next daemon on the same root drops the
+    half-written temporaries, every entry left hashes to its name, and the file reads
+    back exact."""
     data = os.urandom(128 * B + 77)  # 8 MiB: in place, and faulted in ahead
     await _write(sdk_hub, "/crash.bin", data)
     root = tmp_path / "root"
@@ -348,3 +350,69 @@ async def test_a_large_read_hands_its_result_over_while_workers_linger(
         assert len(r.gets) == n  # the second read came from the cache
     assert len(lingering_workers) > 80  # hashes, cache writes and reads went to threads
     assert _HandOver.handed_over == [True, True]
+
+
+class _HeldWrites:
+    """The cache's disk writes, held until :meth:`release` (the reads go on)."""
+
+    def __init__(self, cache: BlockCache, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.started = 0
+        self._go = asyncio.Event()
+        real = cache._write
+
+        async def held(key: str, data: Any) -> None:
+            self.started += 1
+            await self._go.wait()
+            await real(key, data)
+
+        monkeypatch.setattr(cache, "_write", held)
+
+    def release(self) -> None:
+        self._go.set()
+
+
+async def test_a_large_read_returns_before_its_blocks_reach_the_cache_files(
+        sdk_hub: SdkHub, big: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk writes of the cache are not waited for: the read returns, its blocks are
+    already indexed and served from the returned bytes, and they reach the disk later,
+    each file hashing to its name."""
+    async with Counted(sdk_hub.url, sdk_hub.token) as r:
+        cache = r.fsp._link.blocks.cache
+        held = _HeldWrites(cache, monkeypatch)
+        try:
+            got = await asyncio.wait_for(r.fsp.fs.read_file("/big.bin"), 20)
+            assert got == big
+            await asyncio.sleep(0.05)
+            assert held.started == 1  # the first write waits; the others queue behind it
+            n = len(r.gets)
+            assert await r.fsp.fs.read_file("/big.bin") == big  # from the result's memory
+            assert len(r.gets) == n
+        finally:
+            held.release()
+        await cache.drain()
+        files = [p for p in cache.root.rglob("*") if p.is_file() and not p.name.startswith(".")]
+        assert len(files) >= 40
+        assert all(hashlib.sha256(p.read_bytes()).hexdigest() == p.name for p in files)
+        del got
+
+
+async def test_large_reads_wait_for_the_cache_only_past_its_pending_limit(
+        sdk_hub: SdkHub, big: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream of large reads cannot outrun the cache's disk without bound: once more
+    than the pending limit waits for the disk, the next read returns only when the disk
+    has caught up (its bytes are exact all the same)."""
+    other = os.urandom(20 * B)
+    await _write(sdk_hub, "/other.bin", other)
+    monkeypatch.setattr("lucidlink.aio.cache._PENDING_MAX", 8 * B)
+    async with Counted(sdk_hub.url, sdk_hub.token) as r:
+        cache = r.fsp._link.blocks.cache
+        held = _HeldWrites(cache, monkeypatch)
+        try:
+            assert await asyncio.wait_for(r.fsp.fs.read_file("/big.bin"), 20) == big
+            second = asyncio.ensure_future(r.fsp.fs.read_file("/other.bin"))
+            await asyncio.sleep(0.5)
+            assert not second.done()  # 40 blocks of the first read wait for the disk
+        finally:
+            held.release()
+        assert await asyncio.wait_for(second, 60) == other
+        await cache.drain()
