@@ -166,7 +166,8 @@ class BlockIO:
         (:mod:`lucidlink.aio.rawget`) and checked. With ``cache``, it is also cached and
         this returns once the cache has written it, so the cache keeps no reference to
         ``into``; without, a ``True`` answer leaves caching it to the caller
-        (:meth:`cache_later`, once the result is immutable). ``into`` is never handed to
+        (:meth:`cache_later`, once the result is immutable), and a download first waits
+        while the cache's disk is behind (:meth:`BlockCache.room_for_later`). ``into`` is never handed to
         another reader (this download is not shared), and on a failed or corrupt download
         it holds undefined bytes.
         """
@@ -181,15 +182,17 @@ class BlockIO:
             into[:] = await self._inflight.run(
                 digest, lambda: self._download_shared(digest, length))
             return False
+        if not cache:  # the caller's cache_later is the cache's: bounded by its backlog
+            await self.cache.room_for_later()
         data = await self._download(digest, length, into, cache=cache)
         if data is not into:  # answered otherwise than in place (inline, or through aiohttp)
             into[:] = data
         return True
 
-    async def cache_later(self, blocks: Sequence[tuple[str, memoryview]]) -> None:
+    def cache_later(self, blocks: Sequence[tuple[str, memoryview]]) -> None:
         """Cache blocks :meth:`get_into` downloaded without caching, as views of immutable
         bytes that hold their verified contents (see :meth:`BlockCache.put_later`)."""
-        await self.cache.put_later(self.filespace_id, blocks)
+        self.cache.put_later(self.filespace_id, blocks)
 
     async def get_range(self, digest: str, length: int, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` of a block of ``length`` bytes, NOT verified (an HTTP

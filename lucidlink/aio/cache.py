@@ -241,19 +241,23 @@ class BlockCache:
         if wait:
             await asyncio.shield(task)
 
-    async def put_later(self, filespace_id: str, blocks: Sequence[tuple[str, memoryview]]) -> None:
+    async def room_for_later(self) -> None:
+        """Wait while more than ``_PENDING_MAX`` bytes wait for the disk: the backpressure
+        of :meth:`put_later`, taken before each download whose block it will cache."""
+        while self._pending_bytes > _PENDING_MAX:
+            self._room.clear()
+            await self._room.wait()
+
+    def put_later(self, filespace_id: str, blocks: Sequence[tuple[str, memoryview]]) -> None:
         """Cache verified blocks held in immutable memory (views of a ``bytes`` object: a
         large read's result, once it is returned), without waiting for the disk.
 
         Each block is indexed at once and served from that memory until its file is
         written; the files are written one after the other in the background
-        (:meth:`drain` waits for them). This waits only while more than
-        ``_PENDING_MAX`` bytes of earlier blocks are still waiting for the disk, so a
-        stream of large reads cannot outrun it without bound.
+        (:meth:`drain` waits for them). Each download they come from should have waited
+        for :meth:`room_for_later`, so that a stream of large reads cannot outrun the
+        disk without bound.
         """
-        while self._pending_bytes > _PENDING_MAX:
-            self._room.clear()
-            await self._room.wait()
         queued: list[tuple[str, memoryview]] = []
         for digest, data in blocks:
             key = self._key(filespace_id, digest)
@@ -264,14 +268,13 @@ class BlockCache:
             self._pending[key] = data
             self._pending_bytes += len(data)
             queued.append((key, data))
-        if not queued:
-            return
-        task = asyncio.create_task(self._write_all(queued))
-        self._writers.add(task)
-        task.add_done_callback(self._writers.discard)
-        await self._evict()
+        if queued:
+            task = asyncio.create_task(self._write_all(queued))
+            self._writers.add(task)
+            task.add_done_callback(self._writers.discard)
 
     async def _write_all(self, queued: list[tuple[str, memoryview]]) -> None:
+        await self._evict()
         for key, data in queued:
             await self._write(key, data)
 

@@ -399,8 +399,9 @@ async def test_a_large_read_returns_before_its_blocks_reach_the_cache_files(
 async def test_large_reads_wait_for_the_cache_only_past_its_pending_limit(
         sdk_hub: SdkHub, big: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     """A stream of large reads cannot outrun the cache's disk without bound: once more
-    than the pending limit waits for the disk, the next read returns only when the disk
-    has caught up (its bytes are exact all the same)."""
+    than the pending limit waits for the disk, the next read's downloads wait until the
+    disk has caught up (its bytes are exact all the same); a read the cache answers
+    does not wait."""
     other = os.urandom(20 * B)
     await _write(sdk_hub, "/other.bin", other)
     monkeypatch.setattr("lucidlink.aio.cache._PENDING_MAX", 8 * B)
@@ -408,6 +409,8 @@ async def test_large_reads_wait_for_the_cache_only_past_its_pending_limit(
         cache = r.fsp._link.blocks.cache
         held = _HeldWrites(cache, monkeypatch)
         try:
+            assert await asyncio.wait_for(r.fsp.fs.read_file("/big.bin"), 20) == big
+            # A read the cache answers whole downloads nothing: it does not wait.
             assert await asyncio.wait_for(r.fsp.fs.read_file("/big.bin"), 20) == big
             second = asyncio.ensure_future(r.fsp.fs.read_file("/other.bin"))
             await asyncio.sleep(0.5)
