@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from lucidlink.directio import DirectReader
+from lucidlink.hub.api import blocks as blocks_api
 from lucidlink.hub.embedded import EmbeddedHub
 from lucidlink.hub.signing import UrlSigner
 from tests.support.hubfixtures import (
@@ -126,6 +128,33 @@ async def test_ranged_and_full_get(api: Api) -> None:
     missing = await api.block_url(digest_of(b"not uploaded"))
     status, body = await api.url("GET", missing)
     expect_error(status, body, 404, "not_found", "not in the block store")
+
+
+async def test_a_whole_block_is_read_into_memory_and_a_larger_one_streamed(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole-block GET reads the block in a worker thread (past the page cache: see
+    directio.DirectReader) and answers from memory; a block over the in-memory limit is
+    streamed from its file. Both answers are the block, exactly."""
+    data = random_bytes(2 * 1024 * 1024 + 3)  # past the page cache, with a ragged end
+    url = await api.block_url(await api.upload(data))
+    reads: list[bool] = []
+    real = DirectReader.read
+
+    def spied(self: DirectReader, path: Any, limit: int) -> bytes | None:
+        found = real(self, path, limit)
+        reads.append(found is not None)
+        return found
+
+    monkeypatch.setattr(DirectReader, "read", spied)
+    async with api.raw.session.get(url) as resp:
+        assert resp.status == 200 and await resp.read() == data
+        assert resp.headers["Content-Length"] == str(len(data))
+        assert "immutable" in resp.headers["Cache-Control"]
+    assert reads == [True]
+    monkeypatch.setattr(blocks_api, "_WHOLE_IN_MEMORY", 1024 * 1024)
+    async with api.raw.session.get(url) as resp:
+        assert resp.status == 200 and await resp.read() == data
+    assert reads == [True, False]  # over the limit: the file response streamed it
 
 
 async def test_expired_url(api: Api) -> None:
