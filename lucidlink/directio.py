@@ -56,8 +56,9 @@ _IOV_MAX = 1024
 """Pieces per ``pwritev`` call (POSIX guarantees at least 16; Linux and macOS take 1024)."""
 
 
-class DirectWriter:
-    """Writes into write-once files, directly where it can (one per daemon; thread-safe)."""
+class _PastThePageCache:
+    """What :class:`DirectWriter` and :class:`DirectReader` share: the switch, remembered
+    refusals and the aligned buffers."""
 
     def __init__(self, *, direct: bool = True, buffers: AlignedBuffers | None = None) -> None:
         self._direct = direct and _O_DIRECT != 0
@@ -65,8 +66,27 @@ class DirectWriter:
 
     @property
     def direct(self) -> bool:
-        """Whether large aligned writes still go past the page cache (no refusal seen)."""
+        """Whether large aligned transfers still go past the page cache (no refusal seen)."""
         return self._direct
+
+    def _open_direct(self, path: Path, flags: int) -> int:
+        """An ``O_DIRECT`` descriptor of ``path``; ``-1`` when the file system refuses it
+        (remembered: no later transfer tries again)."""
+        try:
+            return os.open(path, flags | _O_DIRECT)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            self._direct = False
+            return -1
+
+    def close(self) -> None:
+        """Free the idle buffers."""
+        self._buffers.close()
+
+
+class DirectWriter(_PastThePageCache):
+    """Writes into write-once files, directly where it can (one per daemon; thread-safe)."""
 
     def pwrite(self, fd: int, path: Path, data: Buffer | Sequence[Buffer], pos: int) -> None:
         """Write all of ``data`` at ``pos`` of the file open as ``fd`` (at ``path``).
@@ -93,12 +113,8 @@ class DirectWriter:
     def _write_direct(self, path: Path, views: list[memoryview], pos: int) -> bool:
         """Write ``views`` (aligned in all) at aligned ``pos`` with ``O_DIRECT``; ``False``
         when the file system refuses it."""
-        try:
-            dfd = os.open(path, os.O_WRONLY | _O_DIRECT)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
-            self._direct = False
+        dfd = self._open_direct(path, os.O_WRONLY)
+        if dfd < 0:
             return False
         buffer = self._buffers.take()
         try:
@@ -127,10 +143,6 @@ class DirectWriter:
         finally:
             self._buffers.give(buffer)
             os.close(dfd)
-
-    def close(self) -> None:
-        """Free the idle buffers."""
-        self._buffers.close()
 
 
 class AlignedBuffers:
@@ -163,21 +175,12 @@ class AlignedBuffers:
             _unmap(buffer)
 
 
-class DirectReader:
+class DirectReader(_PastThePageCache):
     """Reads whole write-once files past the page cache.
 
     One per owner (the hub's local block store); thread-safe. :meth:`read` blocks on the
     disk: call it in a worker thread.
     """
-
-    def __init__(self, *, direct: bool = True, buffers: AlignedBuffers | None = None) -> None:
-        self._direct = direct and _O_DIRECT != 0
-        self._buffers = buffers or AlignedBuffers()
-
-    @property
-    def direct(self) -> bool:
-        """Whether large reads still go past the page cache (no refusal seen)."""
-        return self._direct
 
     def read(self, path: Path, limit: int) -> bytes | None:
         """The whole file at ``path``; ``None`` when it is missing or longer than ``limit``.
@@ -211,7 +214,7 @@ class DirectReader:
                 for pos in range(0, size, _PIECE):
                     want = min(_PIECE, size - pos)
                     if dfd < 0 and self._direct:
-                        dfd = self._open_direct(path)
+                        dfd = self._open_direct(path, os.O_RDONLY)
                     if dfd < 0 or not self._direct_piece(dfd, path, out, pos, want):
                         pieces.append(_pread_all(fd, want, pos))
                     else:
@@ -221,16 +224,6 @@ class DirectReader:
             if dfd >= 0:
                 os.close(dfd)
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-    def _open_direct(self, path: Path) -> int:
-        """A second, ``O_DIRECT`` descriptor of ``path``; ``-1`` when the file system refuses it."""
-        try:
-            return os.open(path, os.O_RDONLY | _O_DIRECT)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
-            self._direct = False
-            return -1
 
     def _direct_piece(self, dfd: int, path: Path, out: memoryview, pos: int, want: int) -> bool:
         """Read ``want`` bytes at aligned ``pos`` into ``out`` past the page cache; ``False``
