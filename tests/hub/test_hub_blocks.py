@@ -11,6 +11,7 @@ import pytest
 
 from lucidlink.directio import DirectReader
 from lucidlink.hub.api import blocks as blocks_api
+from lucidlink.hub.blockstore.local import LocalBlockStore
 from lucidlink.hub.embedded import EmbeddedHub
 from lucidlink.hub.signing import UrlSigner
 from tests.support.hubfixtures import (
@@ -133,8 +134,9 @@ async def test_ranged_and_full_get(api: Api) -> None:
 async def test_a_whole_block_is_read_into_memory_and_a_larger_one_streamed(
         api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     """A whole-block GET reads the block in a worker thread (past the page cache: see
-    directio.DirectReader) and answers from memory; a block over the in-memory limit is
-    streamed from its file. Both answers are the block, exactly."""
+    directio.DirectReader) and answers from memory; a block over the in-memory limit, and
+    a GET while the store's memory slots are all taken, are streamed from the file. Every
+    answer is the block, exactly."""
     data = random_bytes(2 * 1024 * 1024 + 3)  # past the page cache, with a ragged end
     url = await api.block_url(await api.upload(data))
     reads: list[bool] = []
@@ -155,6 +157,11 @@ async def test_a_whole_block_is_read_into_memory_and_a_larger_one_streamed(
     async with api.raw.session.get(url) as resp:
         assert resp.status == 200 and await resp.read() == data
     assert reads == [True, False]  # over the limit: the file response streamed it
+    monkeypatch.setattr(blocks_api, "_WHOLE_IN_MEMORY", 16 * 1024 * 1024)
+    monkeypatch.setattr(LocalBlockStore, "MEMORY_ANSWERS", 0)  # every memory slot taken
+    async with api.raw.session.get(url) as resp:
+        assert resp.status == 200 and await resp.read() == data
+    assert reads == [True, False]  # not read into memory
 
 
 async def test_expired_url(api: Api) -> None:

@@ -63,9 +63,11 @@ async def get_block(request: web.Request) -> web.StreamResponse:
         # Read whole in a worker thread, not sent with sendfile: a block not in the page
         # cache kept the event loop waiting on the disk, and filled fresh page-cache pages
         # (LocalBlockStore.read_block reads past them).
-        data = await _local_store(request).read_block(fs_id, digest, _WHOLE_IN_MEMORY)
-        if data is not None:
-            return web.Response(body=data, headers=_BLOCK_HEADERS)
+        store = _local_store(request)
+        with store.memory_slot() as free:
+            data = await store.read_block(fs_id, digest, _WHOLE_IN_MEMORY) if free else None
+            if data is not None:
+                return await _send(request, data)
     if not await anyio.to_thread.run_sync(path.exists):
         # A block kept inline (a client that asked for a URL by hash): served from the metadata store.
         data = await hub_of(request).store.read(inline_blocks.read_one, fs_id, digest)
@@ -78,7 +80,8 @@ async def get_block(request: web.Request) -> web.StreamResponse:
 _RANGE_IN_MEMORY = 4 * 1024 * 1024
 _WHOLE_IN_MEMORY = 16 * 1024 * 1024
 """A whole block up to this size is read into memory and answered from there; a larger
-one (a filespace with larger blocks) is streamed from its file."""
+one (a filespace with larger blocks), or any while the store's memory slots are taken
+(``LocalBlockStore.MEMORY_ANSWERS``), is streamed from its file."""
 _BLOCK_HEADERS = {"Cache-Control": "private, max-age=31536000, immutable",
                   "Content-Type": "application/octet-stream"}
 
@@ -105,6 +108,17 @@ def _file_bytes(path: Path, ranges: slice) -> tuple[slice, int, bytes] | None:
         return ranges, size, os.pread(fd, stop - start, start)
     finally:
         os.close(fd)
+
+
+async def _send(request: web.Request, data: bytes) -> web.StreamResponse:
+    """Answer a whole block from memory, returning once it is handed to the connection (so
+    the caller's memory slot covers the time the block is held)."""
+    response = web.StreamResponse(headers=_BLOCK_HEADERS)
+    response.content_length = len(data)
+    await response.prepare(request)
+    await response.write(data)
+    await response.write_eof()
+    return response
 
 
 def _range_response(ranges: slice, size: int, data: bytes) -> web.Response:

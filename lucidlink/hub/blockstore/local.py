@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import anyio.to_thread
@@ -30,12 +31,16 @@ class LocalBlockStore(BlockStore):
     A block is written past the page cache where the file system allows it
     (:mod:`lucidlink.directio`): it is written once, and copying it into fresh
     page-cache pages cost the hub a third of its CPU per GiB uploaded. It is read back
-    the same way (:meth:`read_block`): from the page cache if it is there, else from the
-    disk past it, so serving a block fills no fresh page-cache page either.
+    the same way (:meth:`read_block`), so serving a block fills no fresh page-cache page
+    either; at most :data:`MEMORY_ANSWERS` blocks are held in memory at once for that
+    (:meth:`memory_slot`).
     """
 
     engine = "local"
     serves_blocks = True
+    MEMORY_ANSWERS = 32
+    """Blocks read whole into memory to answer GETs at once, each held until it is sent
+    (128 MiB with 4 MiB blocks); past it, a GET streams from the file."""
 
     def __init__(self, root: Path | str, signer: UrlSigner | None = None) -> None:
         self.root = Path(root)
@@ -45,6 +50,7 @@ class LocalBlockStore(BlockStore):
         buffers = AlignedBuffers()
         self._writer = DirectWriter(buffers=buffers)
         self._reader = DirectReader(buffers=buffers)
+        self._memory_answers = 0
         # Directories whose own entry this process has made durable (fsync of the parent).
         self._durable_dirs: set[Path] = set()
 
@@ -83,6 +89,19 @@ class LocalBlockStore(BlockStore):
     async def close(self) -> None:
         """Free the write buffers."""
         self._writer.close()
+
+    @contextlib.contextmanager
+    def memory_slot(self) -> Iterator[bool]:
+        """Whether one more block may be read into memory to answer a GET (see
+        :data:`MEMORY_ANSWERS`); hold the slot until the answer is sent. Event loop only."""
+        if self._memory_answers >= self.MEMORY_ANSWERS:
+            yield False
+            return
+        self._memory_answers += 1
+        try:
+            yield True
+        finally:
+            self._memory_answers -= 1
 
     async def read_block(self, filespace_id: str, digest: str, limit: int) -> bytes | None:
         """A block's whole file (off the event loop); ``None`` when it is not in this store
