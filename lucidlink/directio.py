@@ -75,10 +75,17 @@ class _PastThePageCache:
         try:
             return os.open(path, flags | _O_DIRECT)
         except OSError as exc:
-            if exc.errno != errno.EINVAL:
+            if not self._refused(exc):
                 raise
-            self._direct = False
             return -1
+
+    def _refused(self, exc: OSError) -> bool:
+        """Whether ``exc`` is the file system refusing ``O_DIRECT`` or its alignment
+        (``EINVAL``); if so, remembered."""
+        if exc.errno != errno.EINVAL:
+            return False
+        self._direct = False
+        return True
 
     def close(self) -> None:
         """Free the idle buffers."""
@@ -134,11 +141,10 @@ class DirectWriter(_PastThePageCache):
                     _pwrite_pieces(dfd, [out[:filled]], pos + written)
             return True
         except OSError as exc:
-            if exc.errno != errno.EINVAL:
+            # EINVAL: the file system wants another alignment. The caller writes the whole
+            # range through the page cache, over whatever got here.
+            if not self._refused(exc):
                 raise
-            # The file system wants another alignment. The caller writes the whole range
-            # through the page cache, over whatever got here.
-            self._direct = False
             return False
         finally:
             self._buffers.give(buffer)
@@ -239,9 +245,8 @@ class DirectReader(_PastThePageCache):
                 if done < want and done % ALIGN:  # resuming off alignment is not allowed
                     return False
         except OSError as exc:
-            if exc.errno != errno.EINVAL:
+            if not self._refused(exc):
                 raise
-            self._direct = False
             return False
         return True
 
