@@ -74,7 +74,7 @@ async def get_block(request: web.Request) -> web.StreamResponse:
         if data is None:
             raise PathNotFoundError(f"block {digest[:12]}... is not in the block store")
         return _inline_response(request, data)
-    return web.FileResponse(path, headers=_BLOCK_HEADERS)  # a block larger than _WHOLE_IN_MEMORY
+    return web.FileResponse(path, headers=_BLOCK_HEADERS)  # too large, or no memory slot free
 
 
 _RANGE_IN_MEMORY = 4 * 1024 * 1024

@@ -87,7 +87,7 @@ class LocalBlockStore(BlockStore):
         await anyio.to_thread.run_sync(self._open)
 
     async def close(self) -> None:
-        """Free the write buffers."""
+        """Free the aligned buffers (the writes' and the reads')."""
         self._writer.close()
 
     @contextlib.contextmanager
