@@ -37,7 +37,7 @@ import errno
 import mmap
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 ALIGN = 4096
@@ -197,19 +197,24 @@ class DirectReader(_PastThePageCache):
         page cache. (``preadv2`` with ``RWF_NOWAIT`` cannot tell first whether the page
         cache holds a file: on a miss it still starts the readahead that fills it.)
         """
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        try:
-            size = os.fstat(fd).st_size
-            if size > limit:
+        with _opened(path) as (fd, size):
+            if fd < 0 or size > limit:
                 return None
             if not self._direct or size < DIRECT_MIN:
                 return _pread_all(fd, size)
             return self._read_pieces(fd, path, size)
-        finally:
-            os.close(fd)
+
+    def read_range(self, path: Path, ranges: slice, limit: int) -> tuple[slice, int, bytes] | None:
+        """``(ranges, file size, the bytes of the range)`` of the file at ``path``, through
+        the page cache (a small range: a page or a chunk); ``None`` when the file is
+        missing, the range is open at its start or empty, or longer than ``limit``."""
+        with _opened(path) as (fd, size):
+            if fd < 0:
+                return None
+            start, stop, _ = ranges.indices(size)
+            if ranges.start is None or start >= stop or stop - start > limit:
+                return None
+            return ranges, size, _pread_all(fd, stop - start, start)
 
     def _read_pieces(self, fd: int, path: Path, size: int) -> bytes:
         pieces: list[bytes] = []
@@ -240,7 +245,8 @@ class DirectReader(_PastThePageCache):
             while done < want:
                 got = os.preadv(dfd, [out[done:rounded]], pos + done)
                 if got == 0:
-                    raise OSError(errno.EIO, f"{path} ended {want - done} bytes early; it changed while read")
+                    raise OSError(errno.EIO,
+                                  f"{path} ended {want - done} bytes early; it changed while read")
                 done += got
                 if done < want and done % ALIGN:  # resuming off alignment is not allowed
                     return False
@@ -272,6 +278,21 @@ def _cut(views: list[memoryview], start: int, end: int) -> list[memoryview]:
     return out
 
 
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[tuple[int, int]]:
+    """``(descriptor, size)`` of the file at ``path`` for reading, closed on exit;
+    ``(-1, 0)`` when there is no such file."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        yield -1, 0
+        return
+    try:
+        yield fd, os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
 def _pread_all(fd: int, size: int, pos: int = 0) -> bytes:
     """``size`` bytes at ``pos`` of ``fd`` through the page cache (a short read is resumed)."""
     data = os.pread(fd, size, pos)
@@ -282,7 +303,8 @@ def _pread_all(fd: int, size: int, pos: int = 0) -> bytes:
     while done < size:
         more = os.pread(fd, size - done, pos + done)
         if not more:
-            raise OSError(errno.EIO, f"the file ended {size - done} bytes early; it changed while read")
+            raise OSError(errno.EIO,
+                          f"the file ended {size - done} bytes early; it changed while read")
         pieces.append(more)
         done += len(more)
     return b"".join(pieces)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import anyio.to_thread
 from aiohttp import web
@@ -56,7 +54,8 @@ async def get_block(request: web.Request) -> web.StreamResponse:
     if request.headers.get("Range"):
         # A small ranged read (verified chunks: lucidlink/aio/pages.py): one trip to a
         # thread opens the file and reads the range, instead of FileResponse's several.
-        found = await anyio.to_thread.run_sync(_file_bytes, path, _range_of(request))
+        found = await _local_store(request).read_range(fs_id, digest, _range_of(request),
+                                                        _RANGE_IN_MEMORY)
         if found is not None:
             return _range_response(*found)
     else:
@@ -91,23 +90,6 @@ def _range_of(request: web.Request) -> slice:
         return request.http_range
     except ValueError:
         return slice(None, None)
-
-
-def _file_bytes(path: Path, ranges: slice) -> tuple[slice, int, bytes] | None:
-    """``(ranges, size, the bytes of the range)`` of a block file; ``None`` when it is
-    missing or the range is not one this answers (then the file response does)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        size = os.fstat(fd).st_size
-        start, stop, _ = ranges.indices(size)
-        if ranges.start is None or start >= stop or stop - start > _RANGE_IN_MEMORY:
-            return None
-        return ranges, size, os.pread(fd, stop - start, start)
-    finally:
-        os.close(fd)
 
 
 async def _send(request: web.Request, data: bytes) -> web.StreamResponse:

@@ -109,6 +109,14 @@ class LocalBlockStore(BlockStore):
         reader does that."""
         return await anyio.to_thread.run_sync(self._reader.read, self.path_of(filespace_id, digest), limit)
 
+    async def read_range(self, filespace_id: str, digest: str, ranges: slice,
+                         limit: int) -> tuple[slice, int, bytes] | None:
+        """``(ranges, block size, the bytes of the range)`` of a block (off the event loop);
+        ``None`` when it is not in this store, the range is open at its start or empty, or
+        longer than ``limit`` bytes (then the caller streams the file)."""
+        return await anyio.to_thread.run_sync(
+            self._reader.read_range, self.path_of(filespace_id, digest), ranges, limit)
+
     def path_of(self, filespace_id: str, digest: str) -> Path:
         """Where a block lives on disk."""
         return self.root / filespace_id / digest[:2] / digest
