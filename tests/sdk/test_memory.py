@@ -6,9 +6,8 @@ Slow (2 GiB written, read back and patched through a hub): CI skips it; run it w
 
 Each phase runs in a fresh child process, which reports its own peak RSS
 (``VmHWM``), so the write phase's peak cannot hide the read phase's. The hub runs in
-this process. ``tests/test_memory_bound.py`` checks the write-then-read case in one
-process; this one also checks the reader alone, random access and in-place updates of
-a huge file.
+this process. It checks the writer, the reader alone, random access and in-place
+updates of a huge file; ``tests/fsspec/test_fsspec.py`` checks fsspec's write mode in CI.
 """
 
 from __future__ import annotations
