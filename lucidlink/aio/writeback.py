@@ -338,11 +338,12 @@ class WriteBack:
             await self._wake.wait()
             self._wake.clear()
             if not self._urgent and len(self._queue) < _EARLY:
-                # Let more closes arrive so they share one commit call; a flush() or
-                # enough queued changes cut the wait short.
+                # Let more closes arrive so they share one commit call, until the oldest
+                # has waited fs.flush.delay_ms; a flush() or enough queued changes cut
+                # the wait short.
                 self._hurry.clear()
                 try:
-                    await asyncio.wait_for(self._hurry.wait(), self._delay)
+                    await asyncio.wait_for(self._hurry.wait(), self._wait_left())
                 except asyncio.TimeoutError:
                     pass
             self._urgent = False
@@ -351,6 +352,12 @@ class WriteBack:
                 try:
                     await self._commit_batch(batch)
                     self._attempt = 0
+                    if self._queue and not self._urgent and len(self._queue) < _EARLY:
+                        # Closed while that commit ran: they wait for company too, or
+                        # a program closing files one by one gets a commit call for
+                        # every few files (an open/write/close loop got one per 11).
+                        self._wake.set()
+                        break
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # transient, or a bug: the changes stay queued
@@ -359,6 +366,13 @@ class WriteBack:
                     log.warning("lucidlink.writeback.retry", files=len(batch), attempt=self._attempt,
                                 retry_in=round(delay, 2), error=f"{type(exc).__name__}: {exc}")
                     await asyncio.sleep(delay)
+
+    def _wait_left(self) -> float:
+        """Seconds until the oldest queued change has waited ``fs.flush.delay_ms``."""
+        if not self._queue:
+            return self._delay
+        waited = time.time() - self._queue[0].created
+        return min(self._delay, max(0.0, self._delay - waited))
 
     async def _resolve(self, done: list[PendingCommit], refused: LucidLinkError | None = None) -> None:
         """Take acknowledged (or refused) changes off the queue and out of the journal."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import Any
 
 import pytest
@@ -136,3 +137,59 @@ async def test_a_failed_request_next_to_one_that_landed_is_retried(sdk_hub: SdkH
                  if p != "/e/f0000" and await fsp.fs.read_file(p) != data]
         await fsp.unlink()
     assert wrong == []
+
+
+@pytest.mark.asyncio
+async def test_files_closed_during_a_commit_wait_for_company(sdk_hub: SdkHub) -> None:
+    """The flusher does not send the few changes that arrived during a commit at once:
+    they wait, like any other, for enough company, a flush or the delay."""
+    posted: list[int] = []
+    release = asyncio.Event()
+    async with lucidlink.aio.create_daemon(hub_url=sdk_hub.url) as daemon:
+        fsp = await (await daemon.authenticate(_creds(sdk_hub.token))).link_filespace(name="big")
+        await fsp.fs.create_dir("/w")
+        wb = fsp._link.writeback
+        wb._delay = 30.0  # only _EARLY queued changes or a flush start a commit
+        post = wb._post
+
+        async def held(batch: list[PendingCommit], carried: Any = None) -> None:
+            posted.append(len(batch))
+            if len(posted) == 1:
+                await release.wait()
+            await post(batch, carried)
+
+        wb._post = held  # type: ignore[method-assign]
+        for i in range(writeback._EARLY):
+            await fsp.fs.write_file(f"/w/a{i}", os.urandom(4096))
+        for _ in range(100):
+            if posted:
+                break
+            await asyncio.sleep(0.01)
+        assert posted == [writeback._EARLY]
+        for i in range(10):  # closed while the first commit is in flight
+            await fsp.fs.write_file(f"/w/b{i}", os.urandom(4096))
+        release.set()
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if len(wb.pending_paths) == 10:
+                break
+        await asyncio.sleep(0.1)  # time enough for the flusher to (wrongly) go on
+        assert posted == [writeback._EARLY]
+        assert len(wb.pending_paths) == 10
+        await fsp.sync_all()
+        assert posted == [writeback._EARLY, 10]
+        assert not wb.pending_paths
+        await fsp.unlink()
+
+
+def test_the_delay_counts_from_the_oldest_close() -> None:
+    wb = writeback.WriteBack.__new__(writeback.WriteBack)
+    wb._delay, wb._queue = 2.0, []
+    assert wb._wait_left() == 2.0
+    wb._queue = [_commit("/a")]
+    wb._queue[0].created = time.time() - 0.5
+    assert 1.0 < wb._wait_left() <= 1.5
+    wb._queue[0].created = time.time() - 60  # long overdue: no wait
+    assert wb._wait_left() == 0.0
+    wb._queue[0].created = time.time() + 60  # a clock set back: never longer than the delay
+    assert wb._wait_left() == 2.0
