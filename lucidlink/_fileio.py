@@ -344,6 +344,10 @@ class RawFile(io.RawIOBase):
         self._check_seekable()
         if whence not in (io.SEEK_SET, io.SEEK_CUR, io.SEEK_END):
             raise ValueError(f"invalid whence ({whence}, should be 0, 1 or 2)")
+        seek_nowait = getattr(self._afile, "seek_nowait", None)
+        if seek_nowait is not None and not self._held:
+            # Held writes must land first; otherwise no trip to the loop thread.
+            return int(seek_nowait(offset, whence))
         return self._run(lambda: self._afile.seek(offset, whence))
 
     def tell(self) -> int:

@@ -338,6 +338,15 @@ class AsyncFile(ReadPath):
 
     async def seek(self, offset: int, whence: int = 0) -> int:
         """Move the position; whence 0 (start), 1 (current) or 2 (end). Past the end is allowed."""
+        return self.seek_nowait(offset, whence)
+
+    def seek_nowait(self, offset: int, whence: int = 0) -> int:
+        """:meth:`seek`, as a plain call: moving the position never waits.
+
+        The blocking file calls it from its own thread instead of a trip through the
+        event loop (a random read is a seek then a read). Not while another operation
+        of this handle runs, as for any handle.
+        """
         self._check_open()
         if whence == io.SEEK_SET:
             pos = offset

@@ -301,3 +301,48 @@ def test_blocking_random_reads_through_a_buffered_file_fetch_pages(hub: Hub) -> 
         filespace.unlink()
     finally:
         daemon.stop()
+
+
+def test_a_blocking_seek_makes_no_trip_to_the_loop(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A random read is a seek then a read: only the read goes through the event loop,
+    unless writes wait to be carried (then the seek takes them, in order)."""
+    from lucidlink import _loop
+
+    calls = 0
+    real_run = _loop.run
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real_run(*args, **kwargs)
+
+    data = os.urandom(3 * BS)
+    with lucidlink.create_daemon(hub_url=hub.url) as daemon:
+        workspace = daemon.authenticate(lucidlink.ServiceAccountCredentials(token=hub.token))
+        filespace = workspace.link_filespace(name="mid")
+        filespace.fs.write_file("/s.bin", data)
+        with filespace.fs.open("/s.bin", "rb") as f:
+            monkeypatch.setattr(_loop, "run", counted)
+            assert f.seek(BS + 7) == BS + 7
+            assert f.seek(-10, os.SEEK_CUR) == BS - 3
+            assert f.seek(-SMALL, os.SEEK_END) == 3 * BS - SMALL
+            assert f.seek(BS - 3) == BS - 3 and f.tell() == BS - 3
+            assert calls == 0
+            assert f.read(SMALL) == data[BS - 3:BS - 3 + SMALL]
+            assert calls == 1
+            with pytest.raises(OSError):
+                f.seek(-1)
+            assert f.tell() == BS - 3 + SMALL
+            monkeypatch.setattr(_loop, "run", real_run)
+        with filespace.fs.open("/w.bin", "wb") as w:
+            w.write(b"a" * 100)
+            monkeypatch.setattr(_loop, "run", counted)
+            calls = 0
+            # The buffer goes to the raw file, which holds it for the next call into
+            # the loop: the seek, which carries it first.
+            w.seek(10)
+            assert calls == 1
+            monkeypatch.setattr(_loop, "run", real_run)
+            w.write(b"B")
+        assert filespace.fs.read_file("/w.bin") == b"a" * 10 + b"B" + b"a" * 89
+        filespace.unlink()
