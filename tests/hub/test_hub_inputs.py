@@ -261,3 +261,35 @@ async def test_unknown_routes_and_methods_use_the_envelope(api: Api) -> None:
     digest = digest_of(b"x")
     await api.fail("GET", f"/v1/blocks/{api.fs}/{digest.upper()}?op=get&exp=1&sig=0", 400, "bad_request",
                    "SHA-256")
+
+
+class _Body:
+    """Just enough of an aiohttp request for :func:`json_body`."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.content_length = len(raw)
+        self.content = self
+        self._raw = raw
+
+    async def read(self, n: int) -> bytes:
+        out, self._raw = self._raw[:n], self._raw[n:]
+        return out
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        (b'{"a": 1.0, "b": [2.0, {"c": 3.5}], "e": -1e2}', {"a": 1, "b": [2, {"c": 3.5}], "e": -100}),
+        # Past 64 bits orjson gives a float; the value must still come out exact.
+        (b'{"size": 18446744073709551617}', {"size": 2**64 + 1}),
+        (b'{"size": -9223372036854775809}', {"size": -(2**63) - 1}),
+        (b'{"size": 9007199254740993}', {"size": 2**53 + 1}),
+        (b'{"path": "/\\u00e9", "n": [1, 2]}', {"path": "/\u00e9", "n": [1, 2]}),
+    ],
+)
+async def test_json_body_reads_numbers_as_the_handlers_expect(raw: bytes, parsed: Any) -> None:
+    from lucidlink.hub.api.http import json_body
+
+    got = await json_body(_Body(raw), 1 << 20)  # type: ignore[arg-type]
+    assert got == parsed
+    assert [type(v) for v in got.values()] == [type(v) for v in parsed.values()]
