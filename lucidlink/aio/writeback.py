@@ -21,6 +21,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import time
@@ -161,8 +162,9 @@ class WriteBack:
         self._durable = durable
         self._delay = delay
         self._sync_timeout = sync_timeout
-        self._queue: list[PendingCommit] = []
-        """Every change not yet acknowledged or refused, in order, in flight included."""
+        self._queue: dict[str, PendingCommit] = {}
+        """Every change not yet acknowledged or refused, by id, in order, in flight included
+        (a dict: a resolved batch leaves it, and a flush checks it, without a scan)."""
         self._wake = asyncio.Event()
         self._hurry = asyncio.Event()
         self._resolved = asyncio.Condition()
@@ -255,7 +257,7 @@ class WriteBack:
             await anyio.to_thread.run_sync(self._write_record, commit)
         if commit.inline is not None:
             self._inline_bytes += len(commit.inline)
-        self._queue.append(commit)
+        self._queue[commit.id] = commit
         self._paths[commit.path] += 1
         self._wake.set()
         if len(self._queue) >= _EARLY:
@@ -278,7 +280,7 @@ class WriteBack:
 
     def resume(self, records: list[PendingCommit]) -> int:
         """Queue the records a previous run of the daemon left for this filespace."""
-        self._queue[:0] = records
+        self._queue = {**{c.id: c for c in records}, **self._queue}
         self._paths.update(c.path for c in records)
         if records:
             self._urgent = True
@@ -294,7 +296,7 @@ class WriteBack:
         queued and are retried. Without ``only`` every refusal not yet reported is
         raised; with it, only those of its changes.
         """
-        targets = {c.id for c in self._queue if only is None or c.id in only}
+        targets = list(self._queue) if only is None else [i for i in only if i in self._queue]
         if targets:
             self._urgent = True
             self._wake.set()
@@ -303,10 +305,10 @@ class WriteBack:
             try:
                 async with self._resolved:
                     await asyncio.wait_for(
-                        self._resolved.wait_for(lambda: not targets & {c.id for c in self._queue}), limit
+                        self._resolved.wait_for(_all_left(targets, self._queue)), limit
                     )
             except asyncio.TimeoutError:
-                pending = [c.path for c in self._queue if c.id in targets]
+                pending = [self._queue[i].path for i in targets if i in self._queue]
                 if pending:
                     names = ", ".join(pending[:5]) + (f" and {len(pending) - 5} more" if len(pending) > 5 else "")
                     raise SyncTimeoutError(
@@ -348,7 +350,7 @@ class WriteBack:
                     pass
             self._urgent = False
             while self._queue:
-                batch = self._queue[:_TAKE]
+                batch = list(itertools.islice(self._queue.values(), _TAKE))
                 try:
                     await self._commit_batch(batch)
                     self._attempt = 0
@@ -371,19 +373,18 @@ class WriteBack:
         """Seconds until the oldest queued change has waited ``fs.flush.delay_ms``."""
         if not self._queue:
             return self._delay
-        waited = time.time() - self._queue[0].created
+        waited = time.time() - next(iter(self._queue.values())).created
         return min(self._delay, max(0.0, self._delay - waited))
 
     async def _resolve(self, done: list[PendingCommit], refused: LucidLinkError | None = None) -> None:
         """Take acknowledged (or refused) changes off the queue and out of the journal."""
         ids = {c.id for c in done}
-        leaving = [c for c in self._queue if c.id in ids]
+        leaving = [self._queue.pop(i) for i in ids if i in self._queue]
         self._inline_bytes -= sum(len(c.inline or b"") for c in leaving)
         self._paths.subtract(c.path for c in leaving)
         for commit in leaving:
             if self._paths[commit.path] <= 0:
                 del self._paths[commit.path]
-        self._queue = [c for c in self._queue if c.id not in ids]
         if refused is not None:
             for commit in done:
                 log.warning("lucidlink.writeback.refused", path=commit.path, code=refused.code,
@@ -567,6 +568,21 @@ def _parts(batch: list[PendingCommit], inline_max: int) -> list[list[PendingComm
     if part:
         parts.append(part)
     return parts
+
+
+def _all_left(targets: list[str], queue: dict[str, PendingCommit]) -> Callable[[], bool]:
+    """A predicate: whether none of ``targets`` is in ``queue`` any more. Changes leave
+    for good and mostly in order, so it moves past the ones gone and checks each once:
+    a flush of n changes costs O(n) in all, not O(n) at every resolved batch."""
+    left = 0
+
+    def done() -> bool:
+        nonlocal left
+        while left < len(targets) and targets[left] not in queue:
+            left += 1
+        return left == len(targets)
+
+    return done
 
 
 def _ancestors(path: str) -> list[str]:

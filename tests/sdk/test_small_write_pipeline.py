@@ -184,12 +184,29 @@ async def test_files_closed_during_a_commit_wait_for_company(sdk_hub: SdkHub) ->
 
 def test_the_delay_counts_from_the_oldest_close() -> None:
     wb = writeback.WriteBack.__new__(writeback.WriteBack)
-    wb._delay, wb._queue = 2.0, []
+    wb._delay, wb._queue = 2.0, {}
     assert wb._wait_left() == 2.0
-    wb._queue = [_commit("/a")]
-    wb._queue[0].created = time.time() - 0.5
+    oldest = _commit("/a")
+    wb._queue = {oldest.id: oldest, "later": _commit("/b")}
+    oldest.created = time.time() - 0.5
     assert 1.0 < wb._wait_left() <= 1.5
-    wb._queue[0].created = time.time() - 60  # long overdue: no wait
+    oldest.created = time.time() - 60  # long overdue: no wait
     assert wb._wait_left() == 0.0
-    wb._queue[0].created = time.time() + 60  # a clock set back: never longer than the delay
+    oldest.created = time.time() + 60  # a clock set back: never longer than the delay
     assert wb._wait_left() == 2.0
+
+
+def test_a_flush_checks_each_change_once() -> None:
+    """The flush's predicate moves past what left the queue instead of rescanning it."""
+    queue = {str(i): _commit(f"/f{i}") for i in range(5)}
+    targets = list(queue)
+    done = writeback._all_left(targets, queue)
+    assert not done()
+    del queue["0"], queue["1"]
+    assert not done()
+    del queue["3"]  # out of order: "2" still holds the predicate back
+    assert not done()
+    del queue["2"], queue["4"]
+    assert done()
+    queue["new"] = _commit("/later")  # queued after the flush began: not waited for
+    assert done()
