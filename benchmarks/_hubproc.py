@@ -69,6 +69,11 @@ class HubProcess:
             self.url, self.token = self._conn.recv()
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The hub's child process id (``None`` in-process or before it started)."""
+        return None if self._proc is None else self._proc.pid
+
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the hub's child process has used so far (0 in-process)."""
         if self._proc is None or self._proc.pid is None:

@@ -38,3 +38,16 @@ def test_hub_commits_runs() -> None:
         assert f"{kind} commit ids, 256 files of 4096 bytes, 64 per transaction" in done.stdout
     assert done.stdout.count("     256 files:") == 2
     assert done.stdout.count("files/s;") == 2
+
+
+def test_small_write_costs_runs() -> None:
+    """``small_write_costs.py`` writes a few files in each form and prints its costs."""
+    script = PEERS.with_name("small_write_costs.py")
+    done = subprocess.run([sys.executable, str(script), "--files", "40", "--rounds", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for form in ("write_file", "open", "aio"):
+        assert f"{form} round 1/1: " in done.stdout, done.stdout
+    assert done.stdout.count("    client CPU µs/file: ") == 3
+    assert done.stdout.count("    hub CPU µs/file: ") == 3
+    assert "'POST commits'" in done.stdout
