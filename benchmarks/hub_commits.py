@@ -32,7 +32,7 @@ from typing import Any
 
 import structlog
 
-from lucidlink.aio.writeback import new_commit_id
+from lucidlink.aio.pending import new_commit_id
 from lucidlink.hub.core import files, inline_blocks, namespace
 from lucidlink.hub.embedded import EmbeddedHub
 

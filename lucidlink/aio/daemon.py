@@ -20,7 +20,7 @@ from lucidlink.aio.config import DaemonConfig
 from lucidlink.aio.link import DaemonServices
 from lucidlink.aio.transport import Transport
 from lucidlink.aio.workspace import AsyncWorkspace
-from lucidlink.aio.writeback import PendingCommit, load_records
+from lucidlink.aio.pending import PendingCommit, load_records
 from lucidlink.directio import DirectWriter
 from lucidlink.exceptions import AuthenticationError, ConfigurationError, DaemonError
 from lucidlink.types import DaemonStatus, ServiceAccountCredentials, StorageConfig, StorageMode

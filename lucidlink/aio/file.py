@@ -27,7 +27,7 @@ import attrs
 from lucidlink.aio._util import run_in_thread_on
 from lucidlink.aio.blocks import sha256_hex
 from lucidlink.aio.reader import ReadPath
-from lucidlink.aio.writeback import PendingCommit, new_commit_id
+from lucidlink.aio.pending import PendingCommit, new_commit_id
 
 _MEM_MAX = 64 * 1024
 """Largest whole-file write kept in memory until close (see ``AsyncFile._mem``)."""

@@ -24,7 +24,8 @@ from lucidlink.aio.config import DaemonConfig
 from lucidlink.aio.external import ExternalReader
 from lucidlink.aio.fileinfo import FileInfos
 from lucidlink.aio.metacache import MetaCache
-from lucidlink.aio.writeback import PendingCommit, WriteBack
+from lucidlink.aio.pending import PendingCommit
+from lucidlink.aio.writeback import WriteBack
 from lucidlink.directio import DirectWriter
 from lucidlink.exceptions import FilespaceError, ReadOnlyError
 

@@ -15,7 +15,7 @@ Invariants:
 * With ``persist_files`` the record is written to ``<state>/pending/`` (fsync'd, after
   the staging bytes it names were fsync'd by the file that closed) before it is
   queued, and removed only after the acknowledgement or the refusal; a daemon killed
-  at any moment resumes it on its next start (:func:`load_records`).
+  at any moment resumes it on its next start (:mod:`lucidlink.aio.pending`).
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
-import attrs
 import orjson
 import pybase64
 
 from lucidlink._log import get_logger
+from lucidlink.aio.pending import PendingCommit, record_path, write_record
 from lucidlink.aio.retry import backoff_delay, is_transient
 from lucidlink.exceptions import BlockMissingError, FilespaceError, LucidLinkError, SyncTimeoutError
 
@@ -61,59 +61,6 @@ _BACKOFF_CAP = 5.0
 """Longest wait between two attempts of a commit while the hub is unreachable."""
 
 
-def new_commit_id() -> str:
-    """A fresh commit id (also its ``change_id``): 32 hex digits, the time in nanoseconds
-    then 64 random bits.
-
-    Ids sort by creation, so the hub's index of applied changes grows at its end: random
-    ids (uuid4) put each commit on a random page of it, and once that index outgrows
-    SQLite's cache every commit of 64 small files rewrote about 60 of its pages (the hub
-    committed 8,500 small files/s with random ids, 9,100 with these; 16,384 files).
-    64 random bits keep ids of different daemons apart within one nanosecond.
-    """
-    return f"{time.time_ns() & 0xFFFF_FFFF_FFFF_FFFF:016x}{os.urandom(8).hex()}"
-
-
-@attrs.define
-class PendingCommit:
-    """A closed file's change, waiting to be committed."""
-
-    id: str
-    """Also the commit's ``change_id``: a retry of a landed commit is recognised."""
-    filespace_id: str
-    path: str
-    size: int
-    mode: str
-    replace: bool
-    truncate_to: int | None
-    blocks: list[dict[str, Any]]
-    to_upload: dict[str, tuple[int, int]]
-    """hash -> (offset, length) in the staging file, for blocks not uploaded yet."""
-    staging: str | None
-    mtime: int
-    created: float
-    block_size: int
-    lock_id: str | None = None
-    """The lock the change was made under; the hub refuses it once that lease is lost."""
-    base_version: int | None = None
-    """The version a partial change was built on (0: the file did not exist)."""
-    inline: bytes | None = attrs.field(default=None, repr=False)
-    """A small file's bytes, kept in memory instead of a staging file (never journalled:
-    only daemons without ``persist_files`` make them)."""
-
-    def change(self) -> dict[str, Any]:
-        """The hub's commit body."""
-        body: dict[str, Any] = {"path": self.path, "size": self.size, "mode": self.mode, "blocks": self.blocks,
-                                "replace": self.replace, "mtime": self.mtime, "change_id": self.id}
-        if self.truncate_to is not None:
-            body["truncate_to"] = self.truncate_to
-        if self.lock_id is not None:
-            body["lock_id"] = self.lock_id
-        if self.base_version is not None:
-            body["base_version"] = self.base_version
-        return body
-
-
 def _encode(body: dict[str, Any]) -> bytes:
     """A commit request as JSON: orjson (a 1,000-file batch 30 -> 3 ms), the standard
     library for anything orjson refuses (an integer beyond 64 bits)."""
@@ -121,31 +68,6 @@ def _encode(body: dict[str, Any]) -> bytes:
         return orjson.dumps(body)
     except TypeError:
         return json.dumps(body).encode()
-
-
-def load_records(journal_dir: Path) -> list[PendingCommit]:
-    """The records a previous run left in ``journal_dir``, oldest first (call in a thread)."""
-    if not journal_dir.exists():
-        return []
-    found = []
-    for f in journal_dir.glob("*.json"):
-        try:
-            data = json.loads(f.read_text())
-            data["to_upload"] = {k: tuple(v) for k, v in data["to_upload"].items()}
-            found.append(PendingCommit(**data))
-        except (ValueError, TypeError, KeyError):
-            log.warning("lucidlink.writeback.bad_record", record=str(f))
-    for tmp in journal_dir.glob("*.tmp"):  # a record whose write a crash interrupted
-        tmp.unlink(missing_ok=True)
-    return sorted(found, key=lambda c: c.created)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class WriteBack:
@@ -254,7 +176,7 @@ class WriteBack:
     async def enqueue(self, commit: PendingCommit) -> None:
         """Journal a change on disk (when the daemon persists its files), then queue it."""
         if self._durable:
-            await anyio.to_thread.run_sync(self._write_record, commit)
+            await anyio.to_thread.run_sync(write_record, self._dir, commit)
         if commit.inline is not None:
             self._inline_bytes += len(commit.inline)
         self._queue[commit.id] = commit
@@ -262,21 +184,6 @@ class WriteBack:
         self._wake.set()
         if len(self._queue) >= _EARLY:
             self._hurry.set()
-
-    def _record_path(self, commit_id: str) -> Path:
-        return self._dir / f"{commit_id}.json"
-
-    def _write_record(self, commit: PendingCommit) -> None:
-        self._dir.mkdir(parents=True, exist_ok=True)
-        path = self._record_path(commit.id)
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            record = attrs.asdict(commit, filter=lambda a, _: a.name != "inline")
-            f.write(json.dumps(record).encode())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(self._dir)
 
     def resume(self, records: list[PendingCommit]) -> int:
         """Queue the records a previous run of the daemon left for this filespace."""
@@ -394,7 +301,7 @@ class WriteBack:
         def remove() -> None:
             for commit in done:
                 if self._durable:
-                    self._record_path(commit.id).unlink(missing_ok=True)
+                    record_path(self._dir, commit.id).unlink(missing_ok=True)
                 if commit.staging:
                     Path(commit.staging).unlink(missing_ok=True)
 

@@ -283,7 +283,7 @@ async def test_staging_bytes_are_fsynced_before_the_record_that_names_them(
 
 async def test_commit_ids_sort_by_creation_and_never_repeat() -> None:
     """Ids grow at the end of the hub's index of applied changes (see ``new_commit_id``)."""
-    from lucidlink.aio.writeback import new_commit_id
+    from lucidlink.aio.pending import new_commit_id
 
     ids = [new_commit_id() for _ in range(10_000)]
     assert len(set(ids)) == len(ids)

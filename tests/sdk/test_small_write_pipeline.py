@@ -17,7 +17,7 @@ import pytest
 
 import lucidlink.aio
 from lucidlink.aio import writeback
-from lucidlink.aio.writeback import PendingCommit
+from lucidlink.aio.pending import PendingCommit
 from lucidlink.exceptions import HubUnavailableError
 from tests.support.sdkfixtures import SdkHub
 

@@ -44,6 +44,7 @@ from typing import Any
 import lucidlink
 from lucidlink.aio import blocks as aio_blocks
 from lucidlink.aio import file as aio_file
+from lucidlink.aio import pending as aio_pending
 from lucidlink.aio import writeback as aio_writeback
 from lucidlink.directio import DirectWriter
 
@@ -62,7 +63,7 @@ POINTS = (
 * ``block_put``: a ``BlockIO._put`` returned (a block is in the block store);
 * ``record_tmp``: the pending record's temporary file is written and fsync'd, its
   rename to ``<id>.json`` not done (``close()`` has not returned);
-* ``record_written``: ``WriteBack._write_record`` returned (the record is durable);
+* ``record_written``: ``pending.write_record`` returned (the record is durable);
 * ``before_post``: ``WriteBack._post`` was called, the commit POST not sent;
 * ``after_post``: ``WriteBack._post`` returned: the hub committed and answered, the
   daemon has not dropped the record (the resumed retry must not land twice);
@@ -132,10 +133,10 @@ def install(crash: CrashPoint) -> None:
         await orig_put(self, *args, **kwargs)
         crash.hit("block_put")
 
-    orig_write_record = WriteBack._write_record
+    orig_write_record = aio_pending.write_record
 
-    def _write_record(self: Any, commit: Any) -> None:
-        orig_write_record(self, commit)
+    def write_record(journal_dir: Any, commit: Any) -> None:
+        orig_write_record(journal_dir, commit)
         crash.hit("record_written")
 
     orig_post = WriteBack._post
@@ -146,7 +147,7 @@ def install(crash: CrashPoint) -> None:
         crash.hit("after_post")
 
     class _Os:
-        """``os`` for the write-back module, with a hook before a record's rename."""
+        """``os`` for the pending-records module, with a hook before a record's rename."""
 
         def __getattr__(self, name: str) -> Any:
             return getattr(os, name)
@@ -173,11 +174,11 @@ def install(crash: CrashPoint) -> None:
         return went
 
     AsyncFile._pwrite = _pwrite  # type: ignore[method-assign]
-    DirectWriter._write_direct = _write_direct  # type: ignore[method-assign]
+    DirectWriter._write_direct = _write_direct  # type: ignore[method-assign,assignment]
     BlockIO._put = _put  # type: ignore[method-assign]
-    WriteBack._write_record = _write_record  # type: ignore[method-assign]
+    aio_writeback.write_record = write_record  # type: ignore[attr-defined]  # what WriteBack calls
     WriteBack._post = _post  # type: ignore[method-assign]
-    aio_writeback.os = _Os()  # type: ignore[assignment]
+    aio_pending.os = _Os()  # type: ignore[attr-defined,assignment]
     pathlib.Path.unlink = unlink  # type: ignore[method-assign]
 
 
