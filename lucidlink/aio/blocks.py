@@ -167,9 +167,9 @@ class BlockIO:
         this returns once the cache has written it, so the cache keeps no reference to
         ``into``; without, a ``True`` answer leaves caching it to the caller
         (:meth:`cache_later`, once the result is immutable), and a download first waits
-        while the cache's disk is behind (:meth:`BlockCache.room_for_later`). ``into`` is never handed to
-        another reader (this download is not shared), and on a failed or corrupt download
-        it holds undefined bytes.
+        while the cache's disk is behind (:meth:`BlockCache.room_for_later`). ``into`` is
+        never handed to another reader (this download is not shared), and on a failed or
+        corrupt download it holds undefined bytes.
         """
         length = len(into)
         inline = self._inline.get(digest)

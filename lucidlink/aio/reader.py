@@ -111,7 +111,6 @@ class ReadPath:
         once; every other piece is copied in from where it is. The position moves only
         when the whole read succeeded.
         """
-        cache_later = getattr(self._io, "cache_later", None)
         out = io.BytesIO(bytes(size))
         view = out.getbuffer()
         faults: asyncio.Future[int] | None = None
@@ -128,11 +127,11 @@ class ReadPath:
             view.release()
         self._read_end = self._pos
         result = out.getvalue()
-        if downloaded and cache_later is not None:
+        if downloaded:  # only a BlockIO downloads in place (see _fill), and it caches later
             # Cached from the returned bytes, which nothing can change any more: the disk
             # writes are not waited for, and no view of the buffer outlived getvalue.
             whole = memoryview(result)
-            cache_later([(digest, whole[at:at + n]) for digest, at, n in downloaded])
+            self._io.cache_later([(digest, whole[at:at + n]) for digest, at, n in downloaded])
         return result
 
     async def _fill(self, view: memoryview, downloaded: list[tuple[str, int, int]]) -> None:

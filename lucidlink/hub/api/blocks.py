@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import anyio.to_thread
 from aiohttp import web
 
