@@ -121,6 +121,11 @@ class Seaweed:
             time.sleep(0.2)
         raise RuntimeError(f"SeaweedFS did not become ready in {START_TIMEOUT:.0f} s ({last})")
 
+    @property
+    def pid(self) -> int | None:
+        """The ``weed`` process id (``None`` when not running)."""
+        return None if self._proc is None else self._proc.pid
+
     def __exit__(self, *exc: Any) -> None:
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
