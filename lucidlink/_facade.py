@@ -19,6 +19,7 @@ from typing import IO, Any, ClassVar, TypeVar, overload
 
 from lucidlink import _loop
 from lucidlink._fileio import open_blocking
+from lucidlink._smallwrite import DeferredWrite
 from lucidlink.aio.filesystem import AsyncFilesystem
 from lucidlink.aio.locks import DEFAULT_LOCK_TIMEOUT
 from lucidlink.stream import FileHandle, LucidFileStream
@@ -124,7 +125,8 @@ def iterate(
 
 class FilesystemFacade(Facade):
     """The hand-written part of the blocking ``Filesystem``: the builtin-like ``open`` (whose
-    raw streams are :class:`~lucidlink.stream.LucidFileStream`) and ``open_legacy``."""
+    raw streams are :class:`~lucidlink.stream.LucidFileStream`), ``open_legacy``, and
+    ``write_file``, which queues small files without a trip to the event loop."""
 
     __slots__ = ()
     _async: AsyncFilesystem
@@ -155,6 +157,20 @@ class FilesystemFacade(Facade):
         ``TimeoutError``). A locked handle's changes are committed before ``close``
         returns and the lock is released.
         """
+        def unopened(binary_mode: str) -> DeferredWrite | None:
+            # A plain "wb" the metadata cache vouches for opens only if it must (see
+            # lucidlink/_smallwrite.py); anything doubtful takes the ordinary path.
+            if (binary_mode != "wb" or lock_type or _loop.in_loop_thread()
+                    or not (lock_timeout is None or (isinstance(lock_timeout, (int, float))
+                                                     and lock_timeout >= 0))
+                    or not isinstance(path, str) or not self._async.can_write_nowait(path)):
+                return None
+            return DeferredWrite(
+                path,
+                lambda: self._async.open(path, "wb", lock_timeout=lock_timeout),
+                lambda content: self._async.write_file_nowait(path, content),
+            )
+
         return open_blocking(
             lambda binary_mode: self._async.open(
                 path, binary_mode, lock_type=lock_type, lock_timeout=lock_timeout
@@ -165,7 +181,17 @@ class FilesystemFacade(Facade):
             errors,
             newline,
             raw_type=LucidFileStream.from_async,
+            unopened=unopened,
         )
+
+    def write_file(self, path: str, data: bytes) -> None:
+        """Create or replace a file with ``data``.
+
+        A small file is queued from the calling thread when the metadata cache can vouch
+        for it (:meth:`write_file_nowait`), without a trip to the SDK's event loop.
+        """
+        if _loop.in_loop_thread() or not self._async.write_file_nowait(path, data):
+            _loop.run(self._async.write_file(path, data))
 
     def open_legacy(self, path: str, mode: str = "r") -> FileHandle:
         """Deprecated (``DeprecationWarning``): use :meth:`open`.

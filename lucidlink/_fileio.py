@@ -373,8 +373,12 @@ class RawFile(io.RawIOBase):
         if self.closed:
             return
         try:
+            close_nowait = getattr(self._afile, "close_nowait", None)
             if self._afile.closed and not self._held:  # held writes raise, not vanish
                 pass
+            elif close_nowait is not None and close_nowait(b"".join(self._held)):
+                # Everything written was held here: queued with no trip to the loop.
+                self._held, self._held_size = [], 0
             elif _loop.in_loop_thread():
                 # Typically a finalizer run by the garbage collector on the loop thread,
                 # where blocking would deadlock: let the loop close the file later.
@@ -453,6 +457,7 @@ def open_blocking(
     newline: str | None = None,
     *,
     raw_type: Callable[[AsyncFileLike], RawFile] = RawFile,
+    unopened: Callable[[str], AsyncFileLike | None] | None = None,
 ) -> IO[Any]:
     """Open a file like the builtin :func:`open`, through an async opener.
 
@@ -468,6 +473,10 @@ def open_blocking(
     :class:`io.BufferedReader`, :class:`HandoffBufferedWriter` (an :class:`io.BufferedWriter`) or
     :class:`io.BufferedRandom` (``'+'`` modes), wrapped in
     :class:`io.TextIOWrapper` for text modes (line-buffered when ``buffering == 1``).
+
+    ``unopened(binary_mode)``, called in this thread once the arguments are valid, may
+    answer a file that opens itself later (:class:`lucidlink._smallwrite.DeferredWrite`)
+    instead of making the call into the loop; ``None``: the opener runs as always.
     """
     binary_mode, text = _parse_mode(mode, buffering, encoding, errors, newline)
     if not text and buffering == 1:
@@ -477,7 +486,8 @@ def open_blocking(
             RuntimeWarning,
             stacklevel=2,
         )
-    raw = raw_type(_loop.run(_open_async(opener, binary_mode)))
+    afile = None if unopened is None else unopened(binary_mode)
+    raw = raw_type(afile if afile is not None else _loop.run(_open_async(opener, binary_mode)))
     result: IO[Any] = raw  # type: ignore[assignment]
     try:
         line_buffering = buffering == 1

@@ -104,9 +104,29 @@ class Filesystem(FilesystemFacade):
         """
         return _loop.run(self._async.read_files(paths))
 
-    def write_file(self, path: str, data: bytes) -> None:
-        """Create or replace a file with ``data``."""
-        return _loop.run(self._async.write_file(path, data))
+    def write_file_nowait(self, path: str, data: bytes) -> bool:
+        """Queue a small :meth:`write_file` at once, from any thread, without a trip to
+        the event loop; ``False`` (nothing done) when that cannot be decided here. Then
+        call :meth:`write_file`, which also raises what is wrong.
+
+        It queues ``bytes`` (or a ``bytearray``, copied) of at most one block and 64 KiB,
+        when the daemon journals no changes, the write-back queue has memory for them,
+        and the metadata cache proves the parent a directory and ``path`` absent or a
+        plain file. The change is the one ``write_file`` would queue, and it is queued
+        before anything this thread asks next; ``sync_all`` waits for it. The blocking
+        ``write_file`` tries this first, so a loop of small writes makes no thread switch
+        per file. Conflicts the cache has not learned of yet are settled by the hub at
+        commit, as for any write.
+        """
+        return self._async.write_file_nowait(path, data)
+
+    def can_write_nowait(self, path: str) -> bool:
+        """Whether :meth:`write_file_nowait` may queue a small write of ``path`` now: the
+        filespace is linked with a read-write token on a daemon that journals no changes,
+        and the metadata cache proves the parent a directory and ``path`` absent or a
+        plain file. Safe from any thread; it changes nothing.
+        """
+        return self._async.can_write_nowait(path)
 
     def get_statistics(self) -> FilespaceStatistics:
         """Counts and sizes of the whole filespace."""

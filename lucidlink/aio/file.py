@@ -14,7 +14,6 @@ import asyncio
 import hashlib
 import io
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -26,10 +25,10 @@ import attrs
 
 from lucidlink.aio._util import run_in_thread_on
 from lucidlink.aio.blocks import sha256_hex
+from lucidlink.aio.pending import PendingCommit, whole_block
 from lucidlink.aio.reader import ReadPath
-from lucidlink.aio.pending import PendingCommit, new_commit_id
 
-_MEM_MAX = 64 * 1024
+MEM_WRITE_MAX = 64 * 1024
 """Largest whole-file write kept in memory until close (see ``AsyncFile._mem``)."""
 
 if TYPE_CHECKING:
@@ -270,7 +269,7 @@ class AsyncFile(ReadPath):
         if self._append:
             self._pos = self._size
         if self._mem is not None:
-            if self._pos == len(self._mem) and self._pos + n <= min(self._bs, _MEM_MAX):
+            if self._pos == len(self._mem) and self._pos + n <= min(self._bs, MEM_WRITE_MAX):
                 self._mem += view
                 self._pos += n
                 self._size = max(self._size, self._pos)
@@ -484,9 +483,7 @@ class AsyncFile(ReadPath):
             data, self._mem = bytes(self._mem), None
             if not data:
                 return await self._enqueue([], {}, None)
-            digest = hashlib.sha256(data).hexdigest()
-            block = {"index": 0, "hash": digest, "length": len(data)}
-            return await self._enqueue([block], {digest: (0, len(data))}, data)
+            return await self._enqueue(*whole_block(data), data)
         # Uploads still running finish, unless one fails: then the hub is unreachable
         # or refusing, and close must not wait out every upload's retries; the rest are
         # cancelled and the flusher uploads those slots from staging (retrying as long
@@ -548,8 +545,7 @@ class AsyncFile(ReadPath):
         # A partial change names the version it was built on, so the hub can merge it
         # with others' changes or refuse it (never a silent lost update).
         base_version = None if replace or mode == "exclusive" else (self._version if self._exists else 0)
-        commit = PendingCommit(
-            id=new_commit_id(),
+        commit = PendingCommit.new(
             filespace_id=self._link.id,
             path=self.name,
             size=self._size,
@@ -559,8 +555,6 @@ class AsyncFile(ReadPath):
             blocks=blocks,
             to_upload=to_upload,
             staging=str(self._staging_path) if self._staging_path else None,
-            mtime=time.time_ns(),
-            created=time.time(),
             block_size=self._bs,
             lock_id=self._lock.lock_id if self._lock is not None else None,
             base_version=base_version,

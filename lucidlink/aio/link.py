@@ -47,10 +47,9 @@ class ObservedWriteBack(WriteBack):
         super().__init__(*args, **kw)
         self._metacache = metacache
 
-    async def enqueue(self, commit: PendingCommit) -> None:
-        """Queue a change (see :meth:`WriteBack.enqueue`) after dropping what it replaces."""
+    def _accept(self, commit: PendingCommit) -> None:
         self._metacache.own_write(commit.path)
-        await super().enqueue(commit)
+        super()._accept(commit)
 
 
 @attrs.frozen

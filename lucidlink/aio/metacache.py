@@ -438,6 +438,17 @@ class MetaCache:
     def kind(self, path: str) -> str | None:
         """What is known to be at ``path``: a node type, :data:`ABSENT` (a complete listing
         of its parent lacks it; the parent is a directory), or ``None`` (unknown)."""
+        return self._kind(path, touch=True)
+
+    def peek_kind(self, path: str) -> str | None:
+        """:meth:`kind`, safe from any thread: it reads the cache without reordering it.
+
+        Another thread may see the cache between two steps of an update on the loop
+        thread: as stale as an answer the journal has not corrected yet, which the hub
+        settles at commit."""
+        return self._kind(path, touch=False)
+
+    def _kind(self, path: str, *, touch: bool) -> str | None:
         if path == "/":
             return "dir"
         if not self.fresh():
@@ -447,7 +458,8 @@ class MetaCache:
         parent, name = parent_and_name(path)
         record: Names | None = self._lru.get(("n", parent))
         if record is not None and record.needs <= self._pulled:
-            self._lru.move_to_end(("n", parent))
+            if touch:
+                self._lru.move_to_end(("n", parent))
             return record.names.get(name, ABSENT)
         entry = self._lru.get(("e", path))
         return str(entry["type"]) if entry is not None else None

@@ -9,6 +9,7 @@ it again on its next start (:func:`load_records`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -62,6 +63,11 @@ class PendingCommit:
     """A small file's bytes, kept in memory instead of a staging file (never journalled:
     only daemons without ``persist_files`` make them)."""
 
+    @classmethod
+    def new(cls, **fields: Any) -> PendingCommit:
+        """A change closed now: a fresh id, ``mtime`` and ``created``; the rest as given."""
+        return cls(id=new_commit_id(), mtime=time.time_ns(), created=time.time(), **fields)
+
     def change(self) -> dict[str, Any]:
         """The hub's commit body."""
         body: dict[str, Any] = {"path": self.path, "size": self.size, "mode": self.mode, "blocks": self.blocks,
@@ -73,6 +79,13 @@ class PendingCommit:
         if self.base_version is not None:
             body["base_version"] = self.base_version
         return body
+
+
+def whole_block(data: bytes) -> tuple[list[dict[str, Any]], dict[str, tuple[int, int]]]:
+    """The ``blocks`` and ``to_upload`` of a change whose content is ``data`` (one block, at
+    offset 0: a small file written whole)."""
+    digest = hashlib.sha256(data).hexdigest()
+    return [{"index": 0, "hash": digest, "length": len(data)}], {digest: (0, len(data))}
 
 
 def load_records(journal_dir: Path) -> list[PendingCommit]:

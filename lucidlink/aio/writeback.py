@@ -24,6 +24,7 @@ import asyncio
 import itertools
 import json
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -98,15 +99,27 @@ class WriteBack:
         self._inline_limit: int | None = None
         self._paths: Counter[str] = Counter()
         """How many queued changes each path has (what :meth:`affects` looks up)."""
+        # Changes queued from other threads (enqueue_nowait), until the loop takes them.
+        self._inbox: list[PendingCommit] = []
+        self._inbox_bytes = 0
+        self._inbox_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._closed = False
 
     # -- queue -----------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the flusher on the running loop."""
+        self._loop, self._loop_thread = asyncio.get_running_loop(), threading.get_ident()
         self._task = asyncio.create_task(self._run(), name=f"lucidlink-flusher-{self._filespace_id[:8]}")
 
     async def stop(self) -> None:
-        """Stop the flusher (pending records stay on disk)."""
+        """Stop the flusher (pending records stay on disk). Later :meth:`enqueue_nowait`
+        calls queue nothing."""
+        with self._inbox_lock:
+            self._closed = True
+        self._take_inbox()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -177,6 +190,54 @@ class WriteBack:
         """Journal a change on disk (when the daemon persists its files), then queue it."""
         if self._durable:
             await anyio.to_thread.run_sync(write_record, self._dir, commit)
+        self._take_inbox()  # in order after the changes other threads queued before
+        self._accept(commit)
+
+    def enqueue_nowait(self, commit: PendingCommit) -> bool:
+        """Queue a change held in memory (``commit.inline``) from any thread, without
+        waiting for the event loop.
+
+        ``False`` (nothing queued) when the daemon journals its changes (a change must be
+        on disk before its file's close returns: use :meth:`enqueue`), when the queue's
+        memory for small files is full, or once the queue is stopped. Otherwise the
+        change is queued before anything scheduled on the loop after this call runs (on
+        the loop's own thread: at once), so the calling thread's next call sees it.
+        """
+        if self._durable or commit.inline is None or self._loop is None:
+            return False
+        with self._inbox_lock:
+            size = len(commit.inline)
+            if self._closed or self._inline_bytes + self._inbox_bytes + size > _INLINE_MAX:
+                return False
+            if threading.get_ident() == self._loop_thread:
+                self._take_inbox_locked()
+                self._accept(commit)
+                return True
+            self._inbox.append(commit)
+            self._inbox_bytes += size
+            if len(self._inbox) == 1:  # else the call that queued the first one takes it too
+                try:
+                    # After the append: the loop may run the call before the lock is free.
+                    self._loop.call_soon_threadsafe(self._take_inbox)
+                except RuntimeError:  # the loop is closed: nothing would ever take it
+                    self._inbox.pop()
+                    self._inbox_bytes -= size
+                    return False
+        return True
+
+    def _take_inbox(self) -> None:
+        """Queue the changes :meth:`enqueue_nowait` received from other threads (loop thread)."""
+        if self._inbox:
+            with self._inbox_lock:
+                self._take_inbox_locked()
+
+    def _take_inbox_locked(self) -> None:
+        inbox, self._inbox, self._inbox_bytes = self._inbox, [], 0
+        for commit in inbox:
+            self._accept(commit)
+
+    def _accept(self, commit: PendingCommit) -> None:
+        """Put a change in the queue and wake the flusher (on the loop thread)."""
         if commit.inline is not None:
             self._inline_bytes += len(commit.inline)
         self._queue[commit.id] = commit
@@ -203,6 +264,7 @@ class WriteBack:
         queued and are retried. Without ``only`` every refusal not yet reported is
         raised; with it, only those of its changes.
         """
+        self._take_inbox()
         targets = list(self._queue) if only is None else [i for i in only if i in self._queue]
         if targets:
             self._urgent = True
