@@ -15,7 +15,7 @@ import hashlib
 import io
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -82,8 +82,8 @@ class AsyncFile(ReadPath):
         self._gen: dict[int, int] = {}
         self._uploaded: dict[int, tuple[str, int, int]] = {}  # slot -> (hash, length, gen)
         self._uploads: dict[int, asyncio.Task[None]] = {}
-        # slot -> (gen, its bytes in the caller's immutable buffer): uploaded from there,
-        # not read back from staging (see write).
+        # Held slots: slot -> (gen, its bytes in the caller's immutable buffer), never
+        # staged unless something needs them there (see _whole_slots).
         self._written: dict[int, tuple[int, memoryview]] = {}
         self._truncated_to: int | None = 0 if mode.startswith("w") else None
         self._changed = mode.startswith(("w", "x")) or (self._append and not exists)
@@ -188,35 +188,7 @@ class AsyncFile(ReadPath):
                 digest.update(f";{index}:{ref.hash}:{ref.used}".encode())
         return digest.hexdigest()
 
-    # -- reading (read, readinto: lucidlink.aio.reader) ----------------------------
-
-    async def readline(self, size: int = -1) -> bytes:
-        """Read one line (up to and including ``b"\\n"``)."""
-        line = bytearray()
-        while size < 0 or len(line) < size:
-            chunk_size = 8192 if size < 0 else min(8192, size - len(line))
-            start = self._pos
-            chunk = await self.read(chunk_size)
-            if not chunk:
-                break
-            nl = chunk.find(b"\n")
-            if nl >= 0:
-                line += chunk[: nl + 1]
-                self._pos = start + nl + 1
-                break
-            line += chunk
-        return bytes(line)
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._lines()
-
-    async def _lines(self) -> AsyncIterator[bytes]:
-        while True:
-            line = await self.readline()
-            if not line:
-                return
-            yield line
-
+    # -- reading: read, readinto, readline are lucidlink.aio.reader's ----------------
     # -- writing ---------------------------------------------------------------------
 
     async def _ensure_staging(self) -> int:
@@ -245,6 +217,30 @@ class AsyncFile(ReadPath):
 
     def _slot_extent(self, slot: int) -> int:
         return max(0, min(self._bs, self._size - slot * self._bs))
+
+    def _whole_slots(self, view: memoryview) -> dict[int, memoryview]:
+        """The slots a write of ``view`` at the position covers whole, in bytes nobody can
+        change (``bytes``, or a view of them), each with its part of ``view``.
+
+        Such a slot is *held*: it is uploaded from those bytes and never written to
+        staging. Once the hub has it, the slot reads (and is patched) from there like a
+        committed block; if its upload fails, its bytes go to staging then.
+        """
+        if not isinstance(view.obj, bytes):
+            return {}
+        first = -(-self._pos // self._bs)
+        end = (self._pos + len(view)) // self._bs
+        return {slot: view[slot * self._bs - self._pos:(slot + 1) * self._bs - self._pos]
+                for slot in range(first, end)}
+
+    async def _stage_held(self, slots: Iterable[int]) -> None:
+        """Write held slots' bytes to staging, where what comes next needs them."""
+        for slot in list(slots):
+            held = self._written.get(slot)
+            if held is not None:
+                await self._pwrite(held[1], slot * self._bs)
+                if self._written.get(slot) is held:
+                    del self._written[slot]
 
     async def _load_slot(self, slot: int, off: int, take: int) -> None:
         """Bring a committed slot into staging before a partial overwrite of it."""
@@ -276,21 +272,35 @@ class AsyncFile(ReadPath):
                 return n
             await self._spill()
         first, last = self._pos // self._bs, (self._pos + n - 1) // self._bs
+        held = self._whole_slots(view)
+        stale = []
+        for slot in range(first, last + 1):
+            # Before any await: an upload of the slot's former bytes that lands meanwhile
+            # no longer counts.
+            self._gen[slot] = self._gen.get(slot, 0) + 1
+            self._uploaded.pop(slot, None)
+            former = self._written.pop(slot, None)
+            if former is not None and slot not in held:
+                stale.append((slot, former[1]))
+        for slot, former_bytes in stale:  # partly rewritten: its former bytes go to staging first
+            await self._pwrite(former_bytes, slot * self._bs)
         for slot in range(first, last + 1):
             if slot not in self._loaded:
                 start = max(self._pos, slot * self._bs)
                 end = min(self._pos + n, (slot + 1) * self._bs)
                 await self._load_slot(slot, start - slot * self._bs, end - start)
-        await self._pwrite(view, self._pos)
+        if not held:
+            await self._pwrite(view, self._pos)
+        else:  # only the ends around the held slots go to staging
+            head, tail = min(held) * self._bs - self._pos, (max(held) + 1) * self._bs - self._pos
+            if head > 0:
+                await self._pwrite(view[:head], self._pos)
+            if tail < n:
+                await self._pwrite(view[tail:], self._pos + tail)
         for slot in range(first, last + 1):
             self._dirty.add(slot)
-            self._gen[slot] = self._gen.get(slot, 0) + 1
-            self._uploaded.pop(slot, None)
-            self._written.pop(slot, None)
-            start = slot * self._bs - self._pos
-            if isinstance(view.obj, bytes) and start >= 0 and start + self._bs <= n:
-                # The whole slot is in bytes nobody can change: its upload needs no read-back.
-                self._written[slot] = (self._gen[slot], view[start:start + self._bs])
+            if slot in held:
+                self._written[slot] = (self._gen[slot], held[slot])
         if self._cur is not None and first <= self._cur[0] <= last:
             self._cur = None
         self._pos += n
@@ -315,7 +325,12 @@ class AsyncFile(ReadPath):
 
     async def _finish_upload(self, slot: int) -> None:
         task = self._uploads.pop(slot)
-        await task
+        try:
+            await task
+        except Exception:
+            # A one-try upload while writing: the flusher uploads the slot from staging
+            # (retrying what is transient, reporting what the hub refuses) after close.
+            await self._stage_held([slot])
 
     async def _read_staged(self, slot: int) -> bytes:
         assert self._fd is not None
@@ -324,7 +339,7 @@ class AsyncFile(ReadPath):
         return data + _zeros(length - len(data))
 
     async def _upload_slot(self, slot: int, gen: int) -> None:
-        written = self._written.pop(slot, None)
+        written = self._written.get(slot)
         data: bytes | memoryview
         if written is not None and written[0] == gen:
             data = written[1]
@@ -334,6 +349,11 @@ class AsyncFile(ReadPath):
         await self._io.upload({digest: data}, best_effort=True)
         if self._gen.get(slot) == gen and slot in self._dirty and len(data) == self._slot_extent(slot):
             self._uploaded[slot] = (digest, len(data), gen)
+            if self._written.get(slot) is written is not None:
+                # The hub has the held bytes now: the slot reads from there, like a committed one.
+                del self._written[slot]
+                self._loaded.discard(slot)
+                self._base[slot] = BlockRef(digest, len(data), len(data))
 
     async def seek(self, offset: int, whence: int = 0) -> int:
         """Move the position; whence 0 (start), 1 (current) or 2 (end). Past the end is allowed."""
@@ -369,7 +389,11 @@ class AsyncFile(ReadPath):
         if size < 0:
             raise OSError(22, f"Invalid argument: negative size {size} for {self.name}")
         await self._spill()
-        self._written.clear()  # uploads after a truncate read what staging holds
+        await self._stage_held(self._written)  # uploads after a truncate read what staging holds
+        for slot in {size // self._bs, (self._size - 1) // self._bs}:
+            # A slot uploaded from held bytes is not in staging: fetched back, then cut.
+            if slot in self._dirty and slot not in self._loaded and slot * self._bs < min(size, self._size):
+                await self._load_slot(slot, 0, 0)
         if size < self._size:
             last = (size - 1) // self._bs if size > 0 else -1
             for slot in [s for s in self._base if s > last]:
@@ -377,7 +401,7 @@ class AsyncFile(ReadPath):
             if last in self._base:
                 ref = self._base[last]
                 self._base[last] = attrs.evolve(ref, used=min(ref.used, size - last * self._bs))
-            for slot in [s for s in self._loaded if s > last]:
+            for slot in [s for s in self._loaded | self._dirty if s > last]:
                 self._loaded.discard(slot)
                 self._dirty.discard(slot)
                 self._uploaded.pop(slot, None)
@@ -394,7 +418,8 @@ class AsyncFile(ReadPath):
         return size
 
     async def flush(self) -> None:
-        """Nothing to do: bytes are in staging at once; ``close`` (or sync) commits them."""
+        """Nothing to do: written bytes are in staging, uploaded, or held until their upload
+        lands; ``close`` (or sync) commits them."""
         self._check_open()
 
     # -- closing ---------------------------------------------------------------------
@@ -506,6 +531,7 @@ class AsyncFile(ReadPath):
                 blocks.append({"index": slot, "hash": done[0], "length": length})
             else:
                 todo.append((slot, length))
+        await self._stage_held(slot for slot, _ in todo)
         fd = self._fd
         durable = self._link.services.durable
         staging = self._staging_path

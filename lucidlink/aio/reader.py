@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -52,6 +53,7 @@ class ReadPath:
     _pos: int
     _base: dict[int, BlockRef]
     _loaded: set[int]
+    _written: dict[int, tuple[int, memoryview]]
     _fd: int | None
     _readable: bool
     _cur: tuple[int, bytes | bytearray] | None
@@ -237,6 +239,9 @@ class ReadPath:
 
     async def _piece(self, slot: int, off: int, take: int) -> bytes | bytearray | memoryview:
         """Exactly ``take`` bytes of ``slot`` from ``off`` (zeros past what it holds)."""
+        held = self._written.get(slot)
+        if held is not None:  # written whole, its upload not landed yet (AsyncFile.write)
+            return held[1][off:off + take]
         if slot in self._loaded:
             assert self._fd is not None
             data = await anyio.to_thread.run_sync(os.pread, self._fd, take, slot * self._bs + off)
@@ -336,3 +341,30 @@ class ReadPath:
         for s in wanted:
             ref = self._base[s]
             self._ahead[s] = asyncio.create_task(self._io.get(ref.hash, ref.length))
+
+    async def readline(self, size: int = -1) -> bytes:
+        """Read one line (up to and including ``b"\\n"``)."""
+        line = bytearray()
+        while size < 0 or len(line) < size:
+            chunk_size = 8192 if size < 0 else min(8192, size - len(line))
+            start = self._pos
+            chunk = await self.read(chunk_size)
+            if not chunk:
+                break
+            nl = chunk.find(b"\n")
+            if nl >= 0:
+                line += chunk[: nl + 1]
+                self._pos = start + nl + 1
+                break
+            line += chunk
+        return bytes(line)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._lines()
+
+    async def _lines(self) -> AsyncIterator[bytes]:
+        while True:
+            line = await self.readline()
+            if not line:
+                return
+            yield line
