@@ -224,9 +224,10 @@ class AsyncFile(ReadPath):
 
         Such a slot is *held*: it is uploaded from those bytes and never written to
         staging. Once the hub has it, the slot reads (and is patched) from there like a
-        committed block; if its upload fails, its bytes go to staging then.
+        committed block; if its upload fails, its bytes go to staging then. Not for a
+        daemon that journals its changes: a resume may come after the hub's GC grace.
         """
-        if not isinstance(view.obj, bytes):
+        if not isinstance(view.obj, bytes) or self._link.services.durable:
             return {}
         first = -(-self._pos // self._bs)
         end = (self._pos + len(view)) // self._bs

@@ -104,9 +104,9 @@ def _ok(hub: SdkHub, method: str, url: str, body: Any = None) -> Any:
     return answer
 
 
-def _filespace_id(hub: SdkHub, name: str = FILESPACE) -> str:
+def _filespace_id(hub: SdkHub) -> str:
     body = _ok(hub, "GET", "/v1/filespaces")
-    return str(next(f["id"] for f in body["filespaces"] if f["name"] == name))
+    return str(next(f["id"] for f in body["filespaces"] if f["name"] == FILESPACE))
 
 
 def _hub_read(hub: SdkHub, fs_id: str, path: str) -> bytes | None:
@@ -165,8 +165,7 @@ def _log_lines(path: Path) -> list[str]:
 
 
 def crash_and_resume(hub: SdkHub, work: Path, point: str, nth: int, *,
-                     sizes: tuple[int, ...] = SIZES, chunk: int = CHUNK,
-                     filespace: str = FILESPACE) -> Outcome:
+                     sizes: tuple[int, ...] = SIZES, chunk: int = CHUNK) -> Outcome:
     """Run one example end to end and check every invariant; return what it saw."""
     name = uuid.uuid4().hex[:12]
     prefix = f"/crash-{name}"
@@ -175,7 +174,7 @@ def crash_and_resume(hub: SdkHub, work: Path, point: str, nth: int, *,
     plan: list[dict[str, Any]] = [{"path": f"{prefix}/f{i}.bin", "size": size, "seed": seed + i}
                                   for i, size in enumerate(sizes)]
     expected = {f["path"]: file_bytes(f["seed"], f["size"]) for f in plan}
-    common = {"hub_url": hub.url, "token": hub.token, "root": str(root), "filespace": filespace,
+    common = {"hub_url": hub.url, "token": hub.token, "root": str(root), "filespace": FILESPACE,
               "config": CONFIG}
 
     crash_log = work / f"{name}.crash.log"
@@ -203,7 +202,7 @@ def crash_and_resume(hub: SdkHub, work: Path, point: str, nth: int, *,
             assert sha == hashlib.sha256(expected[path]).hexdigest(), f"{path}: other bytes written"
             closed[path] = sha
 
-    fs_id = _filespace_id(hub, filespace)
+    fs_id = _filespace_id(hub)
     present: dict[str, bytes] = {}
     for path in expected:
         data = _hub_read(hub, fs_id, path)
@@ -253,9 +252,8 @@ def test_crash_at_first_hit(sdk_hub: SdkHub, tmp_path: Path, point: str) -> None
 
 
 DIRECT_SIZES = (2 * 1024 * 1024, 3 * 1024 * 1024 + 5000, 1000, 1024 * 1024)
-"""Files written in 1 MiB writes at aligned offsets: with 4 MiB blocks, staging writes
-that go past the page cache (where the file system allows ``O_DIRECT``), then a partial
-tail; with 64 KiB blocks, slots held in the written bytes until uploaded."""
+"""Files written in 1 MiB writes at aligned offsets: staging writes that go past the page
+cache (where the file system allows ``O_DIRECT``), then a partial tail."""
 
 
 def _supports_o_direct(directory: Path) -> bool:
@@ -271,34 +269,18 @@ def _supports_o_direct(directory: Path) -> bool:
 
 
 @pytest.mark.parametrize(("point", "nth"), [
-    ("staging_write", 2), ("staging_write", 4), ("block_put", 2), ("record_written", 2),
+    ("staging_write", 2), ("staging_write", 4), ("block_put", 20), ("record_written", 2),
     ("after_post", 1), ("resolve_partial", 1_000),
 ])
 def test_crash_with_direct_staging_writes(sdk_hub: SdkHub, tmp_path: Path, point: str,
                                           nth: int) -> None:
-    """Staging written with O_DIRECT: a kill after close still loses and tears nothing.
-    (4 MiB blocks: no 1 MiB write covers a slot whole, so every write is staged.)"""
-    outcome = crash_and_resume(sdk_hub, tmp_path, point, nth, sizes=DIRECT_SIZES,
-                               chunk=1024 * 1024, filespace="big")
-    if point == "resolve_partial":  # never reached that often: the run finished
-        assert outcome.returncode == 0 and len(outcome.closed) == len(DIRECT_SIZES)
-        if _supports_o_direct(tmp_path):
-            assert outcome.direct_writes, "no staging write went past the page cache"
-    else:
-        assert outcome.returncode == -signal.SIGKILL, f"{point} #{nth} was never reached"
-
-
-@pytest.mark.parametrize(("point", "nth"), [
-    ("block_put", 1), ("block_put", 17), ("staging_write", 1), ("record_written", 1),
-    ("record_written", 3), ("after_post", 1), ("resolve_partial", 1_000),
-])
-def test_crash_with_held_slots(sdk_hub: SdkHub, tmp_path: Path, point: str, nth: int) -> None:
-    """Whole slots written from read-only bytes are held in them until uploaded, never
-    staged: a kill mid-upload, after close or mid-commit still loses and tears nothing."""
+    """Staging written with O_DIRECT: a kill after close still loses and tears nothing."""
     outcome = crash_and_resume(sdk_hub, tmp_path, point, nth, sizes=DIRECT_SIZES,
                                chunk=1024 * 1024)
     if point == "resolve_partial":  # never reached that often: the run finished
         assert outcome.returncode == 0 and len(outcome.closed) == len(DIRECT_SIZES)
+        if _supports_o_direct(tmp_path):
+            assert outcome.direct_writes, "no staging write went past the page cache"
     else:
         assert outcome.returncode == -signal.SIGKILL, f"{point} #{nth} was never reached"
 

@@ -208,3 +208,22 @@ async def test_partial_rewrite_and_truncate_into_a_held_slot(
         gate.open.set()
     await afilespace.sync_all()
     assert await fs.read_file("/patch.bin") == bytes(data)
+
+
+@pytest.mark.asyncio
+async def test_a_journalling_daemon_stages_every_slot(
+        sdk_hub: Any, tmp_path: Path, staged: list[int]) -> None:
+    """A daemon with ``persist_files`` may resume its changes after the hub's GC grace
+    has passed: every byte it writes is in staging, so a resume can upload it again."""
+    import lucidlink.aio
+
+    data = os.urandom(3 * B)
+    async with lucidlink.aio.create_daemon(hub_url=sdk_hub.url, sandboxed=False, persist_files=True,
+                                           root_path=str(tmp_path / "root")) as daemon:
+        ws = await daemon.authenticate(lucidlink.aio.ServiceAccountCredentials(token=sdk_hub.token))
+        async with ws.link_filespace(name="small") as filespace:
+            async with filespace.fs.open("/journalled.bin", "wb") as f:
+                await f.write(data)
+            await filespace.sync_all()
+            assert await filespace.fs.read_file("/journalled.bin") == data
+    assert sum(staged) == len(data)
