@@ -274,17 +274,15 @@ class AsyncFile(ReadPath):
             await self._spill()
         first, last = self._pos // self._bs, (self._pos + n - 1) // self._bs
         held = self._whole_slots(view)
-        stale = []
         for slot in range(first, last + 1):
             # Before any await: an upload of the slot's former bytes that lands meanwhile
             # no longer counts.
             self._gen[slot] = self._gen.get(slot, 0) + 1
             self._uploaded.pop(slot, None)
-            former = self._written.pop(slot, None)
-            if former is not None and slot not in held:
-                stale.append((slot, former[1]))
-        for slot, former_bytes in stale:  # partly rewritten: its former bytes go to staging first
-            await self._pwrite(former_bytes, slot * self._bs)
+            if slot in held:
+                self._written.pop(slot, None)
+        # A held slot rewritten in part: its former bytes go to staging first.
+        await self._stage_held(s for s in range(first, last + 1) if s not in held)
         for slot in range(first, last + 1):
             if slot not in self._loaded:
                 start = max(self._pos, slot * self._bs)

@@ -28,7 +28,7 @@ B = SMALL_BLOCK
 
 @pytest.fixture
 def staged(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The byte counts of every staging (and block cache) write, in order."""
+    """The byte counts of every write to a staging file, in order."""
     counts: list[int] = []
     real = directio.DirectWriter.pwrite
 
@@ -139,27 +139,36 @@ async def test_one_handle_matches_a_bytearray(afilespace: Any, ops: list[Any],
     assert await fs.read_file(path) == bytes(model)
 
 
+GATE_DEADLINE = 30.0
+"""Longest a gated upload, or a wait for uploads to land, may take: a test that failed
+before opening the gate then fails at close instead of hanging."""
+
+
 class UploadGate:
     """Holds the uploads made while writing until opened; counts those that landed."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.open = asyncio.Event()
         self.landed = 0
+        self._changed = asyncio.Condition()
         real = BlockIO.upload
 
         async def gated(io: BlockIO, blocks: Any, *, best_effort: bool = False) -> None:
             if best_effort:
-                await self.open.wait()
+                await asyncio.wait_for(self.open.wait(), GATE_DEADLINE)
             await real(io, blocks, best_effort=best_effort)
-            self.landed += best_effort
+            async with self._changed:
+                self.landed += best_effort
+                self._changed.notify_all()
 
         monkeypatch.setattr(BlockIO, "upload", gated)
 
     async def landing(self, count: int) -> None:
         """Open the gate and wait until ``count`` uploads have landed."""
         self.open.set()
-        while self.landed < count:
-            await asyncio.sleep(0.01)
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: self.landed >= count),
+                                   GATE_DEADLINE)
 
 
 @pytest.mark.asyncio
