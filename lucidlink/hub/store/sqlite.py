@@ -41,6 +41,14 @@ from lucidlink.hub.store.wal_checkpoint import WRITER_AUTOCHECKPOINT_PAGES, WalC
 T = TypeVar("T")
 
 SCHEMA = schema("INTEGER PRIMARY KEY")
+WRITER_CACHE_KIB = 64 * 1024
+"""The writer's page cache (SQLite's default is 2 MiB). Each small file inserts into three
+indexes keyed by block hash, so a commit dirties pages all over them; once they outgrow
+the cache every insert read its leaf back from the OS and SQLite spilled dirty pages to
+the WAL mid-transaction (rounds of 1,000 small files slowed from 3,200 to 2,100 files/s
+as a database grew to 14,000 files; with this cache they hold about 3,000)."""
+READER_CACHE_KIB = 16 * 1024
+"""Every other connection's page cache: reads touch fewer pages, and there are several."""
 INLINE_BUSY_SECONDS = 0.02
 """How long an inline read waits on a lock (WAL recovery, a truncating checkpoint) before
 it hands the read to the reader pool instead of holding the event loop any longer."""
@@ -97,6 +105,7 @@ class SqliteStore(MetadataStore):
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")  # checked in __init__
         conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB}")
         with self._conns_lock:
             self._conns.append(conn)
         return conn
@@ -123,6 +132,7 @@ class SqliteStore(MetadataStore):
         conn = self._thread_conn()
         # The writer's own checkpoints only bound the WAL; WalCheckpointer does the rest.
         conn.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         conn.executescript(SCHEMA)
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",

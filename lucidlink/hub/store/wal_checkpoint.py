@@ -28,6 +28,12 @@ WRITER_AUTOCHECKPOINT_PAGES = 16_000
 """The writer's own ``wal_autocheckpoint`` (64 MiB of 4 KiB pages): reached only when the
 background checkpoints fall behind."""
 
+CHECKPOINT_INTERVAL = 0.5
+"""Seconds between two checkpoints, at least. Each copies every page the commits since the
+last one dirtied, so a page several commits touch (an index's inner pages, its last
+leaves) is written once per checkpoint, not once per commit: after every commit (at most
+every 50 ms) a run of small-file commits copied more than it had to."""
+
 
 class WalCheckpointer:
     """A thread that checkpoints the WAL after commits, at most once per ``interval`` seconds.
@@ -36,7 +42,8 @@ class WalCheckpointer:
     after :meth:`stop`.
     """
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], interval: float = 0.05) -> None:
+    def __init__(self, connect: Callable[[], sqlite3.Connection],
+                 interval: float = CHECKPOINT_INTERVAL) -> None:
         self._connect = connect
         self._interval = interval
         self._wake = threading.Event()
