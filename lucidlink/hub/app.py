@@ -198,6 +198,25 @@ def create_app(
     return app
 
 
+async def stop_runner(runner: web.AppRunner) -> None:
+    """Stop serving (in-flight requests finish, as ``runner.cleanup`` allows), leaving no
+    connection open once the caller closes the loop.
+
+    A connection accepted while the hub shuts down (a client retrying, under load) becomes
+    a transport only on a later loop iteration, after the server closed the ones it knew;
+    and a closed transport releases its socket on the iteration after that. So the loop
+    turns, the server closes what arrived late, and the loop turns again.
+    """
+    server = runner.server
+    await runner.cleanup()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    if server is not None:
+        await server.shutdown(0)
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
 async def serve(settings: HubSettings, ready: asyncio.Event | None = None) -> None:
     """Run a hub until SIGINT/SIGTERM; in-flight requests finish, the store closes cleanly."""
     app = create_app(settings)
@@ -222,5 +241,5 @@ async def serve(settings: HubSettings, ready: asyncio.Event | None = None) -> No
         await stop.wait()
         log.info("hub.stopping")
     finally:
-        await runner.cleanup()
+        await stop_runner(runner)
         log.info("hub.stopped")

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from lucidlink.hub.api.app_keys import HUB_KEY
-from lucidlink.hub.app import MAX_LINE_SIZE, create_app
+from lucidlink.hub.app import MAX_LINE_SIZE, create_app, stop_runner
 from lucidlink.hub.config import HubSettings
 from lucidlink.hub.core import admin
 
@@ -68,9 +68,7 @@ class EmbeddedHub:
             self._ready.set()
             await self._stop.wait()
         finally:
-            server = runner.server
-            await runner.cleanup()
-            await _close_late_connections(server)
+            await stop_runner(runner)
 
     def call(self, coro: Any) -> Any:
         """Run a coroutine on the hub's loop (e.g. a store function) and return its result."""
@@ -109,18 +107,3 @@ class EmbeddedHub:
                  tb: TracebackType | None) -> None:
         self.stop()
 
-
-async def _close_late_connections(server: web.Server | None) -> None:
-    """Close what the runner's shutdown could not, before the hub's loop is closed.
-
-    A connection accepted while the hub shuts down (a client retrying, under load) becomes
-    a transport only on a later loop iteration, after the server closed the ones it knew;
-    and a closed transport releases its socket on the iteration after that. The loop is
-    closed right after this, so without these turns such sockets stayed open.
-    """
-    for _ in range(3):
-        await asyncio.sleep(0)
-    if server is not None:
-        await server.shutdown(0)
-    for _ in range(3):
-        await asyncio.sleep(0)
