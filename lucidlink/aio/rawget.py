@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from typing import cast
 
 import aiohttp
 import attrs
@@ -78,8 +79,8 @@ class _Connection(asyncio.BufferedProtocol):
         return self._head_len > 0 or self._body is not None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Not an isinstance check: uvloop's transports do not derive from asyncio's.
+        self.transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

@@ -25,6 +25,7 @@ from lucidlink.hub.blockstore import BlockStore, create_block_store
 from lucidlink.hub.blockstore.local import LocalBlockStore
 from lucidlink.hub.collector import run_periodically
 from lucidlink.hub.config import HubSettings
+from lucidlink.hub.eventloop import running_loop_name
 from lucidlink.hub.core.principal import PrincipalCache
 from lucidlink.hub.secrets_box import SecretBox, resolve_connect_key
 from lucidlink.hub.signing import UrlSigner, resolve_signing_key
@@ -235,7 +236,7 @@ async def serve(settings: HubSettings, ready: asyncio.Event | None = None) -> No
         hub = app[HUB_KEY]
         log.info("hub.ready", url=f"http://{settings.host}:{port}",
                  data_dir=str(settings.data_dir or ""), metadata=hub.store.engine,
-                 blocks=hub.blocks.engine)
+                 blocks=hub.blocks.engine, event_loop=running_loop_name())
         if ready is not None:
             ready.set()
         await stop.wait()

@@ -20,16 +20,19 @@ from typing import Any
 from lucidlink.exceptions import LucidLinkError, PathExistsError
 from lucidlink.hub.config import (
     BLOCK_STORE_ENV,
+    EVENT_LOOP_ENV,
     INLINE_BLOCK_MAX_ENV,
     SQLITE_SYNCHRONOUS,
     SQLITE_SYNCHRONOUS_ENV,
     HubSettings,
     block_store_from_env,
+    event_loop_from_env,
     inline_block_max_from_env,
     metadata_url_from_env,
     sqlite_synchronous_from_env,
 )
 from lucidlink.hub.core import admin
+from lucidlink.hub.eventloop import EVENT_LOOPS
 from lucidlink.hub.store import create_metadata_store
 from lucidlink.shared import DEFAULT_HOST, DEFAULT_HUB_URL, DEFAULT_PORT
 
@@ -74,6 +77,7 @@ def serve_settings(args: argparse.Namespace) -> HubSettings:
         host=args.host, port=args.port, public_url=args.public_url,
         sqlite_synchronous=sqlite_synchronous_from_env(args.sqlite_synchronous),
         inline_block_max=inline_block_max_from_env(args.inline_block_max),
+        event_loop=event_loop_from_env(args.event_loop),
         **store_settings(args),
     )
 
@@ -81,12 +85,12 @@ def serve_settings(args: argparse.Namespace) -> HubSettings:
 def cmd_serve(args: argparse.Namespace) -> int:
     # The server's modules take most of a second to import; the other subcommands
     # (token, workspace, filespace) and `lucidlink --help` need none of them.
-    from lucidlink.hub import logs
+    from lucidlink.hub import eventloop, logs
     from lucidlink.hub.app import serve
 
     settings = serve_settings(args)
     logs.configure()
-    asyncio.run(serve(settings))
+    eventloop.run(serve(settings), settings.event_loop)
     return 0
 
 
@@ -358,6 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inline-block-max", type=int, default=None, metavar="BYTES",
                    help="blocks of at most BYTES travel inside commits and live in the metadata "
                         f"store (0: never); default ${INLINE_BLOCK_MAX_ENV}, else 65536")
+    p.add_argument("--event-loop", choices=EVENT_LOOPS, default=None,
+                   help="auto (default: uvloop when installed, else asyncio's loop), uvloop or "
+                        f"asyncio; default ${EVENT_LOOP_ENV}, else auto")
     p.set_defaults(func=_guard(cmd_serve))
 
     p = hub.add_parser("init", help="create a workspace and filespaces if missing; print an admin token")

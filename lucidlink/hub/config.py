@@ -8,6 +8,7 @@ from pathlib import Path
 import attrs
 
 from lucidlink.exceptions import ConfigurationError
+from lucidlink.hub.eventloop import EVENT_LOOPS, check_event_loop
 from lucidlink.shared import DEFAULT_HOST, DEFAULT_PORT
 
 METADATA_URL_ENV = "LUCIDHUB_METADATA_URL"
@@ -18,6 +19,8 @@ SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
 """The SQLite ``synchronous`` levels the hub accepts; the first is the default."""
 INLINE_BLOCK_MAX_ENV = "LUCIDHUB_INLINE_BLOCK_MAX"
 """Environment variable for ``inline_block_max`` when ``--inline-block-max`` is not given."""
+EVENT_LOOP_ENV = "LUCIDHUB_EVENT_LOOP"
+"""Environment variable for ``event_loop`` when ``--event-loop`` is not given."""
 BLOCK_STORE_ENV = "LUCIDHUB_BLOCK_STORE"
 """Environment variable naming the block store (``s3://BUCKET/PREFIX``) when ``--block-store``
 is not given."""
@@ -61,6 +64,10 @@ def _check_inline_max(settings: HubSettings, attribute: attrs.Attribute[int], va
             f"inline_block_max must be a number of bytes from 0 (off) to 1048576, not {value!r}: "
             "blocks up to it are kept in the metadata store",
             field="inline_block_max")
+
+
+def _check_loop(settings: HubSettings, attribute: attrs.Attribute[str], value: str) -> None:
+    check_event_loop(value)
 
 
 def _is_postgres(url: str | None) -> bool:
@@ -112,6 +119,9 @@ class HubSettings:
     """Default ``AWS_ACCESS_KEY_ID``."""
     s3_secret_access_key: str | None = attrs.field(default=None, repr=False)
     """Default ``AWS_SECRET_ACCESS_KEY``; never logged or shown."""
+    event_loop: str = attrs.field(default=EVENT_LOOPS[0], validator=_check_loop)
+    """``auto`` (uvloop when installed, else asyncio's loop), ``uvloop`` or ``asyncio``;
+    see :mod:`lucidlink.hub.eventloop`."""
 
     def __attrs_post_init__(self) -> None:
         if self.data_dir is None and not (self.block_store and _is_postgres(self.metadata_url)):
@@ -167,6 +177,11 @@ def inline_block_max_from_env(explicit: int | None) -> int:
         raise ConfigurationError(
             f"{INLINE_BLOCK_MAX_ENV}={value!r} is not a number of bytes", field="inline_block_max")
     return int(value)
+
+
+def event_loop_from_env(explicit: str | None) -> str:
+    """``--event-loop`` if given, else ``LUCIDHUB_EVENT_LOOP``, else ``auto``."""
+    return explicit or os.environ.get(EVENT_LOOP_ENV) or EVENT_LOOPS[0]
 
 
 def block_store_from_env(explicit: str | None) -> str | None:

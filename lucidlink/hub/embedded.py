@@ -14,6 +14,7 @@ from lucidlink.hub.api.app_keys import HUB_KEY
 from lucidlink.hub.app import MAX_LINE_SIZE, create_app, stop_runner
 from lucidlink.hub.config import HubSettings
 from lucidlink.hub.core import admin
+from lucidlink.hub.eventloop import new_event_loop
 
 
 class EmbeddedHub:
@@ -45,7 +46,7 @@ class EmbeddedHub:
         return self
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop(self.settings.event_loop)
         self._loop = loop
         try:
             loop.run_until_complete(self._serve())

@@ -8,16 +8,18 @@ from lucidlink.hub.api.app_keys import OPENAPI_KEY
 from lucidlink.hub.api.context import hub_of
 from lucidlink.hub.api.http import ok
 from lucidlink.hub.api.route import STR, RouteTable, obj
+from lucidlink.hub.eventloop import running_loop_name
 
 ROUTES = RouteTable()
 route = ROUTES.route
 
 
 @route("GET", "/healthz", "Liveness and the engines in use.", auth="none",
-       response=obj({"status": {"enum": ["ok"]}, "metadata": STR, "blocks": STR}))
+       response=obj({"status": {"enum": ["ok"]}, "metadata": STR, "blocks": STR, "event_loop": STR}))
 async def healthz(request: web.Request) -> web.StreamResponse:
     hub = hub_of(request)
-    return ok({"status": "ok", "metadata": hub.store.engine, "blocks": hub.blocks.engine})
+    return ok({"status": "ok", "metadata": hub.store.engine, "blocks": hub.blocks.engine,
+               "event_loop": running_loop_name()})
 
 
 @route("GET", "/metrics", "Prometheus metrics.", auth="none", content_type="text/plain")
