@@ -3,7 +3,6 @@ async SDK working on a user's uvloop loop (its block GETs use their own protocol
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import urllib.request
