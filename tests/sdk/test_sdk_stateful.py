@@ -77,6 +77,9 @@ def fs_machine(fsp1: lucidlink.Filespace, fsp2: lucidlink.Filespace) -> type[Rul
             self.base = f"/sm-{uuid.uuid4().hex[:12]}"
             self.model: dict[Parts, Any] = {(): DIR}
             self.dirty: set[Parts] = set()  # files closed in daemon 1 since its last sync
+            # The calls since daemon 1 last synced, for the message of a refused commit: a
+            # failure that depends on timing is not replayed by hypothesis, nor printed.
+            self.calls: list[str] = []
 
         @initialize()
         def make_base(self) -> None:
@@ -137,8 +140,13 @@ def fs_machine(fsp1: lucidlink.Filespace, fsp2: lucidlink.Filespace) -> type[Rul
 
         def run(self, expect: Expect | None, call: Callable[[], Any]) -> Any:
             """Run ``call``; it must raise ``expect`` (or succeed when ``None``)."""
+            caller = sys._getframe(1)
+            args = {k: v for k, v in caller.f_locals.items()
+                    if k in ("parts", "src", "dst", "size", "offset", "recursive", "overwrite",
+                             "through_handle")}
+            self.calls.append(f"{caller.f_code.co_name}({args}) -> {expect or 'ok'}")
             with contextlib.suppress(InvalidArgument):  # outside a hypothesis run
-                event(f"{sys._getframe(1).f_code.co_name}: {expect or 'ok'}")
+                event(f"{caller.f_code.co_name}: {expect or 'ok'}")
             try:
                 result = call()
             except Exception as exc:
@@ -287,14 +295,24 @@ def fs_machine(fsp1: lucidlink.Filespace, fsp2: lucidlink.Filespace) -> type[Rul
                     del self.model[p]
                 self.dirty = {d for d in self.dirty if d[: len(parts)] != parts}
 
-        def do_write_in_second_daemon(self, parts: Parts, size: int, seed: int) -> None:
-            fsp1.sync_all()  # daemon 1's queued changes land first, as they were made first
+        def sync_first_daemon(self) -> None:
+            """``sync_all`` of daemon 1; a refused commit names the calls that led to it."""
+            try:
+                fsp1.sync_all()
+            except Exception as exc:
+                steps = "\n  ".join(self.calls)
+                raise AssertionError(
+                    f"daemon 1's sync_all raised {exc!r} in {self.base} after:\n  {steps}") from exc
             self.dirty.clear()
+            self.calls.clear()
+
+        def do_write_in_second_daemon(self, parts: Parts, size: int, seed: int) -> None:
+            self.sync_first_daemon()  # daemon 1's queued changes land first, as they were made first
             expect = self.parent_error(parts) or (IS_DIR if self.state(parts) == "dir" else None)
             content = payload(seed, size)
             self.run(expect, lambda: fs2.write_file(self.path(parts), content))
             fsp2.sync_all()
-            fsp1.sync_all()
+            self.sync_first_daemon()
             if expect is None:
                 self.model[parts] = content
 
@@ -407,8 +425,7 @@ def fs_machine(fsp1: lucidlink.Filespace, fsp2: lucidlink.Filespace) -> type[Rul
 
         @rule()
         def second_daemon_sees_the_model(self) -> None:
-            fsp1.sync_all()
-            self.dirty.clear()
+            self.sync_first_daemon()
             fsp2.sync_all()
 
             def walk(parts: Parts) -> Iterator[tuple[Parts, Any]]:
