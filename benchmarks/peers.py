@@ -1080,6 +1080,8 @@ def main() -> int:
                         "reads need are added")
     p.add_argument("--engines", default="", metavar="ENGINE[,..]",
                    help=f"run only these engines ({', '.join(ENGINES)})")
+    p.add_argument("--hub-event-loop", default="asyncio", choices=["asyncio", "uvloop"],
+                   help="the hubs' event loop (default asyncio)")
     args = p.parse_args()
     wanted = {s for s in args.only.split(",") if s} or set(ORDER)
     engine_list = [e for e in args.engines.split(",") if e] or ENGINES
@@ -1103,9 +1105,10 @@ def main() -> int:
         # prefix); SeaweedFS checks no signatures, so any keys do.
         s3_env = {"AWS_ENDPOINT_URL": sw.endpoint, "AWS_REGION": REGION_NAME,
                   "AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET}
-        with HubProcess(Path(tmp) / "hub", in_process=False) as local_hub, \
+        loop = {"event_loop": args.hub_event_loop}
+        with HubProcess(Path(tmp) / "hub", in_process=False, settings=loop) as local_hub, \
                 HubProcess(Path(tmp) / "hub-s3", in_process=False, env=s3_env,
-                           settings={"block_store": f"s3://{sw.bucket}/lucid-blocks"}) as s3_hub:
+                           settings={"block_store": f"s3://{sw.bucket}/lucid-blocks", **loop}) as s3_hub:
             disk = Path(tmp) / "disk"
             disk.mkdir()
             hubs = {"lucidlink": local_hub, "lucidlink-s3": s3_hub}

@@ -3,7 +3,7 @@
 Run by hand (not in CI)::
 
     .venv/bin/python benchmarks/small_write_costs.py [--files 1000] [--rounds 3]
-        [--forms write_file,open,aio]
+        [--forms write_file,open,aio] [--hub-event-loop asyncio|uvloop]
 
 Starts an embedded hub (SQLite, local blocks) in a child process. Each round and each
 form runs in a fresh daemon. It writes ``--files`` new 4 KiB files of fresh random bytes
@@ -143,11 +143,14 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--forms", default="write_file,open,aio")
+    parser.add_argument("--hub-event-loop", default="asyncio", choices=["asyncio", "uvloop"],
+                        help="the hub's event loop (default asyncio)")
     args = parser.parse_args()
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    with tempfile.TemporaryDirectory() as tmp, HubProcess(Path(tmp), in_process=False) as hub:
+    with tempfile.TemporaryDirectory() as tmp, HubProcess(
+            Path(tmp), in_process=False, settings={"event_loop": args.hub_event_loop}) as hub:
         pid = hub.pid
         assert pid is not None
         for form in args.forms.split(","):

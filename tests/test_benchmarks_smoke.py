@@ -51,3 +51,13 @@ def test_small_write_costs_runs() -> None:
     assert done.stdout.count("    client CPU µs/file: ") == 3
     assert done.stdout.count("    hub CPU µs/file: ") == 3
     assert "'POST commits'" in done.stdout
+
+
+def test_stat_costs_runs() -> None:
+    """``stat_costs.py`` at a smoke size, the hub on uvloop, stats and prints its medians."""
+    done = subprocess.run([sys.executable, str(PEERS.with_name("stat_costs.py")), "--passes", "1",
+                           "--clients", "2", "--files", "20", "--hub-event-loop", "uvloop"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "pass 1/1: " in done.stdout
+    assert "CPU µs per stat: hub" in done.stdout and "(hub on uvloop)" in done.stdout

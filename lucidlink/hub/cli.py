@@ -363,8 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="blocks of at most BYTES travel inside commits and live in the metadata "
                         f"store (0: never); default ${INLINE_BLOCK_MAX_ENV}, else 65536")
     p.add_argument("--event-loop", choices=EVENT_LOOPS, default=None,
-                   help="auto (default: uvloop when installed, else asyncio's loop), uvloop or "
-                        f"asyncio; default ${EVENT_LOOP_ENV}, else auto")
+                   help="asyncio or uvloop (pip install 'lucidlink[uvloop]'); "
+                        f"default ${EVENT_LOOP_ENV}, else asyncio")
     p.set_defaults(func=_guard(cmd_serve))
 
     p = hub.add_parser("init", help="create a workspace and filespaces if missing; print an admin token")

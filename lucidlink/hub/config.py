@@ -120,8 +120,8 @@ class HubSettings:
     s3_secret_access_key: str | None = attrs.field(default=None, repr=False)
     """Default ``AWS_SECRET_ACCESS_KEY``; never logged or shown."""
     event_loop: str = attrs.field(default=EVENT_LOOPS[0], validator=_check_loop)
-    """``auto`` (uvloop when installed, else asyncio's loop), ``uvloop`` or ``asyncio``;
-    see :mod:`lucidlink.hub.eventloop`."""
+    """``asyncio`` (default) or ``uvloop`` (the ``uvloop`` extra); see
+    :mod:`lucidlink.hub.eventloop`."""
 
     def __attrs_post_init__(self) -> None:
         if self.data_dir is None and not (self.block_store and _is_postgres(self.metadata_url)):
@@ -180,7 +180,7 @@ def inline_block_max_from_env(explicit: int | None) -> int:
 
 
 def event_loop_from_env(explicit: str | None) -> str:
-    """``--event-loop`` if given, else ``LUCIDHUB_EVENT_LOOP``, else ``auto``."""
+    """``--event-loop`` if given, else ``LUCIDHUB_EVENT_LOOP``, else ``asyncio``."""
     return explicit or os.environ.get(EVENT_LOOP_ENV) or EVENT_LOOPS[0]
 
 

@@ -1,11 +1,12 @@
-"""The event loop a hub runs on: uvloop where it is installed, else asyncio's own.
+"""The event loop a hub runs on: asyncio's own (the default), or uvloop's on request.
 
-A hub's request costs it about 100 µs of event-loop and aiohttp work before any metadata
-is read (measured: ``GET /healthz`` at 95-115 µs of hub CPU on this project's 2-vCPU test
-machine). uvloop's loop, written on libuv, does the same socket and callback work in C: a
-stat of 16 concurrent clients rose 15-20 % (three interleaved pairs of runs) and small-file
-writes 10-18 %. It is a dependency on the platforms it supports; elsewhere, or with
-``event_loop="asyncio"``, the hub runs on asyncio's loop, unchanged.
+uvloop (libuv, in C) does the loop's socket and callback work with less CPU. Measured on
+this project's 2-vCPU test VM, interleaved pairs of runs (docs/architecture.md, "The
+hub's event loop"): the hub's CPU per stat of 16 concurrent clients fell 220-235 →
+202-225 µs, the throughput moved within the VM's noise, and small-file writes, whose
+cost is the metadata writer's thread, did not change. Too little for a dependency
+every install carries, so it is an option: ``pip install 'lucidlink[uvloop]'`` and
+``event_loop="uvloop"`` (``serve --event-loop uvloop``).
 """
 
 from __future__ import annotations
@@ -19,21 +20,8 @@ from lucidlink.exceptions import ConfigurationError
 
 T = TypeVar("T")
 
-EVENT_LOOPS = ("auto", "uvloop", "asyncio")
-"""The ``event_loop`` choices: ``auto`` (uvloop when installed), ``uvloop`` or ``asyncio``."""
-
-
-def check_event_loop(value: str) -> None:
-    """Raise :class:`ConfigurationError` unless ``value`` names a loop this process can run."""
-    if value not in EVENT_LOOPS:
-        raise ConfigurationError(
-            f"event_loop must be one of {', '.join(EVENT_LOOPS)}, not {value!r}: 'auto' runs "
-            "on uvloop when it is installed, else on asyncio's loop", field="event_loop")
-    if value == "uvloop" and not uvloop_available():
-        raise ConfigurationError(
-            "event_loop 'uvloop' was asked for but uvloop is not installed: "
-            "pip install uvloop (Linux and macOS), or choose 'auto' or 'asyncio'",
-            field="event_loop")
+EVENT_LOOPS = ("asyncio", "uvloop")
+"""The ``event_loop`` choices; the first is the default."""
 
 
 def uvloop_available() -> bool:
@@ -41,17 +29,23 @@ def uvloop_available() -> bool:
     return importlib.util.find_spec("uvloop") is not None
 
 
-def loop_name(choice: str) -> str:
-    """The loop ``choice`` resolves to here: ``uvloop`` or ``asyncio``."""
+def check_event_loop(value: str) -> None:
+    """Raise :class:`ConfigurationError` unless ``value`` names a loop this process can run."""
+    if value not in EVENT_LOOPS:
+        raise ConfigurationError(
+            f"event_loop must be one of {', '.join(EVENT_LOOPS)}, not {value!r}",
+            field="event_loop")
+    if value == "uvloop" and not uvloop_available():
+        raise ConfigurationError(
+            "event_loop 'uvloop' was asked for but uvloop is not installed: "
+            "pip install 'lucidlink[uvloop]' (Linux and macOS), or use 'asyncio'",
+            field="event_loop")
+
+
+def new_event_loop(choice: str = EVENT_LOOPS[0]) -> asyncio.AbstractEventLoop:
+    """A new, not yet running event loop of the kind ``choice`` names."""
     check_event_loop(choice)
-    if choice == "asyncio" or (choice == "auto" and not uvloop_available()):
-        return "asyncio"
-    return "uvloop"
-
-
-def new_event_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
-    """A new, not yet running event loop of the kind ``choice`` resolves to."""
-    if loop_name(choice) == "asyncio":
+    if choice == "asyncio":
         return asyncio.new_event_loop()
     import uvloop
 
@@ -59,9 +53,10 @@ def new_event_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
     return loop
 
 
-def run(main: Coroutine[Any, Any, T], choice: str = "auto") -> T:
-    """``asyncio.run(main)`` on the loop ``choice`` resolves to."""
-    if loop_name(choice) == "asyncio":
+def run(main: Coroutine[Any, Any, T], choice: str = EVENT_LOOPS[0]) -> T:
+    """``asyncio.run(main)`` on the loop ``choice`` names."""
+    check_event_loop(choice)
+    if choice == "asyncio":
         return asyncio.run(main)
     import uvloop
 
@@ -70,5 +65,5 @@ def run(main: Coroutine[Any, Any, T], choice: str = "auto") -> T:
 
 
 def running_loop_name() -> str:
-    """The kind of the running loop: ``uvloop`` or ``asyncio`` (or another's module name)."""
+    """The kind of the running loop: ``asyncio`` or ``uvloop`` (or another's module name)."""
     return type(asyncio.get_running_loop()).__module__.split(".")[0]

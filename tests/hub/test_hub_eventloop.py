@@ -1,5 +1,5 @@
-"""The hub's event loop: uvloop when installed (``auto``), asyncio's on request; and the
-async SDK working on a user's uvloop loop (its block GETs use their own protocol)."""
+"""The hub's event loop: asyncio's by default, uvloop's on request; and the async SDK
+working on a user's uvloop loop (its block GETs use their own protocol)."""
 
 from __future__ import annotations
 
@@ -25,11 +25,11 @@ def _healthz(url: str) -> dict[str, str]:
         return dict(json.load(answer))
 
 
-@pytest.mark.parametrize("choice", ["auto", "asyncio", pytest.param("uvloop", marks=needs_uvloop)])
+@pytest.mark.parametrize("choice", ["asyncio", pytest.param("uvloop", marks=needs_uvloop)])
 def test_the_hub_serves_on_the_loop_it_was_given(tmp_path: Path, choice: str) -> None:
     with EmbeddedHub(tmp_path / "hub", event_loop=choice) as hub:
         token = hub.init("demo", ["data"])
-        assert _healthz(hub.url)["event_loop"] == eventloop.loop_name(choice)
+        assert _healthz(hub.url)["event_loop"] == choice
         # A whole write and read through the SDK, on that loop.
         with lucidlink.create_daemon(hub_url=hub.url) as daemon:
             ws = daemon.authenticate(lucidlink.ServiceAccountCredentials(token=token))
@@ -40,16 +40,11 @@ def test_the_hub_serves_on_the_loop_it_was_given(tmp_path: Path, choice: str) ->
                 assert fsp.fs.read_file("/f") == payload
 
 
-@needs_uvloop
-def test_auto_means_uvloop_where_it_is_installed() -> None:
-    assert eventloop.loop_name("auto") == "uvloop"
-
-
-def test_auto_falls_back_to_asyncio_and_an_explicit_uvloop_is_refused_without_it(
+def test_asyncio_is_the_default_and_uvloop_is_refused_where_it_is_not_installed(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    assert HubSettings(data_dir=Path("/srv/hub")).event_loop == "asyncio"
     monkeypatch.setattr(eventloop, "uvloop_available", lambda: False)
-    assert eventloop.loop_name("auto") == "asyncio"
-    loop = eventloop.new_event_loop("auto")
+    loop = eventloop.new_event_loop()
     try:
         assert type(loop).__module__.startswith("asyncio")
     finally:
@@ -59,7 +54,7 @@ def test_auto_falls_back_to_asyncio_and_an_explicit_uvloop_is_refused_without_it
 
 
 def test_an_unknown_loop_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="auto, uvloop, asyncio") as caught:
+    with pytest.raises(ConfigurationError, match="asyncio, uvloop") as caught:
         HubSettings(data_dir=Path("/srv/hub"), event_loop="trio")
     assert isinstance(caught.value, ValueError)
 
@@ -72,11 +67,11 @@ def test_serve_takes_the_loop_from_flag_or_environment(monkeypatch: pytest.Monke
         return serve_settings(args).event_loop
 
     monkeypatch.delenv(EVENT_LOOP_ENV, raising=False)
-    assert choice() == "auto"
-    assert choice("--event-loop", "asyncio") == "asyncio"
-    monkeypatch.setenv(EVENT_LOOP_ENV, "asyncio")
     assert choice() == "asyncio"
-    assert choice("--event-loop", "auto") == "auto"
+    assert choice("--event-loop", "uvloop") == "uvloop"
+    monkeypatch.setenv(EVENT_LOOP_ENV, "uvloop")
+    assert choice() == "uvloop"
+    assert choice("--event-loop", "asyncio") == "asyncio"
     monkeypatch.setenv(EVENT_LOOP_ENV, "fast")
     with pytest.raises(ConfigurationError):
         choice()
