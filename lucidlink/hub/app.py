@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio.to_thread
@@ -199,29 +201,66 @@ def create_app(
     return app
 
 
-async def stop_runner(runner: web.AppRunner) -> None:
-    """Stop serving (in-flight requests finish, as ``runner.cleanup`` allows), leaving no
-    connection open once the caller closes the loop.
+class HubRunner(web.AppRunner):
+    """The hub's ``AppRunner``: it remembers every connection its server accepts, so that
+    :meth:`stop` leaves none open once the caller closes the loop.
 
-    A connection accepted while the hub shuts down (a client retrying, under load) becomes
-    a transport only on a later loop iteration, after the server closed the ones it knew;
-    and a closed transport releases its socket on the iteration after that. So the loop
-    turns, the server closes what arrived late, and the loop turns again.
+    aiohttp's ``Server.shutdown`` shuts down the connections it knows when it starts,
+    waits for them (up to the shutdown timeout), then forgets every connection, also
+    those a client opened meanwhile (one retrying, under load): they would stay open,
+    unclosed, until the loop is closed under them.
     """
-    server = runner.server
-    await runner.cleanup()
-    for _ in range(3):
-        await asyncio.sleep(0)
-    if server is not None:
-        await server.shutdown(0)
-    for _ in range(3):
-        await asyncio.sleep(0)
+
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        # Transports, not handlers: aiohttp's handlers take no weak references.
+        self._transports: weakref.WeakSet[asyncio.Transport] = weakref.WeakSet()
+
+    async def setup(self) -> None:
+        """Set up as ``AppRunner`` does, then record each connection the server accepts."""
+        await super().setup()
+        server = self.server
+        assert server is not None
+        made = server.connection_made
+
+        def connection_made(handler: web.RequestHandler, transport: asyncio.Transport) -> None:
+            self._transports.add(transport)
+            made(handler, transport)
+
+        setattr(server, "connection_made", connection_made)  # noqa: B010 (an instance's own)
+
+    async def stop(self, listening: Sequence[socket.socket] = ()) -> None:
+        """Stop serving (in-flight requests finish, as ``cleanup`` allows), then drop every
+        connection still open.
+
+        ``listening``: the sites' own listening sockets (``web.SockSite``). The loop stops
+        accepting on them first and turns a few times: a connection accepted becomes a
+        transport on a later iteration, and on Python before 3.12 one whose server closed
+        in between is dropped unclosed (a ``ResourceWarning`` when it is collected). A
+        closed transport releases its socket on the iteration after that: the loop turns
+        again after the last connections are dropped.
+        """
+        if listening:
+            loop = asyncio.get_running_loop()
+            for sock in listening:
+                with contextlib.suppress(Exception):  # a loop that does not poll it itself
+                    loop.remove_reader(sock.fileno())
+            for _ in range(3):
+                await asyncio.sleep(0)
+        await self.cleanup()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        for transport in list(self._transports):
+            if not transport.is_closing():
+                transport.abort()
+        for _ in range(3):
+            await asyncio.sleep(0)
 
 
 async def serve(settings: HubSettings, ready: asyncio.Event | None = None) -> None:
     """Run a hub until SIGINT/SIGTERM; in-flight requests finish, the store closes cleanly."""
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, max_line_size=MAX_LINE_SIZE,
+    runner = HubRunner(app, handle_signals=False, access_log=None, max_line_size=MAX_LINE_SIZE,
                            shutdown_timeout=settings.shutdown_timeout_seconds)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
@@ -242,5 +281,5 @@ async def serve(settings: HubSettings, ready: asyncio.Event | None = None) -> No
         await stop.wait()
         log.info("hub.stopping")
     finally:
-        await stop_runner(runner)
+        await runner.stop()
         log.info("hub.stopped")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -11,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from lucidlink.hub.api.app_keys import HUB_KEY
-from lucidlink.hub.app import MAX_LINE_SIZE, create_app, stop_runner
+from lucidlink.hub.app import MAX_LINE_SIZE, HubRunner, create_app
 from lucidlink.hub.config import HubSettings
 from lucidlink.hub.core import admin
 from lucidlink.hub.eventloop import new_event_loop
@@ -59,17 +60,24 @@ class EmbeddedHub:
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
         self.app = create_app(self.settings)
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5, max_line_size=MAX_LINE_SIZE)
+        runner = HubRunner(self.app, access_log=None, shutdown_timeout=5, max_line_size=MAX_LINE_SIZE)
         await runner.setup()
+        # The hub's own listening socket, so that stopping can stop accepting before the
+        # server closes it (HubRunner.stop).
+        listening = socket.create_server((self.settings.host, self.settings.port),
+                                         family=_family(self.settings.host))
         try:
-            site = web.TCPSite(runner, self.settings.host, self.settings.port)
+            site = web.SockSite(runner, listening)
             await site.start()
             port = runner.addresses[0][1]
             self.url = f"http://{self.settings.host}:{port}"
             self._ready.set()
             await self._stop.wait()
         finally:
-            await stop_runner(runner)
+            try:
+                await runner.stop([listening])
+            finally:
+                listening.close()
 
     def call(self, coro: Any) -> Any:
         """Run a coroutine on the hub's loop (e.g. a store function) and return its result."""
@@ -108,3 +116,7 @@ class EmbeddedHub:
                  tb: TracebackType | None) -> None:
         self.stop()
 
+
+def _family(host: str) -> socket.AddressFamily:
+    """The address family of a literal host (IPv6 when it has a colon)."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
