@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import multiprocessing
 from multiprocessing.connection import Connection
@@ -9,10 +10,19 @@ from pathlib import Path
 from typing import Any
 
 
-def _quiet_logs() -> None:
+def quiet_logs() -> None:
+    """Only warnings and errors from structlog (the hub logs every request at info)."""
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+def add_event_loop_flag(parser: argparse.ArgumentParser) -> None:
+    """``--hub-event-loop``: the loop the benchmark's hub runs on (``HubSettings.event_loop``)."""
+    from lucidlink.hub.eventloop import EVENT_LOOPS
+
+    parser.add_argument("--hub-event-loop", default=EVENT_LOOPS[0], choices=EVENT_LOOPS,
+                        help=f"the hub's event loop (default {EVENT_LOOPS[0]})")
 
 
 def _serve_hub(data_dir: str, conn: Connection, settings: dict[str, Any],
@@ -23,7 +33,7 @@ def _serve_hub(data_dir: str, conn: Connection, settings: dict[str, Any],
     from lucidlink.hub.embedded import EmbeddedHub
 
     os.environ.update(env)
-    _quiet_logs()
+    quiet_logs()
     with EmbeddedHub(data_dir, gc_interval_seconds=3600, **settings) as hub:
         token = hub.init("bench", ["data"], admin=True)
         conn.send((hub.url, token))
@@ -52,7 +62,7 @@ class HubProcess:
         if self.in_process:
             from lucidlink.hub.embedded import EmbeddedHub
 
-            _quiet_logs()
+            quiet_logs()
             self._hub = EmbeddedHub(self.data_dir, gc_interval_seconds=3600,
                                     **self.settings).start()
             self.url, self.token = self._hub.url, self._hub.init("bench", ["data"], admin=True)

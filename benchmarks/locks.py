@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _hubproc import HubProcess, _quiet_logs  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _hubproc import HubProcess, quiet_logs  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 FS = "data"
 """The filespace ``_hubproc`` creates."""
@@ -116,7 +116,7 @@ def _counter_process(
     """Child process: link with its own daemon, wait for the start, increment, report."""
     import contextlib
 
-    _quiet_logs()
+    quiet_logs()
 
     async def run() -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "--in-process", action="store_true", help="run the hub in this process's thread"
     )
     args = parser.parse_args(argv)
-    _quiet_logs()
+    quiet_logs()
     with (
         tempfile.TemporaryDirectory(prefix="lucidhub-bench-") as tmp,
         HubProcess(Path(tmp) / "hub", args.in_process) as hub,

@@ -43,7 +43,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import hashlib
-import logging
 import math
 import mmap
 import multiprocessing
@@ -60,7 +59,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _hubproc import HubProcess  # noqa: E402
+from _hubproc import HubProcess, add_event_loop_flag, quiet_logs  # noqa: E402
 from _seaweed import Seaweed  # noqa: E402
 
 MiB = 1024 * 1024
@@ -242,17 +241,11 @@ def _slots(engine: str, form: str, r: int) -> tuple[str, str]:
     return f"r{r}/{engine}/big.bin", f"r{r}/{engine}/small"
 
 
-def _quiet_logs() -> None:
-    import structlog
-
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-
-
 @contextlib.contextmanager
 def _lucid(ctx: dict[str, Any]) -> Iterator[Any]:
     import lucidlink
 
-    _quiet_logs()
+    quiet_logs()
     with lucidlink.create_daemon(hub_url=ctx["hub_url"]) as daemon:
         ws = daemon.authenticate(lucidlink.ServiceAccountCredentials(token=ctx["token"]))
         with ws.link_filespace(name="data") as fsp:
@@ -270,7 +263,7 @@ def case_lucidlink(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> l
     if form == "fsspec cat(list)":
         from lucidlink.fsspec import LucidLinkFileSystem
 
-        _quiet_logs()
+        quiet_logs()
         fs = LucidLinkFileSystem(token=ctx["token"], hub_url=ctx["hub_url"],
                                  skip_instance_cache=True)
         try:
@@ -338,7 +331,7 @@ async def _lucid_aio(scenario: str, small: str, names: list[str], ctx: dict[str,
     """The small files through the async core, ``CONCURRENCY`` calls at a time."""
     import lucidlink.aio
 
-    _quiet_logs()
+    quiet_logs()
     sem = asyncio.Semaphore(CONCURRENCY)
 
     async def bounded(coro: Any) -> Any:
@@ -370,7 +363,7 @@ async def _lucid_meta(scenario: str, ctx: dict[str, Any], t: Timer) -> list[str]
     directory: distinct files, so no client cache answers, every stat is a hub request."""
     import lucidlink.aio
 
-    _quiet_logs()
+    quiet_logs()
     base = _meta_dir("lucidlink", ctx["round"])
     groups = _meta_names(ctx["files"])
     async with contextlib.AsyncExitStack() as stack:
@@ -1080,8 +1073,7 @@ def main() -> int:
                         "reads need are added")
     p.add_argument("--engines", default="", metavar="ENGINE[,..]",
                    help=f"run only these engines ({', '.join(ENGINES)})")
-    p.add_argument("--hub-event-loop", default="asyncio", choices=["asyncio", "uvloop"],
-                   help="the hubs' event loop (default asyncio)")
+    add_event_loop_flag(p)
     args = p.parse_args()
     wanted = {s for s in args.only.split(",") if s} or set(ORDER)
     engine_list = [e for e in args.engines.split(",") if e] or ENGINES

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import re
 import sys
@@ -35,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _hubproc import HubProcess  # noqa: E402
+from _hubproc import HubProcess, add_event_loop_flag, quiet_logs  # noqa: E402
 
 import lucidlink  # noqa: E402
 import lucidlink.aio  # noqa: E402
@@ -143,12 +142,9 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--forms", default="write_file,open,aio")
-    parser.add_argument("--hub-event-loop", default="asyncio", choices=["asyncio", "uvloop"],
-                        help="the hub's event loop (default asyncio)")
+    add_event_loop_flag(parser)
     args = parser.parse_args()
-    import structlog
-
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    quiet_logs()
     with tempfile.TemporaryDirectory() as tmp, HubProcess(
             Path(tmp), in_process=False, settings={"event_loop": args.hub_event_loop}) as hub:
         pid = hub.pid

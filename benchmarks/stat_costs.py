@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import statistics
 import sys
@@ -30,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _hubproc import HubProcess  # noqa: E402
+from _hubproc import HubProcess, add_event_loop_flag, quiet_logs  # noqa: E402
 
 import lucidlink.aio  # noqa: E402
 
@@ -90,12 +89,9 @@ def main() -> int:
     parser.add_argument("--passes", type=int, default=7)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--files", type=int, default=250, help="files per client")
-    parser.add_argument("--hub-event-loop", default="asyncio", choices=["asyncio", "uvloop"],
-                        help="the hub's event loop (default asyncio)")
+    add_event_loop_flag(parser)
     args = parser.parse_args()
-    import structlog
-
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    quiet_logs()
     with tempfile.TemporaryDirectory() as tmp, HubProcess(
             Path(tmp), in_process=False, settings={"event_loop": args.hub_event_loop}) as hub:
         asyncio.run(measure(hub, args))
