@@ -13,7 +13,12 @@ from lucidlink._log import get_logger
 from lucidlink.aio.connect import AsyncConnect
 from lucidlink.aio.filesystem import AsyncFilesystem
 from lucidlink.aio.link import DaemonServices, FilespaceLink
-from lucidlink.exceptions import LucidLinkError, SessionExpiredError
+from lucidlink.exceptions import (
+    HubUnavailableError,
+    LucidLinkError,
+    SessionExpiredError,
+    SyncTimeoutError,
+)
 from lucidlink.types import SyncMode
 
 if TYPE_CHECKING:
@@ -151,7 +156,26 @@ class AsyncFilespace:
         self._link.check_linked()
         await self._link.writeback.flush()
         # The metadata cache drops what every change up to the hub's position touched.
-        await self._link.metacache.catch_up()
+        await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        """Pull the journal to the hub's position; while the hub cannot be reached, retry
+        until ``fs.sync.timeout``, then raise ``SyncTimeoutError`` (as the write half does)."""
+        timeout = self._link.writeback.sync_timeout
+        deadline = time.monotonic() + timeout
+        delay = 0.1
+        while True:
+            try:
+                await self._link.metacache.catch_up()
+                return
+            except HubUnavailableError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise SyncTimeoutError(
+                        f"the hub did not answer this daemon's pull of the change journal within "
+                        f"{timeout:g} s ({exc}); nothing is lost: call sync_all() again once the "
+                        "hub answers, or raise 'fs.sync.timeout'", pending=[]) from exc
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, 1.0)
 
     async def refresh(self) -> None:
         """Pull the change journal up to the hub's current position (one hub call).
@@ -162,7 +186,7 @@ class AsyncFilespace:
         in docs/architecture.md).
         """
         self._link.check_linked()
-        await self._link.metacache.catch_up()
+        await self._catch_up()
 
     @property
     def _seq(self) -> int:

@@ -129,6 +129,11 @@ class WriteBack:
             self._task = None
 
     @property
+    def sync_timeout(self) -> float:
+        """``fs.sync.timeout``: how long ``flush`` (and ``sync_all``) waits, in seconds."""
+        return self._sync_timeout
+
+    @property
     def pending_paths(self) -> set[str]:
         """Paths with a change not committed yet."""
         return set(self._paths)
