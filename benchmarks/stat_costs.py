@@ -11,7 +11,7 @@ Starts an embedded hub (SQLite, local blocks) in a child process and creates
 each one's directory at once, serially per client: no client cache can answer, every
 stat is a hub request (the shape of ``benchmarks/peers.py``'s ``stat``). It prints per
 pass the stats per second and the CPU microseconds per stat of the hub's process and of
-this one, then the medians. No thresholds: it measures (Linux only).
+this one (each with its system share), then the medians. No thresholds: it measures (Linux only).
 """
 
 from __future__ import annotations
@@ -34,10 +34,17 @@ from _hubproc import HubProcess, add_event_loop_flag, quiet_logs  # noqa: E402
 import lucidlink.aio  # noqa: E402
 
 
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
+def process_cpu(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def per_stat_us(before: tuple[float, float], after: tuple[float, float],
+                total: int) -> tuple[float, float]:
+    """User and system CPU microseconds per stat between two :func:`process_cpu` readings."""
+    return ((after[0] - before[0]) * 1e6 / total, (after[1] - before[1]) * 1e6 / total)
 
 
 async def link_clients(stack: contextlib.AsyncExitStack, hub: HubProcess, n: int) -> list[Any]:
@@ -61,7 +68,7 @@ async def measure(hub: HubProcess, args: argparse.Namespace) -> None:
                 await fsp.fs.write_file(name, b"")
             await fsp.sync_all()
     total = args.clients * args.files
-    rates, hub_us, client_us = [], [], []
+    rates, hub_us, hub_sys_us, client_us = [], [], [], []
     for p in range(args.passes):
         async with contextlib.AsyncExitStack() as stack:
             filespaces = await link_clients(stack, hub, args.clients)
@@ -74,12 +81,17 @@ async def measure(hub: HubProcess, args: argparse.Namespace) -> None:
             await asyncio.gather(*(stat(f, g) for f, g in zip(filespaces, groups, strict=True)))
             seconds = time.perf_counter() - t0
             rates.append(total / seconds)
-            hub_us.append((process_cpu(hub.pid) - hub0) * 1e6 / total)
-            client_us.append((process_cpu(os.getpid()) - me0) * 1e6 / total)
+            hub_user, hub_sys = per_stat_us(hub0, process_cpu(hub.pid), total)
+            me_user, me_sys = per_stat_us(me0, process_cpu(os.getpid()), total)
+            hub_us.append(hub_user + hub_sys)
+            hub_sys_us.append(hub_sys)
+            client_us.append(me_user + me_sys)
         print(f"pass {p + 1}/{args.passes}: {rates[-1]:,.0f} stats/s; CPU µs per stat: "
-              f"hub {hub_us[-1]:.0f}, client {client_us[-1]:.0f}", flush=True)
+              f"hub {hub_us[-1]:.0f} (system {hub_sys:.0f}), client {client_us[-1]:.0f} "
+              f"(system {me_sys:.0f})", flush=True)
     print(f"median: {statistics.median(rates):,.0f} stats/s; CPU µs per stat: hub "
-          f"{statistics.median(hub_us):.0f}, client {statistics.median(client_us):.0f} "
+          f"{statistics.median(hub_us):.0f} (system {statistics.median(hub_sys_us):.0f}), "
+          f"client {statistics.median(client_us):.0f} "
           f"(hub on {args.hub_event_loop})")
 
 

@@ -34,7 +34,8 @@ BLOCK = os.urandom(3 * 65536 + 17)
 class Store:
     """A block store on loopback: ``/b`` a block, ``/chunked`` the same chunked,
     ``/cut`` half of it then the connection dropped, ``/stall`` half then silence,
-    ``/gone`` a 404 envelope, ``/denied`` a bare 403."""
+    ``/silent`` no answer at all, ``/slow`` the block a chunk every 0.1 s, ``/host`` the
+    ``Host`` header it was sent, ``/gone`` a 404 envelope, ``/denied`` a bare 403."""
 
     def __init__(self) -> None:
         self.requests = 0
@@ -71,6 +72,19 @@ class Store:
                 await asyncio.sleep(5)
             request.transport.abort()
             return resp
+        if name == "silent":
+            await asyncio.sleep(5)
+        if name == "slow":
+            resp = web.StreamResponse(headers={"Content-Length": str(len(BLOCK))})
+            await resp.prepare(request)
+            step = len(BLOCK) // 8 + 1
+            for at in range(0, len(BLOCK), step):
+                await resp.write(BLOCK[at:at + step])
+                await asyncio.sleep(0.1)
+            await resp.write_eof()
+            return resp
+        if name == "host":
+            return web.Response(body=request.headers["Host"].encode())
         if name == "chunked":
             resp = web.StreamResponse()
             resp.enable_chunked_encoding()
@@ -151,6 +165,73 @@ async def test_a_stalled_body_times_out(store: Store) -> None:
             await raw.get(f"{store.url}/stall", {})
     finally:
         raw.close()
+
+
+async def test_an_unanswered_request_times_out_and_its_connection_is_dropped(
+        store: Store) -> None:
+    raw = rawget.RawGet(limit=1 << 20, timeout=0.3)
+    try:
+        with pytest.raises(asyncio.TimeoutError):
+            await raw.get(f"{store.url}/silent", {})
+        assert (await raw.get(f"{store.url}/b", {})).body == BLOCK
+        assert len(store.connections) == 2  # the timed-out one was not reused
+    finally:
+        raw.close()
+
+
+async def test_an_answer_that_keeps_arriving_does_not_time_out(store: Store) -> None:
+    """The timeout is for silence: 8 chunks 0.1 s apart take 0.8 s, past a 0.3 s timeout."""
+    raw = rawget.RawGet(limit=1 << 20, timeout=0.3)
+    try:
+        assert (await raw.get(f"{store.url}/slow", {})).body == BLOCK
+        assert (await raw.get(f"{store.url}/b", {})).body == BLOCK
+        assert len(store.connections) == 1
+    finally:
+        raw.close()
+
+
+async def test_a_cancelled_get_drops_its_connection(store: Store) -> None:
+    raw = rawget.RawGet(limit=1 << 20, timeout=5)
+    try:
+        task = asyncio.create_task(raw.get(f"{store.url}/silent", {}))
+        for _ in range(1000):  # until the server has the request (10 s at most)
+            if store.requests:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (await raw.get(f"{store.url}/b", {})).body == BLOCK
+        assert len(store.connections) == 2
+    finally:
+        raw.close()
+
+
+async def test_the_host_header_names_the_origin() -> None:
+    """``host:port``, and an IPv6 literal in brackets (RFC 9110 7.2)."""
+    for family_host in ("127.0.0.1", "::1"):
+        s = Store()
+        app = web.Application()
+        app.router.add_get("/{name}", s.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, family_host, 0)
+            try:
+                await site.start()
+            except OSError:
+                assert family_host == "::1"
+                continue  # no IPv6 loopback on this machine
+            port = runner.addresses[0][1]
+            name = f"[{family_host}]" if ":" in family_host else family_host
+            raw = rawget.RawGet(limit=1 << 20, timeout=5)
+            try:
+                answer = await raw.get(f"http://{name}:{port}/host?x=1#fragment", {})
+                assert bytes(answer.body).decode() == f"{name}:{port}"
+            finally:
+                raw.close()
+        finally:
+            await runner.cleanup()
 
 
 async def test_a_server_closing_an_idle_connection_costs_no_error(store: Store) -> None:
