@@ -8,10 +8,11 @@ Run by hand (not in CI)::
 Starts an embedded hub (SQLite, local blocks) in a child process and creates
 ``--clients`` × ``--files`` empty files, one directory per client. Each pass then links
 ``--clients`` fresh daemons in this process (outside the timing) and stats every file of
-each one's directory at once, serially per client: no client cache can answer, every
-stat is a hub request (the shape of ``benchmarks/peers.py``'s ``stat``). It prints per
-pass the stats per second and the CPU microseconds per stat of the hub's process and of
-this one (each with its system share), then the medians. No thresholds: it measures (Linux only).
+each one's directory at once, serially per client, stat-ahead off: no client cache can
+answer, every stat is a hub request (the shape of ``benchmarks/peers.py``'s ``stat``
+form ``statahead off``). It prints per pass the stats per second and the CPU
+microseconds per stat of the hub's process and of this one (each with its system
+share), then the medians. No thresholds: it measures (Linux only).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ async def link_clients(stack: contextlib.AsyncExitStack, hub: HubProcess, n: int
     """``n`` fresh daemons, each with the filespace ``data`` linked."""
     filespaces = []
     for _ in range(n):
-        daemon = await stack.enter_async_context(lucidlink.aio.create_daemon(hub_url=hub.url))
+        daemon = await stack.enter_async_context(lucidlink.aio.create_daemon(
+            hub_url=hub.url, config={"fs.statahead": False}))  # every stat asks the hub
         ws = await daemon.authenticate(lucidlink.aio.ServiceAccountCredentials(token=hub.token))
         filespaces.append(await stack.enter_async_context(ws.link_filespace(name="data")))
     return filespaces

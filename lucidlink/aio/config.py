@@ -60,6 +60,12 @@ _KEYS: dict[str, tuple[str, Callable[[Any], Any], str]] = {
         _flag,
         "large aligned staging and cache writes skip the page cache: true or false (default true)",
     ),
+    "fs.statahead": (
+        "statahead",
+        _flag,
+        "a second stat missing the cache in one directory lists it (up to 256 entries) and "
+        "answers its next stats from the listing: true or false (default true)",
+    ),
     "hub.timeout": ("hub_timeout", float, "seconds before a hub request is abandoned (default 60)"),
     "hub.retries": ("hub_retries", int, "retries of a failed idempotent hub request (default 4)"),
 }
@@ -86,6 +92,7 @@ class DaemonConfig:
     hub_timeout: float = 60.0
     hub_retries: int = 4
     direct_writes: bool = True
+    statahead: bool = True
     hubs: HubRing = attrs.field(init=False, eq=False, repr=False)
 
     @hub_urls.default

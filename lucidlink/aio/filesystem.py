@@ -14,6 +14,7 @@ from lucidlink.aio.locks import DEFAULT_LOCK_TIMEOUT, HeldLock, acquire
 from lucidlink.aio.metacache import ABSENT, FileAnswer
 from lucidlink.aio.pending import PendingCommit, whole_block
 from lucidlink.aio.ranges import RangeLocks
+from lucidlink.aio.singleflight import SingleFlight
 from lucidlink.exceptions import (
     ConfigurationError,
     IsADirectoryFilespaceError,
@@ -78,6 +79,8 @@ class AsyncFilesystem:
         self._ranges = RangeLocks(link)
         self._infos = link.files
         self._unlearnable: dict[str, float] = {}  # directory -> when learning its names failed
+        self._last_miss = ""  # the directory of the last stat the cache could not answer
+        self._listings: SingleFlight[str, list[dict[str, Any]] | None] = SingleFlight()
 
     def __repr__(self) -> str:
         return f"<AsyncFilesystem of {self._link.full_name}>"
@@ -93,11 +96,46 @@ class AsyncFilesystem:
         await self._link.before(path, "exact")
         cache = self._link.metacache
         found = cache.entry(path)
+        if found is None and self._link.config.statahead:
+            found = await self._stat_ahead(path)
         if found is None:
             ticket = cache.ticket()
             found = await self._call("GET", "/entry", params={"path": path})
             cache.put_entry(ticket, found)
         return entry_from_json(found)
+
+    async def _stat_ahead(self, path: str) -> dict[str, Any] | None:
+        """Stat-ahead: the cached entry of ``path`` once its directory is listed, or ``None``.
+
+        A stat that misses the cache in the directory of the previous miss lists that
+        directory (one page of at most ``_LEARN`` entries, shared by concurrent misses)
+        and keeps every entry, so the stats of a directory's files (``ls -l``, a walk,
+        fsspec ``info`` in a loop) cost two requests, not one each. A directory with more
+        entries, or one that cannot be listed, is stat-ed file by file for ``_RELEARN``
+        seconds, as creates learn it (Lustre's statahead and NFS's READDIRPLUS do the same
+        on a detected scan).
+        """
+        parent = parent_and_name(path)[0]
+        previous, self._last_miss = self._last_miss, parent
+        if previous != parent or path == "/" or not self._link.metacache.fresh():
+            return None
+        failed = self._unlearnable.get(parent)
+        if failed is not None and time.monotonic() - failed < _RELEARN:
+            return None
+        try:
+            listed = await self._listings.run(
+                parent, lambda: self._list(parent, _LEARN, complete=False, entries=True))
+        except LucidLinkError:  # the stat itself reports what is wrong with the path
+            listed = None
+        if listed is None:
+            self._remember_unlearnable(parent)
+            return None
+        return self._link.metacache.entry(path)
+
+    def _remember_unlearnable(self, directory: str) -> None:
+        self._unlearnable[directory] = time.monotonic()
+        while len(self._unlearnable) > 1024:
+            self._unlearnable.pop(next(iter(self._unlearnable)))
 
     async def _cached_kind(self, path: str) -> str | None:
         """The type of a cached entry at ``path`` that is not a link, or ``None``."""
@@ -133,24 +171,31 @@ class AsyncFilesystem:
             assert found is not None
         return [entry_from_json(e) for e in found]
 
-    async def _list(self, path: str, page_size: int, *,
-                    complete: bool) -> list[dict[str, Any]] | None:
-        """A directory's entries from the hub (remembered); ``None`` when not ``complete``
-        and more than one page."""
+    async def _list(self, path: str, page_size: int, *, complete: bool,
+                    entries: bool = False) -> list[dict[str, Any]] | None:
+        """A directory's entries from the hub (remembered; with ``entries`` each also as
+        a stat's answer); ``None`` when not ``complete`` and more than one page."""
         cache = self._link.metacache
         ticket = cache.ticket()
-        entries: list[dict[str, Any]] = []
+        found: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
             params = {"path": path, "limit": str(page_size)}
             if cursor is not None:
                 params["cursor"] = cursor
             page = await self._call("GET", "/list", params=params)
-            entries.extend(page["entries"])
+            found.extend(page["entries"])
             cursor = page["cursor"]
             if cursor is None:
-                cache.put_listing(ticket, path, entries)
-                return entries
+                if entries:
+                    cache.put_entries(ticket, found)
+                    if cache.has_names(path):
+                        # Names learned already (and confirmed by the journal, or about to
+                        # be): a listing now would start that confirmation over, and the
+                        # creates that rely on it would ask the hub meanwhile.
+                        return found
+                cache.put_listing(ticket, path, found)
+                return found
             if not complete:
                 return None
 
@@ -361,9 +406,7 @@ class AsyncFilesystem:
             except LucidLinkError:
                 learned = False
             if not learned:  # too big, or changing: ask the hub for a while
-                self._unlearnable[parent] = time.monotonic()
-                while len(self._unlearnable) > 1024:
-                    self._unlearnable.pop(next(iter(self._unlearnable)))
+                self._remember_unlearnable(parent)
         if cache.kind(parent) != "dir":
             return False
         kind = cache.kind(path)

@@ -396,6 +396,11 @@ class MetaCache:
         if self._valid(ticket, entry["path"]):
             self._set(("e", entry["path"]), entry)
 
+    def put_entries(self, ticket: Ticket, entries: Iterable[dict[str, Any]]) -> None:
+        """Remember the entries of a listing one by one (stat-ahead: each answers a stat)."""
+        for entry in entries:
+            self.put_entry(ticket, entry)
+
     def put_answer(self, ticket: Ticket, answer: FileAnswer) -> None:
         """Remember a file's read answer (not a Connect file's: its object may change)."""
         path = answer.info["entry"]["path"]
