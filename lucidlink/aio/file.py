@@ -272,6 +272,13 @@ class AsyncFile(ReadPath):
                 self._size = max(self._size, self._pos)
                 return n
             await self._spill()
+        await self._write_view(view)
+        return n
+
+    async def _write_view(self, view: memoryview) -> None:
+        """Write ``view`` at the position through staging (the checks are the caller's:
+        a closing handle spills its in-memory bytes through here)."""
+        n = len(view)
         first, last = self._pos // self._bs, (self._pos + n - 1) // self._bs
         held = self._whole_slots(view)
         for slot in range(first, last + 1):
@@ -306,7 +313,6 @@ class AsyncFile(ReadPath):
         self._size = max(self._size, self._pos)
         self._changed = True
         await self._upload_finished_slots(before=self._pos // self._bs)
-        return n
 
     async def _upload_finished_slots(self, before: int) -> None:
         """Start uploading dirty slots the writer has moved past (sequential writing)."""
@@ -497,7 +503,7 @@ class AsyncFile(ReadPath):
         data, self._mem = self._mem, None
         if data:
             pos, self._pos = self._pos, 0
-            await self.write(data)
+            await self._write_view(memoryview(data).cast("B"))
             self._pos = pos
 
     async def _hand_over(self) -> PendingCommit:

@@ -167,3 +167,32 @@ async def test_hub_killed_in_the_middle_of_batched_commits(tmp_path: Path, metad
         assert set(creates.values()) == {1} and len(creates) == len(written)
     finally:
         hub.close()
+
+
+async def test_small_files_beyond_the_memory_bound_go_through_staging_and_all_land(
+        sdk_hub: SdkHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closes while 64 KiB (the test's bound; 64 MiB by default) of in-memory changes
+    wait move their bytes to staging: every file lands (a closing handle once refused
+    its own bytes with ``I/O operation on closed file``, and they were lost)."""
+    from lucidlink.aio import writeback
+
+    monkeypatch.setattr(writeback, "_INLINE_MAX", 64 * 1024)
+    datas = {f"/spill/f{i:03d}": os.urandom(4096 - i) for i in range(120)}
+    async with lucidlink.aio.create_daemon(hub_url=sdk_hub.url) as daemon:
+        ws = await daemon.authenticate(_creds(sdk_hub.token))
+        async with ws.link_filespace(name="small") as fsp:
+            await fsp.fs.create_dir("/spill")
+            for i, (path, data) in enumerate(datas.items()):
+                if i % 2:
+                    await fsp.fs.write_file(path, data)
+                else:
+                    async with fsp.fs.open(path, "wb") as f:
+                        await f.write(data[:100])
+                        await f.write(data[100:])
+            await fsp.sync_all()
+    async with lucidlink.aio.create_daemon(hub_url=sdk_hub.url) as daemon:
+        ws = await daemon.authenticate(_creds(sdk_hub.token))
+        async with ws.link_filespace(name="small") as fsp:
+            got = {p: await fsp.fs.read_file(p) for p in datas}
+    wrong = [p for p in datas if got[p] != datas[p]]
+    assert not wrong, f"{len(wrong)} of {len(datas)} files wrong: {wrong[:3]}"
