@@ -11,6 +11,7 @@ commits it (see :mod:`lucidlink.aio.writeback`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import os
@@ -64,6 +65,7 @@ class AsyncFile(ReadPath):
         self.name = path
         self.mode = mode
         self.closed = False
+        self._closing: asyncio.Future[None] | None = None  # set while (and after) closing
         self._readable = mode.startswith("r") or "+" in mode
         self._writable = not mode.startswith("r") or "+" in mode
         self._append = mode.startswith("a")
@@ -440,9 +442,24 @@ class AsyncFile(ReadPath):
         same blocks since the file was opened; disjoint changes are merged), or
         ``SyncTimeoutError`` when the hub does not answer within ``fs.sync.timeout``
         (the change stays queued).
+
+        A second ``close`` while the first runs returns once the first is done (its
+        error is the first caller's): whoever waits for a close, such as the filespace's
+        ``unlink``, knows the change is queued when it returns.
         """
+        if self._closing is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._closing)
+            return
         if self.closed:
             return
+        self._closing = asyncio.get_running_loop().create_future()
+        try:
+            await self._close(wait)
+        finally:
+            self._closing.set_result(None)
+
+    async def _close(self, wait: bool) -> None:
         self.closed = True
         for task in self._ahead.values():
             task.cancel()

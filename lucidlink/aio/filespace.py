@@ -197,15 +197,19 @@ class AsyncFilespace:
         """Close open files, sync (unless ``SyncMode.SYNC_NONE``) and leave the filespace."""
         if not self._link.linked:
             return
+        # From here on nothing new starts (opens, write_file, namespace calls raise
+        # FilespaceError; the blocking write_file's queueing from other threads stops):
+        # every change acknowledged before is queued once the open files are closed (a
+        # close already running is waited for), and the flush below commits them all.
+        self._link.linked = False
+        self._link.writeback.close_inbox()
         try:
-            for handle in list(self._link.open_files):
-                await handle.close()
-            if self.sync_mode is SyncMode.SYNC_ALL:
-                await self.sync_all()
-            else:
-                # SYNC_NONE skips the barrier, but closed files are still committed:
-                # nothing written and closed is ever dropped.
-                await self._link.writeback.flush()
+            while self._link.open_files:  # a handle an open in flight made meanwhile too
+                for handle in list(self._link.open_files):
+                    await handle.close()
+            # SYNC_ALL and SYNC_NONE alike: closed files are committed (the journal pull
+            # of sync_all would serve a cache this unlink drops).
+            await self._link.writeback.flush()
         finally:
             await self._detach()
 

@@ -106,6 +106,7 @@ class WriteBack:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         self._closed = False
+        self._stopped = False
 
     # -- queue -----------------------------------------------------------------------
 
@@ -114,11 +115,17 @@ class WriteBack:
         self._loop, self._loop_thread = asyncio.get_running_loop(), threading.get_ident()
         self._task = asyncio.create_task(self._run(), name=f"lucidlink-flusher-{self._filespace_id[:8]}")
 
-    async def stop(self) -> None:
-        """Stop the flusher (pending records stay on disk). Later :meth:`enqueue_nowait`
-        calls queue nothing."""
+    def close_inbox(self) -> None:
+        """From now on :meth:`enqueue_nowait` queues nothing (it returns ``False``); what
+        it queued before is in the queue at the next :meth:`flush`."""
         with self._inbox_lock:
             self._closed = True
+
+    async def stop(self) -> None:
+        """Stop the flusher (pending records stay on disk). Later :meth:`enqueue_nowait`
+        calls queue nothing, and :meth:`enqueue` raises."""
+        self.close_inbox()
+        self._stopped = True
         self._take_inbox()
         if self._task is not None:
             self._task.cancel()
@@ -192,9 +199,21 @@ class WriteBack:
         return not self._durable and self._inline_bytes + size <= _INLINE_MAX
 
     async def enqueue(self, commit: PendingCommit) -> None:
-        """Journal a change on disk (when the daemon persists its files), then queue it."""
+        """Journal a change on disk (when the daemon persists its files), then queue it.
+
+        Once the queue is stopped (the filespace unlinked) nothing here would commit
+        the change: a persisting daemon keeps its record for the next daemon on this
+        root to resume; any other raises ``FilespaceError``, so that the ``close`` does
+        not say the change is queued.
+        """
+        if self._stopped and not self._durable:
+            raise FilespaceError(
+                f"{commit.path} was closed after its filespace was unlinked, so it is not "
+                "committed; link the filespace again and write it again", path=commit.path)
         if self._durable:
             await anyio.to_thread.run_sync(write_record, self._dir, commit)
+            if self._stopped:
+                return
         self._take_inbox()  # in order after the changes other threads queued before
         self._accept(commit)
 

@@ -310,8 +310,19 @@ def fs_machine(fsp1: lucidlink.Filespace, fsp2: lucidlink.Filespace) -> type[Rul
             self.sync_first_daemon()  # daemon 1's queued changes land first, as they were made first
             expect = self.parent_error(parts) or (IS_DIR if self.state(parts) == "dir" else None)
             content = payload(seed, size)
-            self.run(expect, lambda: fs2.write_file(self.path(parts), content))
-            fsp2.sync_all()
+            if seed % 2:
+                fsp2.refresh()  # close-to-open: daemon 2 knows what daemon 1 committed
+                self.run(expect, lambda: fs2.write_file(self.path(parts), content))
+                fsp2.sync_all()
+            else:
+                # Daemon 2's metadata cache may not have heard of daemon 1's last changes
+                # yet: a conflict it could not see is refused at commit, and raised by its
+                # next sync_all (docs/architecture.md, "Creates"). Either way, the same error.
+                def write_and_sync() -> None:
+                    fs2.write_file(self.path(parts), content)
+                    fsp2.sync_all()
+
+                self.run(expect, write_and_sync)
             self.sync_first_daemon()
             if expect is None:
                 self.model[parts] = content
