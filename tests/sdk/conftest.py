@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -12,6 +13,7 @@ import pytest
 
 import lucidlink
 from lucidlink.hub.embedded import EmbeddedHub
+from tests.sdk.test_sdk_processes import Worker
 from tests.support.sdkfixtures import SMALL_BLOCK, SdkHub
 
 _names = itertools.count()
@@ -56,3 +58,13 @@ def lingering_workers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", keeping)
     return kept
+
+
+@pytest.fixture
+def worker(sdk_hub: SdkHub, tmp_path: Path) -> Iterator[Worker]:
+    """Daemon "a" in a child process, linked to ``small`` on ``sdk_hub``."""
+    w = Worker(tmp_path, "a", hub_url=sdk_hub.url, token=sdk_hub.token, filespaces=["small"])
+    try:
+        yield w
+    finally:
+        w.stop()

@@ -12,8 +12,7 @@ import asyncio
 import contextlib
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -60,15 +59,6 @@ async def until(what: str, check: Any) -> None:
         if loop.time() > deadline:
             raise AssertionError(f"never happened: {what}")
         await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-def worker(sdk_hub: SdkHub, tmp_path: Path) -> Iterator[Worker]:
-    w = Worker(tmp_path, "a", hub_url=sdk_hub.url, token=sdk_hub.token, filespaces=["small"])
-    try:
-        yield w
-    finally:
-        w.stop()
 
 
 # -- the rules, without a hub ------------------------------------------------------------------

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -22,15 +20,6 @@ from tests.sdk.test_sdk_processes import Worker
 from tests.support.sdkfixtures import SdkHub
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-def worker(sdk_hub: SdkHub, tmp_path: Path) -> Iterator[Worker]:
-    w = Worker(tmp_path, "a", hub_url=sdk_hub.url, token=sdk_hub.token, filespaces=["small"])
-    try:
-        yield w
-    finally:
-        w.stop()
 
 
 async def make_files(sdk_hub: SdkHub, directory: str, count: int) -> dict[str, int]:
