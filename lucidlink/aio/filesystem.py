@@ -507,9 +507,13 @@ class AsyncFilesystem:
 
     async def write_file(self, path: str, data: bytes) -> None:
         """Create or replace a file with ``data``."""
-        if not self.write_file_nowait(path, data):
-            async with self.open(path, "wb") as f:
-                await f.write(data)
+        if self.write_file_nowait(path, data):
+            # Queued without suspending: yield once, or a loop of small writes would hold
+            # the event loop (other tasks, the flusher) until the queue's memory filled.
+            await asyncio.sleep(0)
+            return
+        async with self.open(path, "wb") as f:
+            await f.write(data)
 
     def write_file_nowait(self, path: str, data: bytes) -> bool:
         """Queue a small :meth:`write_file` at once, from any thread, without a trip to

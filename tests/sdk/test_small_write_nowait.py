@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import threading
@@ -268,3 +269,35 @@ def test_open_wb_still_raises_at_open(mspace: lucidlink.Filespace) -> None:
     with pytest.raises(lucidlink.exceptions.ConfigurationError):
         fs.open(f"{d}/f", "wb", lock_timeout=-1)
     assert not fs.file_exists(f"{d}/f")
+
+
+@pytest.mark.asyncio
+async def test_a_loop_of_async_small_writes_lets_other_tasks_run(sdk_hub: SdkHub) -> None:
+    """``await fs.write_file`` of a file queued in memory does not suspend by itself: it
+    yields once, so a ticker task runs between the writes (and the flusher commits as
+    they go instead of after the loop)."""
+    async with lucidlink.aio.create_daemon(hub_url=sdk_hub.url) as daemon:
+        ws = await daemon.authenticate(lucidlink.aio.ServiceAccountCredentials(
+            token=sdk_hub.token))
+        async with ws.link_filespace(name="small") as fsp:
+            await fsp.fs.create_dir("/yield")
+            await fsp.fs.write_file("/yield/first", b"x")  # learns the directory
+            ticks = 0
+            done = False
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while not done:
+                    ticks += 1
+                    await asyncio.sleep(0)
+
+            task = asyncio.create_task(ticker())
+            await asyncio.sleep(0)
+            before = ticks
+            for i in range(500):
+                await fsp.fs.write_file(f"/yield/f{i}", os.urandom(100))
+            during = ticks - before
+            done = True
+            await task
+            await fsp.sync_all()
+    assert during >= 400, f"the ticker ran {during} times during 500 writes"
