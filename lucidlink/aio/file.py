@@ -66,6 +66,8 @@ class AsyncFile(ReadPath):
         self.mode = mode
         self.closed = False
         self._closing: asyncio.Future[None] | None = None  # set while (and after) closing
+        self._writes = 0  # writes suspended in flight
+        self._writes_done = asyncio.Event()
         self._readable = mode.startswith("r") or "+" in mode
         self._writable = not mode.startswith("r") or "+" in mode
         self._append = mode.startswith("a")
@@ -273,8 +275,16 @@ class AsyncFile(ReadPath):
                 self._pos += n
                 self._size = max(self._size, self._pos)
                 return n
+        # A write that suspends is waited for by a close begun meanwhile (another task's,
+        # or the filespace's unlink): once it returns, its bytes are in the change.
+        self._writes += 1
+        try:
             await self._spill()
-        await self._write_view(view)
+            await self._write_view(view)
+        finally:
+            self._writes -= 1
+            if not self._writes:
+                self._writes_done.set()
         return n
 
     async def _write_view(self, view: memoryview) -> None:
@@ -461,6 +471,9 @@ class AsyncFile(ReadPath):
 
     async def _close(self, wait: bool) -> None:
         self.closed = True
+        while self._writes:  # writes in flight finish first (no new one starts now)
+            self._writes_done.clear()
+            await self._writes_done.wait()
         for task in self._ahead.values():
             task.cancel()
         self._ahead.clear()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,47 @@ def test_blocking_writes_racing_an_unlink_are_committed_or_refused(sdk_hub: SdkH
     got = asyncio.run(_fresh_read(sdk_hub, list(acked)))
     lost = [p for p, data in acked.items() if got[p] != data]
     assert not lost, f"{len(lost)} of {len(acked)} acknowledged files lost"
+
+
+@pytest.mark.asyncio
+async def test_a_write_in_flight_when_its_handle_is_closed_by_an_unlink_is_committed(
+        sdk_hub: SdkHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One task writes a large file in 100 KiB pieces (staging, uploads: every write
+    suspends, and each staging write is slowed so that the unlink lands in one); the
+    filespace is unlinked under it. The committed file is exactly the pieces whose write
+    returned: none torn off, none half there."""
+    from lucidlink.aio import file as afile
+
+    real_pwrite = afile.AsyncFile._pwrite
+
+    async def slow_pwrite(self: Any, view: Any, offset: int) -> None:
+        await asyncio.sleep(0.02)
+        await real_pwrite(self, view, offset)
+
+    monkeypatch.setattr(afile.AsyncFile, "_pwrite", slow_pwrite)
+    data = os.urandom(8 << 20)
+    piece = 100 * 1024
+    acked = 0
+    async with lucidlink.aio.create_daemon(hub_url=sdk_hub.url) as daemon:
+        ws = await daemon.authenticate(lucidlink.aio.ServiceAccountCredentials(token=sdk_hub.token))
+        fsp = await ws.link_filespace(name="small")
+        f = await fsp.fs.open("/inflight.bin", "wb")
+
+        async def writer() -> None:
+            nonlocal acked
+            for off in range(0, len(data), piece):
+                try:
+                    await f.write(data[off:off + piece])
+                except ValueError:  # the handle was closed by the unlink
+                    return
+                acked = off + len(data[off:off + piece])
+
+        task = asyncio.create_task(writer())
+        while acked < 10 * piece:
+            await asyncio.sleep(0.001)
+        await fsp.unlink()
+        await task
+    assert 10 * piece <= acked < len(data), acked
+    got = (await _fresh_read(sdk_hub, ["/inflight.bin"]))["/inflight.bin"]
+    assert got is not None and len(got) == acked, (None if got is None else len(got), acked)
+    assert got == data[:acked]
