@@ -18,9 +18,9 @@ import anyio.to_thread
 from lucidlink.aio.cache import BlockCache
 from lucidlink.aio.config import DaemonConfig
 from lucidlink.aio.link import DaemonServices
+from lucidlink.aio.pending import PendingCommit, load_records
 from lucidlink.aio.transport import Transport
 from lucidlink.aio.workspace import AsyncWorkspace
-from lucidlink.aio.pending import PendingCommit, load_records
 from lucidlink.directio import DirectWriter
 from lucidlink.exceptions import AuthenticationError, ConfigurationError, DaemonError
 from lucidlink.types import DaemonStatus, ServiceAccountCredentials, StorageConfig, StorageMode

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import yarl
 
-from lucidlink.aio.file import BlockRef
+from lucidlink.aio.blockref import BlockRef
 from lucidlink.aio.singleflight import SingleFlight
 from lucidlink.exceptions import (
     AccessDeniedError,

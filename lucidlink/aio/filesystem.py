@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
 from lucidlink.aio import symlinks
 from lucidlink.aio._util import AwaitableContext
-from lucidlink.aio.file import MEM_WRITE_MAX, AsyncFile, BlockRef
+from lucidlink.aio.blockref import BlockRef
+from lucidlink.aio.dirlearn import DirectoryLearner
+from lucidlink.aio.file import MEM_WRITE_MAX, AsyncFile
 from lucidlink.aio.locks import DEFAULT_LOCK_TIMEOUT, HeldLock, acquire
 from lucidlink.aio.metacache import ABSENT, FileAnswer
 from lucidlink.aio.pending import PendingCommit, whole_block
 from lucidlink.aio.ranges import RangeLocks
-from lucidlink.aio.singleflight import SingleFlight
 from lucidlink.exceptions import (
     ConfigurationError,
     IsADirectoryFilespaceError,
@@ -32,10 +32,6 @@ if TYPE_CHECKING:
     from lucidlink.aio.link import FilespaceLink
 
 _PAGE = 5000
-_LEARN = 256
-"""Entries a create lists of an unknown parent, to create the next files without asking."""
-_RELEARN = 10.0
-"""Seconds before a create tries again to learn the names of a directory it could not."""
 _READERS = 32
 """Files ``read_files`` reads at once when their bytes are not inline."""
 LEGACY_MODES = {"r": "rb", "w": "w+b", "a": "a+b"}
@@ -78,9 +74,7 @@ class AsyncFilesystem:
         self._link = link
         self._ranges = RangeLocks(link)
         self._infos = link.files
-        self._unlearnable: dict[str, float] = {}  # directory -> when learning its names failed
-        self._last_miss = ""  # the directory of the last stat the cache could not answer
-        self._listings: SingleFlight[str, list[dict[str, Any]] | None] = SingleFlight()
+        self._learner = DirectoryLearner(link)
 
     def __repr__(self) -> str:
         return f"<AsyncFilesystem of {self._link.full_name}>"
@@ -97,45 +91,12 @@ class AsyncFilesystem:
         cache = self._link.metacache
         found = cache.entry(path)
         if found is None and self._link.config.statahead:
-            found = await self._stat_ahead(path)
+            found = await self._learner.stat_ahead(path)
         if found is None:
             ticket = cache.ticket()
             found = await self._call("GET", "/entry", params={"path": path})
             cache.put_entry(ticket, found)
         return entry_from_json(found)
-
-    async def _stat_ahead(self, path: str) -> dict[str, Any] | None:
-        """Stat-ahead: the cached entry of ``path`` once its directory is listed, or ``None``.
-
-        A stat that misses the cache in the directory of the previous miss lists that
-        directory (one page of at most ``_LEARN`` entries, shared by concurrent misses)
-        and keeps every entry, so the stats of a directory's files (``ls -l``, a walk,
-        fsspec ``info`` in a loop) cost two requests, not one each. A directory with more
-        entries, or one that cannot be listed, is stat-ed file by file for ``_RELEARN``
-        seconds, as creates learn it (Lustre's statahead and NFS's READDIRPLUS do the same
-        on a detected scan).
-        """
-        parent = parent_and_name(path)[0]
-        previous, self._last_miss = self._last_miss, parent
-        if previous != parent or path == "/" or not self._link.metacache.fresh():
-            return None
-        failed = self._unlearnable.get(parent)
-        if failed is not None and time.monotonic() - failed < _RELEARN:
-            return None
-        try:
-            listed = await self._listings.run(
-                parent, lambda: self._list(parent, _LEARN, complete=False, entries=True))
-        except LucidLinkError:  # the stat itself reports what is wrong with the path
-            listed = None
-        if listed is None:
-            self._remember_unlearnable(parent)
-            return None
-        return self._link.metacache.entry(path)
-
-    def _remember_unlearnable(self, directory: str) -> None:
-        self._unlearnable[directory] = time.monotonic()
-        while len(self._unlearnable) > 1024:
-            self._unlearnable.pop(next(iter(self._unlearnable)))
 
     async def _cached_kind(self, path: str) -> str | None:
         """The type of a cached entry at ``path`` that is not a link, or ``None``."""
@@ -167,37 +128,9 @@ class AsyncFilesystem:
         cache = self._link.metacache
         found = cache.listing(path)
         if found is None:
-            found = await self._list(path, _PAGE, complete=True)
+            found = await self._learner.listing(path, _PAGE, complete=True)
             assert found is not None
         return [entry_from_json(e) for e in found]
-
-    async def _list(self, path: str, page_size: int, *, complete: bool,
-                    entries: bool = False) -> list[dict[str, Any]] | None:
-        """A directory's entries from the hub (remembered; with ``entries`` each also as
-        a stat's answer); ``None`` when not ``complete`` and more than one page."""
-        cache = self._link.metacache
-        ticket = cache.ticket()
-        found: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            params = {"path": path, "limit": str(page_size)}
-            if cursor is not None:
-                params["cursor"] = cursor
-            page = await self._call("GET", "/list", params=params)
-            found.extend(page["entries"])
-            cursor = page["cursor"]
-            if cursor is None:
-                if entries:
-                    cache.put_entries(ticket, found)
-                    if cache.has_names(path):
-                        # Names learned already (and confirmed by the journal, or about to
-                        # be): a listing now would start that confirmation over, and the
-                        # creates that rely on it would ask the hub meanwhile.
-                        return found
-                cache.put_listing(ticket, path, found)
-                return found
-            if not complete:
-                return None
 
     async def list_dir(self, path: str = "/") -> list[str]:
         """The names in a directory, sorted."""
@@ -383,39 +316,10 @@ class AsyncFilesystem:
         self._link.open_files.add(handle)
         return handle
 
-    async def _known_creatable(self, path: str, *, exclusive: bool) -> bool:
-        """Whether the cache proves ``path`` may be created without asking the hub: its
-        parent is a directory and it is absent (or, unless ``exclusive``, a plain file).
-        Conflicts the journal has not delivered yet are settled by the hub at commit."""
-        cache = self._link.metacache
-        parent = parent_and_name(path)[0]
-        if (cache.kind(parent) != "dir" or cache.kind(path) is None) and cache.fresh():
-            failed = self._unlearnable.get(parent)
-            if failed is not None and time.monotonic() - failed < _RELEARN:
-                return False
-            # Unknown: learn the parent's names with one short listing, if it fits.
-            try:
-                if not cache.has_names(parent) and await self._list(
-                        parent, _LEARN, complete=False) is None:
-                    learned = False
-                else:
-                    # The listing may already hold changes the journal has not
-                    # delivered: its names count once the journal is pulled past it.
-                    await cache.catch_up()
-                    learned = cache.kind(path) is not None
-            except LucidLinkError:
-                learned = False
-            if not learned:  # too big, or changing: ask the hub for a while
-                self._remember_unlearnable(parent)
-        if cache.kind(parent) != "dir":
-            return False
-        kind = cache.kind(path)
-        return kind == ABSENT or (kind == "file" and not exclusive)
-
     async def _check_creatable(self, path: str, *, exclusive: bool) -> None:
         if exclusive and path in self._link.writeback.pending_paths:
             raise PathExistsError(f"{path} already exists (opened with 'x')", path=path)
-        if await self._known_creatable(path, exclusive=exclusive):
+        if await self._learner.known_creatable(path, exclusive=exclusive):
             return
         try:
             entry = await self.get_entry(path)

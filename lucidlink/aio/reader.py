@@ -27,7 +27,7 @@ from lucidlink.aio import pages, urlbatch
 from lucidlink.prefault import Prefault
 
 if TYPE_CHECKING:
-    from lucidlink.aio.file import BlockRef
+    from lucidlink.aio.blockref import BlockRef
     from lucidlink.aio.link import FilespaceLink
 
 _CACHED_AHEAD = 2
