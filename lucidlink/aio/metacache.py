@@ -409,16 +409,24 @@ class MetaCache:
         self._set(("e", path), answer.info["entry"])
         self._set(("f", path), answer)
 
+    def _child_pending(self, ticket: Ticket, path: str) -> bool:
+        """Whether a change of this daemon to an entry of the directory ``path`` was
+        pending when the listing's request started, or is now: the listing may lack it."""
+        prefix = path.rstrip("/") + "/"
+        return any(p.startswith(prefix) and "/" not in p[len(prefix):]
+                   for pending in (ticket.pending, self._pending()) for p in pending)
+
     def put_listing(self, ticket: Ticket, path: str, entries: list[dict[str, Any]]) -> None:
-        """Remember a directory's complete listing."""
-        if not self._valid(ticket, path):
+        """Remember a directory's complete listing (not one taken while an entry of it had
+        a change of this daemon pending)."""
+        if not self._valid(ticket, path) or self._child_pending(ticket, path):
             return
         self._set(("l", path), entries)
         self._set(("n", path), Names({e["name"]: e["type"] for e in entries}, self._pulls + 1))
 
     def put_names(self, ticket: Ticket, path: str, names: Iterable[tuple[str, str]]) -> None:
         """Remember the complete names and types of a directory's entries."""
-        if self._valid(ticket, path):
+        if self._valid(ticket, path) and not self._child_pending(ticket, path):
             self._set(("n", path), Names(dict(names), self._pulls + 1))
 
     def entry(self, path: str) -> dict[str, Any] | None:

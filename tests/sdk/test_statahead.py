@@ -140,3 +140,15 @@ async def test_statahead_can_be_turned_off(sdk_hub: SdkHub) -> None:
             calls = count_calls(b)
             assert {p: (await b.fs.get_entry(p)).size for p in sizes} == sizes
             assert calls["list"] == 0 and calls["entry"] == 40, calls
+
+
+async def test_a_listing_taken_while_an_entry_is_pending_is_not_kept(sdk_hub: SdkHub) -> None:
+    """Stat-ahead lists a directory while a file of it is still queued: the listing lacks
+    it, so it must not answer the next ``read_dir`` (found by the stateful test)."""
+    await make_files(sdk_hub, "/pend", 3)
+    async with linked(sdk_hub.url, sdk_hub.token) as b:
+        await b.fs.write_file("/pend/new", b"queued")  # not committed yet
+        await b.fs.create_dir("/pend/sub")  # the cache forgets /pend's names
+        for name in ("f0", "f1", "f2"):  # the second miss lists /pend
+            await b.fs.get_entry(f"/pend/{name}")
+        assert sorted(await b.fs.list_dir("/pend")) == ["f0", "f1", "f2", "new", "sub"]
