@@ -79,8 +79,7 @@ class DirectoryLearner:
         previous, self._last_miss = self._last_miss, parent
         if previous != parent or path == "/" or not self._link.metacache.fresh():
             return None
-        failed = self._unlearnable.get(parent)
-        if failed is not None and time.monotonic() - failed < RELEARN:
+        if self._failed_lately(parent):
             return None
         try:
             listed = await self._listings.run(
@@ -91,6 +90,11 @@ class DirectoryLearner:
             self._remember_unlearnable(parent)
             return None
         return self._link.metacache.entry(path)
+
+    def _failed_lately(self, directory: str) -> bool:
+        """Whether learning ``directory`` failed less than :data:`RELEARN` seconds ago."""
+        failed = self._unlearnable.get(directory)
+        return failed is not None and time.monotonic() - failed < RELEARN
 
     def _remember_unlearnable(self, directory: str) -> None:
         self._unlearnable[directory] = time.monotonic()
@@ -104,8 +108,7 @@ class DirectoryLearner:
         cache = self._link.metacache
         parent = parent_and_name(path)[0]
         if (cache.kind(parent) != "dir" or cache.kind(path) is None) and cache.fresh():
-            failed = self._unlearnable.get(parent)
-            if failed is not None and time.monotonic() - failed < RELEARN:
+            if self._failed_lately(parent):
                 return False
             # Unknown: learn the parent's names with one short listing, if it fits.
             try:

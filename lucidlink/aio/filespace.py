@@ -102,10 +102,10 @@ class AsyncFilespace:
     @property
     def is_linked(self) -> bool:
         """Whether the filespace is still linked."""
-        return self._link.linked
+        return self._link.accepting
 
     def __repr__(self) -> str:
-        return f"<AsyncFilespace {self.full_name}{'' if self._link.linked else ' (unlinked)'}>"
+        return f"<AsyncFilespace {self.full_name}{'' if self._link.accepting else ' (unlinked)'}>"
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -195,13 +195,13 @@ class AsyncFilespace:
 
     async def unlink(self) -> None:
         """Close open files, sync (unless ``SyncMode.SYNC_NONE``) and leave the filespace."""
-        if not self._link.linked:
+        if not self._link.accepting:
             return
         # From here on nothing new starts (opens, write_file, namespace calls raise
         # FilespaceError; the blocking write_file's queueing from other threads stops):
         # every change acknowledged before is queued once the open files are closed (a
         # close already running is waited for), and the flush below commits them all.
-        self._link.linked = False
+        self._link.unlinking = True
         self._link.writeback.close_inbox()
         try:
             while self._link.open_files:  # a handle an open in flight made meanwhile too

@@ -453,7 +453,7 @@ class AsyncFilesystem:
         and the metadata cache proves the parent a directory and ``path`` absent or a
         plain file. Safe from any thread; it changes nothing."""
         link = self._link
-        if not link.linked or link.read_only or link.services.durable:
+        if not link.accepting or link.read_only or link.services.durable:
             return False
         path = normalize_path(path)
         cache = link.metacache

@@ -118,6 +118,10 @@ class FilespaceLink:
         self.config = services.config
         self.session_id: str | None = None
         self.linked = False
+        """Whether the filespace's session is open (hub calls may be made)."""
+        self.unlinking = False
+        """Set when ``unlink`` begins: no new operation starts, while the calls that finish
+        what is open (closes, lock releases, the last commits) still reach the hub."""
         self.lease = Lease()
         self.open_files: set[AsyncFile] = set()
         self.blocks = BlockIO(
@@ -150,9 +154,15 @@ class FilespaceLink:
             self._external = ExternalReader(self)
         return self._external
 
+    @property
+    def accepting(self) -> bool:
+        """Whether new operations may start: linked, and no ``unlink`` under way."""
+        return self.linked and not self.unlinking
+
     def check_linked(self) -> None:
-        """Raise ``FilespaceError`` (or the daemon's ``DaemonError``) unless still linked."""
-        if not self.linked:
+        """Raise ``FilespaceError`` (or the daemon's ``DaemonError``) unless a new operation
+        may start (see :attr:`accepting`)."""
+        if not self.accepting:
             raise FilespaceError(
                 f"filespace {self.full_name} is not linked (it was unlinked, or its daemon "
                 "stopped); link it again with workspace.link_filespace(name=...)"
@@ -174,8 +184,11 @@ class FilespaceLink:
             await self.writeback.flush()
 
     async def call(self, method: str, suffix: str, **kw: Any) -> Any:
-        """One hub call under ``/v1/filespaces/<id>``, in this link's session."""
-        self.check_linked()
+        """One hub call under ``/v1/filespaces/<id>``, in this link's session (also while
+        an unlink finishes what is open: it checks the session, not :attr:`accepting`)."""
+        if not self.linked:
+            self.check_linked()  # raises the error a closed link gives
+        self.services.check_running()
         if suffix not in _MUTATIONS and (method == "GET" or not suffix.startswith("/connect/")
                                          or suffix == "/connect/urls"):
             return await self.transport.call(

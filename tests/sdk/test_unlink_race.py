@@ -152,3 +152,28 @@ async def test_a_write_in_flight_when_its_handle_is_closed_by_an_unlink_is_commi
     got = (await _fresh_read(sdk_hub, ["/inflight.bin"]))["/inflight.bin"]
     assert got is not None and len(got) == acked, (None if got is None else len(got), acked)
     assert got == data[:acked]
+
+
+@pytest.mark.asyncio
+async def test_an_unlink_gives_back_the_locks_of_the_files_it_closes(sdk_hub: SdkHub) -> None:
+    """The unlink refuses new operations, not the calls that finish what is open: closing a
+    locked handle still releases its lock with its own request."""
+    from lucidlink.hub.api.app_keys import HUB_KEY
+
+    assert sdk_hub.hub.app is not None
+    metrics = sdk_hub.hub.app[HUB_KEY].metrics
+
+    def releases() -> int:
+        return sum(n for (route, method, status), n in metrics.requests.items()
+                   if method == "DELETE" and route.endswith("/locks/{lock_id}") and status < 300)
+
+    async with lucidlink.aio.create_daemon(hub_url=sdk_hub.url) as daemon:
+        ws = await daemon.authenticate(lucidlink.aio.ServiceAccountCredentials(token=sdk_hub.token))
+        fsp = await ws.link_filespace(name="small")
+        before = releases()
+        f = await fsp.fs.open("/locked.bin", "wb", lock_type="exclusive")
+        await f.write(b"held")
+        await fsp.unlink()
+        assert releases() == before + 1
+    got = await _fresh_read(sdk_hub, ["/locked.bin"])
+    assert got["/locked.bin"] == b"held"
