@@ -61,7 +61,8 @@ def run(files_total: int, batch: int, ids: str) -> None:
         fs_id = hub.write(lambda tx: tx.one("SELECT id FROM filespaces")["id"])
         hub.write(namespace.mkdir, fs_id, "/d", parents=True, exist_ok=True, session_id=None)
         limit = hub.settings.inline_block_max
-        print(f"\n{ids} commit ids, {files_total} files of {FILE_SIZE} bytes, {batch} per transaction")
+        print(f"\n{ids} commit ids, {files_total} files of {FILE_SIZE} bytes, "
+              f"{batch} per transaction")
         window: list[float] = []
         started = time.perf_counter()
         done = 0

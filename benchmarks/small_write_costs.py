@@ -55,7 +55,7 @@ def thread_cpu(pid: int | str = "self") -> dict[str, tuple[str, float]]:
         try:
             with open(f"/proc/{pid}/task/{tid}/stat") as f:
                 stat = f.read()
-        except (FileNotFoundError, ProcessLookupError):  # the thread ended meanwhile (ESRCH at read)
+        except (FileNotFoundError, ProcessLookupError):  # the thread ended (ESRCH at read)
             continue
         name = names.get(tid) or stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
