@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lucidlink.aio.metacache import ABSENT
 from lucidlink.aio.singleflight import SingleFlight
-from lucidlink.exceptions import LucidLinkError
+from lucidlink.exceptions import FilespaceError, LucidLinkError
 from lucidlink.paths import parent_and_name
 
 if TYPE_CHECKING:
@@ -25,6 +25,28 @@ LEARN = 256
 """Entries a create or a stat-ahead lists of a directory it does not know."""
 RELEARN = 10.0
 """Seconds before trying again to learn a directory that could not be learned."""
+ROW_COLUMNS = ["id", "name", "type", "size", "mtime", "ctime", "version"]
+"""The row fields this client reads from ``GET .../list?form=rows``, in order."""
+
+
+def page_entries(directory: str, page: dict[str, Any]) -> list[dict[str, Any]]:
+    """The entries (the hub's entry JSON) of one page of ``GET .../list`` of ``directory``.
+
+    The page is the compact form (``form=rows``: a row per entry, what links add by name
+    in ``extra``), or, from a hub that does not know that form, the entries themselves.
+    """
+    if "rows" not in page:
+        return page["entries"]  # type: ignore[no-any-return]
+    if page["columns"] != ROW_COLUMNS:
+        raise FilespaceError(f"the hub listed {directory} with the columns {page['columns']}, "
+                             f"not {ROW_COLUMNS}: update the client or the hub to the same release")
+    prefix = "" if directory == "/" else directory
+    out = [{"id": r[0], "path": f"{prefix}/{r[1]}", "name": r[1], "type": r[2], "size": r[3],
+            "mtime": r[4], "ctime": r[5], "version": r[6]} for r in page["rows"]]
+    extra = page["extra"]
+    for e in out if extra else ():
+        e.update(extra.get(e["name"], ()))
+    return out
 
 
 class DirectoryLearner:
@@ -45,11 +67,11 @@ class DirectoryLearner:
         found: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
-            params = {"path": path, "limit": str(page_size)}
+            params = {"path": path, "limit": str(page_size), "form": "rows"}
             if cursor is not None:
                 params["cursor"] = cursor
             page = await self._link.call("GET", "/list", params=params)
-            found.extend(page["entries"])
+            found.extend(page_entries(path, page))
             cursor = page["cursor"]
             if cursor is None:
                 if entries:

@@ -64,6 +64,42 @@ async def test_list_pages_with_a_keyset_cursor(api: Api) -> None:
     await api.fail("GET", api.p("list") + "?path=/missing", 404, "not_found", "/missing")
 
 
+async def test_list_rows_form_holds_the_same_entries_as_the_entries_form(api: Api) -> None:
+    names = ["b", "a", "ä", "10", "a b", "日本"]
+    for name in names:
+        await api.mkdir("/d/" + name)
+    await api.write("/d/f.bin", [b"12345"])
+    await api.ok("POST", api.p("symlink"), 201, json={"path": "/d/ln", "target": "a"})
+    await api.write("/top.bin", [b"x"])
+    for directory, limit in [("/d", 3), ("/d", 100), ("/", 1)]:
+        pages: dict[str, list[dict[str, Any]]] = {"entries": [], "rows": []}
+        for form in pages:
+            cursor = None
+            while True:
+                params = {"path": directory, "limit": limit, "form": form,
+                          **({"cursor": cursor} if cursor is not None else {})}
+                body = await api.ok("GET", api.p("list") + "?" + q(**params))
+                if form == "entries":
+                    pages[form] += body["entries"]
+                else:
+                    assert set(body) == {"columns", "rows", "extra", "cursor"}
+                    prefix = "" if directory == "/" else directory
+                    for row in body["rows"]:
+                        entry = {**dict(zip(body["columns"], row, strict=True)),
+                                 "path": f"{prefix}/{row[1]}", **body["extra"].get(row[1], {})}
+                        pages[form].append(entry)
+                cursor = body["cursor"]
+                if cursor is None:
+                    break
+        assert pages["rows"] == pages["entries"], directory
+    body = await api.ok("GET", api.p("list") + "?" + q(path="/d", form="rows"))
+    assert body["extra"] == {"ln": {"target": "a"}}
+    await api.fail("GET", api.p("list") + "?" + q(path="/d", form="tuples"), 400, "bad_request",
+                   "form")
+    await api.fail("GET", api.p("list") + "?" + q(path="/d/f.bin", form="rows"), 409,
+                   "not_a_directory", "/d/f.bin")
+
+
 async def test_list_cursor_is_stable_while_the_directory_changes(api: Api) -> None:
     for name in "bdfh":
         await api.mkdir("/d/" + name)

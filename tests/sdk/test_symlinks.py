@@ -38,6 +38,7 @@ def test_create_read_and_entries(mspace: lucidlink.Filespace, d: str) -> None:
     assert entry.target == "f.txt" and entry.size == len("f.txt")
     listed = {e.name: e for e in fs.read_dir(d)}  # not followed
     assert listed["l"].is_link() and listed["f.txt"].is_file() and sorted(fs.list_dir(d)) == ["f.txt", "l"]
+    assert listed["l"].target == "f.txt" and listed["f.txt"].target == ""
     with pytest.raises(FileExistsError):
         fs.create_symlink("/elsewhere", f"{d}/f.txt")
     with pytest.raises(FileExistsError):

@@ -69,6 +69,33 @@ def list_dir(
     return tree.entries_json(tx, path, rows), (rows[-1][2] if more else None)
 
 
+ROW_COLUMNS = ("id", "name", "type", "size", "mtime", "ctime", "version")
+"""The fields of each row of :func:`list_rows`, in order (``GET .../list?form=rows``)."""
+
+
+def list_rows(
+    tx: Tx, filespace_id: str, path: str, limit: int, after: str | None
+) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, Any]], str | None]:
+    """:func:`list_dir` in its compact form: ``(rows, extra, cursor)``.
+
+    Each row holds the :data:`ROW_COLUMNS` of one entry, as the database returned it;
+    ``extra`` holds, by name, the fields that linked files and symbolic links add
+    (``external``, ``target``). The same entries as :func:`list_dir` without a dict per
+    entry: a page of 1,000 entries is a third of the JSON and no per-entry work here.
+    """
+    node = tree.get_dir(tx, filespace_id, path)
+    rows = tx.rows(
+        f"SELECT {', '.join(ROW_COLUMNS)} FROM nodes WHERE parent_id = ? AND name > ? "
+        "ORDER BY name LIMIT ?",
+        (node["id"], after or "", limit + 1),
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    special = [{"id": r[0], "name": r[1], "type": r[2]} for r in rows
+               if r[2] in ("external", "link")]
+    return rows, tree.entry_extras(tx, special), (rows[-1][1] if more else None)
+
+
 def mkdir(
     tx: Tx, filespace_id: str, path: str, *, parents: bool, exist_ok: bool, session_id: str | None
 ) -> dict[str, Any]:

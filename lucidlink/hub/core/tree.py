@@ -54,14 +54,27 @@ def entries_json(tx: Tx, parent: str, rows: list[tuple[Any, ...]]) -> list[dict[
     prefix = "" if parent == "/" else parent
     out = [{"id": r[0], "path": f"{prefix}/{r[2]}", "name": r[2], "type": r[3], "size": r[4],
             "mtime": r[5], "ctime": r[6], "version": r[7]} for r in rows]
-    special = [e for e in out if e["type"] in ("external", "link")]
-    if special:
-        linked, targets = externals(tx, special), link_targets(tx, special)
-        for e in special:
-            if e["id"] in linked:
-                e["external"] = linked[e["id"]]
-            if e["id"] in targets:
-                e["target"] = targets[e["id"]]
+    extra = entry_extras(tx, out)
+    for e in out if extra else ():
+        e.update(extra.get(e["name"], ()))
+    return out
+
+
+def entry_extras(tx: Tx, rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
+    """``{name: fields}``: what :func:`entry_json` adds for the linked files (``external``)
+    and symbolic links (``target``) among the children ``rows`` of one directory (one
+    query for each kind present; ``{}`` when there is none)."""
+    special = [r for r in rows if r["type"] in ("external", "link")]
+    if not special:
+        return {}
+    linked, targets = externals(tx, special), link_targets(tx, special)
+    out: dict[str, dict[str, Any]] = {}
+    for r in special:
+        fields = out.setdefault(str(r["name"]), {})
+        if r["id"] in linked:
+            fields["external"] = linked[r["id"]]
+        if r["id"] in targets:
+            fields["target"] = targets[r["id"]]
     return out
 
 
