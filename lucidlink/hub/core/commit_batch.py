@@ -50,7 +50,10 @@ def _int64(value: Any, low: int) -> bool:
 class CommitBatch:
     """Caches and deferred writes of the commits of one transaction (see the module docstring)."""
 
-    def __init__(self, tx: Tx, filespace_id: str, changes: Sequence[Any], block_size: int) -> None:
+    def __init__(self, tx: Tx, filespace_id: str, changes: Sequence[Any], block_size: int,
+                 live: dict[str, int] | None = None) -> None:
+        """``live``: blocks known live in this transaction already, with their lengths
+        (the inline blocks the commit just stored): not looked up again."""
         self.filespace_id = filespace_id
         self.block_size = block_size
         self._parents: dict[str, tuple[Row, str]] = {}
@@ -65,14 +68,14 @@ class CommitBatch:
             "SELECT 1 AS x FROM locks WHERE filespace_id = ? LIMIT 1", (filespace_id,)) is not None
         self.ranges_possible = tx.one(
             "SELECT 1 AS x FROM range_locks WHERE filespace_id = ? LIMIT 1", (filespace_id,)) is not None
-        self._states: dict[str, tuple[str, int]] = {}
+        self._states: dict[str, tuple[str, int]] = {h: ("live", n) for h, n in (live or {}).items()}
         named: set[str] = set()
         for change in changes:
             blocks = change.get("blocks") if isinstance(change, dict) else None
             for block in blocks if isinstance(blocks, list) else ():
                 if isinstance(block, dict) and isinstance(block.get("hash"), str):
                     named.add(block["hash"])
-        hashes = sorted(named)
+        hashes = sorted(named.difference(self._states))
         for row in rows_in(tx, "SELECT hash, state, length FROM blocks WHERE filespace_id = ? "
                               "AND hash IN ({marks})", (filespace_id,), hashes):
             self._states[str(row["hash"])] = (str(row["state"]), int(row["length"]))

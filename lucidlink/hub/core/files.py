@@ -336,8 +336,9 @@ def commit_many(
     The commits share their lookups and bulk writes (:class:`CommitBatch`).
     """
     if inline:
-        inline_blocks.store(tx, filespace_id, inline)
-    batch = CommitBatch(tx, filespace_id, changes, block_size_of(tx, filespace_id))
+        inline_blocks.store(tx, filespace_id, inline)  # live now, or it raised
+    batch = CommitBatch(tx, filespace_id, changes, block_size_of(tx, filespace_id),
+                        live={h: len(data) for h, data in (inline or {}).items()})
     ids = [idempotency.change_id_of(change) for change in changes]
     done_before = batch.applied(tx, [i for i in ids if i])
     batch.create_files(tx, changes, {n for n, i in enumerate(ids) if i and i in done_before})
