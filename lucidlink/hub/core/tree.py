@@ -45,15 +45,20 @@ def entry_json(
     return out
 
 
+ROW_COLUMNS = ("id", "name", "type", "size", "mtime", "ctime", "version")
+"""The columns of a listing's rows, in order (what :func:`entries_json` takes)."""
+
+
 def entries_json(tx: Tx, parent: str, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """:func:`entry_json` of the children of directory ``parent``, from ``NODE_COLUMNS`` tuples.
+    """:func:`entry_json` of the children of directory ``parent``, from :data:`ROW_COLUMNS`
+    tuples.
 
     A page of a listing: one dict per row built straight from the tuple; the few linked
     files and symbolic links among them get their extra field from one query each.
     """
     prefix = "" if parent == "/" else parent
-    out = [{"id": r[0], "path": f"{prefix}/{r[2]}", "name": r[2], "type": r[3], "size": r[4],
-            "mtime": r[5], "ctime": r[6], "version": r[7]} for r in rows]
+    out = [{"id": r[0], "path": f"{prefix}/{r[1]}", "name": r[1], "type": r[2], "size": r[3],
+            "mtime": r[4], "ctime": r[5], "version": r[6]} for r in rows]
     extra = entry_extras(tx, out)
     for e in out if extra else ():
         e.update(extra.get(e["name"], ()))
