@@ -1,7 +1,11 @@
 """File locks across real OS processes: each worker is its own daemon (its own session).
 
+Times are ``time.monotonic()``: on Linux one clock for every process of the machine,
+and never set back (a wall-clock step made a worker's ``closed`` come 5 ms before its
+``acquired``).
+
 The workers (``tests/support/lockworker.py``) are driven over stdin/stdout with JSON lines and
-report wall-clock times and fencing tokens, so the assertions below are about order
+report times and fencing tokens, so the assertions below are about order
 and overlap, never about speed (except for generous upper bounds on lease expiry and
 lock timeouts).
 """
@@ -341,7 +345,7 @@ def test_killed_holder_lock_expires_within_lease(short_hub: LockHub, spawn: Any)
     waiter.assert_quiet(lease + 0.5)
     assert lock_of(short_hub, "/victim", holder, "held") is not None
 
-    killed_at = time.time()
+    killed_at = time.monotonic()
     holder.proc.send_signal(signal.SIGKILL)
     holder.proc.wait(timeout=10)
     got = waiter.expect("acquired", timeout=lease + 30)
@@ -372,7 +376,7 @@ def test_writer_paused_past_its_lease_is_refused(short_hub: LockHub, spawn: Any,
     paused.send(op="write", data="PAUSED WRITER")
     paused.expect("wrote")
 
-    stopped_at = time.time()
+    stopped_at = time.monotonic()
     paused.proc.send_signal(signal.SIGSTOP)
     try:
         other.send(op="open", path="/fenced", mode="wb", lock="exclusive", timeout=60)
@@ -383,7 +387,7 @@ def test_writer_paused_past_its_lease_is_refused(short_hub: LockHub, spawn: Any,
         other.expect("wrote")
         other.send(op="close")
         other.expect("closed")
-        time.sleep(max(0.0, stopped_at + lease + 1.0 - time.time()))  # paused for more than a lease
+        time.sleep(max(0.0, stopped_at + lease + 1.0 - time.monotonic()))  # paused for more than a lease
     finally:
         paused.proc.send_signal(signal.SIGCONT)
 

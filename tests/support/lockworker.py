@@ -7,7 +7,8 @@ once). The process links FILESPACE with its own daemon (its own session on the h
 reports ``{"event": "ready", ...}`` and then runs the commands one by one:
 
 * ``{"op": "open", "path", "mode", "lock", "timeout"}`` -> ``acquired`` (with the
-  fencing ``token`` and the wall time ``t`` of the grant) or ``error``. The handle
+  fencing ``token`` and the time ``t`` of the grant, ``time.monotonic()``: one clock
+  for every process of a Linux machine) or ``error``. The handle
   stays open for the commands that follow.
 * ``{"op": "write", "data"}`` -> ``wrote``; ``{"op": "close"}`` -> ``closed`` (with ``t``).
 * ``{"op": "wait_holders", "path", "n"}`` -> ``holders`` once ``n`` locks are held on
@@ -104,30 +105,30 @@ async def serve(hub_url: str, token: str, filespace_name: str) -> None:
                 started = time.monotonic()
                 try:
                     if op == "open":
-                        emit("requesting", t=time.time())
+                        emit("requesting", t=time.monotonic())
                         handle = await fs.open(cmd["path"], cmd.get("mode", "rb"), lock_type=cmd["lock"],
                                                lock_timeout=cmd.get("timeout", 30.0))
-                        emit("acquired", token=handle.lock_token, t=time.time())
+                        emit("acquired", token=handle.lock_token, t=time.monotonic())
                     elif op == "write":
                         await handle.write(cmd["data"].encode())
-                        emit("wrote", t=time.time())
+                        emit("wrote", t=time.monotonic())
                     elif op == "close":
                         h, handle = handle, None
                         await h.close()
-                        emit("closed", t=time.time())
+                        emit("closed", t=time.monotonic())
                     elif op == "wait_holders":
                         while True:
                             held = [x for x in await fs.get_locks(cmd["path"]) if x.state == "held"]
                             if len(held) >= cmd["n"]:
-                                emit("holders", n=len(held), t=time.time())
+                                emit("holders", n=len(held), t=time.monotonic())
                                 break
                             if time.monotonic() - started > 20:
                                 raise TimeoutError(f"only {len(held)} holder(s) on {cmd['path']}")
                             await asyncio.sleep(0.05)
                     elif op == "count":
-                        t0 = time.time()
+                        t0 = time.monotonic()
                         steps = await count(fs, cmd["path"], cmd["n"])
-                        emit("counted", steps=steps, t0=t0, t1=time.time())
+                        emit("counted", steps=steps, t0=t0, t1=time.monotonic())
                     else:
                         raise ValueError(f"unknown op {op!r}")
                 except Exception as exc:  # reported to the test, which decides
@@ -176,17 +177,17 @@ def serve_blocking(hub_url: str, token: str, filespace_name: str) -> None:
             started = time.monotonic()
             try:
                 if op == "open":
-                    emit("requesting", t=time.time())
+                    emit("requesting", t=time.monotonic())
                     handle = fs.open(cmd["path"], cmd.get("mode", "rb"), lock_type=cmd["lock"],
                                      lock_timeout=cmd.get("timeout", 30.0))
-                    emit("acquired", t=time.time())
+                    emit("acquired", t=time.monotonic())
                 elif op == "write":
                     handle.write(cmd["data"].encode())
-                    emit("wrote", t=time.time())
+                    emit("wrote", t=time.monotonic())
                 elif op == "close":
                     h, handle = handle, None
                     h.close()
-                    emit("closed", t=time.time())
+                    emit("closed", t=time.monotonic())
                 elif op == "delete":
                     fs.delete(cmd["path"])
                     emit("deleted")
