@@ -69,9 +69,9 @@ CHUNK = 4 * MiB
 SMALL = 4 * KiB
 REGION = 4 * MiB
 CONCURRENCY = 32
+"""Concurrent requests of obstore and the raw limit for the small files."""
 DISK_THREADS = 4
 """Threads reading the page cache at once: a multi-threaded reader's bound, like our daemon's."""
-"""Concurrent requests of obstore and the raw limit for the small files."""
 CLIENTS = 16
 """Concurrent clients of the metadata scenarios (``create``, ``stat``): for lucidlink 16
 daemons in one process, each in its own directory; for the others 16 calls in flight."""
