@@ -1,4 +1,5 @@
-"""What the SDK and the hub both use: the default address, file modes and ETag form.
+"""What the SDK and the hub both use: the default address, file modes, ETag form and
+the rows of a listing page.
 
 One home for each, so the two sides cannot drift apart. Nothing here imports the rest
 of the package.
@@ -6,7 +7,11 @@ of the package.
 
 from __future__ import annotations
 
-__all__ = ["BINARY_MODES", "DEFAULT_HOST", "DEFAULT_HUB_URL", "DEFAULT_PORT", "normalize_etag"]
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["BINARY_MODES", "DEFAULT_HOST", "DEFAULT_HUB_URL", "DEFAULT_PORT", "LIST_ROW_COLUMNS",
+           "entries_from_rows", "normalize_etag"]
 
 DEFAULT_HOST = "127.0.0.1"
 """The hub's default listening address (loopback)."""
@@ -27,3 +32,20 @@ def normalize_etag(value: str | None) -> str | None:
     if value.startswith("W/"):
         value = value[2:]
     return value.strip('"').lower() or None
+
+
+LIST_ROW_COLUMNS: tuple[str, ...] = ("id", "name", "type", "size", "mtime", "ctime", "version")
+"""The fields of each row of a listing page (``GET .../list?form=rows``), in order."""
+
+
+def entries_from_rows(directory: str, rows: Iterable[Any],
+                      extra: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The entry JSON of the children of ``directory`` from :data:`LIST_ROW_COLUMNS` rows,
+    with what links and Connect files add (``extra``, by name) merged in: how the hub
+    builds a listing's entries and how the SDK reads the rows form back."""
+    prefix = "" if directory == "/" else directory
+    out = [{"id": r[0], "path": f"{prefix}/{r[1]}", "name": r[1], "type": r[2], "size": r[3],
+            "mtime": r[4], "ctime": r[5], "version": r[6]} for r in rows]
+    for e in out if extra else ():
+        e.update(extra.get(e["name"], ()))
+    return out

@@ -17,6 +17,7 @@ from lucidlink.aio.metacache import ABSENT
 from lucidlink.aio.singleflight import SingleFlight
 from lucidlink.exceptions import FilespaceError, LucidLinkError
 from lucidlink.paths import parent_and_name
+from lucidlink.shared import LIST_ROW_COLUMNS, entries_from_rows
 
 if TYPE_CHECKING:
     from lucidlink.aio.link import FilespaceLink
@@ -25,10 +26,6 @@ LEARN = 256
 """Entries a create or a stat-ahead lists of a directory it does not know."""
 RELEARN = 10.0
 """Seconds before trying again to learn a directory that could not be learned."""
-ROW_COLUMNS = ["id", "name", "type", "size", "mtime", "ctime", "version"]
-"""The row fields this client reads from ``GET .../list?form=rows``, in order."""
-
-
 def page_entries(directory: str, page: dict[str, Any]) -> list[dict[str, Any]]:
     """The entries (the hub's entry JSON) of one page of ``GET .../list`` of ``directory``.
 
@@ -37,16 +34,11 @@ def page_entries(directory: str, page: dict[str, Any]) -> list[dict[str, Any]]:
     """
     if "rows" not in page:
         return page["entries"]  # type: ignore[no-any-return]
-    if page["columns"] != ROW_COLUMNS:
+    if page["columns"] != list(LIST_ROW_COLUMNS):
         raise FilespaceError(f"the hub listed {directory} with the columns {page['columns']}, "
-                             f"not {ROW_COLUMNS}: update the client or the hub to the same release")
-    prefix = "" if directory == "/" else directory
-    out = [{"id": r[0], "path": f"{prefix}/{r[1]}", "name": r[1], "type": r[2], "size": r[3],
-            "mtime": r[4], "ctime": r[5], "version": r[6]} for r in page["rows"]]
-    extra = page["extra"]
-    for e in out if extra else ():
-        e.update(extra.get(e["name"], ()))
-    return out
+                             f"not {list(LIST_ROW_COLUMNS)}: update the client or the hub to the "
+                             "same release")
+    return entries_from_rows(directory, page["rows"], page["extra"])
 
 
 class DirectoryLearner:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from lucidlink.aio import filesystem
-from lucidlink.aio.dirlearn import ROW_COLUMNS, page_entries
+from lucidlink.aio.dirlearn import page_entries
 from lucidlink.exceptions import FilespaceError
+from lucidlink.shared import LIST_ROW_COLUMNS
 from tests.sdk.test_metacache import count_calls, linked
 from tests.support.sdkfixtures import SdkHub
 
@@ -18,11 +19,11 @@ LINK = {"id": 8, "path": "/d/l", "name": "l", "type": "link", "size": 1, "mtime"
 
 
 def as_row(entry: dict[str, object]) -> list[object]:
-    return [entry[c] for c in ROW_COLUMNS]
+    return [entry[c] for c in LIST_ROW_COLUMNS]
 
 
 def test_rows_become_the_entries_the_hub_would_have_sent() -> None:
-    page = {"columns": list(ROW_COLUMNS), "rows": [as_row(ENTRY), as_row(LINK)],
+    page = {"columns": list(LIST_ROW_COLUMNS), "rows": [as_row(ENTRY), as_row(LINK)],
             "extra": {"l": {"target": "a"}}, "cursor": None}
     assert page_entries("/d", page) == [ENTRY, LINK]
     root = {**page, "rows": [as_row(ENTRY)], "extra": {}}

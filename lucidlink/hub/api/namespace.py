@@ -22,6 +22,7 @@ from lucidlink.hub.api.route import (
 from lucidlink.hub.core import copies, files, links, namespace
 from lucidlink.hub.store.base import MAX_INT64
 from lucidlink.paths import MAX_NAME_BYTES, MAX_PATH_BYTES
+from lucidlink.shared import LIST_ROW_COLUMNS
 
 MAX_LIST_LIMIT = 5000
 ROUTES = RouteTable()
@@ -49,7 +50,7 @@ async def stat(request: web.Request) -> web.StreamResponse:
 
 
 LIST_ROW = {"type": "array", "items": {"type": ["integer", "string"]}, "minItems": 7,
-            "maxItems": 7, "description": "one entry: " + ", ".join(namespace.ROW_COLUMNS)}
+            "maxItems": 7, "description": "one entry: " + ", ".join(LIST_ROW_COLUMNS)}
 
 
 @route("GET", "/v1/filespaces/{fs}/list",
@@ -83,7 +84,7 @@ async def list_dir(request: web.Request) -> web.StreamResponse:
     if form == "rows":
         rows, extra, cursor = await hub_of(request).store.read_short(
             namespace.list_rows, fs["id"], path, limit, after)
-        return ok({"columns": namespace.ROW_COLUMNS, "rows": rows, "extra": extra,
+        return ok({"columns": LIST_ROW_COLUMNS, "rows": rows, "extra": extra,
                    "cursor": cursor})
     entries, cursor = await hub_of(request).store.read_short(
         namespace.list_dir, fs["id"], path, limit, after)

@@ -25,6 +25,7 @@ from lucidlink.exceptions import (
 from lucidlink.hub.core import journal, links, locks, tree
 from lucidlink.hub.store.base import Tx
 from lucidlink.paths import parent_and_name, split_path
+from lucidlink.shared import LIST_ROW_COLUMNS, entries_from_rows
 
 
 def stat(tx: Tx, filespace_id: str, path: str, *, follow: bool = False) -> dict[str, Any]:
@@ -51,7 +52,8 @@ def stat(tx: Tx, filespace_id: str, path: str, *, follow: bool = False) -> dict[
 
 def _page(tx: Tx, filespace_id: str, path: str, limit: int,
           after: str | None) -> tuple[list[tuple[Any, ...]], str | None]:
-    """One page of a directory's children as :data:`ROW_COLUMNS` tuples, by name, and the
+    """One page of a directory's children as :data:`~lucidlink.shared.LIST_ROW_COLUMNS`
+    tuples, by name, and the
     cursor: the last name returned when more follow, else ``None``.
 
     Keyset pagination: each page is one index range scan however deep into a 100,000
@@ -60,7 +62,7 @@ def _page(tx: Tx, filespace_id: str, path: str, limit: int,
     """
     node = tree.get_dir(tx, filespace_id, path)
     rows = tx.rows(
-        f"SELECT {', '.join(ROW_COLUMNS)} FROM nodes WHERE parent_id = ? AND name > ? "
+        f"SELECT {', '.join(LIST_ROW_COLUMNS)} FROM nodes WHERE parent_id = ? AND name > ? "
         "ORDER BY name LIMIT ?",
         (node["id"], after or "", limit + 1),
     )
@@ -75,11 +77,7 @@ def list_dir(
     """One page of a directory's entries by name; the cursor is the last name returned
     (see :func:`_page`)."""
     rows, cursor = _page(tx, filespace_id, path, limit, after)
-    return tree.entries_json(tx, path, rows), cursor
-
-
-ROW_COLUMNS = tree.ROW_COLUMNS
-"""The fields of each row of :func:`list_rows`, in order (``GET .../list?form=rows``)."""
+    return entries_from_rows(path, rows, tree.row_extras(tx, rows)), cursor
 
 
 def list_rows(
@@ -87,15 +85,13 @@ def list_rows(
 ) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, Any]], str | None]:
     """:func:`list_dir` in its compact form: ``(rows, extra, cursor)``.
 
-    Each row holds the :data:`ROW_COLUMNS` of one entry, as the database returned it;
+    Each row holds the :data:`~lucidlink.shared.LIST_ROW_COLUMNS` of one entry, as the database returned it;
     ``extra`` holds, by name, the fields that linked files and symbolic links add
     (``external``, ``target``). The same entries as :func:`list_dir` without a dict per
     entry: a page of 1,000 entries is half the JSON and no per-entry work here.
     """
     rows, cursor = _page(tx, filespace_id, path, limit, after)
-    special = [{"id": r[0], "name": r[1], "type": r[2]} for r in rows
-               if r[2] in ("external", "link")]
-    return rows, tree.entry_extras(tx, special), cursor
+    return rows, tree.row_extras(tx, rows), cursor
 
 
 def mkdir(

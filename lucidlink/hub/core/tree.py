@@ -45,31 +45,13 @@ def entry_json(
     return out
 
 
-ROW_COLUMNS = ("id", "name", "type", "size", "mtime", "ctime", "version")
-"""The columns of a listing's rows, in order (what :func:`entries_json` takes)."""
-
-
-def entries_json(tx: Tx, parent: str, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """:func:`entry_json` of the children of directory ``parent``, from :data:`ROW_COLUMNS`
-    tuples.
-
-    A page of a listing: one dict per row built straight from the tuple; the few linked
-    files and symbolic links among them get their extra field from one query each.
-    """
-    prefix = "" if parent == "/" else parent
-    out = [{"id": r[0], "path": f"{prefix}/{r[1]}", "name": r[1], "type": r[2], "size": r[3],
-            "mtime": r[4], "ctime": r[5], "version": r[6]} for r in rows]
-    extra = entry_extras(tx, out)
-    for e in out if extra else ():
-        e.update(extra.get(e["name"], ()))
-    return out
-
-
-def entry_extras(tx: Tx, rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
+def row_extras(tx: Tx, rows: Sequence[tuple[Any, ...]]) -> dict[str, dict[str, Any]]:
     """``{name: fields}``: what :func:`entry_json` adds for the linked files (``external``)
-    and symbolic links (``target``) among the children ``rows`` of one directory (one
-    query for each kind present; ``{}`` when there is none)."""
-    special = [r for r in rows if r["type"] in ("external", "link")]
+    and symbolic links (``target``) among the children of one directory, given as
+    :data:`~lucidlink.shared.LIST_ROW_COLUMNS` tuples (one query for each kind present;
+    ``{}`` when there is none)."""
+    special = [{"id": r[0], "name": r[1], "type": r[2]} for r in rows
+               if r[2] in ("external", "link")]
     if not special:
         return {}
     linked, targets = externals(tx, special), link_targets(tx, special)
