@@ -35,6 +35,33 @@ async def test_stat_root_dir_and_file(api: Api) -> None:
     await api.fail("GET", api.p("entry") + "?path=/nope/deeper", 404, "not_found", "/nope/deeper")
 
 
+async def test_stat_paths_deeper_than_one_lookup_statement(api: Api) -> None:
+    # tree.lookup finds 8 names per statement and walks a name at a time to say why a
+    # path is not there: depths around and past 8 and 16, found, missing and blocked.
+    names = [f"d{i}" for i in range(20)]
+    await api.mkdir("/" + "/".join(names))
+    ids = []
+    for depth in range(1, 21):
+        path = "/" + "/".join(names[:depth])
+        status, entry = await api.stat(path)
+        assert status == 200 and entry["path"] == path and entry["type"] == "dir", (path, entry)
+        ids.append(entry["id"])
+    assert len(set(ids)) == 20
+    await api.write("/" + "/".join(names[:9]) + "/f", [b"x"])
+    for depth in (8, 9, 16, 17, 20):  # missing as the last name, and below a missing name
+        missing = "/" + "/".join([*names[:depth - 1], "nope"])
+        err = await api.fail("GET", api.p("entry") + "?" + q(path=missing), 404, "not_found")
+        assert err["details"]["parent"] == "dir", err
+        err = await api.fail("GET", api.p("entry") + "?" + q(path=missing + "/below"), 404, "not_found")
+        assert err["details"]["parent"] == "missing", err
+    blocked = "/" + "/".join(names[:9]) + "/f"
+    for below in ("/x", "/x/" + "/".join(names)):  # a file in the way, in the same or a later statement
+        await api.fail("GET", api.p("entry") + "?" + q(path=blocked + below), 409, "not_a_directory",
+                       blocked)
+    status, entry = await api.stat(blocked)
+    assert status == 200 and entry["type"] == "file" and entry["size"] == 1
+
+
 async def test_list_pages_with_a_keyset_cursor(api: Api) -> None:
     names = ["b", "a", "ä", "Z", "10", "9", "a b", "é", "日本"]
     for name in names:

@@ -113,20 +113,55 @@ def child(tx: Tx, parent_id: int, name: str) -> Row | None:
     )
 
 
+JOINED_DEPTH = 8
+"""Path components found in one statement; a deeper path takes one statement per 8."""
+_ROOT_ID = "(SELECT root_id FROM filespaces WHERE id = ?)"
+_CHAIN_SQL: dict[tuple[int, bool], str] = {}
+
+
+def _chain_sql(depth: int, from_root: bool) -> str:
+    """The statement finding the node ``depth`` names below a start: the filespace's root
+    (its id the first parameter) or a node id, the names the parameters after it. Every
+    node on the way must be a directory; no row when any is missing or is not one."""
+    key = (depth, from_root)
+    sql = _CHAIN_SQL.get(key)
+    if sql is None:
+        where = [f"n0.parent_id = {_ROOT_ID if from_root else '?'}", "n0.name = ?"]
+        for i in range(1, depth):
+            where += [f"n{i - 1}.type = 'dir'", f"n{i}.parent_id = n{i - 1}.id", f"n{i}.name = ?"]
+        columns = ", ".join(f"n{depth - 1}.{c}" for c in NODE_COLUMNS.split(", "))
+        tables = ", ".join(f"nodes n{i}" for i in range(depth))
+        sql = _CHAIN_SQL[key] = f"SELECT {columns} FROM {tables} WHERE {' AND '.join(where)}"
+    return sql
+
+
 def lookup(tx: Tx, filespace_id: str, path: str) -> Row | None:
     """The node at ``path``, or ``None`` if it (or a parent) is missing.
 
     Raises ``NotADirectoryError`` when a file stands where a parent directory should.
+    A path found is one statement per :data:`JOINED_DEPTH` components (a stat is one
+    index probe per component either way; the statements are what cost); one that is
+    not is walked again a name at a time to say why.
     """
     parts = split_path(path)
     if not parts:
         return root(tx, filespace_id)
+    node: Row | None = None
+    for start in range(0, len(parts), JOINED_DEPTH):
+        chunk = parts[start:start + JOINED_DEPTH]
+        node = tx.one(_chain_sql(len(chunk), node is None),
+                      (filespace_id if node is None else node["id"], *chunk))
+        if node is None:
+            return _walk(tx, filespace_id, path, parts)
+    return node
+
+
+def _walk(tx: Tx, filespace_id: str, path: str, parts: list[str]) -> Row | None:
+    """:func:`lookup` a name at a time: ``None`` at the first missing name, or the error
+    for a file or link standing where a directory should."""
     # The root is a directory: its child comes in the same statement as its id.
-    node = tx.one(
-        f"SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = "
-        "(SELECT root_id FROM filespaces WHERE id = ?) AND name = ?",
-        (filespace_id, parts[0]),
-    )
+    node = tx.one(f"SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = {_ROOT_ID} AND name = ?",
+                  (filespace_id, parts[0]))
     if node is None:
         return None
     walked = "/" + parts[0]
