@@ -383,3 +383,32 @@ async def test_openapi_lists_exactly_the_app_routes(api: Api) -> None:
 def test_signer_of_reads_the_hub_key(hub: Any) -> None:
     url = signer_of(hub).sign("http://x", "fs", "a" * 64, "get", 10)
     assert "op=get" in url and "sig=" in url and q(path="/a b") == "path=/a%20b"
+
+
+@pytest.mark.asyncio
+async def test_each_path_matches_one_route_whatever_the_registration_order(api: Api) -> None:
+    # add_routes registers the busiest paths first; that may change only the cost of
+    # finding a route, never which route a request finds.
+    from aiohttp.test_utils import make_mocked_request
+
+    from lucidlink.hub.api.routes import BUSIEST_FIRST
+
+    app = api.hub.hub.app
+    assert app is not None
+    assert set(BUSIEST_FIRST) <= {r.path for r in ROUTES}
+    for r in ROUTES:
+        concrete = r.path.replace("{fs}", "data").replace("{hash}", "a" * 64).replace(
+            "{sid}", "s1").replace("{lock_id}", "l1")
+        assert "{" not in concrete, r.path
+        match = await app.router.resolve(make_mocked_request(r.method, concrete, app=app))
+        assert match.route.handler is r.handler, (r.method, r.path, match.route)
+        # No other documented path's pattern takes this one.
+        assert _pattern(r.path).fullmatch(concrete), r.path
+        others = [o.path for o in ROUTES if o.path != r.path and _pattern(o.path).fullmatch(concrete)]
+        assert others == [], (r.path, others)
+
+
+def _pattern(template: str) -> Any:
+    import re
+
+    return re.compile(re.sub(r"\\\{[a-z_]+\\\}", "[^{}/]+", re.escape(template)))
