@@ -9,6 +9,7 @@ is checked in full again. Counts, never timings.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from lucidlink.hub.core.principal import (
 )
 from lucidlink.hub.store.postgres import PostgresStore
 from tests.hub.test_scale_out import HubProc
-from tests.support.hubfixtures import Api, expect_error, key_id_of, make_token
+from tests.support.hubfixtures import Api, expect_error, hub_state, key_id_of, make_token
 from tests.support.pgfixture import fresh_schema
 
 pytest_plugins = ["tests.support.hubfixtures"]
@@ -91,6 +92,124 @@ async def test_a_change_of_rights_applies_to_the_next_request(api: Api) -> None:
     status, body = await api.call("POST", api.p("mkdir"), json={"path": "/after"}, token=token)
     expect_error(status, body, 403, "read_only")
     assert not await api.exists("/after")
+
+
+def narrow_to(tx: Any, key_id: str, filespace_ids: list[str]) -> None:
+    """A change of the filespaces a token may use, with a new auth generation."""
+    tx.execute("UPDATE tokens SET filespaces = ? WHERE key_id = ?",
+               (json.dumps(sorted(filespace_ids)), key_id))
+    bump_auth_generation(tx)
+
+
+@pytest.fixture
+def generation_reads(api: Api, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The meta keys the hub read on their own (outside a handler's read), in order."""
+    store = hub_state(api.hub).store
+    seen: list[str] = []
+    real = store.meta_value
+
+    async def counting(key: str) -> str | None:
+        seen.append(key)
+        return await real(key)
+
+    monkeypatch.setattr(store, "meta_value", counting)
+    return seen
+
+
+def _reads(api: Api, fs: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every route that only reads its filespace (``context.read_access``), as calls."""
+    return [("GET", api.p("entry", fs) + "?path=/d/f", {}),
+            ("GET", api.p("entry", fs) + "?path=/d/missing", {}),
+            ("GET", api.p("list", fs) + "?path=/d", {}),
+            ("GET", api.p("list", fs) + "?path=/d&form=rows", {}),
+            ("GET", api.p("file", fs) + "?path=/d/f", {}),
+            ("GET", api.p("file", fs) + "?path=/d/f&prefetch=4", {}),
+            ("POST", api.p("files", fs), {"json": {"paths": ["/d/f"]}}),
+            ("GET", api.p("statistics", fs), {})]
+
+
+async def test_reads_confirm_a_cached_token_in_their_own_transaction(
+        api: Api, full_checks: list[str], generation_reads: list[str]) -> None:
+    # A read-only route answers a cached token with one read transaction: the auth
+    # generation is read in the handler's snapshot, not on its own; a revocation or a
+    # change of rights made since still applies to the very next read of every kind.
+    for fs in (api.fs, api.small):
+        await api.mkdir("/d", fs)
+    await api.write("/d/f", [b"x" * 10])
+    token = make_token(api.hub)
+    generation_reads.clear()
+    await api.ok("GET", "/v1/whoami", token=token)
+    assert full_checks == [key_id_of(token)] and generation_reads == [AUTH_GENERATION_KEY]
+    statuses = [(await api.call(m, path, token=token, **kw))[0] for m, path, kw in _reads(api, api.fs)]
+    assert statuses == [200, 404, 200, 200, 200, 200, 200, 200]
+    assert full_checks == [key_id_of(token)] and generation_reads == [AUTH_GENERATION_KEY]
+
+    # Rights narrowed to the other filespace: this one is out of reach at once, the other is not.
+    await api.write("/d/f", [b"y"], fs=api.small)
+    api.hub.hub.write(narrow_to, key_id_of(token), [api.small])
+    for method, path, kw in _reads(api, api.fs):
+        await api.fail(method, path, 404, "filespace_not_found", token=token, **kw)
+    statuses = [(await api.call(m, path, token=token, **kw))[0] for m, path, kw in _reads(api, api.small)]
+    assert statuses == [200, 404, 200, 200, 200, 200, 200, 200]
+
+    # Revoked: every read is refused, a missing path too (401, never the 404 that would
+    # tell a revoked token what exists).
+    api.hub.hub.write(admin.revoke_token, key_id_of(token))
+    for method, path, kw in _reads(api, api.small):
+        await api.fail(method, path, 401, "unauthenticated", "revoked", token=token, **kw)
+    assert full_checks.count(key_id_of(token)) == 2 + len(_reads(api, api.small))
+
+
+async def test_a_read_refused_by_the_cache_is_checked_in_full(api: Api, full_checks: list[str]) -> None:
+    # A cached token whose filespace the cached rights do not reach is checked in full
+    # before it is answered; the answer is the store's (here: still not visible).
+    await api.mkdir("/d")
+    await api.write("/d/f", [b"x"])
+    token = make_token(api.hub, filespaces=["small"])
+    await api.ok("GET", api.p("entry", api.small) + "?path=/", token=token)
+    await api.fail("GET", api.p("entry") + "?path=/d/f", 404, "filespace_not_found", token=token)
+    assert full_checks.count(key_id_of(token)) == 1  # the generation is unchanged: cached
+    # A wrong secret under a cached key id is not vouched for by the cache.
+    wrong = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    await api.fail("GET", api.p("entry", api.small) + "?path=/", 401, "unauthenticated", token=wrong)
+    assert full_checks.count(key_id_of(token)) == 2
+
+
+async def test_a_revocation_by_another_process_reaches_the_next_read(tmp_path: Path) -> None:
+    # 'lucidlink hub token revoke' in its own process writes the hub's SQLite store while
+    # the hub, another process, answers a cached token's stats from one read each.
+    data = tmp_path / "data"
+
+    def cli(*args: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "lucidlink", "hub", *args, "--data-dir", str(data)],
+                             capture_output=True, text=True, timeout=120, check=False)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip().splitlines()[-1]
+
+    admin_token = cli("init", "--workspace", "demo", "--filespace", "data")
+    token = cli("token", "create", "--workspace", "demo", "--filespace", "data")
+    hub = HubProc("sqlite", ["--data-dir", str(data)], dict(os.environ), tmp_path)
+    try:
+        async with aiohttp.ClientSession() as http:
+            await hub.wait_healthy(http)
+            async with http.get(f"{hub.url}/v1/filespaces",
+                                headers={"Authorization": f"Bearer {admin_token}"}) as resp:
+                fs = (await resp.json())["filespaces"][0]["id"]
+
+            async def stat(path: str, tok: str) -> tuple[int, Any]:
+                async with http.get(f"{hub.url}/v1/filespaces/{fs}/entry", params={"path": path},
+                                    headers={"Authorization": f"Bearer {tok}"}) as resp:
+                    return resp.status, await resp.json()
+
+            for _ in range(3):
+                assert (await stat("/", token))[0] == 200
+            cli("token", "revoke", key_id_of(token))
+            for path in ("/", "/missing"):
+                status, body = await stat(path, token)
+                expect_error(status, body, 401, "unauthenticated", "revoked")
+            assert (await stat("/", admin_token))[0] == 200
+    finally:
+        hub.stop()
 
 
 # -- several hub processes on one PostgreSQL ----------------------------------------------

@@ -9,7 +9,15 @@ import anyio.to_thread
 from aiohttp import web
 
 from lucidlink.exceptions import BadRequestError
-from lucidlink.hub.api.context import base_url_of, body_of, changed, filespace_of, hub_of, write_as
+from lucidlink.hub.api.context import (
+    base_url_of,
+    body_of,
+    changed,
+    filespace_of,
+    hub_of,
+    read_access,
+    write_as,
+)
 from lucidlink.hub.api.http import int_arg, ok, path_arg, query
 from lucidlink.hub.api.route import ENTRY, INT, PATH, STR, RouteTable, obj, ref
 from lucidlink.hub.core import file_answers, files, inline_blocks
@@ -59,14 +67,13 @@ async def _inline_of(request: web.Request, changes: list[dict[str, Any]]) -> dic
        response={**_FILE, "properties": {**_FILE["properties"],
                                          "prefetched": {"type": "array", "items": _FILE}}})
 async def read_file(request: web.Request) -> web.StreamResponse:
-    _, fs = await filespace_of(request)
+    access = await read_access(request)
     q = query(request)
     path = path_arg(q.get("path"))
-    store = hub_of(request).store
     if "prefetch" in q:
         prefetch = int_arg(q["prefetch"], "prefetch", lo=0, hi=file_answers.MAX_PREFETCH)
-        return ok(await store.read(file_answers.read_file_prefetch, fs["id"], path, prefetch))
-    return ok(await store.read(files.read_file, fs["id"], path, with_data=True))
+        return ok(await access.read(file_answers.read_file_prefetch, path, prefetch))
+    return ok(await access.read(files.read_file, path, with_data=True))
 
 
 @route("POST", "/v1/filespaces/{fs}/files",
@@ -79,13 +86,13 @@ async def read_file(request: web.Request) -> web.StreamResponse:
        response=obj({"files": {"type": "array", "items": obj(
            {"path": STR, "file": _FILE, "error": obj({"code": STR, "message": STR})}, ("path",))}}))
 async def read_files(request: web.Request) -> web.StreamResponse:
-    _, fs = await filespace_of(request)
+    access = await read_access(request)
     body = await body_of(request)
     paths = body.get("paths")
     if (not isinstance(paths, list) or not 0 < len(paths) <= MAX_FILES_BATCH
             or not all(isinstance(p, str) for p in paths)):
         raise BadRequestError(f"'paths' must be a list of 1 to {MAX_FILES_BATCH} paths (strings)")
-    return ok({"files": await hub_of(request).store.read(file_answers.read_files, fs["id"], paths)})
+    return ok({"files": await access.read(file_answers.read_files, paths)})
 
 
 @route("POST", "/v1/filespaces/{fs}/commit",
@@ -182,5 +189,4 @@ async def block_urls(request: web.Request) -> web.StreamResponse:
                                       "data_size", "storage_size", "block_count", "external_files_size",
                                       "external_files_count")}))
 async def statistics(request: web.Request) -> web.StreamResponse:
-    _, fs = await filespace_of(request)
-    return ok(await hub_of(request).store.read(files.statistics, fs["id"]))
+    return ok(await (await read_access(request)).read(files.statistics))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from lucidlink.exceptions import BadRequestError
-from lucidlink.hub.api.context import body_of, changed, filespace_of, hub_of, write_as
+from lucidlink.hub.api.context import body_of, changed, filespace_of, read_access, write_as
 from lucidlink.hub.api.http import bool_arg, bool_field, int_arg, ok, path_arg, query
 from lucidlink.hub.api.route import (
     BOOL,
@@ -42,11 +42,11 @@ LINK_TARGET = {
        params={"path": PATH, "follow": {"type": "boolean"}}, required_params=("path",),
        response=ENTRY, errors=(409,))
 async def stat(request: web.Request) -> web.StreamResponse:
-    _, fs = await filespace_of(request)
+    access = await read_access(request)
     q = query(request)
     path = path_arg(q.get("path"))
     follow = bool_arg(q.get("follow"), "follow")
-    return ok(await hub_of(request).store.read_short(namespace.stat, fs["id"], path, follow=follow))
+    return ok(await access.read_short(namespace.stat, path, follow=follow))
 
 
 LIST_ROW = {"type": "array", "items": {"type": ["integer", "string"]}, "minItems": 7,
@@ -69,7 +69,7 @@ LIST_ROW = {"type": "array", "items": {"type": ["integer", "string"]}, "minItems
                 "cursor": {"anyOf": [STR, {"type": "null"}]}}),
        ]})
 async def list_dir(request: web.Request) -> web.StreamResponse:
-    _, fs = await filespace_of(request)
+    access = await read_access(request)
     q = query(request)
     path = path_arg(q.get("path", "/"))
     limit = int_arg(q.get("limit"), "limit", default=1000, lo=1, hi=MAX_LIST_LIMIT)
@@ -82,12 +82,10 @@ async def list_dir(request: web.Request) -> web.StreamResponse:
     # Inline (SQLite): a page of 1,000 entries costs the loop 2.5 ms of CPU, a hop to a
     # reader thread 3.2-4.2 ms (the thread holds the GIL to build the page anyway).
     if form == "rows":
-        rows, extra, cursor = await hub_of(request).store.read_short(
-            namespace.list_rows, fs["id"], path, limit, after)
+        rows, extra, cursor = await access.read_short(namespace.list_rows, path, limit, after)
         return ok({"columns": LIST_ROW_COLUMNS, "rows": rows, "extra": extra,
                    "cursor": cursor})
-    entries, cursor = await hub_of(request).store.read_short(
-        namespace.list_dir, fs["id"], path, limit, after)
+    entries, cursor = await access.read_short(namespace.list_dir, path, limit, after)
     return ok({"entries": entries, "cursor": cursor})
 
 

@@ -8,7 +8,7 @@ import attrs
 
 from lucidlink.exceptions import AccessDeniedError, FilespaceNotFoundError, ReadOnlyError
 from lucidlink.hub.store.base import Tx, meta_value
-from lucidlink.tokens import hash_secret, secret_matches
+from lucidlink.tokens import ParsedToken, hash_secret, secret_matches
 
 
 @attrs.frozen
@@ -112,6 +112,15 @@ class PrincipalCache:
         if entry is None or not secret_matches(secret, entry.secret_hash):
             return None
         return entry.principal
+
+    def peek(self, token: ParsedToken) -> tuple[Principal, str] | None:
+        """The cached rights of this token and the generation they were verified under, read
+        from the cache alone; the caller must confirm the generation in the store before it
+        answers (:func:`lucidlink.hub.api.context.read_access`)."""
+        entry = self._entries.get(token.key_id)
+        if entry is None or not secret_matches(token.secret, entry.secret_hash):
+            return None
+        return entry.principal, entry.generation
 
     def put(self, secret: str, principal: Principal, generation: str) -> None:
         """Remember a successful check made under ``generation``."""
