@@ -23,6 +23,11 @@ measures, per scenario:
   (the files were just written). This is the physical limit: every byte any engine moves
   is written to this disk or read from this machine's memory by a server on loopback.
 
+A last scenario, ``stream``, writes a file far larger than a client's memory bound
+(``--stream-mib``, 2 GiB) through ``open(wb)`` 8 MiB at a time and reads it back through
+``open(rb)`` in a fresh daemon: its goal is the client's peak RSS (at most 300 MiB), the
+local disk's same loop its speed's limit; the peers are not run there.
+
 Every case runs in a fresh child process (a fresh client; for lucidlink a new daemon whose
 block cache is empty), so its peak RSS is its own: the child's VmHWM, reset just before
 the timed part (``/proc/self/clear_refs``), read just after it. It includes the interpreter,
@@ -79,6 +84,10 @@ STATAHEAD_OFF = "statahead off"
 """The stat form whose daemons list no directory ahead (``fs.statahead=false``)."""
 META_LIMITS = {"create": ("JuiceFS", 1410.0, 1500.0), "stat": ("JuiceFS", 5023.0, 5000.0)}
 """Published figures on 2 CPUs (JuiceFS's metadata benchmark) and issue 14's goals."""
+STREAM_CHUNK = 8 * MiB
+"""What the ``stream`` scenario writes and reads per call."""
+STREAM_RSS_MIB = 300.0
+"""Issue 14's bound on a client's peak RSS while it streams a file far larger than it."""
 KEY, SECRET, REGION_NAME = "bench-key", "bench-secret", "us-east-1"
 """SeaweedFS checks no signatures (see ``_seaweed.py``); the peers sign with these."""
 
@@ -93,9 +102,10 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "warm": ("warm re-read, {mib} MiB", "MiB/s"),
     "create": ("create {meta} empty files, {clients} clients", "files/s"),
     "stat": ("stat {meta} files, {clients} fresh clients", "stats/s"),
+    "stream": ("{stream_mib} MiB streamed in and out", "MiB/s"),
 }
 ORDER = ["write", "small_write", "read", "small_read", "random", "list", "warm",
-         "create", "stat"]
+         "create", "stat", "stream"]
 """The order within a round: the reads read what the writes of the same round wrote."""
 
 # (scenario, engine) -> forms. A lucidlink form is a row of its own; the forms of the
@@ -151,6 +161,11 @@ FORMS: dict[tuple[str, str], list[str]] = {
     ("stat", "obstore"): [f"head x{CLIENTS}"],
     ("stat", "raw"): [f"HEAD x{CLIENTS}"],
     ("stat", "disk"): ["stat"],
+    # A file far larger than the client's memory bound, written in 8 MiB calls and read
+    # back the same way by a fresh daemon: the goal is the peak RSS, not the speed. The
+    # peers are not run (their streaming APIs hold what they are given; nothing to compare).
+    ("stream", "lucidlink"): ["open(wb), then open(rb) in a fresh daemon"],
+    ("stream", "disk"): ["write+fsync, then read"],
 }
 for (_scenario, _engine), _forms in list(FORMS.items()):
     if _engine == "lucidlink":  # the same forms on a hub whose blocks are in the bucket
@@ -175,6 +190,8 @@ GOALS: list[tuple[str, str, str, float]] = [
     ("create", FORMS[("create", "lucidlink")][0], "goal", 1.0),
     # The stricter stat form: every stat a hub request (stat-ahead would answer most).
     ("stat", FORMS[("stat", "lucidlink")][1], "goal", 1.0),
+    # Peak RSS at most STREAM_RSS_MIB while streaming (the ratio: the bound over the peak).
+    ("stream", FORMS[("stream", "lucidlink")][0], "rss", 1.0),
 ]
 """Issue 14's goals, each a ratio in this run, oriented so that higher is better (for ms,
 the basis's time over ours)."""
@@ -266,6 +283,9 @@ def case_lucidlink(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> l
     names = _small_names(ctx["files"])
     if scenario in ("create", "stat"):
         return asyncio.run(_lucid_meta(scenario, form, ctx, t))
+    if scenario == "stream":
+        _lucid_stream(ctx, t)
+        return None
     if form.startswith("aio"):
         return asyncio.run(_lucid_aio(scenario, small, names, ctx, t))
     if form == "fsspec cat(list)":
@@ -364,6 +384,36 @@ async def _lucid_aio(scenario: str, small: str, names: list[str], ctx: dict[str,
                                              for n in names))
             _check(got, ctx["want"], "aio read_file")
     return None
+
+
+def _stream_chunks(total: int) -> Iterator[bytes]:
+    """``total`` fresh random bytes, :data:`STREAM_CHUNK` at a time (never all held)."""
+    rng = random.Random(os.urandom(16))  # a fresh stream each case; randbytes is fast
+    for _ in range(total // STREAM_CHUNK):
+        yield rng.randbytes(STREAM_CHUNK)
+
+
+def _lucid_stream(ctx: dict[str, Any], t: Timer) -> None:
+    """``stream``: ``ctx["stream"]`` bytes written through ``open(wb)`` and synced, then read
+    back through ``open(rb)`` by a fresh daemon (an empty cache: every block comes from
+    the hub), 8 MiB a call, checked by SHA-256. Both daemons live inside the timed part,
+    so the peak RSS is the whole client's."""
+    path = f"/r{ctx['round']}/stream/stream.bin"
+    wrote, read, got = hashlib.sha256(), hashlib.sha256(), 0
+    with t:
+        with _lucid(ctx) as fsp:
+            fsp.fs.create_dir(os.path.dirname(path))
+            with fsp.fs.open(path, "wb") as f:
+                for chunk in _stream_chunks(ctx["stream"]):
+                    wrote.update(chunk)
+                    f.write(chunk)
+            fsp.sync_all()
+        with _lucid(ctx) as fsp, fsp.fs.open(path, "rb") as f:
+            while chunk := f.read(STREAM_CHUNK):
+                read.update(chunk)
+                got += len(chunk)
+    if got != ctx["stream"] or read.digest() != wrote.digest():
+        raise AssertionError("stream: the bytes read are not the bytes written")
 
 
 async def _lucid_meta(scenario: str, form: str, ctx: dict[str, Any],
@@ -689,6 +739,25 @@ def case_disk(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> list[s
     root = Path(ctx["disk"]) / f"r{ctx['round']}"
     big, small = root / "big.bin", root / "small"
     names = [small / n for n in _small_names(ctx["files"])]
+    if scenario == "stream":
+        root.mkdir(parents=True, exist_ok=True)
+        path, wrote, read, got = root / "stream.bin", hashlib.sha256(), hashlib.sha256(), 0
+        try:
+            with t:
+                with open(path, "wb", buffering=0) as f:
+                    for chunk in _stream_chunks(ctx["stream"]):
+                        wrote.update(chunk)
+                        f.write(chunk)
+                    os.fsync(f.fileno())
+                with open(path, "rb", buffering=0) as f:
+                    while chunk := f.read(STREAM_CHUNK):
+                        read.update(chunk)
+                        got += len(chunk)
+        finally:
+            path.unlink(missing_ok=True)
+        if got != ctx["stream"] or read.digest() != wrote.digest():
+            raise AssertionError("stream: the bytes read are not the bytes written")
+        return None
     if scenario in ("create", "stat"):
         groups = _meta_names(ctx["files"])
         meta = [root / "meta" / form.split()[0] / n for g in groups for n in g]
@@ -830,9 +899,12 @@ def run_case(scenario: str, engine: str, form: str,
 # -- the parent side --------------------------------------------------------------------
 
 
-def figure(scenario: str, seconds: float, size: int, files: int, regions: int) -> float:
+def figure(scenario: str, seconds: float, size: int, files: int, regions: int,
+           stream: int = 0) -> float:
     """A case's time as the figure printed for its scenario (see ``SCENARIOS``)."""
     unit = SCENARIOS[scenario][1]
+    if scenario == "stream":
+        return stream / MiB / seconds
     if scenario in ("create", "stat"):
         return sum(map(len, _meta_names(files))) / seconds
     if unit == "MiB/s":
@@ -912,16 +984,17 @@ def measure(args: argparse.Namespace, hubs: dict[str, HubProcess], sw: Seaweed, 
                     continue
                 engines = ENGINES[r % len(ENGINES):] + ENGINES[:r % len(ENGINES)]
                 for engine in [e for e in engines if e in args.engine_list]:
-                    for form in FORMS[(scenario, engine)]:
+                    for form in FORMS.get((scenario, engine), []):
                         key = want_key(scenario, engine, form)
                         want = digests.get(key)
                         if want is None and scenario not in ("write", "small_write",
-                                                             "create"):
+                                                             "create", "stream"):
                             raise RuntimeError(f"{engine} {scenario} {form}: nothing to read")
                         hub = hubs.get(engine, hubs["lucidlink"])
                         ctx = dict(hub_url=hub.url, token=hub.token, endpoint=sw.endpoint,
                                    bucket=sw.bucket, disk=disk, round=r, size=size,
-                                   files=files, offsets=offsets, want=want)
+                                   files=files, offsets=offsets, want=want,
+                                   stream=args.stream_mib * MiB)
                         settle([p for p in (sw.pid, *(h.pid for h in hubs.values()))
                                 if p is not None])
                         cpu = hub.cpu_seconds()
@@ -930,7 +1003,8 @@ def measure(args: argparse.Namespace, hubs: dict[str, HubProcess], sw: Seaweed, 
                         if engine in OURS:
                             hub_cpu.setdefault((scenario, engine, form), []).append(
                                 hub.cpu_seconds() - cpu)
-                        value = figure(scenario, seconds, size, files, regions)
+                        value = figure(scenario, seconds, size, files, regions,
+                                       args.stream_mib * MiB)
                         results.setdefault((scenario, engine, form), []).append((value, peak))
                         if digest is not None:
                             digests[key] = digest[0]
@@ -948,7 +1022,8 @@ def report(args: argparse.Namespace,
     """The tables: medians, the best peer forms, the limits, the ratios, RSS and the flags."""
     size = args.mib * MiB
     fmt = dict(mib=args.mib, files=args.files, regions=min(64, size // REGION),
-               meta=sum(map(len, _meta_names(args.files))), clients=CLIENTS)
+               meta=sum(map(len, _meta_names(args.files))), clients=CLIENTS,
+               stream_mib=args.stream_mib)
 
     def med(scenario: str, engine: str, form: str) -> tuple[float, float]:
         vals = results.get((scenario, engine, form))
@@ -957,15 +1032,16 @@ def report(args: argparse.Namespace,
         return (statistics.median(v for v, _ in vals), statistics.median(p for _, p in vals))
 
     def best(scenario: str, engine: str) -> tuple[float, float, str]:
-        out: tuple[float, float, str] | None = None
-        for form in FORMS[(scenario, engine)]:
+        out: tuple[float, float, str] = (math.nan, math.nan, "not run")
+        for form in FORMS.get((scenario, engine), []):
             v, p = med(scenario, engine, form)
-            if out is None or math.isnan(out[0]) or better(scenario, v, out[0]):
+            if math.isnan(out[0]) or better(scenario, v, out[0]):
                 out = (v, p, form)
-        assert out is not None
         return out
 
     def num(v: float) -> str:
+        if math.isnan(v):
+            return "–"
         return f"{v:,.0f}" if v >= 100 else f"{v:.2f}" if v < 10 else f"{v:.1f}"
 
     lines = [
@@ -980,7 +1056,7 @@ def report(args: argparse.Namespace,
     meta_lines = ["| scenario | lucidlink | goal | published limit | hub CPU us per op |",
                   "|---|---|---|---|---|"]
     for scenario in ["read", "write", "small_write", "small_read", "random", "list", "warm",
-                     "create", "stat"]:
+                     "create", "stat", "stream"]:
         if scenario not in args.scenarios:
             continue
         label, unit = SCENARIOS[scenario]
@@ -994,7 +1070,7 @@ def report(args: argparse.Namespace,
         ceiling, _, ceilform = best(scenario, "disk")
         peer = s3v if math.isnan(obv) or better(scenario, s3v, obv) else obv
         for engine in ENGINES[:-1]:
-            for form in FORMS[(scenario, engine)]:
+            for form in FORMS.get((scenario, engine), []):
                 v = med(scenario, engine, form)[0]
                 if better(scenario, v, ceiling):
                     flags.append(f"{label}: {engine} {form} {num(v)} {unit} beats local disk "
@@ -1011,9 +1087,9 @@ def report(args: argparse.Namespace,
                 lines.append(
                     f"| {label} ({form}; {blocks}) | {unit} | {num(ours)} | {num(s3v)} ({s3form}) "
                     f"| {num(obv)} ({obform}) | {num(rawv)} ({rawform}) "
-                    f"| {num(diskv)} ({diskform}) | {ours / peer:.2f} |")
-                rss.append(f"| {label} ({form}; {blocks}) | {ourp:,.0f} | {s3p:,.0f} "
-                           f"| {obp:,.0f} |")
+                    f"| {num(diskv)} ({diskform}) | {num(ours / peer)} |")
+                rss.append(f"| {label} ({form}; {blocks}) | {num(ourp)} | {num(s3p)} "
+                           f"| {num(obp)} |")
                 if scenario in META_LIMITS:
                     who, published, goal = META_LIMITS[scenario]
                     cpu = statistics.median(hub_cpu.get((scenario, engine, form), [0.0]))
@@ -1033,6 +1109,16 @@ def report(args: argparse.Namespace,
         if scenario not in args.scenarios:
             continue
         unit = SCENARIOS[scenario][1]
+        if basis == "rss":  # the figure is the peak RSS, and the bound over it the ratio
+            for engine, blocks in OURS.items():
+                peak = med(scenario, engine, form)[1]
+                ratio = STREAM_RSS_MIB / peak
+                met = "yes" if ratio >= target else "no" if ratio == ratio else "not run"
+                goal_lines.append(
+                    f"| {SCENARIOS[scenario][0].format(**fmt)}, peak RSS ({form}) | {blocks} "
+                    f"| {num(peak)} MiB | bound {num(STREAM_RSS_MIB)} MiB | {ratio:.2f}x "
+                    f"| >= {target:g}x | {met} |")
+            continue
         if basis == "goal":
             base, what = META_LIMITS[scenario][2], "issue 14's goal"
         elif basis == "peer":
@@ -1100,7 +1186,10 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3, help="rounds; medians are shown (default 3)")
     p.add_argument("--mib", type=int, default=256, help="size of the large file (default 256)")
     p.add_argument("--files", type=int, default=1000, help="number of 4 KiB files (default 1000)")
-    p.add_argument("--quick", action="store_true", help="a smoke size: 16 MiB, 100 files")
+    p.add_argument("--stream-mib", type=int, default=2048,
+                   help="size of the streamed file, a multiple of 8 (default 2048)")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke size: 16 MiB, 100 files, 64 MiB streamed")
     p.add_argument("--only", default="", metavar="SCENARIO[,..]",
                    help=f"run only these scenarios ({', '.join(ORDER)}); the writes their "
                         "reads need are added")
@@ -1120,7 +1209,9 @@ def main() -> int:
         wanted.add("create")  # the stats stat the files the create of the same round made
     args.scenarios, args.engine_list = wanted, engine_list
     if args.quick:
-        args.mib, args.files = 16, 100
+        args.mib, args.files, args.stream_mib = 16, 100, 64
+    if args.stream_mib < 8 or args.stream_mib % 8:
+        p.error("--stream-mib must be a positive multiple of 8")
     if args.mib * MiB < REGION or args.mib % 4:
         p.error("--mib must be a multiple of 4")
     t0 = time.monotonic()
