@@ -84,6 +84,8 @@ STATAHEAD_OFF = "statahead off"
 """The stat form whose daemons list no directory ahead (``fs.statahead=false``)."""
 META_LIMITS = {"create": ("JuiceFS", 1410.0, 1500.0), "stat": ("JuiceFS", 5023.0, 5000.0)}
 """Published figures on 2 CPUs (JuiceFS's metadata benchmark) and issue 14's goals."""
+MANY = 10
+"""``small_write_many`` writes this many times ``--files`` files (10,000 by default)."""
 STREAM_CHUNK = 8 * MiB
 """What the ``stream`` scenario writes and reads per call."""
 STREAM_RSS_MIB = 300.0
@@ -96,6 +98,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "read": ("cold sequential read, {mib} MiB", "MiB/s"),
     "write": ("write + sync, {mib} MiB", "MiB/s"),
     "small_write": ("{files} x 4 KiB written + synced", "files/s"),
+    "small_write_many": ("{many} x 4 KiB written + synced", "files/s"),
     "small_read": ("{files} x 4 KiB read, fresh client", "files/s"),
     "random": ("4 KiB read in {regions} x 4 MiB regions", "ms"),
     "list": ("list {files} entries, fresh client", "ms"),
@@ -105,7 +108,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "stream": ("{stream_mib} MiB streamed in and out", "MiB/s"),
 }
 ORDER = ["write", "small_write", "read", "small_read", "random", "list", "warm",
-         "create", "stat", "stream"]
+         "create", "stat", "small_write_many", "stream"]
 """The order within a round: the reads read what the writes of the same round wrote."""
 
 # (scenario, engine) -> forms. A lucidlink form is a row of its own; the forms of the
@@ -170,6 +173,9 @@ FORMS: dict[tuple[str, str], list[str]] = {
 for (_scenario, _engine), _forms in list(FORMS.items()):
     if _engine == "lucidlink":  # the same forms on a hub whose blocks are in the bucket
         FORMS[(_scenario, "lucidlink-s3")] = _forms
+for (_scenario, _engine), _forms in list(FORMS.items()):
+    if _scenario == "small_write":  # the same forms, ten times the files
+        FORMS[("small_write_many", _engine)] = _forms
 ENGINES = ["lucidlink", "lucidlink-s3", "s3fs", "obstore", "raw", "disk"]
 OURS = {"lucidlink": "local blocks", "lucidlink-s3": "S3 blocks"}
 """Our engines: one hub with blocks in its data dir, one with blocks in the bucket."""
@@ -182,6 +188,8 @@ GOALS: list[tuple[str, str, str, float]] = [
     ("write", "open(wb)", "peer", 1.5),
     ("small_write", "write_file loop", "peer", 3.0),
     ("small_write", "open(wb) loop", "peer", 3.0),
+    ("small_write_many", "write_file loop", "peer", 3.0),
+    ("small_write_many", "open(wb) loop", "peer", 3.0),
     ("small_read", "read_file loop", "peer", 2.0),
     ("small_read", "fsspec cat(list)", "peer", 2.0),
     ("random", "seek+read", "obstore", 1.0),
@@ -251,7 +259,7 @@ def _meta_dir(engine: str, r: int) -> str:
     return f"/r{r}/meta" if engine in OURS else f"r{r}/{engine}/meta"
 
 
-def _slots(engine: str, form: str, r: int) -> tuple[str, str]:
+def _slots(engine: str, form: str, r: int | str) -> tuple[str, str]:
     """Where a case's large file and small-file directory live (no trailing slash)."""
     if engine in OURS:
         small = ("aio" if form.startswith("aio") else
@@ -890,6 +898,9 @@ def run_case(scenario: str, engine: str, form: str,
              ctx: dict[str, Any]) -> tuple[float, float, list[str] | None]:
     """Child process: one case; returns (seconds, peak RSS MiB, digests of what it wrote)."""
     t = Timer()
+    if scenario == "small_write_many":  # small_write's case, in a directory of its own
+        scenario, ctx = "small_write", {**ctx, "files": ctx["files"] * MANY,
+                                        "round": f"{ctx['round']}-many"}
     digest = CASES[engine](scenario, form, ctx, t)
     if t.seconds == 0.0:
         raise RuntimeError(f"{engine} {scenario} {form}: nothing was timed")
@@ -905,6 +916,8 @@ def figure(scenario: str, seconds: float, size: int, files: int, regions: int,
     unit = SCENARIOS[scenario][1]
     if scenario == "stream":
         return stream / MiB / seconds
+    if scenario == "small_write_many":
+        return files * MANY / seconds
     if scenario in ("create", "stat"):
         return sum(map(len, _meta_names(files))) / seconds
     if unit == "MiB/s":
@@ -926,6 +939,8 @@ def want_key(scenario: str, engine: str, form: str) -> tuple[str, str]:
     big, small = _slots(engine, form, 0)
     if scenario in ("create", "stat"):
         return engine, "meta"
+    if scenario == "small_write_many":
+        return engine, small + "#many"
     if scenario == "random":
         return engine, big + "#random"
     if scenario in ("read", "warm", "write"):
@@ -987,8 +1002,8 @@ def measure(args: argparse.Namespace, hubs: dict[str, HubProcess], sw: Seaweed, 
                     for form in FORMS.get((scenario, engine), []):
                         key = want_key(scenario, engine, form)
                         want = digests.get(key)
-                        if want is None and scenario not in ("write", "small_write",
-                                                             "create", "stream"):
+                        if want is None and scenario not in (
+                                "write", "small_write", "create", "small_write_many", "stream"):
                             raise RuntimeError(f"{engine} {scenario} {form}: nothing to read")
                         hub = hubs.get(engine, hubs["lucidlink"])
                         ctx = dict(hub_url=hub.url, token=hub.token, endpoint=sw.endpoint,
@@ -1023,7 +1038,7 @@ def report(args: argparse.Namespace,
     size = args.mib * MiB
     fmt = dict(mib=args.mib, files=args.files, regions=min(64, size // REGION),
                meta=sum(map(len, _meta_names(args.files))), clients=CLIENTS,
-               stream_mib=args.stream_mib)
+               stream_mib=args.stream_mib, many=args.files * MANY)
 
     def med(scenario: str, engine: str, form: str) -> tuple[float, float]:
         vals = results.get((scenario, engine, form))
@@ -1055,8 +1070,8 @@ def report(args: argparse.Namespace,
     flags: list[str] = []
     meta_lines = ["| scenario | lucidlink | goal | published limit | hub CPU us per op |",
                   "|---|---|---|---|---|"]
-    for scenario in ["read", "write", "small_write", "small_read", "random", "list", "warm",
-                     "create", "stat", "stream"]:
+    for scenario in ["read", "write", "small_write", "small_write_many", "small_read", "random",
+                     "list", "warm", "create", "stat", "stream"]:
         if scenario not in args.scenarios:
             continue
         label, unit = SCENARIOS[scenario]
