@@ -24,7 +24,8 @@ def test_peers_quick_runs() -> None:
     assert "| scenario | unit | lucidlink | s3fs (best form) | obstore |" in out
     for row in ("cold sequential read", "write + sync", "written + synced", "read, fresh client",
                 "4 KiB read in", "list 100 entries", "warm re-read", "empty files, 16 clients",
-                "16 fresh clients", "JuiceFS 5,023"):
+                "16 fresh clients", "JuiceFS 5,023", "1000 x 4 KiB written + synced",
+                "64 MiB streamed in and out, peak RSS"):
         assert row in out, row
     assert "Peak RSS" in out
 
