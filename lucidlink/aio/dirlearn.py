@@ -26,6 +26,8 @@ LEARN = 256
 """Entries a create or a stat-ahead lists of a directory it does not know."""
 RELEARN = 10.0
 """Seconds before trying again to learn a directory that could not be learned."""
+
+
 def page_entries(directory: str, page: dict[str, Any]) -> list[dict[str, Any]]:
     """The entries (the hub's entry JSON) of one page of ``GET .../list`` of ``directory``.
 

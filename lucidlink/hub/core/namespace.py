@@ -53,8 +53,7 @@ def stat(tx: Tx, filespace_id: str, path: str, *, follow: bool = False) -> dict[
 def _page(tx: Tx, filespace_id: str, path: str, limit: int,
           after: str | None) -> tuple[list[tuple[Any, ...]], str | None]:
     """One page of a directory's children as :data:`~lucidlink.shared.LIST_ROW_COLUMNS`
-    tuples, by name, and the
-    cursor: the last name returned when more follow, else ``None``.
+    tuples, by name, and the cursor: the last name returned when more follow, else ``None``.
 
     Keyset pagination: each page is one index range scan however deep into a 100,000
     entry directory it starts, and entries added or removed between pages never make
@@ -85,10 +84,11 @@ def list_rows(
 ) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, Any]], str | None]:
     """:func:`list_dir` in its compact form: ``(rows, extra, cursor)``.
 
-    Each row holds the :data:`~lucidlink.shared.LIST_ROW_COLUMNS` of one entry, as the database returned it;
-    ``extra`` holds, by name, the fields that linked files and symbolic links add
-    (``external``, ``target``). The same entries as :func:`list_dir` without a dict per
-    entry: a page of 1,000 entries is half the JSON and no per-entry work here.
+    Each row holds the :data:`~lucidlink.shared.LIST_ROW_COLUMNS` of one entry, as the
+    database returned it; ``extra`` holds, by name, the fields that linked files and
+    symbolic links add (``external``, ``target``). The same entries as :func:`list_dir`
+    without a dict per entry: a page of 1,000 entries is half the JSON and no per-entry
+    work here.
     """
     rows, cursor = _page(tx, filespace_id, path, limit, after)
     return rows, tree.row_extras(tx, rows), cursor

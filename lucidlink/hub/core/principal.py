@@ -108,19 +108,20 @@ class PrincipalCache:
             self._entries.clear()
             self._generation = generation
             return None
-        entry = self._entries.get(key_id)
-        if entry is None or not secret_matches(secret, entry.secret_hash):
-            return None
-        return entry.principal
+        entry = self._matching(key_id, secret)
+        return None if entry is None else entry.principal
 
     def peek(self, token: ParsedToken) -> tuple[Principal, str] | None:
         """The cached rights of this token and the generation they were verified under, read
         from the cache alone; the caller must confirm the generation in the store before it
         answers (:func:`lucidlink.hub.api.context.read_access`)."""
-        entry = self._entries.get(token.key_id)
-        if entry is None or not secret_matches(token.secret, entry.secret_hash):
-            return None
-        return entry.principal, entry.generation
+        entry = self._matching(token.key_id, token.secret)
+        return None if entry is None else (entry.principal, entry.generation)
+
+    def _matching(self, key_id: str, secret: str) -> _Verified | None:
+        """The entry of ``key_id`` if ``secret`` hashes to the hash it was verified with."""
+        entry = self._entries.get(key_id)
+        return entry if entry is not None and secret_matches(secret, entry.secret_hash) else None
 
     def put(self, secret: str, principal: Principal, generation: str) -> None:
         """Remember a successful check made under ``generation``."""
