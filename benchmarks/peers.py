@@ -402,27 +402,44 @@ def _stream_chunks(total: int) -> Iterator[bytes]:
         yield rng.randbytes(STREAM_CHUNK)
 
 
+def _write_stream(f: Any, total: int) -> bytes:
+    """Write ``total`` fresh random bytes to the file ``f``, 8 MiB a call; their SHA-256."""
+    wrote = hashlib.sha256()
+    for chunk in _stream_chunks(total):
+        wrote.update(chunk)
+        f.write(chunk)
+    return wrote.digest()
+
+
+def _read_stream(f: Any) -> tuple[bytes, int]:
+    """Read the file ``f`` to its end, 8 MiB a call: the SHA-256 and the count of its bytes."""
+    read, got = hashlib.sha256(), 0
+    while chunk := f.read(STREAM_CHUNK):
+        read.update(chunk)
+        got += len(chunk)
+    return read.digest(), got
+
+
+def _check_stream(wrote: bytes, read: tuple[bytes, int], total: int) -> None:
+    if read != (wrote, total):
+        raise AssertionError("stream: the bytes read are not the bytes written")
+
+
 def _lucid_stream(ctx: dict[str, Any], t: Timer) -> None:
     """``stream``: ``ctx["stream"]`` bytes written through ``open(wb)`` and synced, then read
     back through ``open(rb)`` by a fresh daemon (an empty cache: every block comes from
     the hub), 8 MiB a call, checked by SHA-256. Both daemons live inside the timed part,
     so the peak RSS is the whole client's."""
     path = f"/r{ctx['round']}/stream/stream.bin"
-    wrote, read, got = hashlib.sha256(), hashlib.sha256(), 0
     with t:
         with _lucid(ctx) as fsp:
             fsp.fs.create_dir(os.path.dirname(path))
             with fsp.fs.open(path, "wb") as f:
-                for chunk in _stream_chunks(ctx["stream"]):
-                    wrote.update(chunk)
-                    f.write(chunk)
+                wrote = _write_stream(f, ctx["stream"])
             fsp.sync_all()
         with _lucid(ctx) as fsp, fsp.fs.open(path, "rb") as f:
-            while chunk := f.read(STREAM_CHUNK):
-                read.update(chunk)
-                got += len(chunk)
-    if got != ctx["stream"] or read.digest() != wrote.digest():
-        raise AssertionError("stream: the bytes read are not the bytes written")
+            read = _read_stream(f)
+    _check_stream(wrote, read, ctx["stream"])
 
 
 async def _lucid_meta(scenario: str, form: str, ctx: dict[str, Any],
@@ -750,22 +767,17 @@ def case_disk(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> list[s
     names = [small / n for n in _small_names(ctx["files"])]
     if scenario == "stream":
         root.mkdir(parents=True, exist_ok=True)
-        path, wrote, read, got = root / "stream.bin", hashlib.sha256(), hashlib.sha256(), 0
+        path = root / "stream.bin"
         try:
             with t:
                 with open(path, "wb", buffering=0) as f:
-                    for chunk in _stream_chunks(ctx["stream"]):
-                        wrote.update(chunk)
-                        f.write(chunk)
+                    wrote = _write_stream(f, ctx["stream"])
                     os.fsync(f.fileno())
                 with open(path, "rb", buffering=0) as f:
-                    while chunk := f.read(STREAM_CHUNK):
-                        read.update(chunk)
-                        got += len(chunk)
+                    read = _read_stream(f)
         finally:
             path.unlink(missing_ok=True)
-        if got != ctx["stream"] or read.digest() != wrote.digest():
-            raise AssertionError("stream: the bytes read are not the bytes written")
+        _check_stream(wrote, read, ctx["stream"])
         return None
     if scenario in ("create", "stat"):
         groups = _meta_names(ctx["files"])
