@@ -14,9 +14,13 @@ truncating checkpoint) is bounded by a short busy timeout, after which the read 
 the reader pool. The transaction runs to its end without awaiting, so nothing else on
 the loop interleaves with it.
 
-Durability: ``synchronous=FULL`` by default, so a transaction is on disk (WAL fsynced)
-before the hub answers; ``NORMAL`` is an opt-in (``sqlite_synchronous``) that survives
-a hub crash but may lose the last transactions to an OS crash or power loss. A
+Durability: ``FULL`` by default, so a transaction is on disk (WAL fsynced) before the hub
+answers, and before any read could show it: the connections run SQLite's ``NORMAL`` and
+:class:`~lucidlink.hub.store.wal_sync.WalSyncer` fsyncs the WAL on a thread of its own,
+once for every commit that ended before (group commit), while the writer goes on.
+``NORMAL`` is an opt-in (``sqlite_synchronous``) that answers without waiting for the
+fsync: it survives a hub crash but may lose the last transactions to an OS crash or
+power loss. A
 transaction whose ``COMMIT`` fails is rolled back, so the writer keeps serving. The
 database file is created 0600 before SQLite opens it: SQLite gives its ``-wal`` and
 ``-shm`` files the database file's mode.
@@ -25,6 +29,7 @@ database file is created 0600 before SQLite opens it: SQLite gives its ``-wal`` 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -37,6 +42,7 @@ from lucidlink.hub import disk
 from lucidlink.hub.store.base import SCHEMA_VERSION, MetadataStore, Row
 from lucidlink.hub.store.schema import schema
 from lucidlink.hub.store.wal_checkpoint import WRITER_AUTOCHECKPOINT_PAGES, WalCheckpointer
+from lucidlink.hub.store.wal_sync import WalSyncer
 
 T = TypeVar("T")
 
@@ -84,13 +90,17 @@ class SqliteStore(MetadataStore):
 
     engine = "sqlite"
 
-    def __init__(self, path: Path | str, *, readers: int = 2, synchronous: str = "FULL") -> None:
+    def __init__(self, path: Path | str, *, readers: int = 2, synchronous: str = "FULL",
+                 fsync: Callable[[int], None] = os.fsync) -> None:
+        """``synchronous``: ``FULL`` (answer once durable) or ``NORMAL`` (see the module
+        docstring). ``fsync``: how the WAL is made durable under ``FULL`` (tests count it)."""
         if synchronous not in ("FULL", "NORMAL"):
             raise ConfigurationError(
                 f"SQLite synchronous must be FULL or NORMAL, not {synchronous!r}"
             )
         self.path = Path(path)
         self.synchronous = synchronous
+        self._syncer = WalSyncer(self.path, fsync) if synchronous == "FULL" else None
         self._readers = readers
         self._writer: ThreadPoolExecutor | None = None
         self._reader_pool: ThreadPoolExecutor | None = None
@@ -104,7 +114,7 @@ class SqliteStore(MetadataStore):
                                timeout=timeout)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self.synchronous}")  # checked in __init__
+        conn.execute("PRAGMA synchronous=NORMAL")  # FULL's fsync is the WalSyncer's
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB}")
         with self._conns_lock:
@@ -139,18 +149,24 @@ class SqliteStore(MetadataStore):
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
             (str(SCHEMA_VERSION),),
         )
+        if self._syncer is not None:
+            self._syncer.sync_now()
 
     async def open(self) -> None:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lucidhub-sqlite-writer")
         self._reader_pool = ThreadPoolExecutor(self._readers, thread_name_prefix="lucidhub-sqlite-reader")
         await asyncio.get_running_loop().run_in_executor(self._writer, self._init_schema)
         self._checkpointer.start()
+        if self._syncer is not None:
+            self._syncer.start()
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.stop)
         for pool in (self._writer, self._reader_pool):
             if pool is not None:
                 await asyncio.get_running_loop().run_in_executor(None, pool.shutdown, True)
+        if self._syncer is not None:  # after the writer: its last commits are fsynced too
+            await asyncio.get_running_loop().run_in_executor(None, self._syncer.stop)
         self._writer = self._reader_pool = None
         with self._conns_lock:
             conns, self._conns = self._conns, []
@@ -164,34 +180,58 @@ class SqliteStore(MetadataStore):
 
     def _run_tx(self, begin: str, fn: Callable[..., T], args: tuple[Any, ...],
                 kwargs: dict[str, Any], conn: sqlite3.Connection | None = None) -> T:
+        return self._run_numbered(begin, fn, args, kwargs, conn, None)[0]
+
+    def _run_numbered(self, begin: str, fn: Callable[..., T], args: tuple[Any, ...],
+                      kwargs: dict[str, Any], conn: sqlite3.Connection | None,
+                      syncer: WalSyncer | None) -> tuple[T, int]:
+        """Run ``fn`` in one transaction; with ``syncer``, also return the commit's
+        number (0 when nothing was committed) for :meth:`WalSyncer.durable`."""
         conn = conn or self._thread_conn()
         conn.execute(begin)
+        number = 0
         try:
             result = fn(_SqliteTx(conn), *args, **kwargs)
-            conn.execute("COMMIT")
+            if syncer is not None:
+                number = syncer.begin_commit()
+            try:
+                conn.execute("COMMIT")
+            finally:
+                if number:
+                    syncer.end_commit(number)  # type: ignore[union-attr]
         except BaseException:
             # Also when COMMIT itself fails (a deferred constraint, a full disk): left
             # open, the transaction would make every later BEGIN on this thread fail.
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return result
+        return result, number
+
+    async def _settled(self) -> None:
+        """Wait until every commit a transaction that just ended could have seen is durable."""
+        if self._syncer is not None:
+            await self._syncer.durable(self._syncer.mark())
 
     async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self._writer is None:
             raise RuntimeError("the metadata store is closed")
-        result = await asyncio.get_running_loop().run_in_executor(
-            self._writer, self._run_tx, "BEGIN IMMEDIATE", fn, args, kwargs
+        result, number = await asyncio.get_running_loop().run_in_executor(
+            self._writer, self._run_numbered, "BEGIN IMMEDIATE", fn, args, kwargs, None,
+            self._syncer,
         )
         self._checkpointer.poke()
+        if number:
+            await self._syncer.durable(number)  # type: ignore[union-attr]
         return result
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self._reader_pool is None:
             raise RuntimeError("the metadata store is closed")
-        return await asyncio.get_running_loop().run_in_executor(
+        result = await asyncio.get_running_loop().run_in_executor(
             self._reader_pool, self._run_tx, "BEGIN", fn, args, kwargs
         )
+        await self._settled()
+        return result
 
     async def read_short(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a short read inline on the event loop's own connection (see the module docstring)."""
@@ -199,11 +239,13 @@ class SqliteStore(MetadataStore):
             raise RuntimeError("the metadata store is closed")
         conn = self._inline_conn()
         try:
-            return self._run_tx("BEGIN", fn, args, kwargs, conn)
+            result = self._run_tx("BEGIN", fn, args, kwargs, conn)
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
-        return await self.read(fn, *args, **kwargs)
+            return await self.read(fn, *args, **kwargs)
+        await self._settled()
+        return result
 
     async def meta_value(self, key: str) -> str | None:
         """One ``meta`` row, read inline as one autocommit statement (see :meth:`read_short`).
@@ -221,4 +263,5 @@ class SqliteStore(MetadataStore):
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
             return await super().meta_value(key)
+        await self._settled()
         return None if row is None else str(row["value"])
