@@ -21,12 +21,11 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,8 +46,8 @@ if TYPE_CHECKING:
 log = get_logger("lucidlink")
 _BATCH = 256
 """Changes in one commit request, at most."""
-_TAKE = 4 * _BATCH
-"""Changes the flusher takes off the queue at a time (sent as several requests)."""
+_IN_FLIGHT = 3
+"""Commit requests in flight at once: the hub parses the next ones while it applies one."""
 _EARLY = 64
 """Queued changes that start a commit without waiting out ``fs.flush.delay_ms``: that many
 already share one request, and the hub works while the program writes the next ones."""
@@ -90,6 +89,9 @@ class WriteBack:
         (a dict: a resolved batch leaves it, and a flush checks it, without a scan)."""
         self._wake = asyncio.Event()
         self._hurry = asyncio.Event()
+        self._grown = asyncio.Event()
+        self._grow_at: int | None = None
+        """Queue length at which ``_grown`` is set (while the flusher waits for company)."""
         self._resolved = asyncio.Condition()
         self._urgent = False
         self._task: asyncio.Task[None] | None = None
@@ -269,6 +271,8 @@ class WriteBack:
         self._wake.set()
         if len(self._queue) >= _EARLY:
             self._hurry.set()
+        if self._grow_at is not None and len(self._queue) >= self._grow_at:
+            self._grown.set()
 
     def resume(self, records: list[PendingCommit]) -> int:
         """Queue the records a previous run of the daemon left for this filespace."""
@@ -294,6 +298,7 @@ class WriteBack:
             self._urgent = True
             self._wake.set()
             self._hurry.set()
+            self._grown.set()
             limit = self._sync_timeout if timeout is None else timeout
             try:
                 async with self._resolved:
@@ -343,22 +348,22 @@ class WriteBack:
                     pass
             self._urgent = False
             while self._queue:
-                batch = list(itertools.islice(self._queue.values(), _TAKE))
                 try:
-                    await self._commit_batch(batch)
-                    self._attempt = 0
-                    if self._queue and not self._urgent and len(self._queue) < _EARLY:
-                        # Closed while that commit ran: they wait for company too, or
-                        # a program closing files one by one gets a commit call for
-                        # every few files (an open/write/close loop got one per 11).
+                    if not await self._drain():
+                        # Fewer than _EARLY changes left, closed while commits ran: they
+                        # wait for company too, or a program closing files one by one
+                        # gets a commit call for every few files (an open/write/close
+                        # loop got one per 11).
                         self._wake.set()
                         break
+                    self._attempt = 0
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # transient, or a bug: the changes stay queued
                     self._attempt += 1
                     delay = backoff_delay(self._attempt, base=0.1, cap=_BACKOFF_CAP)
-                    log.warning("lucidlink.writeback.retry", files=len(batch), attempt=self._attempt,
+                    log.warning("lucidlink.writeback.retry", files=len(self._queue),
+                                attempt=self._attempt,
                                 retry_in=round(delay, 2), error=f"{type(exc).__name__}: {exc}")
                     await asyncio.sleep(delay)
 
@@ -477,37 +482,65 @@ class WriteBack:
                                    encoded=_encode({"commits": changes}),
                                    session_id=self._session(), idempotent=True)
 
-    async def _commit_batch(self, batch: list[PendingCommit]) -> None:
-        """Commit a batch in requests of bounded size, pipelined (:meth:`_pipeline`)."""
-        limit = await self._limit()
-        await self._pipeline(_parts(batch, limit), limit)
+    async def _drain(self) -> bool:
+        """Commit the queue from its head, a request at a time, up to :data:`_IN_FLIGHT`
+        requests in flight; ``False`` when it stopped early to let changes gather.
 
-    async def _pipeline(self, parts: list[list[PendingCommit]], inline_max: int) -> None:
-        """Send the parts in order, each while the hub still processes the one before
-        (at most two requests in flight). A part touching a path of the one in flight
-        (the same path, or one above or under it) first waits for it, so one path's
-        changes land in queue order; when one fails, none after it is sent."""
-        tasks: list[asyncio.Task[None]] = []
-        prev: set[str] = set()
+        Each request is cut from the queue when it is sent (:func:`_next_part`), so the
+        hub always has the next one waiting while it works, whatever the program is still
+        closing. A request touching a path of one in flight (the same path, or one above
+        or under it) first waits for it, so one path's changes land in queue order. When
+        one fails, none after it is sent: the requests in flight are seen to their end
+        (they may land, and their changes then leave the queue), then the error goes to
+        the flusher's retry, which starts again from the head.
+        """
+        limit = await self._limit()
+        tasks: deque[tuple[asyncio.Task[None], set[str]]] = deque()
+        sent: set[str] = set()
+        first = True
         try:
-            for part in parts:
+            while True:
+                part, rest = _next_part(self._queue, sent, limit)
+                if not part or not (first or rest or self._urgent or len(part) >= _EARLY):
+                    # Nothing left to send, or only a few changes closed while commits
+                    # run: they wait for company (or the requests in flight) before a
+                    # request of their own.
+                    if not tasks:
+                        if part:
+                            return False
+                        break
+                    await self._more_or(tasks[0][0], len(self._queue) + _EARLY - len(part))
+                    if tasks[0][0].done():
+                        await tasks.popleft()[0]
+                    continue
+                first = False
                 paths = {c.path for c in part}
-                if tasks and _related(prev, paths):
-                    await tasks[-1]
-                tasks.append(asyncio.create_task(self._commit_part(part, inline_max)))
-                if len(tasks) > 1:
-                    await tasks[-2]
-                prev = paths
-            await tasks[-1]
+                while tasks and any(_related(p, paths) for _, p in tasks):
+                    await tasks.popleft()[0]
+                tasks.append((asyncio.create_task(self._commit_part(part, limit)), paths))
+                sent.update(c.id for c in part)
+                while len(tasks) >= _IN_FLIGHT or (tasks and tasks[0][0].done()):
+                    await tasks.popleft()[0]
+            while tasks:
+                await tasks.popleft()[0]
         except BaseException as exc:
-            running = [t for t in tasks if not t.done()]
             if isinstance(exc, asyncio.CancelledError):
-                for task in running:
+                for task, _ in tasks:
                     task.cancel()
-            # The request still in flight is seen to its end (it may land: its changes
-            # then leave the queue) before the error goes to the flusher's retry.
-            await asyncio.gather(*running, return_exceptions=True)
+            await asyncio.gather(*(t for t, _ in tasks), return_exceptions=True)
             raise
+        return not self._queue or self._urgent or len(self._queue) >= _EARLY
+
+    async def _more_or(self, task: asyncio.Task[None], queued: int) -> None:
+        """Wait until ``task`` ends, the queue holds ``queued`` changes, or a flush hurries."""
+        self._grown.clear()
+        self._grow_at = queued
+        waiter = asyncio.ensure_future(self._grown.wait())
+        try:
+            await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._grow_at = None
+            waiter.cancel()
 
     async def _commit_part(self, batch: list[PendingCommit], inline_max: int) -> None:
         """Commit changes in one request: acknowledged ones and refusals leave the queue; a
@@ -542,25 +575,28 @@ class WriteBack:
         await self._resolve(batch)
 
 
-def _parts(batch: list[PendingCommit], inline_max: int) -> list[list[PendingCommit]]:
-    """The batch cut into requests of at most :data:`_BATCH` changes and, when small
-    blocks travel inline (``inline_max`` > 0), about :data:`_INLINE_REQUEST_BYTES`."""
-    parts: list[list[PendingCommit]] = []
+def _next_part(queue: dict[str, PendingCommit], sent: set[str],
+               inline_max: int) -> tuple[list[PendingCommit], bool]:
+    """The next request's changes, and whether any unsent change is left after them.
+
+    From the head of ``queue``, past those in ``sent``: at most :data:`_BATCH` changes
+    and, when small blocks travel inline (``inline_max`` > 0), about
+    :data:`_INLINE_REQUEST_BYTES` of JSON (at least one change).
+    """
     part: list[PendingCommit] = []
     size = 0
-    for commit in batch:
+    for commit in queue.values():
+        if commit.id in sent:
+            continue
         cost = 0
         if inline_max > 0:
             cost = 300 + 2 * len(commit.path.encode()) + sum(
                 n * 4 // 3 + 100 for off, n in commit.to_upload.values() if n <= inline_max)
         if part and (len(part) >= _BATCH or size + cost > _INLINE_REQUEST_BYTES):
-            parts.append(part)
-            part, size = [], 0
+            return part, True
         part.append(commit)
         size += cost
-    if part:
-        parts.append(part)
-    return parts
+    return part, False
 
 
 def _all_left(targets: list[str], queue: dict[str, PendingCommit]) -> Callable[[], bool]:

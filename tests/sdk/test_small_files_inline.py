@@ -118,17 +118,20 @@ async def test_hub_killed_in_the_middle_of_batched_commits(tmp_path: Path, metad
             writeback = fsp._link.writeback
             original = writeback._post
 
+            restarting = asyncio.Lock()  # requests run concurrently: one kill at a time
+
             async def post_and_kill(batch: Any, *args: Any, **kwargs: Any) -> None:
                 """Send the commit, SIGKILL the hub while it applies it, restart it."""
                 nonlocal kills
-                if kills >= rounds:
+                if kills >= rounds or restarting.locked():
                     await original(batch, *args, **kwargs)
                     return
-                task = asyncio.ensure_future(original(batch, *args, **kwargs))
-                await asyncio.sleep(0.002 * (kills % 5))  # before, during, or after the commit
-                kills += 1
-                await anyio.to_thread.run_sync(hub.kill)
-                await anyio.to_thread.run_sync(hub.start)
+                async with restarting:
+                    task = asyncio.ensure_future(original(batch, *args, **kwargs))
+                    await asyncio.sleep(0.002 * (kills % 5))  # before, during, or after the commit
+                    kills += 1
+                    await anyio.to_thread.run_sync(hub.kill)
+                    await anyio.to_thread.run_sync(hub.start)
                 await task  # the transport retries it on the restarted hub (the same change ids)
 
             writeback._post = post_and_kill  # type: ignore[method-assign]
