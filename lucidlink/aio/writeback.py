@@ -35,6 +35,7 @@ import orjson
 import pybase64
 
 from lucidlink._log import get_logger
+from lucidlink.aio.commitparts import all_left, next_part, related
 from lucidlink.aio.pending import PendingCommit, record_path, write_record
 from lucidlink.aio.retry import backoff_delay, is_transient
 from lucidlink.exceptions import BlockMissingError, FilespaceError, LucidLinkError, SyncTimeoutError
@@ -44,8 +45,6 @@ if TYPE_CHECKING:
     from lucidlink.aio.transport import Transport
 
 log = get_logger("lucidlink")
-_BATCH = 256
-"""Changes in one commit request, at most."""
 _IN_FLIGHT = 3
 """Commit requests in flight at once: the hub parses the next ones while it applies one."""
 _EARLY = 64
@@ -54,9 +53,6 @@ already share one request, and the hub works while the program writes the next o
 _UPLOAD_GROUP_BYTES = 64 * 1024 * 1024
 _INLINE_MAX = 64 * 1024 * 1024
 """Bytes of small files waiting in memory for their commit, at most (then staging files)."""
-_INLINE_REQUEST_BYTES = 960_000
-"""A commit request carrying small blocks' bytes stays under about this many bytes of JSON
-(aiohttp warns about bodies over 1 MiB given as bytes, which a JSON body is)."""
 _BACKOFF_CAP = 5.0
 """Longest wait between two attempts of a commit while the hub is unreachable."""
 
@@ -303,7 +299,7 @@ class WriteBack:
             try:
                 async with self._resolved:
                     await asyncio.wait_for(
-                        self._resolved.wait_for(_all_left(targets, self._queue)), limit
+                        self._resolved.wait_for(all_left(targets, self._queue)), limit
                     )
             except asyncio.TimeoutError:
                 pending = [self._queue[i].path for i in targets if i in self._queue]
@@ -486,7 +482,7 @@ class WriteBack:
         """Commit the queue from its head, a request at a time, up to :data:`_IN_FLIGHT`
         requests in flight; ``False`` when it stopped early to let changes gather.
 
-        Each request is cut from the queue when it is sent (:func:`_next_part`), so the
+        Each request is cut from the queue when it is sent (:func:`~lucidlink.aio.commitparts.next_part`), so the
         hub always has the next one waiting while it works, whatever the program is still
         closing. A request touching a path of one in flight (the same path, or one above
         or under it) first waits for it, so one path's changes land in queue order. When
@@ -500,7 +496,7 @@ class WriteBack:
         first = True
         try:
             while True:
-                part, rest = _next_part(self._queue, sent, limit)
+                part, rest = next_part(self._queue, sent, limit)
                 if not part or not (first or rest or self._urgent or len(part) >= _EARLY):
                     # Nothing left to send, or only a few changes closed while commits
                     # run: they wait for company (or the requests in flight) before a
@@ -515,7 +511,7 @@ class WriteBack:
                     continue
                 first = False
                 paths = {c.path for c in part}
-                while tasks and any(_related(p, paths) for _, p in tasks):
+                while tasks and any(related(p, paths) for _, p in tasks):
                     await tasks.popleft()[0]
                 tasks.append((asyncio.create_task(self._commit_part(part, limit)), paths))
                 sent.update(c.id for c in part)
@@ -573,59 +569,3 @@ class WriteBack:
                     await self._resolve([commit])
             return
         await self._resolve(batch)
-
-
-def _next_part(queue: dict[str, PendingCommit], sent: set[str],
-               inline_max: int) -> tuple[list[PendingCommit], bool]:
-    """The next request's changes, and whether any unsent change is left after them.
-
-    From the head of ``queue``, past those in ``sent``: at most :data:`_BATCH` changes
-    and, when small blocks travel inline (``inline_max`` > 0), about
-    :data:`_INLINE_REQUEST_BYTES` of JSON (at least one change).
-    """
-    part: list[PendingCommit] = []
-    size = 0
-    for commit in queue.values():
-        if commit.id in sent:
-            continue
-        cost = 0
-        if inline_max > 0:
-            cost = 300 + 2 * len(commit.path.encode()) + sum(
-                n * 4 // 3 + 100 for off, n in commit.to_upload.values() if n <= inline_max)
-        if part and (len(part) >= _BATCH or size + cost > _INLINE_REQUEST_BYTES):
-            return part, True
-        part.append(commit)
-        size += cost
-    return part, False
-
-
-def _all_left(targets: list[str], queue: dict[str, PendingCommit]) -> Callable[[], bool]:
-    """A predicate: whether none of ``targets`` is in ``queue`` any more. Changes leave
-    for good and mostly in order, so it moves past the ones gone and checks each once:
-    a flush of n changes costs O(n) in all, not O(n) at every resolved batch."""
-    left = 0
-
-    def done() -> bool:
-        nonlocal left
-        while left < len(targets) and targets[left] not in queue:
-            left += 1
-        return left == len(targets)
-
-    return done
-
-
-def _ancestors(path: str) -> list[str]:
-    out = []
-    parent = path.rpartition("/")[0]
-    while parent:
-        out.append(parent)
-        parent = parent.rpartition("/")[0]
-    return out
-
-
-def _related(first: set[str], second: set[str]) -> bool:
-    """Whether a path of ``second`` is one of ``first``, or above or under one of them."""
-    above_first = set(first)
-    for path in first:
-        above_first.update(_ancestors(path))
-    return any(p in above_first or any(a in first for a in _ancestors(p)) for p in second)

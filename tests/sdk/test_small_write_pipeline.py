@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import lucidlink.aio
-from lucidlink.aio import writeback
+from lucidlink.aio import commitparts, writeback
 from lucidlink.aio.pending import PendingCommit
 from lucidlink.exceptions import HubUnavailableError
 from tests.support.sdkfixtures import SdkHub
@@ -38,7 +38,7 @@ def _cut(queue: dict[str, PendingCommit], inline_max: int) -> list[list[PendingC
     parts: list[list[PendingCommit]] = []
     sent: set[str] = set()
     while True:
-        part, rest = writeback._next_part(queue, sent, inline_max)
+        part, rest = commitparts.next_part(queue, sent, inline_max)
         if not part:
             return parts
         assert rest == (len(sent) + len(part) < len(queue))
@@ -52,23 +52,23 @@ def test_parts_bound_bytes_and_count() -> None:
     parts = _cut(queue, 64 * 1024)
     assert [c for part in parts for c in part] == small  # in order, nothing lost
     assert len(parts) > 1
-    assert all(len(part) <= writeback._BATCH for part in parts)
+    assert all(len(part) <= commitparts.BATCH for part in parts)
     # Nothing inline: only the count bounds a request.
     assert [len(p) for p in _cut(queue, 0)] == [256, 256, 256, 232]
     # Changes in flight are skipped; what landed has left the queue.
     first = _cut(queue, 0)[0]
     for c in first[:100]:
         del queue[c.id]
-    part, rest = writeback._next_part(queue, {c.id for c in first[100:]}, 0)
+    part, rest = commitparts.next_part(queue, {c.id for c in first[100:]}, 0)
     assert part == small[256:512] and rest
 
 
 def test_related_paths() -> None:
-    assert writeback._related({"/a/b"}, {"/a/b"})
-    assert writeback._related({"/a/b"}, {"/a"})  # above
-    assert writeback._related({"/a"}, {"/a/b/c"})  # under
-    assert not writeback._related({"/a/b"}, {"/a/c", "/b", "/a/bb"})
-    assert not writeback._related(set(), {"/a"})
+    assert commitparts.related({"/a/b"}, {"/a/b"})
+    assert commitparts.related({"/a/b"}, {"/a"})  # above
+    assert commitparts.related({"/a"}, {"/a/b/c"})  # under
+    assert not commitparts.related({"/a/b"}, {"/a/c", "/b", "/a/bb"})
+    assert not commitparts.related(set(), {"/a"})
 
 
 def _creds(token: str) -> lucidlink.aio.ServiceAccountCredentials:
@@ -95,7 +95,7 @@ async def test_pipelined_commits_keep_each_paths_order(sdk_hub: SdkHub) -> None:
             nonlocal worst
             paths = {c.path for c in batch}
             for other in in_flight:
-                assert not writeback._related(other, paths)
+                assert not commitparts.related(other, paths)
             in_flight.append(paths)
             worst = max(worst, len(in_flight))
             try:
@@ -270,7 +270,7 @@ def test_a_flush_checks_each_change_once() -> None:
     """The flush's predicate moves past what left the queue instead of rescanning it."""
     queue = {str(i): _commit(f"/f{i}") for i in range(5)}
     targets = list(queue)
-    done = writeback._all_left(targets, queue)
+    done = commitparts.all_left(targets, queue)
     assert not done()
     del queue["0"], queue["1"]
     assert not done()
