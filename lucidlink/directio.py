@@ -152,23 +152,30 @@ class DirectWriter(_PastThePageCache):
 
 
 class AlignedBuffers:
-    """Page-aligned buffers of :data:`_PIECE` bytes, reused (their pages stay warm); thread-safe."""
+    """Page-aligned buffers of :data:`_PIECE` bytes, reused (their pages stay warm); thread-safe.
 
-    def __init__(self) -> None:
+    At most ``idle`` of them are kept while unused; the others are unmapped when given back.
+    """
+
+    def __init__(self, idle: int = _IDLE_BUFFERS) -> None:
+        self._keep = idle
         self._idle: list[mmap.mmap] = []
         self._lock = threading.Lock()
+        self.mapped = 0
+        """Buffers mapped so far (each new one is fresh memory; tests count reuse)."""
 
     def take(self) -> mmap.mmap:
         """An idle buffer, or a new one."""
         with self._lock:
             if self._idle:
                 return self._idle.pop()
+            self.mapped += 1
         return mmap.mmap(-1, _PIECE)  # anonymous: page-aligned, as O_DIRECT needs
 
     def give(self, buffer: mmap.mmap) -> None:
         """Take back a buffer from :meth:`take` (no view of it may be left)."""
         with self._lock:
-            if len(self._idle) < _IDLE_BUFFERS:
+            if len(self._idle) < self._keep:
                 self._idle.append(buffer)
                 return
         _unmap(buffer)
@@ -179,6 +186,32 @@ class AlignedBuffers:
             idle, self._idle = self._idle, []
         for buffer in idle:
             _unmap(buffer)
+
+
+class LentBuffer:
+    """A file's bytes in a pooled aligned buffer, lent by :meth:`DirectReader.lend` until
+    :meth:`give_back`: sent from there, they are never copied out."""
+
+    def __init__(self, pool: AlignedBuffers, buffer: mmap.mmap, size: int) -> None:
+        self._pool: AlignedBuffers | None = pool
+        self._buffer = buffer
+        self._whole = memoryview(buffer)
+        self.view = self._whole[:size]
+        """The bytes (valid until :meth:`give_back`)."""
+
+    def give_back(self, reuse: bool) -> None:
+        """End the loan (once). ``reuse``: no one holds a view of :attr:`view` any more, so
+        the buffer may serve the next reader; otherwise it is dropped, and unmapped once
+        the last view of it goes."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        self.view.release()
+        self._whole.release()
+        if reuse:
+            pool.give(self._buffer)
+        else:
+            _unmap(self._buffer)
 
 
 class DirectReader(_PastThePageCache):
@@ -203,6 +236,36 @@ class DirectReader(_PastThePageCache):
             if not self._direct or size < DIRECT_MIN:
                 return _pread_all(fd, size)
             return self._read_pieces(fd, path, size)
+
+    def lend(self, path: Path, limit: int) -> LentBuffer | bytes | None:
+        """Like :meth:`read`, but a file of one aligned piece read past the page cache
+        (at least :data:`DIRECT_MIN` bytes, at most :data:`_PIECE`) comes back in the
+        pooled buffer it was read into, not copied out: the caller sends it from there
+        and gives it back (:meth:`LentBuffer.give_back`). Anything else is ``bytes``."""
+        with _opened(path) as (fd, size):
+            if fd < 0 or size > limit:
+                return None
+            if not self._direct or size < DIRECT_MIN:
+                return _pread_all(fd, size)
+            if size > _PIECE:
+                return self._read_pieces(fd, path, size)
+            dfd = self._open_direct(path, os.O_RDONLY)
+            if dfd < 0:
+                return _pread_all(fd, size)
+            buffer = self._buffers.take()
+            lent = LentBuffer(self._buffers, buffer, size)
+            try:
+                with memoryview(buffer) as out:
+                    done = self._direct_piece(dfd, path, out, 0, size)
+            except BaseException:
+                lent.give_back(reuse=True)
+                raise
+            finally:
+                os.close(dfd)
+            if not done:
+                lent.give_back(reuse=True)
+                return _pread_all(fd, size)
+            return lent
 
     def read_range(self, path: Path, ranges: slice, limit: int) -> tuple[slice, int, bytes] | None:
         """``(ranges, file size, the bytes of the range)`` of the file at ``path``, through

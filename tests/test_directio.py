@@ -413,3 +413,60 @@ def test_a_reader_and_a_writer_share_their_buffers(tmp_path: Path, staged: tuple
     buffers.give(taken)
     writer.close()
     reader.read(path, 4 * MIB)  # a closed pool makes new buffers as needed
+
+
+# -- lent reads: a block sent from the buffer it was read into ---------------------------
+
+
+@pytest.mark.parametrize("size", [4 * MIB, 4 * MIB - 100, DIRECT_MIN])
+def test_a_lent_read_is_the_file_and_its_buffer_serves_the_next_one(
+        tmp_path: Path, size: int) -> None:
+    if not _direct_supported(tmp_path):
+        pytest.skip("this file system refuses O_DIRECT")
+    buffers = AlignedBuffers()
+    reader = DirectReader(buffers=buffers)
+    for _ in range(5):
+        data = os.urandom(size)
+        lent = reader.lend(_file_of(tmp_path, data), 16 * MIB)
+        assert isinstance(lent, directio.LentBuffer)
+        assert lent.view == data  # not a stale byte of the round before
+        lent.give_back(reuse=True)
+        lent.give_back(reuse=True)  # once only: the second is nothing
+        with pytest.raises(ValueError):
+            lent.view.tobytes()  # released with the loan
+    assert buffers.mapped == 1  # one buffer, lent five times
+
+
+def test_a_buffer_given_back_while_still_viewed_is_never_reused(tmp_path: Path) -> None:
+    if not _direct_supported(tmp_path):
+        pytest.skip("this file system refuses O_DIRECT")
+    buffers = AlignedBuffers()
+    reader = DirectReader(buffers=buffers)
+    first = os.urandom(2 * MIB)
+    lent = reader.lend(_file_of(tmp_path, first), 16 * MIB)
+    assert isinstance(lent, directio.LentBuffer)
+    held = lent.view[:]  # a view a transport still keeps, say
+    lent.give_back(reuse=False)
+    second = os.urandom(2 * MIB)
+    again = reader.lend(_file_of(tmp_path, second), 16 * MIB)
+    assert isinstance(again, directio.LentBuffer) and again.view == second
+    assert held == first  # the dropped buffer was not overwritten
+    assert buffers.mapped == 2
+    again.give_back(reuse=True)
+    held.release()
+
+
+def test_what_cannot_be_lent_is_read_as_bytes(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    reader = DirectReader()
+    small = os.urandom(DIRECT_MIN - 1)  # through the page cache
+    assert reader.lend(_file_of(tmp_path, small), 16 * MIB) == small
+    large = os.urandom(9 * MIB + 7)  # more than one buffer: copied out piece by piece
+    assert reader.lend(_file_of(tmp_path, large), 16 * MIB) == large
+    assert reader.lend(tmp_path / "absent", 16 * MIB) is None
+    assert reader.lend(_file_of(tmp_path, large), 9 * MIB) is None  # over the limit
+    monkeypatch.setattr(directio, "_O_DIRECT", 0o40000)  # as on Linux, even where absent
+    _fail_direct_opens(monkeypatch, errno.EINVAL)
+    data = os.urandom(3 * MIB)
+    assert reader.lend(_file_of(tmp_path, data), 16 * MIB) == data  # refused: bytes
+    assert not reader.direct

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
+import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from lucidlink.directio import DirectReader
+from lucidlink.directio import DirectReader, LentBuffer
 from lucidlink.hub.api import blocks as blocks_api
 from lucidlink.hub.blockstore.local import LocalBlockStore
 from lucidlink.hub.embedded import EmbeddedHub
 from lucidlink.hub.signing import UrlSigner
+from tests.conftest import RunningHub
 from tests.support.hubfixtures import (
     SMALL_BLOCK,
     Api,
     block_exists,
     block_file,
+    body_of,
     digest_of,
     expect_error,
     hub_state,
@@ -141,14 +145,14 @@ async def test_a_whole_block_is_read_into_memory_and_a_larger_one_streamed(
     data = random_bytes(2 * 1024 * 1024 + 3)  # past the page cache, with a ragged end
     url = await api.block_url(await api.upload(data))
     reads: list[bool] = []
-    real = DirectReader.read
+    real = DirectReader.lend
 
-    def spied(self: DirectReader, path: Any, limit: int) -> bytes | None:
+    def spied(self: DirectReader, path: Any, limit: int) -> Any:
         found = real(self, path, limit)
         reads.append(found is not None)
         return found
 
-    monkeypatch.setattr(DirectReader, "read", spied)
+    monkeypatch.setattr(DirectReader, "lend", spied)
     async with api.raw.session.get(url) as resp:
         assert resp.status == 200 and await resp.read() == data
         assert resp.headers["Content-Length"] == str(len(data))
@@ -163,6 +167,108 @@ async def test_a_whole_block_is_read_into_memory_and_a_larger_one_streamed(
     async with api.raw.session.get(url) as resp:
         assert resp.status == 200 and await resp.read() == data
     assert reads == [True, False]  # not read into memory
+
+
+async def _get_raw(url: str, *, read_slowly: bool = False, stop_after: int | None = None) -> bytes:
+    """GET ``url`` over a plain socket with a small receive buffer; ``read_slowly``
+    reads the body in small pieces with pauses (the hub's transport must hold what the
+    socket does not take); ``stop_after`` closes the connection after that many body bytes."""
+    parts = urllib.parse.urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port, limit=1 << 16)
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    writer.write(f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                 "Connection: close\r\n\r\n".encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head[:100]
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")))
+    body = bytearray()
+    try:
+        while len(body) < length:
+            if stop_after is not None and len(body) >= stop_after:
+                return bytes(body)
+            chunk = await reader.read(16 * 1024 if read_slowly else 1 << 20)
+            if not chunk:
+                break
+            body += chunk
+            if read_slowly:
+                await asyncio.sleep(0.002)
+        return bytes(body)
+    finally:
+        writer.close()
+
+
+async def _block_urls(session: Any, hub: RunningHub, datas: list[bytes]) -> list[str]:
+    """Upload each block to ``hub``'s first filespace; return their signed GET URLs."""
+    headers = {"Authorization": f"Bearer {hub.token}"}
+    async with session.get(hub.url + "/v1/filespaces", headers=headers) as resp:
+        fs = (await resp.json())["filespaces"][0]["id"]
+    urls = []
+    for data in datas:
+        digest = digest_of(data)
+        for op in ("put", "get"):
+            async with session.post(hub.url + f"/v1/filespaces/{fs}/blocks/urls", headers=headers,
+                                    json={"op": op, "hashes": [digest]}) as resp:
+                url = (await resp.json())["urls"][digest]
+            if op == "put":
+                async with session.put(url, data=body_of(data)) as resp:
+                    assert resp.status == 201
+        urls.append(url)
+    return urls
+
+
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
+async def test_blocks_sent_from_lent_buffers_arrive_exact(
+        make_hub: Any, http_session: Any, event_loop: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole-block GETs are sent from the aligned buffer the block was read into, and the
+    buffer serves the next GET only once the connection has let go of it. With readers
+    fast, slow (the transport holds most of the block) and gone mid-body, all at once,
+    every body that arrives whole is its block, byte for byte; and sequential GETs reuse
+    one buffer rather than map fresh memory for each. On both loops the hub runs on
+    (uvloop's transport keeps what it has not sent yet by reference)."""
+    hub = make_hub(event_loop=event_loop)
+    datas = [random_bytes(MIB4 - 7 * i) for i in range(6)]
+    urls = await _block_urls(http_session, hub, datas)
+    buffers = hub_state(hub).blocks.buffers
+    loans: list[bool] = []  # each loan's end: whether the buffer may be lent again
+    give_back = LentBuffer.give_back
+
+    def spied(self: LentBuffer, reuse: bool) -> None:
+        loans.append(reuse)
+        give_back(self, reuse)
+
+    monkeypatch.setattr(LentBuffer, "give_back", spied)
+    mapped = buffers.mapped
+    for i in range(8):  # one at a time: one buffer, lent again and again
+        assert await _get_raw(urls[i % 6]) == datas[i % 6]
+    assert buffers.mapped - mapped <= 1 and loans == [True] * 8
+    for i in range(4):  # slow readers: the send waits until the socket took every byte,
+        assert await _get_raw(urls[i], read_slowly=True) == datas[i]
+    assert loans == [True] * 12  # so the buffer is known free, and lent again
+    for i in range(4):  # readers gone mid-body: their buffers are dropped, never lent again
+        body = await _get_raw(urls[i], read_slowly=True, stop_after=256 * 1024)
+        assert body == datas[i][:len(body)]
+    for _ in range(500):
+        if len(loans) == 16:
+            break
+        await asyncio.sleep(0.01)
+    assert loans == [True] * 12 + [False] * 4
+    jobs = []
+    for _ in range(3):
+        for i in range(6):
+            jobs.append((i, "fast", _get_raw(urls[i])))
+            jobs.append(((i + 1) % 6, "slow", _get_raw(urls[(i + 1) % 6], read_slowly=True)))
+            jobs.append(((i + 2) % 6, "gone", _get_raw(urls[(i + 2) % 6], read_slowly=True,
+                                                       stop_after=256 * 1024)))
+    bodies = await asyncio.gather(*(job for _, _, job in jobs))
+    wrong = 0
+    for (i, kind, _), body in zip(jobs, bodies, strict=True):
+        wrong += body != (datas[i][:len(body)] if kind == "gone" else datas[i])
+    assert wrong == 0
+    for i in range(6):  # the buffers the vanished readers left are never lent half-sent
+        assert await _get_raw(urls[i]) == datas[i]
 
 
 async def test_expired_url(api: Api) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio.to_thread
 from aiohttp import web
 
+from lucidlink.directio import LentBuffer
 from lucidlink.exceptions import (
     BadRequestError,
     HubUnavailableError,
@@ -63,7 +64,7 @@ async def get_block(request: web.Request) -> web.StreamResponse:
         # (LocalBlockStore.read_block reads past them).
         store = _local_store(request)
         with store.memory_slot() as free:
-            data = await store.read_block(fs_id, digest, _WHOLE_IN_MEMORY) if free else None
+            data = await store.lend_block(fs_id, digest, _WHOLE_IN_MEMORY) if free else None
             if data is not None:
                 return await _send(request, data)
     if not await anyio.to_thread.run_sync(path.exists):
@@ -91,15 +92,40 @@ def _range_of(request: web.Request) -> slice:
         return slice(None, None)
 
 
-async def _send(request: web.Request, data: bytes) -> web.StreamResponse:
+async def _send(request: web.Request, data: bytes | LentBuffer) -> web.StreamResponse:
     """Answer a whole block from memory, returning once it is handed to the connection (so
-    the caller's memory slot covers the time the block is held)."""
-    response = web.StreamResponse(headers=_BLOCK_HEADERS)
-    response.content_length = len(data)
-    await response.prepare(request)
-    await response.write(data)
-    await response.write_eof()
-    return response
+    the caller's memory slot covers the time the block is held).
+
+    A block in a lent buffer is sent from it, and the buffer is given back for reuse only
+    once the connection holds no view of it: while the body is written the transport's
+    high-water mark is 0, so the write returns when the socket has taken every byte (a
+    transport may keep a view of what it could not send at once; Python 3.12's does).
+    If the send fails, the buffer is dropped rather than reused.
+    """
+    body = data.view if isinstance(data, LentBuffer) else data
+    transport = request.transport
+    flushed = False
+    try:
+        response = web.StreamResponse(headers=_BLOCK_HEADERS)
+        response.content_length = len(body)
+        await response.prepare(request)
+        # The headers go first, on their own: with a body in the same write, aiohttp joins
+        # the two into one new buffer (Python < 3.12.9), a copy of the whole block.
+        await response.write(b"")
+        limits = transport.get_write_buffer_limits() if transport is not None else None
+        if limits is not None and isinstance(data, LentBuffer):
+            transport.set_write_buffer_limits(high=0)  # type: ignore[union-attr]
+        try:
+            await response.write(body)
+        finally:
+            if limits is not None and transport is not None and not transport.is_closing():
+                transport.set_write_buffer_limits(high=limits[1], low=limits[0])
+        flushed = transport is not None and transport.get_write_buffer_size() == 0
+        await response.write_eof()
+        return response
+    finally:
+        if isinstance(data, LentBuffer):
+            data.give_back(reuse=flushed)
 
 
 def _range_response(ranges: slice, size: int, data: bytes) -> web.Response:

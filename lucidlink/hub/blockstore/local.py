@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio.to_thread
 import structlog
 
-from lucidlink.directio import AlignedBuffers, DirectReader, DirectWriter
+from lucidlink.directio import AlignedBuffers, DirectReader, DirectWriter, LentBuffer
 from lucidlink.hub import disk
 from lucidlink.hub.blockstore.base import BlockStore
 from lucidlink.hub.signing import UrlSigner
@@ -42,14 +42,19 @@ class LocalBlockStore(BlockStore):
     """Blocks read whole into memory to answer GETs at once, each held until it is sent
     (128 MiB with 4 MiB blocks); past it, a GET streams from the file."""
 
+    IDLE_BUFFERS = 8
+    """Aligned 4 MiB buffers kept mapped while unused (32 MiB): as many as a reader's
+    read-ahead asks for at once, so blocks lent to GETs reuse warm pages."""
+
     def __init__(self, root: Path | str, signer: UrlSigner | None = None) -> None:
         self.root = Path(root)
         self._signer = signer
         # Block files are written once and read past the page cache, through one set of
         # aligned buffers.
-        buffers = AlignedBuffers()
-        self._writer = DirectWriter(buffers=buffers)
-        self._reader = DirectReader(buffers=buffers)
+        self.buffers = AlignedBuffers(idle=self.IDLE_BUFFERS)
+        """The aligned buffers its writes and reads share (tests count their reuse)."""
+        self._writer = DirectWriter(buffers=self.buffers)
+        self._reader = DirectReader(buffers=self.buffers)
         self._memory_answers = 0
         # Directories whose own entry this process has made durable (fsync of the parent).
         self._durable_dirs: set[Path] = set()
@@ -108,6 +113,14 @@ class LocalBlockStore(BlockStore):
         or longer than ``limit`` bytes. Its bytes are not checked against ``digest``: the
         reader does that."""
         return await anyio.to_thread.run_sync(self._reader.read, self.path_of(filespace_id, digest), limit)
+
+    async def lend_block(self, filespace_id: str, digest: str,
+                         limit: int) -> LentBuffer | bytes | None:
+        """:meth:`read_block`, but a block read past the page cache in one piece stays in
+        the aligned buffer it was read into (give it back once sent:
+        :meth:`~lucidlink.directio.LentBuffer.give_back`)."""
+        return await anyio.to_thread.run_sync(
+            self._reader.lend, self.path_of(filespace_id, digest), limit)
 
     async def read_range(self, filespace_id: str, digest: str, ranges: slice,
                          limit: int) -> tuple[slice, int, bytes] | None:
