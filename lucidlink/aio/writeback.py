@@ -237,7 +237,8 @@ class WriteBack:
                 return True
             self._inbox.append(commit)
             self._inbox_bytes += size
-            if len(self._inbox) == 1:  # else the call that queued the first one takes it too
+            waiting = len(self._inbox)
+            if waiting == 1:  # else the call that queued the first one takes it too
                 try:
                     # After the append: the loop may run the call before the lock is free.
                     self._loop.call_soon_threadsafe(self._take_inbox)
@@ -245,6 +246,12 @@ class WriteBack:
                     self._inbox.pop()
                     self._inbox_bytes -= size
                     return False
+        if waiting % _EARLY == 0:
+            # The loop thread has not taken the last _EARLY changes: a caller writing
+            # small files in a tight loop holds the GIL, and the loop thread, which
+            # gives it up at every turn, waits up to the switch interval (5 ms) to get it
+            # back each time. Let it run now, so commits go out while the caller writes.
+            time.sleep(0)
         return True
 
     def _take_inbox(self) -> None:

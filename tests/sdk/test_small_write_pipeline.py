@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 import lucidlink.aio
@@ -280,3 +282,30 @@ def test_a_flush_checks_each_change_once() -> None:
     assert done()
     queue["new"] = _commit("/later")  # queued after the flush began: not waited for
     assert done()
+
+
+def test_a_caller_queueing_faster_than_the_loop_takes_lets_the_loop_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread queueing small files in a tight loop holds the GIL; the loop thread gives it
+    up at every turn and waited up to the switch interval (5 ms) to get it back each
+    time, so commits went out only once the caller stopped. The caller now yields the
+    GIL (``time.sleep(0)``) whenever another _EARLY changes wait untaken. Here the loop
+    is not running at all, so every change waits: one yield per _EARLY of them, and
+    nothing is lost or reordered once the loop takes them."""
+    loop = asyncio.new_event_loop()
+    try:
+        wb = writeback.WriteBack(
+            None, None, "fs", lambda: None, Path("/nonexistent"),  # type: ignore[arg-type]
+            durable=False, delay=30.0, sync_timeout=60.0)
+        wb._loop, wb._loop_thread = loop, -1  # a loop that nothing runs yet, on no thread
+        commits = [attrs.evolve(_commit(f"/d/f{i}"), inline=os.urandom(4096)) for i in range(300)]
+        sleeps: list[float] = []
+        monkeypatch.setattr(writeback.time, "sleep", sleeps.append)
+        assert all(wb.enqueue_nowait(c) for c in commits)
+        monkeypatch.undo()
+        assert sleeps == [0] * (300 // writeback._EARLY)
+        assert not wb._queue
+        loop.run_until_complete(asyncio.sleep(0))  # the loop's turn: it takes them all
+        assert list(wb._queue) == [c.id for c in commits]
+    finally:
+        loop.close()
