@@ -12,9 +12,11 @@ everything after it; ``NORMAL`` never fsyncs. Counts and orders, never timings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,20 @@ async def open_store(tmp_path: Path, fsync: RecordingFsync,
     return store
 
 
+@contextlib.asynccontextmanager
+async def recorded(tmp_path: Path, synchronous: str = "FULL") -> AsyncIterator[
+        tuple[SqliteStore, RecordingFsync, list[tuple[str, int]]]]:
+    """A store whose fsyncs are recorded among ``events``; closed (fsync released) after."""
+    events: list[tuple[str, int]] = []
+    fsync = RecordingFsync(events)
+    store = await open_store(tmp_path, fsync, synchronous)
+    try:
+        yield store, fsync, events
+    finally:
+        fsync.gate.set()
+        await store.close()
+
+
 def insert(events: list[tuple[str, int]], key: int) -> Any:
     def fn(tx: Any) -> int:
         tx.execute("INSERT INTO meta (key, value) VALUES (?, 'x')", (f"row-{key:06d}",))
@@ -82,10 +98,7 @@ def covered(events: list[tuple[str, int]], key: int) -> bool:
 
 
 async def test_a_write_is_answered_only_after_an_fsync_that_began_after_it(tmp_path: Path) -> None:
-    events: list[tuple[str, int]] = []
-    fsync = RecordingFsync(events)
-    store = await open_store(tmp_path, fsync)
-    try:
+    async with recorded(tmp_path) as (store, fsync, events):
         fsync.gate.clear()
         fsync.entered.clear()
         write = asyncio.ensure_future(store.write(insert(events, 1)))
@@ -97,16 +110,10 @@ async def test_a_write_is_answered_only_after_an_fsync_that_began_after_it(tmp_p
         assert await write == 1
         events.append(("ack", 1))
         assert covered(events, 1)
-    finally:
-        fsync.gate.set()
-        await store.close()
 
 
 async def test_a_read_never_shows_a_commit_before_its_fsync_ended(tmp_path: Path) -> None:
-    events: list[tuple[str, int]] = []
-    fsync = RecordingFsync(events)
-    store = await open_store(tmp_path, fsync)
-    try:
+    async with recorded(tmp_path) as (store, fsync, events):
         # Nothing pending: reads answer at once, even with the fsync held.
         fsync.gate.clear()
         assert await store.read_short(has_row(1)) is False
@@ -126,16 +133,10 @@ async def test_a_read_never_shows_a_commit_before_its_fsync_ended(tmp_path: Path
         fsync.gate.set()
         assert await write == 1
         assert await asyncio.gather(*reads) == [True, True, "x"]
-    finally:
-        fsync.gate.set()
-        await store.close()
 
 
 async def test_concurrent_writes_share_fsyncs_and_each_is_covered(tmp_path: Path) -> None:
-    events: list[tuple[str, int]] = []
-    fsync = RecordingFsync(events)
-    store = await open_store(tmp_path, fsync)
-    try:
+    async with recorded(tmp_path) as (store, fsync, events):
         fsync.calls = 0
 
         async def one(key: int) -> None:
@@ -147,8 +148,6 @@ async def test_concurrent_writes_share_fsyncs_and_each_is_covered(tmp_path: Path
         assert 1 <= fsync.calls < 200  # grouped: fewer fsyncs than commits
         assert await store.read(lambda tx: tx.one(
             "SELECT COUNT(*) AS n FROM meta WHERE key LIKE 'row-%'")["n"]) == 200
-    finally:
-        await store.close()
 
 
 async def test_a_failed_fsync_fails_that_write_and_everything_after(tmp_path: Path) -> None:
@@ -191,16 +190,11 @@ async def test_close_fsyncs_the_last_commits(tmp_path: Path) -> None:
 
 
 async def test_normal_never_fsyncs_on_commit(tmp_path: Path) -> None:
-    events: list[tuple[str, int]] = []
-    fsync = RecordingFsync(events)
-    store = await open_store(tmp_path, fsync, synchronous="NORMAL")
-    try:
+    async with recorded(tmp_path, "NORMAL") as (store, fsync, events):
         for k in range(10):
             await store.write(insert(events, k))
         assert await store.read(has_row(9)) is True
         assert fsync.calls == 0
-    finally:
-        await store.close()
 
 
 async def test_every_connection_runs_normal_under_both_levels(tmp_path: Path) -> None:

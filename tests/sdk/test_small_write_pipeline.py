@@ -162,6 +162,29 @@ async def test_a_failed_request_next_to_one_that_landed_is_retried(sdk_hub: SdkH
     assert wrong == []
 
 
+def _hold_the_first_request(wb: Any, posted: list[int], release: asyncio.Event) -> None:
+    """Make the flusher's first request wait for ``release``, and count each request's
+    changes in ``posted``. Only _EARLY queued changes or a flush start a commit."""
+    wb._delay = 30.0
+    post = wb._post
+
+    async def held(batch: list[PendingCommit], carried: Any = None) -> None:
+        posted.append(len(batch))
+        if len(posted) == 1:
+            await release.wait()
+        await post(batch, carried)
+
+    wb._post = held
+
+
+async def _until(done: Any, tries: int = 200) -> None:
+    """Poll ``done()`` every 10 ms, at most ``tries`` times."""
+    for _ in range(tries):
+        if done():
+            return
+        await asyncio.sleep(0.01)
+
+
 @pytest.mark.asyncio
 async def test_the_next_requests_go_out_while_the_first_is_in_flight(sdk_hub: SdkHub) -> None:
     """With the first request held by the hub, the flusher keeps sending what the program
@@ -173,30 +196,15 @@ async def test_the_next_requests_go_out_while_the_first_is_in_flight(sdk_hub: Sd
         fsp = await (await daemon.authenticate(_creds(sdk_hub.token))).link_filespace(name="big")
         await fsp.fs.create_dir("/p")
         wb = fsp._link.writeback
-        wb._delay = 30.0  # only _EARLY queued changes or a flush start a commit
-        post = wb._post
-
-        async def held(batch: list[PendingCommit], carried: Any = None) -> None:
-            posted.append(len(batch))
-            if len(posted) == 1:
-                await release.wait()
-            await post(batch, carried)
-
-        wb._post = held  # type: ignore[method-assign]
+        _hold_the_first_request(wb, posted, release)
         names = list(files)
         for path in names[:writeback._EARLY]:
             await fsp.fs.write_file(path, files[path])
-        for _ in range(200):
-            if posted:
-                break
-            await asyncio.sleep(0.01)
+        await _until(lambda: posted)
         assert posted == [writeback._EARLY]
         for path in names[writeback._EARLY:]:  # closed while the first request is held
             await fsp.fs.write_file(path, files[path])
-        for _ in range(200):
-            if len(posted) == writeback._IN_FLIGHT:
-                break
-            await asyncio.sleep(0.01)
+        await _until(lambda: len(posted) == writeback._IN_FLIGHT)
         await asyncio.sleep(0.1)  # time enough for the flusher to (wrongly) send a fourth
         assert len(posted) == writeback._IN_FLIGHT
         assert all(n > writeback._EARLY for n in posted[1:])
@@ -221,22 +229,10 @@ async def test_files_closed_during_a_commit_wait_for_company(sdk_hub: SdkHub) ->
         fsp = await (await daemon.authenticate(_creds(sdk_hub.token))).link_filespace(name="big")
         await fsp.fs.create_dir("/w")
         wb = fsp._link.writeback
-        wb._delay = 30.0  # only _EARLY queued changes or a flush start a commit
-        post = wb._post
-
-        async def held(batch: list[PendingCommit], carried: Any = None) -> None:
-            posted.append(len(batch))
-            if len(posted) == 1:
-                await release.wait()
-            await post(batch, carried)
-
-        wb._post = held  # type: ignore[method-assign]
+        _hold_the_first_request(wb, posted, release)
         for i in range(writeback._EARLY):
             await fsp.fs.write_file(f"/w/a{i}", os.urandom(4096))
-        for _ in range(100):
-            if posted:
-                break
-            await asyncio.sleep(0.01)
+        await _until(lambda: posted, tries=100)
         assert posted == [writeback._EARLY]
         for i in range(10):  # closed while the first commit is in flight
             await fsp.fs.write_file(f"/w/b{i}", os.urandom(4096))
