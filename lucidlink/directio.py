@@ -233,9 +233,12 @@ class DirectReader(_PastThePageCache):
         with _opened(path) as (fd, size):
             if fd < 0 or size > limit:
                 return None
-            if not self._direct or size < DIRECT_MIN:
-                return _pread_all(fd, size)
-            return self._read_pieces(fd, path, size)
+            return self._read_opened(fd, path, size)
+
+    def _read_opened(self, fd: int, path: Path, size: int) -> bytes:
+        if not self._direct or size < DIRECT_MIN:
+            return _pread_all(fd, size)
+        return self._read_pieces(fd, path, size)
 
     def lend(self, path: Path, limit: int) -> LentBuffer | bytes | None:
         """Like :meth:`read`, but a file of one aligned piece read past the page cache
@@ -245,10 +248,8 @@ class DirectReader(_PastThePageCache):
         with _opened(path) as (fd, size):
             if fd < 0 or size > limit:
                 return None
-            if not self._direct or size < DIRECT_MIN:
-                return _pread_all(fd, size)
-            if size > _PIECE:
-                return self._read_pieces(fd, path, size)
+            if not self._direct or not DIRECT_MIN <= size <= _PIECE:
+                return self._read_opened(fd, path, size)
             dfd = self._open_direct(path, os.O_RDONLY)
             if dfd < 0:
                 return _pread_all(fd, size)

@@ -61,7 +61,7 @@ async def get_block(request: web.Request) -> web.StreamResponse:
     else:
         # Read whole in a worker thread, not sent with sendfile: a block not in the page
         # cache kept the event loop waiting on the disk, and filled fresh page-cache pages
-        # (LocalBlockStore.read_block reads past them).
+        # (LocalBlockStore.lend_block reads past them).
         store = _local_store(request)
         with store.memory_slot() as free:
             data = await store.lend_block(fs_id, digest, _WHOLE_IN_MEMORY) if free else None
@@ -102,8 +102,9 @@ async def _send(request: web.Request, data: bytes | LentBuffer) -> web.StreamRes
     transport may keep a view of what it could not send at once; Python 3.12's does).
     If the send fails, the buffer is dropped rather than reused.
     """
-    body = data.view if isinstance(data, LentBuffer) else data
-    transport = request.transport
+    lent = data if isinstance(data, LentBuffer) else None
+    body: bytes | memoryview = data.view if isinstance(data, LentBuffer) else data
+    transport = request.transport if lent is not None else None
     flushed = False
     try:
         response = web.StreamResponse(headers=_BLOCK_HEADERS)
@@ -112,20 +113,22 @@ async def _send(request: web.Request, data: bytes | LentBuffer) -> web.StreamRes
         # The headers go first, on their own: with a body in the same write, aiohttp joins
         # the two into one new buffer (Python < 3.12.9), a copy of the whole block.
         await response.write(b"")
-        limits = transport.get_write_buffer_limits() if transport is not None else None
-        if limits is not None and isinstance(data, LentBuffer):
-            transport.set_write_buffer_limits(high=0)  # type: ignore[union-attr]
-        try:
+        if transport is None:
             await response.write(body)
-        finally:
-            if limits is not None and transport is not None and not transport.is_closing():
-                transport.set_write_buffer_limits(high=limits[1], low=limits[0])
-        flushed = transport is not None and transport.get_write_buffer_size() == 0
+        else:
+            low, high = transport.get_write_buffer_limits()
+            transport.set_write_buffer_limits(high=0)
+            try:
+                await response.write(body)
+            finally:
+                if not transport.is_closing():
+                    transport.set_write_buffer_limits(high=high, low=low)
+            flushed = transport.get_write_buffer_size() == 0
         await response.write_eof()
         return response
     finally:
-        if isinstance(data, LentBuffer):
-            data.give_back(reuse=flushed)
+        if lent is not None:
+            lent.give_back(reuse=flushed)
 
 
 def _range_response(ranges: slice, size: int, data: bytes) -> web.Response:

@@ -31,7 +31,7 @@ class LocalBlockStore(BlockStore):
     A block is written past the page cache where the file system allows it
     (:mod:`lucidlink.directio`): it is written once, and copying it into fresh
     page-cache pages cost the hub a third of its CPU per GiB uploaded. It is read back
-    the same way (:meth:`read_block`), so serving a block fills no fresh page-cache page
+    the same way (:meth:`lend_block`), so serving a block fills no fresh page-cache page
     either; at most :data:`MEMORY_ANSWERS` blocks are held in memory at once for that
     (:meth:`memory_slot`).
     """
@@ -108,17 +108,13 @@ class LocalBlockStore(BlockStore):
         finally:
             self._memory_answers -= 1
 
-    async def read_block(self, filespace_id: str, digest: str, limit: int) -> bytes | None:
-        """A block's whole file (off the event loop); ``None`` when it is not in this store
-        or longer than ``limit`` bytes. Its bytes are not checked against ``digest``: the
-        reader does that."""
-        return await anyio.to_thread.run_sync(self._reader.read, self.path_of(filespace_id, digest), limit)
-
     async def lend_block(self, filespace_id: str, digest: str,
                          limit: int) -> LentBuffer | bytes | None:
-        """:meth:`read_block`, but a block read past the page cache in one piece stays in
-        the aligned buffer it was read into (give it back once sent:
-        :meth:`~lucidlink.directio.LentBuffer.give_back`)."""
+        """A block's whole file (off the event loop); ``None`` when it is not in this store
+        or longer than ``limit`` bytes. Its bytes are not checked against ``digest``: the
+        reader does that. A block read past the page cache in one piece stays in the
+        aligned buffer it was read into (give it back once sent:
+        :meth:`~lucidlink.directio.LentBuffer.give_back`); any other comes as ``bytes``."""
         return await anyio.to_thread.run_sync(
             self._reader.lend, self.path_of(filespace_id, digest), limit)
 

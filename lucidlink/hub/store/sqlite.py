@@ -192,13 +192,14 @@ class SqliteStore(MetadataStore):
         number = 0
         try:
             result = fn(_SqliteTx(conn), *args, **kwargs)
-            if syncer is not None:
-                number = syncer.begin_commit()
-            try:
+            if syncer is None:
                 conn.execute("COMMIT")
-            finally:
-                if number:
-                    syncer.end_commit(number)  # type: ignore[union-attr]
+            else:
+                number = syncer.begin_commit()
+                try:
+                    conn.execute("COMMIT")
+                finally:
+                    syncer.end_commit(number)
         except BaseException:
             # Also when COMMIT itself fails (a deferred constraint, a full disk): left
             # open, the transaction would make every later BEGIN on this thread fail.
@@ -220,8 +221,8 @@ class SqliteStore(MetadataStore):
             self._syncer,
         )
         self._checkpointer.poke()
-        if number:
-            await self._syncer.durable(number)  # type: ignore[union-attr]
+        if self._syncer is not None:
+            await self._syncer.durable(number)
         return result
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
