@@ -62,8 +62,20 @@ def _shown(path: str) -> str:
     return path if len(path) <= 200 else path[:200] + "..."
 
 
+def _plainly_canonical(path: str) -> bool:
+    """Whether ``path`` is canonical and valid at a glance: short ASCII, ``/``-led, with no
+    empty, ``.``-led or NUL part (what :func:`split_path` would accept and
+    :func:`normalize_path` give back unchanged). Such paths skip the full validation,
+    which a program writing small files pays several times per file."""
+    return (path[:1] == "/" and path[-1:] != "/" and len(path) <= MAX_NAME_BYTES
+            and path.isascii() and "//" not in path and "/." not in path
+            and "\x00" not in path)
+
+
 def normalize_path(path: object) -> str:
     """Return the canonical form of ``path``: ``/a/b`` (``/`` for the root)."""
+    if type(path) is str and _plainly_canonical(path):
+        return path
     return "/" + "/".join(split_path(path))
 
 
@@ -79,8 +91,7 @@ def parent_and_name(path: str) -> tuple[str, str]:
     part) is split where its last ``/`` is; any other is validated as :func:`split_path`
     does (the same answer, or its error). Called several times per file written.
     """
-    if (path[:1] == "/" and path[-1:] != "/" and len(path) <= MAX_NAME_BYTES and path.isascii()
-            and "//" not in path and "/." not in path and "\x00" not in path):
+    if _plainly_canonical(path):
         head, _, name = path.rpartition("/")
         return head or "/", name
     parts = split_path(path)

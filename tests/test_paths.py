@@ -66,6 +66,24 @@ def test_parent_and_name_answers_as_splitting_the_validated_path_does(path: str)
     assert _outcome(parent_and_name, path) == _outcome(_parent_and_name_by_splitting, path)
 
 
+@given(st.lists(st.sampled_from(["a", "bc", ".", "..", ".x", "", "é", "\x00", "n" * 120]),
+                max_size=6).map(lambda names: "/" + "/".join(names))
+       | st.text(st.sampled_from("/a.\x00é"), max_size=12))
+def test_normalize_path_answers_as_joining_the_validated_names_does(path: str) -> None:
+    # normalize_path gives a plainly canonical path back as it is, without splitting it.
+    assert _outcome(normalize_path, path) == _outcome(
+        lambda p: "/" + "/".join(split_path(p)), path)
+
+
+def test_a_normalized_path_is_a_plain_str() -> None:
+    class Named(str):
+        pass
+
+    assert type(normalize_path(Named("/a/b"))) is str
+    with pytest.raises(InvalidPathError):
+        normalize_path(b"/a")
+
+
 @pytest.mark.parametrize("path, expected", [
     ("/", ("/", "")), ("/a", ("/", "a")), ("/a/b", ("/a", "b")), ("/a/.b", ("/a", ".b")),
     ("/a//b/", ("/a", "b")), ("/" + "x" * 200, ("/", "x" * 200)),

@@ -12,7 +12,7 @@ from lucidlink.aio.blockref import BlockRef
 from lucidlink.aio.dirlearn import DirectoryLearner
 from lucidlink.aio.file import MEM_WRITE_MAX, AsyncFile
 from lucidlink.aio.locks import DEFAULT_LOCK_TIMEOUT, HeldLock, acquire
-from lucidlink.aio.metacache import ABSENT, FileAnswer
+from lucidlink.aio.metacache import FileAnswer
 from lucidlink.aio.pending import PendingCommit, whole_block
 from lucidlink.aio.ranges import RangeLocks
 from lucidlink.exceptions import (
@@ -436,9 +436,11 @@ class AsyncFilesystem:
         if not isinstance(data, (bytes, bytearray)) or not 0 < len(data) <= MEM_WRITE_MAX:
             return False
         link = self._link
-        if len(data) > link.block_size or not self.can_write_nowait(path):
+        if len(data) > link.block_size or not self._nowait_allowed():
             return False
         path = normalize_path(path)
+        if not link.metacache.peek_writable_file(path):
+            return False
         data = bytes(data)
         blocks, to_upload = whole_block(data)
         commit = PendingCommit.new(
@@ -452,13 +454,14 @@ class AsyncFilesystem:
         filespace is linked with a read-write token on a daemon that journals no changes,
         and the metadata cache proves the parent a directory and ``path`` absent or a
         plain file. Safe from any thread; it changes nothing."""
+        return self._nowait_allowed() and self._link.metacache.peek_writable_file(
+            normalize_path(path))
+
+    def _nowait_allowed(self) -> bool:
+        """Whether this link may queue small writes from the calling thread at all: linked
+        with a read-write token, on a daemon that journals no changes."""
         link = self._link
-        if not link.accepting or link.read_only or link.services.durable:
-            return False
-        path = normalize_path(path)
-        cache = link.metacache
-        return (cache.peek_kind(parent_and_name(path)[0]) == "dir"
-                and cache.peek_kind(path) in (ABSENT, "file"))
+        return link.accepting and not link.read_only and not link.services.durable
 
     # -- statistics --------------------------------------------------------------------
 

@@ -159,6 +159,57 @@ async def own_calls(fs: Any) -> None:
 
 
 @pytest.mark.asyncio
+async def test_peek_writable_file_answers_as_the_two_peeks_it_stands_for() -> None:
+    """One look (what a small write asks twice per file) against ``peek_kind`` of the
+    parent and of the path, over listings, names, entries and journal changes."""
+    journal: list[dict[str, Any]] = []
+
+    async def fetch(since: int, limit: int, wait: int) -> Any:
+        if wait:
+            await asyncio.Event().wait()
+        changes = [c for c in journal if c["seq"] > since]
+        return {"changes": changes, "seq": journal[-1]["seq"] if journal else 0, "more": False}
+
+    cache = MetaCache(fetch, set)
+    paths = ["/", "/d", "/d/f", "/d/new", "/d/sub", "/d/sub/x", "/d/zz", "/e", "/e/f", "/x/y/z",
+             "/d/f/g"]
+
+    def check() -> None:
+        for p in paths:
+            parent = p.rsplit("/", 1)[0] or "/"
+            expected = p != "/" and cache.peek_kind(parent) == "dir" and cache.peek_kind(
+                p) in (metacache.ABSENT, "file")
+            assert cache.peek_writable_file(p) == expected, p
+
+    check()  # not started: nothing is proved
+    cache.start(0)
+    try:
+        await cache.catch_up()
+        check()
+        f = {"path": "/d/f", "name": "f", "type": "file"}
+        sub = {"path": "/d/sub", "name": "sub", "type": "dir"}
+        cache.put_listing(cache.ticket(), "/d", [f, sub])
+        cache.put_entry(cache.ticket(), {"path": "/e/f", "name": "f", "type": "file"})
+        cache.put_entry(cache.ticket(), {"path": "/e", "name": "e", "type": "dir"})
+        check()
+        await cache.catch_up()  # the listing's names count from here
+        check()
+        assert cache.peek_writable_file("/d/new") and cache.peek_writable_file("/d/f")
+        assert not cache.peek_writable_file("/d/sub") and not cache.peek_writable_file("/d/f/g")
+        cache.put_names(cache.ticket(), "/d/sub", [("x", "dir")])
+        cache.put_names(cache.ticket(), "/d/zz", [])  # names of a directory /d's lack
+        check()
+        journal.append({"seq": 1, "op": "create", "path": "/d/new", "type": "dir"})
+        await cache.catch_up()
+        check()
+        journal.append({"seq": 2, "op": "delete", "path": "/d", "type": "dir"})
+        await cache.catch_up()
+        check()
+    finally:
+        await cache.stop()
+
+
+@pytest.mark.asyncio
 async def test_the_cache_holds_at_most_its_bounds() -> None:
     async def no_fetch(since: int, limit: int, wait: int) -> Any:
         await asyncio.Event().wait()
