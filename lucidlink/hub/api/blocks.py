@@ -50,7 +50,6 @@ def _check_block_url(request: web.Request, op: str) -> tuple[str, str]:
        content_type="application/octet-stream", errors=(416,))
 async def get_block(request: web.Request) -> web.StreamResponse:
     fs_id, digest = _check_block_url(request, "get")
-    path = _local_store(request).path_of(fs_id, digest)
     if request.headers.get("Range"):
         # A small ranged read (verified chunks: lucidlink/aio/pages.py): one trip to a
         # thread opens the file and reads the range, instead of FileResponse's several.
@@ -67,6 +66,7 @@ async def get_block(request: web.Request) -> web.StreamResponse:
             data = await store.lend_block(fs_id, digest, _WHOLE_IN_MEMORY) if free else None
             if data is not None:
                 return await _send(request, data)
+    path = _local_store(request).path_of(fs_id, digest)  # what is left: stream or inline
     if not await anyio.to_thread.run_sync(path.exists):
         # A block kept inline (a client that asked for a URL by hash): served from the metadata store.
         data = await hub_of(request).store.read(inline_blocks.read_one, fs_id, digest)
