@@ -71,6 +71,20 @@ async def test_uploads_record_the_digests_of_their_chunks(api: Api) -> None:
                    json={"hashes": ["XYZ"]})
 
 
+async def test_a_full_batch_answers_every_block_it_names_once(api: Api) -> None:
+    """1,024 hashes (more than one statement's worth): the blocks among them, repeated or
+    not, each answered once; the hashes of no block in neither list."""
+    datas = [random_bytes(CHUNK_SIZE + i) for i in range(3)]
+    digests = [await api.upload(d) for d in datas]
+    unknown = [digest_of(b"never %d" % i) for i in range(1024 - 5)]
+    hashes = [digests[0], *unknown[:600], digests[1], digests[0], *unknown[600:], digests[2],
+              digests[1]]
+    assert len(hashes) == 1024
+    body = await ask(api, hashes)
+    assert body["digests"] == {d: expected(x) for d, x in zip(digests, datas, strict=True)}
+    assert body["deferred"] == []
+
+
 async def test_blocks_stored_before_get_their_digests_on_demand(api: Api) -> None:
     datas = [random_bytes(CHUNK_SIZE * 2 + i) for i in range(ON_DEMAND_PER_CALL + 3)]
     digests = [await api.upload(d) for d in datas]

@@ -20,7 +20,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 
 from lucidlink.hub.core import files
-from lucidlink.hub.store.base import Tx
+from lucidlink.hub.store.base import Tx, rows_in
 
 CHUNK_SIZE = 64 * 1024
 """Bytes per chunk of new digests (a client fetches and verifies whole chunks)."""
@@ -126,13 +126,16 @@ def live_digests(tx: Tx, filespace_id: str, hashes: Iterable[str],
     """
     found: dict[str, bytes] = {}
     lacking: dict[str, int] = {}
-    for digest in dict.fromkeys(hashes):
-        row = tx.one(
-            "SELECT b.length, c.chunk_size, c.digests FROM blocks b LEFT JOIN block_chunks c "
-            "ON c.filespace_id = b.filespace_id AND c.hash = b.hash "
-            "WHERE b.filespace_id = ? AND b.hash = ? AND b.state = 'live'",
-            (filespace_id, digest),
-        )
+    asked = list(dict.fromkeys(hashes))
+    # One statement per INSERT_CHUNK hashes, not one per hash: a random read's first call
+    # asks for every block of its file at once.
+    rows = {str(row["hash"]): row for row in rows_in(
+        tx, "SELECT b.hash, b.length, c.chunk_size, c.digests FROM blocks b "
+            "LEFT JOIN block_chunks c ON c.filespace_id = b.filespace_id AND c.hash = b.hash "
+            "WHERE b.filespace_id = ? AND b.state = 'live' AND b.hash IN ({marks})",
+        (filespace_id,), asked)}
+    for digest in asked:  # in the order asked
+        row = rows.get(digest)
         if row is None:
             continue
         stored = row["digests"]
