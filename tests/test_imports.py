@@ -10,6 +10,8 @@ counts: it runs too.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,3 +137,12 @@ def test_the_sdk_never_imports_the_hub() -> None:
     wrong = {name: sorted(m for m in deps if m == "lucidlink.hub" or m.startswith("lucidlink.hub."))
              for name, deps in import_graph().items() if name.startswith("lucidlink.aio")}
     assert not {k: v for k, v in wrong.items() if v}
+
+
+def test_anyio_loads_its_backend_when_the_package_is_imported_not_on_a_loop() -> None:
+    # anyio imports its backend at the first to_thread call, which here runs on an event
+    # loop (the hub's while it starts, the SDK's at a first read): a 50 ms step of it.
+    for module in ("lucidlink", "lucidlink.aio", "lucidlink.hub.app"):
+        code = (f"import sys, {module}; "
+                "sys.exit('anyio._backends._asyncio' not in sys.modules)")
+        assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0, module

@@ -8,6 +8,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import anyio.to_thread
 
+from lucidlink import _anyio_backend  # noqa: F401 (imported now, not on a loop)
+
 T = TypeVar("T", bound="_AsyncContext")
 R = TypeVar("R")
 

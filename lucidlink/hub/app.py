@@ -16,6 +16,7 @@ import anyio.to_thread
 import structlog
 from aiohttp import web
 
+from lucidlink import _anyio_backend  # noqa: F401 (imported now, not on the hub's loop)
 from lucidlink.exceptions import LucidLinkError
 from lucidlink.hub import disk
 from lucidlink.hub.api.app_keys import HUB_KEY, OPENAPI_KEY
