@@ -32,6 +32,7 @@ from lucidlink.exceptions import (
 )
 from tests.support.sdkfixtures import SdkHub
 from tests.support.seaweed import SeaweedS3
+from tests.support.stderr import stderr_noise
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -214,8 +215,7 @@ def _run_newest(example: Path, extra_env: dict[str, str] | None = None) -> subpr
              "PYTHONDEVMODE": "1", "PYTHONWARNINGS": "error"},
     )
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    noise = [line for line in proc.stderr.splitlines() if not line.startswith("lucidhub: serving")]
-    assert noise == [], proc.stderr
+    assert stderr_noise(proc.stderr) == [], proc.stderr
     return proc
 
 

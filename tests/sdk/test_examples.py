@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.stderr import stderr_noise
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.py"))
 TESTS = Path(__file__).resolve().parents[1]
@@ -70,9 +72,8 @@ def run_example(example: Path) -> subprocess.CompletedProcess[str]:
         },
     )
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    # Nothing but the embedded hub's own banner on stderr: no warnings, no tracebacks.
-    noise = [line for line in proc.stderr.splitlines() if not line.startswith("lucidhub: serving")]
-    assert noise == [], proc.stderr
+    # No warnings, no tracebacks (see stderr_noise for what else may be there).
+    assert stderr_noise(proc.stderr) == [], proc.stderr
     return proc
 
 
