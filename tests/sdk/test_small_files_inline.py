@@ -147,6 +147,10 @@ async def test_hub_killed_in_the_middle_of_batched_commits(tmp_path: Path, metad
                     written.setdefault(path, set()).add(hashlib.sha256(data).hexdigest())
                 await fsp.sync_all()
                 acked.update({p: hashlib.sha256(d).hexdigest() for p, d in batch.items()})
+                # A kill "after the commit" may still be restarting the hub once sync_all
+                # returns: the next round's writes (plain calls, hub.timeout 5 s) wait for it.
+                async with restarting:
+                    pass
             await fsp.unlink()
         assert kills == rounds
         lost, torn = [], []
