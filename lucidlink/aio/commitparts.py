@@ -11,31 +11,52 @@ from collections.abc import Callable
 
 from lucidlink.aio.pending import PendingCommit
 
-BATCH = 256
+BATCH = 1024
 """Changes in one commit request, at most."""
-INLINE_REQUEST_BYTES = 960_000
-"""A commit request carrying small blocks' bytes stays under about this many bytes of JSON
-(aiohttp warns about bodies over 1 MiB given as bytes, which a JSON body is)."""
+REQUEST_BYTES = 4_000_000
+"""A commit request stays under about this many bytes of JSON, or under the body limit the
+hub states (``max_request_bytes``), whichever is lower. On SQLite a request is one
+transaction: larger ones share more of the pages their index entries land on (a 10,000
+small-file run went from about 6,300 to 8,100 files/s when requests grew from 256 changes
+and 960 kB to 1,024 changes and 3.9 MB)."""
+UNSTATED_REQUEST_BYTES = 960_000
+"""The request bound for a hub that does not state its body limit."""
+_BLOCK_REF_BYTES = 160
+"""About the JSON of one block reference of a change (index, 64 hex digits, lengths)."""
 
 
-def next_part(queue: dict[str, PendingCommit], sent: set[str],
-               inline_max: int) -> tuple[list[PendingCommit], bool]:
+def request_bytes(stated: object) -> int:
+    """The request bound for a hub whose filespace answer gave ``max_request_bytes = stated``
+    (room left for the envelope; an absent or odd value keeps the conservative bound)."""
+    if not isinstance(stated, int) or isinstance(stated, bool) or stated <= 0:
+        return UNSTATED_REQUEST_BYTES
+    return max(64 * 1024, min(REQUEST_BYTES, stated - 64 * 1024))
+
+
+def change_bytes(commit: PendingCommit, inline_max: int) -> int:
+    """About the JSON size of ``commit`` in a request: its fields, its block references,
+    and the base64 of the blocks that travel inline (at most ``inline_max`` bytes)."""
+    size = 300 + 2 * len(commit.path.encode()) + _BLOCK_REF_BYTES * len(commit.blocks)
+    if inline_max > 0:
+        size += sum(n * 4 // 3 + 4 for _, n in commit.to_upload.values() if n <= inline_max)
+    return size
+
+
+def next_part(queue: dict[str, PendingCommit], sent: set[str], inline_max: int,
+              max_bytes: int = UNSTATED_REQUEST_BYTES) -> tuple[list[PendingCommit], bool]:
     """The next request's changes, and whether any unsent change is left after them.
 
     From the head of ``queue``, past those in ``sent``: at most :data:`BATCH` changes
-    and, when small blocks travel inline (``inline_max`` > 0), about
-    :data:`INLINE_REQUEST_BYTES` of JSON (at least one change).
+    and about ``max_bytes`` of JSON (at least one change), counting every block
+    reference and, when small blocks travel inline (``inline_max`` > 0), their bytes.
     """
     part: list[PendingCommit] = []
     size = 0
     for commit in queue.values():
         if commit.id in sent:
             continue
-        cost = 0
-        if inline_max > 0:
-            cost = 300 + 2 * len(commit.path.encode()) + sum(
-                n * 4 // 3 + 100 for off, n in commit.to_upload.values() if n <= inline_max)
-        if part and (len(part) >= BATCH or size + cost > INLINE_REQUEST_BYTES):
+        cost = change_bytes(commit, inline_max)
+        if part and (len(part) >= BATCH or size + cost > max_bytes):
             return part, True
         part.append(commit)
         size += cost

@@ -35,6 +35,7 @@ import orjson
 import pybase64
 
 from lucidlink._log import get_logger
+from lucidlink.aio import commitparts
 from lucidlink.aio.commitparts import all_left, next_part, related
 from lucidlink.aio.pending import PendingCommit, record_path, write_record
 from lucidlink.aio.retry import backoff_delay, is_transient
@@ -95,6 +96,7 @@ class WriteBack:
         self._attempt = 0
         self._inline_bytes = 0
         self._inline_limit: int | None = None
+        self._request_bytes = commitparts.UNSTATED_REQUEST_BYTES
         self._paths: Counter[str] = Counter()
         """How many queued changes each path has (what :meth:`affects` looks up)."""
         # Changes queued from other threads (enqueue_nowait), until the loop takes them.
@@ -190,6 +192,7 @@ class WriteBack:
                 body = {}  # refused (the filespace gone?): the commits will say why
             # A hub that does not say keeps nothing inline: every block is uploaded.
             self._inline_limit = max(0, int(body.get("inline_block_max") or 0))
+            self._request_bytes = commitparts.request_bytes(body.get("max_request_bytes"))
         return self._inline_limit
 
     def inline_room(self, size: int) -> bool:
@@ -503,7 +506,7 @@ class WriteBack:
         first = True
         try:
             while True:
-                part, rest = next_part(self._queue, sent, limit)
+                part, rest = next_part(self._queue, sent, limit, self._request_bytes)
                 if not part or not (first or rest or self._urgent or len(part) >= _EARLY):
                     # Nothing left to send, or only a few changes closed while commits
                     # run: they wait for company (or the requests in flight) before a

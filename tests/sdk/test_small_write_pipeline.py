@@ -13,16 +13,20 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import attrs
+import orjson
+import pybase64
 import pytest
 
 import lucidlink.aio
 from lucidlink.aio import commitparts, writeback
 from lucidlink.aio.pending import PendingCommit
 from lucidlink.exceptions import HubUnavailableError
+from lucidlink.hub.embedded import EmbeddedHub
 from tests.support.sdkfixtures import SdkHub
 
 
@@ -48,21 +52,102 @@ def _cut(queue: dict[str, PendingCommit], inline_max: int) -> list[list[PendingC
         sent.update(c.id for c in part)
 
 
+def _cut_bytes(queue: dict[str, PendingCommit], inline_max: int, max_bytes: int) -> list[list[PendingCommit]]:
+    parts: list[list[PendingCommit]] = []
+    sent: set[str] = set()
+    while True:
+        part, _ = commitparts.next_part(queue, sent, inline_max, max_bytes)
+        if not part:
+            return parts
+        parts.append(part)
+        sent.update(c.id for c in part)
+
+
+def _request_json(part: list[PendingCommit], inline_max: int) -> bytes:
+    """The request body the flusher sends for ``part`` (inline blocks with their base64)."""
+    changes = []
+    for commit in part:
+        change = commit.change()
+        change["blocks"] = [
+            {**b, "data": pybase64.b64encode_as_string(os.urandom(b["length"]))}
+            if 0 < b["length"] <= inline_max and b["hash"] in commit.to_upload else b
+            for b in commit.blocks]
+        changes.append(change)
+    return orjson.dumps({"commits": changes})
+
+
 def test_parts_bound_bytes_and_count() -> None:
-    small = [_commit(f"/d/f{i}") for i in range(1000)]
+    small = [_commit(f"/d/f{i}") for i in range(2500)]
     queue = {c.id: c for c in small}
     parts = _cut(queue, 64 * 1024)
     assert [c for part in parts for c in part] == small  # in order, nothing lost
     assert len(parts) > 1
     assert all(len(part) <= commitparts.BATCH for part in parts)
-    # Nothing inline: only the count bounds a request.
-    assert [len(p) for p in _cut(queue, 0)] == [256, 256, 256, 232]
+    # Bytes not binding: only the count bounds a request.
+    counts = [len(p) for p in _cut_bytes(queue, 0, 10**9)]
+    assert counts == [commitparts.BATCH, commitparts.BATCH, 2500 - 2 * commitparts.BATCH]
     # Changes in flight are skipped; what landed has left the queue.
-    first = _cut(queue, 0)[0]
+    first = _cut_bytes(queue, 0, 10**9)[0]
     for c in first[:100]:
         del queue[c.id]
-    part, rest = commitparts.next_part(queue, {c.id for c in first[100:]}, 0)
-    assert part == small[256:512] and rest
+    part, rest = commitparts.next_part(queue, {c.id for c in first[100:]}, 0, 10**9)
+    assert part == small[commitparts.BATCH:2 * commitparts.BATCH] and rest
+
+
+@pytest.mark.parametrize("max_bytes", [200_000, 960_000, 4_000_000])
+def test_a_request_stays_under_its_byte_bound_inline_bytes_and_block_lists_alike(max_bytes: int) -> None:
+    """The bound counts every block reference, not only inline bytes: 300 changes of a
+    thousand blocks each once made one request of about 36 MB against a 16 MiB limit."""
+    small = [_commit(f"/s/f{i}") for i in range(1500)]
+    large = []
+    for i in range(300):
+        commit = _commit(f"/l/f{i}", size=1000 << 20)
+        commit.blocks = [{"index": n, "hash": os.urandom(32).hex(), "length": 1 << 20, "used": 1 << 20}
+                         for n in range(1000)]
+        commit.to_upload = {}
+        large.append(commit)
+    for commits, inline_max in ((small, 64 * 1024), (large, 0), (large, 64 * 1024)):
+        parts = _cut_bytes({c.id: c for c in commits}, inline_max, max_bytes)
+        assert [c for part in parts for c in part] == commits
+        sizes = [len(_request_json(part, inline_max)) for part in parts]
+        assert max(sizes) <= max_bytes, sizes
+        assert len(parts) > 1
+
+
+def test_the_request_bound_follows_the_limit_the_hub_states() -> None:
+    unstated = commitparts.UNSTATED_REQUEST_BYTES
+    assert [commitparts.request_bytes(v) for v in (None, 0, -5, True, "16777216", 1.5e7)] == [unstated] * 6
+    assert commitparts.request_bytes(16 * 1024 * 1024) == commitparts.REQUEST_BYTES
+    assert commitparts.request_bytes(1024 * 1024) == 1024 * 1024 - 64 * 1024
+    assert commitparts.request_bytes(70_000) == 64 * 1024  # never below one small file's room
+
+
+@pytest.mark.asyncio
+async def test_small_files_land_on_a_hub_with_a_small_body_limit(tmp_path: Path) -> None:
+    """A hub reading bodies of at most 300 kB: the flusher cuts its requests under the
+    limit the hub states. Requests cut at 960 kB were refused with 413, and the flusher
+    then sent their changes one request each."""
+    files = {f"/d/f{i:04}": os.urandom(4096) for i in range(400)}
+    with EmbeddedHub(tmp_path / "hub", gc_interval_seconds=3600, max_json_bytes=300_000) as hub:
+        token = hub.init("demo", ["small"])
+        async with lucidlink.aio.create_daemon(hub_url=hub.url) as daemon:
+            fsp = await (await daemon.authenticate(_creds(token))).link_filespace(name="small")
+            fsp._link.writeback._delay = 30.0  # everything waits for sync_all: the largest requests
+            await fsp.fs.create_dir("/d")
+            for path, data in files.items():
+                await fsp.fs.write_file(path, data)
+            await fsp.sync_all()
+            await fsp.unlink()
+        async with lucidlink.aio.create_daemon(hub_url=hub.url) as daemon:
+            fsp = await (await daemon.authenticate(_creds(token))).link_filespace(name="small")
+            wrong = [p for p, data in files.items() if await fsp.fs.read_file(p) != data]
+            await fsp.unlink()
+        metrics = urllib.request.urlopen(hub.url + "/metrics").read().decode()
+    assert wrong == []
+    commits = [line for line in metrics.splitlines()
+               if line.startswith("lucidhub_requests_total") and 'route="/v1/filespaces/{fs}/commits"' in line]
+    assert commits and not [line for line in commits if 'status="413"' in line], commits
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in commits) < 40  # about 400 x 5.7 kB / 236 kB
 
 
 def test_related_paths() -> None:
@@ -81,9 +166,10 @@ def _creds(token: str) -> lucidlink.aio.ServiceAccountCredentials:
 async def test_pipelined_commits_keep_each_paths_order(sdk_hub: SdkHub) -> None:
     files = {f"/d/f{i:04}": os.urandom(4096) for i in range(1000)}
     order = list(files)
-    # One path written twice, far enough apart to fall into two consecutive requests.
+    # One path written twice, far enough apart to fall into two requests most times
+    # (requests are cut by time as well as size).
     order.insert(150, "/d/twice")
-    order.insert(220, "/d/twice")
+    order.insert(860, "/d/twice")
     first, last = os.urandom(4096), os.urandom(4096)
     in_flight: list[set[str]] = []
     worst = 0

@@ -15,9 +15,10 @@ ROUTES = RouteTable()
 route = ROUTES.route
 
 
-def _filespace_json(row: Any, inline_block_max: int) -> dict[str, Any]:
+def _filespace_json(row: Any, request: web.Request) -> dict[str, Any]:
+    settings = hub_of(request).settings
     return {"id": row["id"], "name": row["name"], "created": row["created"], "block_size": row["block_size"],
-            "inline_block_max": inline_block_max}
+            "inline_block_max": settings.inline_block_max, "max_request_bytes": settings.max_json_bytes}
 
 
 @route("GET", "/v1/whoami", "The token's workspace and rights.", response=obj({
@@ -39,12 +40,11 @@ async def whoami(request: web.Request) -> web.StreamResponse:
 async def list_filespaces(request: web.Request) -> web.StreamResponse:
     p = await principal_of(request)
     rows = await hub_of(request).store.read(admin.list_filespaces, p.workspace_id)
-    limit = hub_of(request).settings.inline_block_max
-    return ok({"filespaces": [_filespace_json(r, limit) for r in rows if p.may_use(r["id"])]})
+    return ok({"filespaces": [_filespace_json(r, request) for r in rows if p.may_use(r["id"])]})
 
 
 @route("GET", "/v1/filespaces/{fs}", "One filespace, with its journal position.", response=ref("Filespace"))
 async def get_filespace(request: web.Request) -> web.StreamResponse:
     _, fs = await filespace_of(request)
     seq = await hub_of(request).store.read(journal.current_seq, fs["id"])
-    return ok({**_filespace_json(fs, hub_of(request).settings.inline_block_max), "seq": seq})
+    return ok({**_filespace_json(fs, request), "seq": seq})

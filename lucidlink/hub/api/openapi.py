@@ -131,7 +131,11 @@ SCHEMAS: dict[str, Any] = {
                        "block_size": {"type": "integer"}, "seq": {"type": "integer"},
                        "inline_block_max": {"type": "integer", "minimum": 0,
                                             "description": "blocks of at most this many bytes may be "
-                                                           "committed with their bytes ('data'); 0: none"}},
+                                                           "committed with their bytes ('data'); 0: none"},
+                       "max_request_bytes": {"type": "integer", "minimum": 1,
+                                             "description": "the largest JSON request body this hub "
+                                                            "reads (413 over it): clients cut their "
+                                                            "commit batches under it"}},
         "required": ["id", "name", "created", "block_size"],
     },
     "Commit": {
