@@ -49,6 +49,8 @@ log = get_logger("lucidlink")
 _IN_FLIGHT = 3
 """Commit requests in flight at once: the hub parses the next ones while it applies one."""
 _EARLY = 64
+_HANDOFF_WAIT = 0.05
+"""Seconds a caller queueing small files waits at most for the loop to take its changes."""
 """Queued changes that start a commit without waiting out ``fs.flush.delay_ms``: that many
 already share one request, and the hub works while the program writes the next ones."""
 _UPLOAD_GROUP_BYTES = 64 * 1024 * 1024
@@ -103,6 +105,8 @@ class WriteBack:
         self._inbox: list[PendingCommit] = []
         self._inbox_bytes = 0
         self._inbox_lock = threading.Lock()
+        self._taken = threading.Event()
+        """Set when the loop has taken the inbox; cleared when a change enters an empty one."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         self._closed = False
@@ -242,6 +246,7 @@ class WriteBack:
             self._inbox_bytes += size
             waiting = len(self._inbox)
             if waiting == 1:  # else the call that queued the first one takes it too
+                self._taken.clear()
                 try:
                     # After the append: the loop may run the call before the lock is free.
                     self._loop.call_soon_threadsafe(self._take_inbox)
@@ -251,10 +256,14 @@ class WriteBack:
                     return False
         if waiting % _EARLY == 0:
             # The loop thread has not taken the last _EARLY changes: a caller writing
-            # small files in a tight loop holds the GIL, and the loop thread, which
-            # gives it up at every turn, waits up to the switch interval (5 ms) to get it
-            # back each time. Let it run now, so commits go out while the caller writes.
-            time.sleep(0)
+            # small files in a tight loop holds the GIL, and the loop thread, which gives
+            # it up at every turn, waits up to the switch interval (5 ms) to get it back
+            # each time, so the flusher's request went out tens of ms late. Wait until
+            # the loop has taken them: that turn is the loop's, with whatever else it has
+            # ready. time.sleep(0) here did not hand the GIL over reliably (the caller
+            # could take it back at once). Bounded: a loop that does not answer in
+            # _HANDOFF_WAIT gets the caller back.
+            self._taken.wait(_HANDOFF_WAIT)
         return True
 
     def _take_inbox(self) -> None:
@@ -264,6 +273,7 @@ class WriteBack:
                 self._take_inbox_locked()
 
     def _take_inbox_locked(self) -> None:
+        self._taken.set()
         inbox, self._inbox, self._inbox_bytes = self._inbox, [], 0
         for commit in inbox:
             self._accept(commit)

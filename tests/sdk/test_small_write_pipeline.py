@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -370,10 +371,11 @@ def test_a_caller_queueing_faster_than_the_loop_takes_lets_the_loop_run(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A thread queueing small files in a tight loop holds the GIL; the loop thread gives it
     up at every turn and waited up to the switch interval (5 ms) to get it back each
-    time, so commits went out only once the caller stopped. The caller now yields the
-    GIL (``time.sleep(0)``) whenever another _EARLY changes wait untaken. Here the loop
-    is not running at all, so every change waits: one yield per _EARLY of them, and
-    nothing is lost or reordered once the loop takes them."""
+    time, so commits went out only once the caller stopped. The caller now waits for the
+    loop to take its changes whenever another _EARLY of them wait untaken (at most
+    _HANDOFF_WAIT). Here the loop is not running at all, so every change waits: one
+    bounded wait per _EARLY of them, and nothing is lost or reordered once the loop takes
+    them."""
     loop = asyncio.new_event_loop()
     try:
         wb = writeback.WriteBack(
@@ -381,13 +383,45 @@ def test_a_caller_queueing_faster_than_the_loop_takes_lets_the_loop_run(
             durable=False, delay=30.0, sync_timeout=60.0)
         wb._loop, wb._loop_thread = loop, -1  # a loop that nothing runs yet, on no thread
         commits = [attrs.evolve(_commit(f"/d/f{i}"), inline=os.urandom(4096)) for i in range(300)]
-        sleeps: list[float] = []
-        monkeypatch.setattr(writeback.time, "sleep", sleeps.append)
+        waits: list[float | None] = []
+        monkeypatch.setattr(wb._taken, "wait", waits.append)
         assert all(wb.enqueue_nowait(c) for c in commits)
         monkeypatch.undo()
-        assert sleeps == [0] * (300 // writeback._EARLY)
+        assert waits == [writeback._HANDOFF_WAIT] * (300 // writeback._EARLY)
         assert not wb._queue
         loop.run_until_complete(asyncio.sleep(0))  # the loop's turn: it takes them all
         assert list(wb._queue) == [c.id for c in commits]
     finally:
+        loop.close()
+
+
+def test_the_caller_gets_the_gil_back_only_once_the_loop_has_taken_its_changes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a running loop in its own thread, each _EARLY-th change returns only after the
+    loop took every change queued before it (the wait is made long enough to never end
+    first): the loop had its turn, whatever the caller does next."""
+    monkeypatch.setattr(writeback, "_HANDOFF_WAIT", 60.0)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        wb = writeback.WriteBack(
+            None, None, "fs", lambda: None, Path("/nonexistent"),  # type: ignore[arg-type]
+            durable=False, delay=30.0, sync_timeout=60.0)
+        wb._loop, wb._loop_thread = loop, thread.ident or 0
+        hold = threading.Event()
+        loop.call_soon_threadsafe(hold.wait, 0.3)  # the loop busy: the changes pile up
+        commits = [attrs.evolve(_commit(f"/d/f{i}"), inline=os.urandom(4096)) for i in range(200)]
+        taken_at: list[int] = []
+        for n, commit in enumerate(commits, 1):
+            assert wb.enqueue_nowait(commit)
+            if n == writeback._EARLY:
+                taken_at.append(len(wb._queue))  # read from this thread, at once
+        # time.sleep(0) returned at once: the loop, still held, had taken none (0).
+        assert taken_at == [writeback._EARLY]
+        asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop).result(10)
+        assert list(wb._queue) == [c.id for c in commits]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
         loop.close()
