@@ -176,7 +176,7 @@ FORMS: dict[tuple[str, str], list[str]] = {
     # back the same way by a fresh daemon: the goal is the peak RSS, not the speed. The
     # peers are not run (their streaming APIs hold what they are given; nothing to compare).
     ("stream", "lucidlink"): ["open(wb), then open(rb) in a fresh daemon"],
-    ("stream", "disk"): ["write+fsync, then read"],
+    ("stream", "disk"): ["write+fsync, then read", "O_DIRECT write+fsync, then read"],
 }
 for (_scenario, _engine), _forms in list(FORMS.items()):
     if _engine == "lucidlink":  # the same forms on a hub whose blocks are in the bucket
@@ -415,6 +415,26 @@ def _write_stream(f: Any, total: int) -> bytes:
     for chunk in _stream_chunks(total):
         wrote.update(chunk)
         f.write(chunk)
+    return wrote.digest()
+
+
+def _write_stream_direct(path: Path, total: int) -> bytes:
+    """:func:`_write_stream` with ``O_DIRECT`` from one reused aligned buffer, then fsync:
+    past the page cache, as the daemon's staging and the hub's block files are written."""
+    wrote = hashlib.sha256()
+    aligned = mmap.mmap(-1, STREAM_CHUNK)  # O_DIRECT wants aligned memory and lengths
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
+    try:
+        offset = 0
+        for chunk in _stream_chunks(total):
+            wrote.update(chunk)  # whole chunks only (see _stream_chunks): aligned lengths
+            aligned[:len(chunk)] = chunk
+            os.pwrite(fd, memoryview(aligned)[:len(chunk)], offset)
+            offset += len(chunk)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        aligned.close()
     return wrote.digest()
 
 
@@ -777,9 +797,12 @@ def case_disk(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> list[s
         path = root / "stream.bin"
         try:
             with t:
-                with open(path, "wb", buffering=0) as f:
-                    wrote = _write_stream(f, ctx["stream"])
-                    os.fsync(f.fileno())
+                if form.startswith("O_DIRECT"):
+                    wrote = _write_stream_direct(path, ctx["stream"])
+                else:
+                    with open(path, "wb", buffering=0) as f:
+                        wrote = _write_stream(f, ctx["stream"])
+                        os.fsync(f.fileno())
                 with open(path, "rb", buffering=0) as f:
                     read = _read_stream(f)
         finally:
