@@ -64,7 +64,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -418,23 +418,34 @@ def _write_stream(f: Any, total: int) -> bytes:
     return wrote.digest()
 
 
-def _write_stream_direct(path: Path, total: int) -> bytes:
-    """:func:`_write_stream` with ``O_DIRECT`` from one reused aligned buffer, then fsync:
+def _write_direct(path: Path, pieces: Iterable[bytes | memoryview], size: int) -> None:
+    """Write ``pieces`` (each at most ``size`` bytes, all but the last a multiple of the
+    page size) to ``path`` with ``O_DIRECT`` from one reused aligned buffer, then fsync:
     past the page cache, as the daemon's staging and the hub's block files are written."""
-    wrote = hashlib.sha256()
-    aligned = mmap.mmap(-1, STREAM_CHUNK)  # O_DIRECT wants aligned memory and lengths
+    aligned = mmap.mmap(-1, size)  # O_DIRECT wants aligned memory
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
     try:
         offset = 0
-        for chunk in _stream_chunks(total):
-            wrote.update(chunk)  # whole chunks only (see _stream_chunks): aligned lengths
-            aligned[:len(chunk)] = chunk
-            os.pwrite(fd, memoryview(aligned)[:len(chunk)], offset)
-            offset += len(chunk)
+        for piece in pieces:
+            aligned[:len(piece)] = piece
+            os.pwrite(fd, memoryview(aligned)[:len(piece)], offset)
+            offset += len(piece)
         os.fsync(fd)
     finally:
         os.close(fd)
         aligned.close()
+
+
+def _write_stream_direct(path: Path, total: int) -> bytes:
+    """:func:`_write_stream` through :func:`_write_direct`; the bytes' SHA-256."""
+    wrote = hashlib.sha256()
+
+    def hashed() -> Iterator[bytes]:
+        for chunk in _stream_chunks(total):  # whole chunks only: aligned lengths
+            wrote.update(chunk)
+            yield chunk
+
+    _write_direct(path, hashed(), STREAM_CHUNK)
     return wrote.digest()
 
 
@@ -880,20 +891,9 @@ def case_disk(scenario: str, form: str, ctx: dict[str, Any], t: Timer) -> list[s
     if scenario == "write" and form.startswith("O_DIRECT"):
         payload = memoryview(os.urandom(ctx["size"]))
         root.mkdir(parents=True, exist_ok=True)
-        aligned = mmap.mmap(-1, CHUNK)  # O_DIRECT wants aligned memory: one reused buffer
-        try:
-            with t:
-                fd = os.open(big, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
-                try:
-                    for off in range(0, len(payload), CHUNK):
-                        piece = payload[off:off + CHUNK]
-                        aligned[:len(piece)] = piece
-                        os.pwrite(fd, memoryview(aligned)[:len(piece)], off)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-        finally:
-            aligned.close()
+        with t:
+            _write_direct(big, (payload[off:off + CHUNK] for off in range(0, len(payload), CHUNK)),
+                          CHUNK)
         return _big_digests(payload, ctx["offsets"])
     if scenario == "write":
         payload = memoryview(os.urandom(ctx["size"]))

@@ -5,11 +5,14 @@ this package that call runs on an event loop: the hub's while it starts, the SDK
 file's first read. The import took 50 ms on a 2-vCPU VM, one step of the loop that
 serves nothing else meanwhile (asyncio's debug mode reports such a step, and a test
 that runs an example under ``PYTHONDEVMODE`` failed on it when the machine was slow).
-Imported here, it happens at import time, off every loop.
+Imported here, it happens at import time, off every loop. The module is anyio's own:
+should a release move it, anyio imports its backend lazily as before, so nothing breaks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
-importlib.import_module("anyio._backends._asyncio")
+with contextlib.suppress(ImportError):
+    importlib.import_module("anyio._backends._asyncio")

@@ -35,8 +35,13 @@ import orjson
 import pybase64
 
 from lucidlink._log import get_logger
-from lucidlink.aio import commitparts
-from lucidlink.aio.commitparts import all_left, next_part, related
+from lucidlink.aio.commitparts import (
+    UNSTATED_REQUEST_BYTES,
+    all_left,
+    next_part,
+    related,
+    request_bytes,
+)
 from lucidlink.aio.pending import PendingCommit, record_path, write_record
 from lucidlink.aio.retry import backoff_delay, is_transient
 from lucidlink.exceptions import BlockMissingError, FilespaceError, LucidLinkError, SyncTimeoutError
@@ -49,10 +54,10 @@ log = get_logger("lucidlink")
 _IN_FLIGHT = 3
 """Commit requests in flight at once: the hub parses the next ones while it applies one."""
 _EARLY = 64
-_HANDOFF_WAIT = 0.05
-"""Seconds a caller queueing small files waits at most for the loop to take its changes."""
 """Queued changes that start a commit without waiting out ``fs.flush.delay_ms``: that many
 already share one request, and the hub works while the program writes the next ones."""
+_HANDOFF_WAIT = 0.05
+"""Seconds a caller queueing small files waits at most for the loop to take its changes."""
 _UPLOAD_GROUP_BYTES = 64 * 1024 * 1024
 _INLINE_MAX = 64 * 1024 * 1024
 """Bytes of small files waiting in memory for their commit, at most (then staging files)."""
@@ -98,7 +103,7 @@ class WriteBack:
         self._attempt = 0
         self._inline_bytes = 0
         self._inline_limit: int | None = None
-        self._request_bytes = commitparts.UNSTATED_REQUEST_BYTES
+        self._request_bytes = UNSTATED_REQUEST_BYTES
         self._paths: Counter[str] = Counter()
         """How many queued changes each path has (what :meth:`affects` looks up)."""
         # Changes queued from other threads (enqueue_nowait), until the loop takes them.
@@ -196,7 +201,7 @@ class WriteBack:
                 body = {}  # refused (the filespace gone?): the commits will say why
             # A hub that does not say keeps nothing inline: every block is uploaded.
             self._inline_limit = max(0, int(body.get("inline_block_max") or 0))
-            self._request_bytes = commitparts.request_bytes(body.get("max_request_bytes"))
+            self._request_bytes = request_bytes(body.get("max_request_bytes"))
         return self._inline_limit
 
     def inline_room(self, size: int) -> bool:
