@@ -28,6 +28,8 @@ def test_peers_quick_runs() -> None:
                 "64 MiB streamed in and out, peak RSS"):
         assert row in out, row
     assert "Peak RSS" in out
+    assert "| goal | ours, S3 blocks | plain HTTP, one object per block |" in out
+    assert "(seek+read) | " in out.split("plain HTTP, one object per block")[1]
 
 
 def test_hub_commits_runs() -> None:
