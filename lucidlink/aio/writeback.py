@@ -21,23 +21,22 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
-import orjson
 import pybase64
 
 from lucidlink._log import get_logger
 from lucidlink.aio.commitparts import (
     UNSTATED_REQUEST_BYTES,
     all_left,
+    encode_request,
     next_part,
     related,
     request_bytes,
@@ -65,15 +64,6 @@ _BACKOFF_CAP = 5.0
 """Longest wait between two attempts of a commit while the hub is unreachable."""
 
 
-def _encode(body: dict[str, Any]) -> bytes:
-    """A commit request as JSON: orjson (a 1,000-file batch 30 -> 3 ms), the standard
-    library for anything orjson refuses (an integer beyond 64 bits)."""
-    try:
-        return orjson.dumps(body)
-    except TypeError:
-        return json.dumps(body).encode()
-
-
 class WriteBack:
     """The queue of pending commits of one linked filespace, and its flusher task."""
 
@@ -98,6 +88,8 @@ class WriteBack:
         """Queue length at which ``_grown`` is set (while the flusher waits for company)."""
         self._resolved = asyncio.Condition()
         self._urgent = False
+        self._flushing = 0
+        """How many :meth:`flush` calls wait: while any does, nothing queued waits for company."""
         self._task: asyncio.Task[None] | None = None
         self._failures: list[tuple[PendingCommit, LucidLinkError]] = []
         self._attempt = 0
@@ -321,6 +313,7 @@ class WriteBack:
             self._hurry.set()
             self._grown.set()
             limit = self._sync_timeout if timeout is None else timeout
+            self._flushing += 1
             try:
                 async with self._resolved:
                     await asyncio.wait_for(
@@ -336,6 +329,8 @@ class WriteBack:
                         "retried; call sync_all() again once the hub answers, or raise 'fs.sync.timeout'",
                         path=pending[0], pending=pending,
                     ) from None
+            finally:
+                self._flushing -= 1
         self._report_failures(only)
 
     def _report_failures(self, only: set[str] | None = None) -> None:
@@ -358,7 +353,7 @@ class WriteBack:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if not self._urgent and len(self._queue) < _EARLY:
+            if not self._pressed() and len(self._queue) < _EARLY:
                 # Let more closes arrive so they share one commit call, until the oldest
                 # has waited fs.flush.delay_ms; a flush() or enough queued changes cut
                 # the wait short.
@@ -387,6 +382,14 @@ class WriteBack:
                                 attempt=self._attempt,
                                 retry_in=round(delay, 2), error=f"{type(exc).__name__}: {exc}")
                     await asyncio.sleep(delay)
+
+    def _pressed(self) -> bool:
+        """Whether what is queued goes to the hub now, without waiting for company: a
+        flush was asked since the flusher last woke, or one still waits for its changes.
+        ``_urgent`` alone would not do: the flusher clears it when it wakes, so the last
+        request of a flush (fewer than ``_EARLY`` changes, after those in flight) waited
+        for ``fs.flush.delay_ms``, counted from the oldest change, while sync_all waited."""
+        return self._urgent or self._flushing > 0
 
     def _wait_left(self) -> float:
         """Seconds until the oldest queued change has waited ``fs.flush.delay_ms``."""
@@ -500,7 +503,7 @@ class WriteBack:
                     if b["hash"] in carried else b for b in commit.blocks]
             changes.append(change)
         await self._transport.call("POST", f"/v1/filespaces/{self._filespace_id}/commits",
-                                   encoded=_encode({"commits": changes}),
+                                   encoded=encode_request(changes),
                                    session_id=self._session(), idempotent=True)
 
     async def _drain(self) -> bool:
@@ -522,7 +525,7 @@ class WriteBack:
         try:
             while True:
                 part, rest = next_part(self._queue, sent, limit, self._request_bytes)
-                if not part or not (first or rest or self._urgent or len(part) >= _EARLY):
+                if not part or not (first or rest or self._pressed() or len(part) >= _EARLY):
                     # Nothing left to send, or only a few changes closed while commits
                     # run: they wait for company (or the requests in flight) before a
                     # request of their own.
@@ -550,7 +553,7 @@ class WriteBack:
                     task.cancel()
             await asyncio.gather(*(t for t, _ in tasks), return_exceptions=True)
             raise
-        return not self._queue or self._urgent or len(self._queue) >= _EARLY
+        return not self._queue or self._pressed() or len(self._queue) >= _EARLY
 
     async def _more_or(self, task: asyncio.Task[None], queued: int) -> None:
         """Wait until ``task`` ends, the queue holds ``queued`` changes, or a flush hurries."""

@@ -4,7 +4,8 @@
   the write-back path costs at most 2 hub requests per 100 files (the hub's own request
   counters, by route);
 * the hub SIGKILLed in the middle of batched commits, then restarted: every file whose
-  ``sync_all()`` returned is intact, none torn, each created once;
+  ``sync_all()`` returned is intact, none torn, each created once; also under commit
+  requests at the client's size bound (about 4 MB);
 * a hub that keeps nothing inline gets the blocks uploaded, as before.
 """
 
@@ -14,6 +15,7 @@ import asyncio
 import hashlib
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ import anyio.to_thread
 import pytest
 
 import lucidlink.aio
+import lucidlink.aio.writeback as writeback_module
+from lucidlink.aio import commitparts
 from lucidlink.hub.api.app_keys import HUB_KEY
 from tests.hub.test_faults_hub_kill import HubProcess
 from tests.support.pgfixture import with_block_stores
@@ -104,8 +108,17 @@ async def test_a_hub_without_inlining_gets_uploads(tmp_path: Path) -> None:
         assert puts == len(files)
 
 
-async def test_hub_killed_in_the_middle_of_batched_commits(tmp_path: Path, metadata_url: str | None) -> None:
+async def _kill_under_commits(tmp_path: Path, metadata_url: str | None, *, rounds: int,
+                              files: int, size_of: Callable[[int, int], int],
+                              delays: tuple[float, ...]) -> list[int]:
+    """Write ``rounds`` rounds of ``files`` small files (some paths rewritten every round),
+    and SIGKILL the hub once a round under a commit request ``sync_all`` sends, after the
+    next of ``delays`` (s): before, during or after the hub applies it; then restart it.
+    Every file of a round whose ``sync_all`` returned must read back as written (none
+    lost, none torn) and each path be created once. Returns the inline bytes carried by
+    each request the kills fell under."""
     hub = HubProcess(tmp_path / "hub", metadata_url, tmp_path / "hub.log")
+    killed_under: list[int] = []
     try:
         token = hub.init()
         hub.start()
@@ -119,34 +132,34 @@ async def test_hub_killed_in_the_middle_of_batched_commits(tmp_path: Path, metad
             original = writeback._post
 
             restarting = asyncio.Lock()  # requests run concurrently: one kill at a time
-            # Only a commit sync_all sends is killed under: a round's 150 closes also
-            # start commits of their own (64 queued changes do not wait for the delay),
-            # and a kill under those could leave the hub down past a plain write's
-            # retries (about 1.5 s), which is not what this test is about.
+            # Only a commit sync_all sends is killed under: a round's closes also start
+            # commits of their own (64 queued changes do not wait for the delay), and a
+            # kill under those could leave the hub down past a plain write's retries
+            # (about 1.5 s), which is not what this test is about.
             syncing = False
 
-            async def post_and_kill(batch: Any, *args: Any, **kwargs: Any) -> None:
+            async def post_and_kill(batch: Any, carried: dict[str, bytes] | None = None) -> None:
                 """Send the commit, SIGKILL the hub while it applies it, restart it."""
                 nonlocal kills
                 if kills >= rounds or restarting.locked() or not syncing:
-                    await original(batch, *args, **kwargs)
+                    await original(batch, carried)
                     return
                 async with restarting:
-                    task = asyncio.ensure_future(original(batch, *args, **kwargs))
-                    await asyncio.sleep(0.002 * (kills % 5))  # before, during, or after the commit
+                    task = asyncio.ensure_future(original(batch, carried))
+                    await asyncio.sleep(delays[kills % len(delays)])
                     kills += 1
+                    killed_under.append(sum(map(len, (carried or {}).values())))
                     await anyio.to_thread.run_sync(hub.kill)
                     await anyio.to_thread.run_sync(hub.start)
                 await task  # the transport retries it on the restarted hub (the same change ids)
 
             writeback._post = post_and_kill  # type: ignore[method-assign]
             writeback._delay = 30.0  # the rest of a round waits for sync_all: a batch
-            rounds = 6
             for r in range(rounds):
                 batch: dict[str, bytes] = {}
-                for i in range(150):
-                    path = f"/r{r}-{i:03}.bin" if i % 3 else f"/shared-{i:03}.bin"  # some rewritten
-                    data = os.urandom(1 + (r * 977 + i * 131) % 8000)
+                for i in range(files):
+                    path = f"/r{r}-{i:04}.bin" if i % 3 else f"/shared-{i:04}.bin"  # some rewritten
+                    data = os.urandom(size_of(r, i))
                     await fsp.fs.write_file(path, data)
                     batch[path] = data
                     written.setdefault(path, set()).add(hashlib.sha256(data).hexdigest())
@@ -181,6 +194,28 @@ async def test_hub_killed_in_the_middle_of_batched_commits(tmp_path: Path, metad
         assert set(creates.values()) == {1} and len(creates) == len(written)
     finally:
         hub.close()
+    return killed_under
+
+
+async def test_hub_killed_in_the_middle_of_batched_commits(tmp_path: Path, metadata_url: str | None) -> None:
+    await _kill_under_commits(tmp_path, metadata_url, rounds=6, files=150,
+                              size_of=lambda r, i: 1 + (r * 977 + i * 131) % 8000,
+                              delays=(0.0, 0.002, 0.004, 0.006, 0.008))
+
+
+async def test_hub_killed_under_full_size_commit_requests(
+        tmp_path: Path, metadata_url: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same, with requests at the client's size bound (about 4 MB of JSON): the
+    round's changes all wait for ``sync_all``, which cuts them into requests of some 770
+    inline files, and each kill falls before, while or after the hub takes one in."""
+    monkeypatch.setattr(writeback_module, "_EARLY", 1 << 30)  # no early commits: full parts
+    killed_under = await _kill_under_commits(
+        tmp_path, metadata_url, rounds=4, files=1200,
+        size_of=lambda r, i: 3000 + (r * 389 + i * 37) % 1000,
+        delays=(0.0, 0.05, 0.15, 0.4))
+    # Each kill fell under a request carrying megabytes of inline bytes (its JSON is 4/3
+    # of that), near the bound of commitparts.REQUEST_BYTES.
+    assert min(killed_under) > 0.6 * commitparts.REQUEST_BYTES * 3 / 4, killed_under
 
 
 async def test_small_files_beyond_the_memory_bound_go_through_staging_and_all_land(

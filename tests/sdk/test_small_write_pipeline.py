@@ -151,6 +151,35 @@ async def test_small_files_land_on_a_hub_with_a_small_body_limit(tmp_path: Path)
     assert sum(float(line.rsplit(" ", 1)[1]) for line in commits) < 40  # about 400 x 5.7 kB / 236 kB
 
 
+@pytest.mark.asyncio
+async def test_the_last_request_of_a_sync_does_not_wait_for_the_flush_delay(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sync whose changes take several requests sends the last one (fewer changes than
+    start a commit early) at once. The flusher clears its "urgent" mark when it wakes, so
+    that last request used to wait for company until ``fs.flush.delay_ms`` ran out,
+    counted from the oldest change, while sync_all waited: with a 10-minute delay this
+    sync timed out."""
+    monkeypatch.setattr(writeback, "_EARLY", 1 << 30)  # nothing commits before the sync
+    files = {f"/d/f{i:03}": os.urandom(4096) for i in range(100)}  # 3 requests: 41, 41, 18
+    config = {"fs.flush.delay_ms": 600_000, "fs.sync.timeout": 30}
+    with EmbeddedHub(tmp_path / "hub", gc_interval_seconds=3600, max_json_bytes=300_000) as hub:
+        token = hub.init("demo", ["small"])
+        async with lucidlink.aio.create_daemon(hub_url=hub.url, config=config) as daemon:
+            fsp = await (await daemon.authenticate(_creds(token))).link_filespace(name="small")
+            await fsp.fs.create_dir("/d")
+            await fsp.sync_all()
+            for path, data in files.items():
+                await fsp.fs.write_file(path, data)
+            await fsp.sync_all()  # SyncTimeoutError when the last request waits
+            assert await fsp.fs.read_files(list(files)) == list(files.values())
+            await fsp.unlink()
+        metrics = urllib.request.urlopen(hub.url + "/metrics").read().decode()
+    commits = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                  if line.startswith("lucidhub_requests_total")
+                  and 'route="/v1/filespaces/{fs}/commits"' in line)
+    assert commits >= 3  # the sync did take several requests
+
+
 def test_related_paths() -> None:
     assert commitparts.related({"/a/b"}, {"/a/b"})
     assert commitparts.related({"/a/b"}, {"/a"})  # above
