@@ -42,15 +42,25 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _ports(n: int) -> list[int]:
-    """``n`` free loopback ports below 55000 whose port+10000 is free too.
+def _ephemeral_low() -> int:
+    """The first port the kernel hands out to outgoing connections (32768 if unknown)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
-    weed binds a gRPC port at port+10000 for some services even when told others.
+
+def _ports(n: int) -> list[int]:
+    """``n`` free loopback ports whose port+10000 is free too, all below the ephemeral range.
+
+    weed binds a gRPC port at port+10000 for some services even when told others, and
+    a port in the ephemeral range may go to any outgoing connection before weed binds it.
     """
     rng = random.Random()
+    high = max(_ephemeral_low() - 10000, 11000)
     chosen: list[int] = []
     while len(chosen) < n:
-        port = rng.randrange(20000, 45000)
+        port = rng.randrange(10000, high)
         if port in chosen or port + 10000 in chosen:
             continue
         if _port_free(port) and _port_free(port + 10000):

