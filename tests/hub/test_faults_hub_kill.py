@@ -24,7 +24,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ import attrs
 import pytest
 
 import lucidlink
+from tests.support.ports import free_port
 
 BLOCK = 64 * 1024
 FILESPACE = "small"
@@ -51,21 +51,6 @@ SOAK_SECONDS = 75.0
 FINAL_TIMEOUT = 120.0
 TRANSIENT = {"TimeoutError", "HubUnavailableError", "ConnectionError"}
 """``sync_all`` may fail with these (named in the error's MRO) while the hub is down."""
-
-
-def free_port() -> int:
-    """A free loopback port below the ephemeral range, so no client socket takes it
-    while the hub is down between a kill and its restart."""
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(20000, 32000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port found in 20000-32000")
 
 
 class HubProcess:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import pytest
 
 from lucidlink.cli import main
 from lucidlink.hub.embedded import EmbeddedHub
+from tests.support.ports import free_port
 
 pytest_plugins = ["tests.support.hubfixtures"]
 
@@ -170,12 +170,6 @@ def test_invalid_names_exit_1_with_a_clear_message(capsys: Any, data_dir: Path, 
 
 
 # -- lucidlink hub serve -----------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Served:

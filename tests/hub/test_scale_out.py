@@ -20,7 +20,6 @@ import logging
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ import lucidlink.aio as aio
 from lucidlink.exceptions import HubUnavailableError, LockTimeoutError
 from lucidlink.types import SyncMode
 from tests.support.pgfixture import fresh_schema
+from tests.support.ports import free_port
 from tests.support.s3fixtures import s3_env
 from tests.support.seaweed import SeaweedS3
 
@@ -45,20 +45,6 @@ WAKE_BOUND = 0.6
 WRITE_SECONDS = (1.5, 2.5)
 """Clients write this long before the kill, and this long after it."""
 CONFIG = {"fs.flush.delay_ms": "20", "hub.timeout": "10", "fs.sync.timeout": "30"}
-
-
-def free_port() -> int:
-    """A free loopback port below the ephemeral range."""
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(20000, 32000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port found in 20000-32000")
 
 
 class HubProc:

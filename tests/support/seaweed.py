@@ -16,10 +16,8 @@ import atexit
 import contextlib
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +35,7 @@ import pytest
 import yarl
 
 from lucidlink.hub.s3 import client as s3
+from tests.support import ports
 
 ACCESS_KEY = "AKIALUCIDTESTADMIN01"
 SECRET_KEY = "lucid+test/secret/KEY0123456789abcdefghij"
@@ -53,42 +52,6 @@ def weed_binary() -> str | None:
     if beside.exists():
         return str(beside)
     return shutil.which("weed")
-
-
-def _ephemeral_low() -> int:
-    """The first port the kernel hands out to outgoing connections (32768 if unknown)."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_ports(n: int) -> list[int]:
-    """``n`` free loopback ports below the ephemeral range, each with port+10000 free too.
-
-    A port the kernel may hand to any outgoing connection can be taken between this
-    choice and weed's bind (a CI run lost 94 tests that way); weed also binds gRPC at
-    port+10000 for some services whatever it is told, so that port must stay clear too.
-    """
-    high = max(_ephemeral_low() - 10000, 11000)
-    rng = random.Random()
-    chosen: list[int] = []
-    while len(chosen) < n:
-        port = rng.randrange(10000, high)
-        if {port, port + 10000} & {p + d for p in chosen for d in (0, 10000)}:
-            continue
-        if _port_free(port) and _port_free(port + 10000):
-            chosen.append(port)
-    return chosen
 
 
 @attrs.frozen
@@ -262,7 +225,7 @@ def _launch(binary: str, root: Path) -> tuple[subprocess.Popen[bytes], SeaweedS3
          "actions": ["List"]},
     ]}
     (root / "s3.json").write_text(json.dumps(config))
-    master, volume, filer, s3_port, *grpc = _free_ports(8)
+    master, volume, filer, s3_port, *grpc = ports.free_ports(8, also_free_at=10000)
     log_path = root / "weed.log"
     args = [
         binary, "server", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",

